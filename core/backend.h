@@ -1,0 +1,37 @@
+// The contract between a carrier's scheduler and its I/O backend.
+//
+// A carrier blocks in exactly one place: Backend::wait. A backend implements
+// the four calls below for one carrier; every call except wake() is made on
+// the carrier's own OS thread. Completions are delivered by calling
+// gh::ready() on the green thread that waits for them, from inside poll() or
+// wait(). The io_uring backend in ioring/ is the implementation.
+#pragma once
+
+#include <cstdint>
+
+namespace gh {
+
+class Carrier;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Submits queued requests and dispatches the completions already there,
+  // without blocking. Returns the number of completions dispatched.
+  virtual int poll() = 0;
+  // Submits queued requests and blocks until at least one completion is
+  // dispatched, wake() is called, or the CLOCK_MONOTONIC deadline (ns; < 0:
+  // none) passes. Returns 0, or -EINTR when a signal handler ran meanwhile.
+  virtual int wait(int64_t deadline_ns) = 0;
+  // Any thread, async-signal-safe: makes the current or the next wait()
+  // return soon.
+  virtual void wake() = 0;
+  // Number of requests queued or in flight that will produce a completion.
+  virtual uint32_t inflight() const = 0;
+};
+
+// Creates the backend of carrier c. Defined by the backend (ioring/ring.cc).
+// Returns nullptr with errno set when the kernel refuses.
+Backend* backend_create(Carrier* c);
+
+}  // namespace gh

@@ -1,0 +1,295 @@
+#include "core/carrier.h"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <new>
+
+#include "core/context.h"
+#include "core/green.h"
+#include "core/log.h"
+#include "core/sanitizer.h"
+
+namespace gh {
+
+thread_local Carrier* Carrier::tls_current_ = nullptr;
+
+namespace {
+
+std::atomic<uint64_t> g_next_id{1};
+void (*g_exit_hook)(GreenThread*) = nullptr;
+
+// Switches between non-poll runs of the backend while work is runnable, so a
+// busy carrier still reaps completions (with DEFER_TASKRUN nothing completes
+// until the carrier enters the kernel).
+constexpr uint32_t kPollInterval = 64;
+
+// Destroys the OS thread's carrier at thread exit, after its green threads.
+struct CarrierReaper {
+  Carrier* c = nullptr;
+  ~CarrierReaper() {
+    if (!c) return;
+    c->drain();
+    delete c;
+  }
+};
+thread_local CarrierReaper t_reaper;
+
+// Stack bounds of the OS thread, for the sanitizer's view of the root.
+void os_stack_bounds(Stack* s) {
+#ifdef GH_ASAN
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &s->lo, &s->size);
+    pthread_attr_destroy(&attr);
+  }
+#else
+  (void)s;
+#endif
+}
+
+}  // namespace
+
+Carrier* Carrier::get() {
+  if (tls_current_) return tls_current_;
+  auto* c = new (std::nothrow) Carrier();
+  if (!c) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  c->backend_ = backend_create(c);
+  if (!c->backend_) {
+    int e = errno;
+    delete c;
+    errno = e;
+    return nullptr;
+  }
+  tls_current_ = c;
+  t_reaper.c = c;
+  return c;
+}
+
+Carrier::Carrier() {
+  root_.carrier = this;
+  root_.id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  root_.state.store(GreenState::kRunning, std::memory_order_relaxed);
+  running_ = &root_;
+  os_stack_bounds(&root_bounds_);
+}
+
+Carrier::~Carrier() {
+  // A remote waker may still be inside push_remote(); wait for it.
+  remote_lock_.lock();
+  remote_lock_.unlock();
+  delete backend_;
+  if (tls_current_ == this) tls_current_ = nullptr;
+}
+
+void Carrier::set_exit_hook(void (*hook)(GreenThread*)) { g_exit_hook = hook; }
+
+int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out) {
+  Stack s;
+  if (stacks_.acquire(stack_size, &s) < 0) return -EAGAIN;
+  auto* g = new (std::nothrow) GreenThread;
+  if (!g) {
+    stacks_.release(s);
+    return -EAGAIN;
+  }
+  g->carrier = this;
+  g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  g->stack = s;
+  g->entry = entry;
+  g->arg = arg;
+  g->sp = context_init(s.hi(), &Carrier::entry_trampoline, g);
+  live_++;
+  push_ready(g);
+  *out = g;
+  return 0;
+}
+
+void Carrier::push_ready(GreenThread* g) {
+  g->next = nullptr;
+  if (ready_tail_)
+    ready_tail_->next = g;
+  else
+    ready_head_ = g;
+  ready_tail_ = g;
+}
+
+void Carrier::push_remote(GreenThread* g) {
+  SpinGuard guard(remote_lock_);
+  g->next = nullptr;
+  if (remote_tail_)
+    remote_tail_->next = g;
+  else
+    remote_head_ = g;
+  remote_tail_ = g;
+  remote_pending_.store(true, std::memory_order_seq_cst);
+  // Still under the lock: the carrier cannot be destroyed before wake().
+  if (idle_.load(std::memory_order_seq_cst)) backend_->wake();
+}
+
+bool Carrier::drain_remote() {
+  if (!remote_pending_.load(std::memory_order_acquire)) return false;
+  GreenThread* head;
+  GreenThread* tail;
+  {
+    SpinGuard guard(remote_lock_);
+    head = remote_head_;
+    tail = remote_tail_;
+    remote_head_ = remote_tail_ = nullptr;
+    remote_pending_.store(false, std::memory_order_relaxed);
+  }
+  if (!head) return false;
+  if (ready_tail_)
+    ready_tail_->next = head;
+  else
+    ready_head_ = head;
+  ready_tail_ = tail;
+  return true;
+}
+
+void Carrier::ready(GreenThread* g) {
+  g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  Carrier* c = g->carrier;
+  if (c == tls_current_) {
+    c->push_ready(g);
+  } else {
+    c->push_remote(g);
+  }
+}
+
+GreenThread* Carrier::pick_next() {
+  for (;;) {
+    if (ready_head_ && ++since_poll_ < kPollInterval) break;
+    // Out of work, or time to look at the world: remote wake-ups, timers,
+    // completions.
+    since_poll_ = 0;
+    drain_remote();
+    if (!timers_.empty()) timers_.fire_due(mono_ns());
+    if (backend_->inflight() > 0) {
+      stats_.polls++;
+      backend_->poll();
+    }
+    if (ready_head_) break;
+
+    idle_.store(true, std::memory_order_seq_cst);
+    if (remote_pending_.load(std::memory_order_seq_cst)) {
+      idle_.store(false, std::memory_order_relaxed);
+      continue;
+    }
+    stats_.waits++;
+    int rc = backend_->wait(timers_.next_deadline());
+    idle_.store(false, std::memory_order_relaxed);
+    if (rc == -EINTR) interrupts_++;
+  }
+  GreenThread* g = ready_head_;
+  ready_head_ = g->next;
+  if (!ready_head_) ready_tail_ = nullptr;
+  g->next = nullptr;
+  return g;
+}
+
+void Carrier::switch_to(GreenThread* next) {
+  GreenThread* prev = running_;
+  running_ = next;
+  next->state.store(GreenState::kRunning, std::memory_order_relaxed);
+  stats_.switches++;
+  void** save;
+  void** fake;
+  if (leaving_dead_) {
+    // prev may already be freed by its joiner on another carrier: touch
+    // nothing of it.
+    save = &dead_sp_;
+    fake = nullptr;
+  } else {
+    prev->saved_errno = errno;
+    save = &prev->sp;
+    fake = &prev->asan_fake_stack;
+  }
+  const Stack& to = next == &root_ ? root_bounds_ : next->stack;
+  san_start_switch(fake, to.lo, to.size);
+  gh_context_switch(save, next->sp);
+  // Resumed: we are prev again, on prev's stack.
+  after_switch();
+}
+
+void Carrier::after_switch() {
+  GreenThread* me = running_;
+  san_finish_switch(me->asan_fake_stack);
+  if (leaving_dead_) {
+    leaving_dead_ = false;
+    stacks_.release(dead_stack_);
+    dead_stack_ = Stack{};
+    delete dead_thread_;
+    dead_thread_ = nullptr;
+  }
+  errno = me->saved_errno;
+}
+
+void Carrier::schedule() {
+  GreenThread* next = pick_next();
+  if (next == running_) {
+    next->state.store(GreenState::kRunning, std::memory_order_relaxed);
+    return;
+  }
+  switch_to(next);
+}
+
+void Carrier::park() {
+  GreenState expected = GreenState::kRunning;
+  running_->state.compare_exchange_strong(expected, GreenState::kParked,
+                                          std::memory_order_relaxed);
+  schedule();
+}
+
+void Carrier::yield() {
+  push_ready(running_);
+  running_->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  schedule();
+}
+
+void Carrier::entry_trampoline(void* arg) {
+  auto* g = static_cast<GreenThread*>(arg);
+  Carrier* c = g->carrier;
+  c->after_switch();
+  errno = 0;
+  void* result = g->entry(g->arg);
+  c->exit_current(result);
+}
+
+void Carrier::exit_current(void* result) {
+  GreenThread* g = running_;
+  if (g_exit_hook) g_exit_hook(g);
+  live_--;
+  dead_stack_ = g->stack;
+  leaving_dead_ = true;
+  g->lock.lock();
+  g->exited = true;
+  g->result = result;
+  g->state.store(GreenState::kExited, std::memory_order_relaxed);
+  Waiter* joiner = g->joiner;
+  g->joiner = nullptr;
+  dead_thread_ = g->detached ? g : nullptr;
+  g->lock.unlock();
+  // From here on g belongs to its joiner (or to after_switch if detached).
+  if (joiner) wake(joiner);
+  if (drain_waiter_ && live_ <= 1) {
+    Waiter* w = drain_waiter_;
+    drain_waiter_ = nullptr;
+    wake(w);
+  }
+  schedule();
+  __builtin_unreachable();
+}
+
+void Carrier::drain() {
+  while (live_ > 1) {
+    Waiter w;
+    w.g = running_;
+    drain_waiter_ = &w;
+    park_waiter(w, kNoDeadline, "drain");
+  }
+}
+
+}  // namespace gh

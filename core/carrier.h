@@ -1,0 +1,113 @@
+// A carrier: the scheduler of one OS thread. It runs that thread's green
+// threads one at a time, FIFO, and blocks only in its backend's wait() when
+// none is runnable. Created lazily for the OS thread that first needs one
+// (Carrier::get()); the code the OS thread was running becomes its root green
+// thread. Destroyed at OS-thread exit after its other green threads finish.
+//
+// Everything here runs on the carrier's own OS thread except where a comment
+// says "any thread".
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/backend.h"
+#include "core/green_thread.h"
+#include "core/spinlock.h"
+#include "core/stack.h"
+#include "core/timer.h"
+
+namespace gh {
+
+struct CarrierStats {
+  uint64_t switches = 0;      // context switches performed
+  uint64_t waits = 0;         // times the carrier blocked in Backend::wait
+  uint64_t polls = 0;         // non-blocking backend polls
+  uint64_t remote_wakeups = 0;
+};
+
+class Carrier {
+ public:
+  // The calling OS thread's carrier, created on first use. Returns nullptr
+  // (errno set) if the backend cannot be created.
+  static Carrier* get();
+  // The calling OS thread's carrier if it has one, else nullptr. Never creates.
+  static Carrier* current() { return tls_current_; }
+
+  GreenThread* running() const { return running_; }
+  Backend* backend() const { return backend_; }
+  TimerHeap& timers() { return timers_; }
+  StackPool& stacks() { return stacks_; }
+  const CarrierStats& stats() const { return stats_; }
+  // Green threads alive on this carrier (not exited), root included.
+  uint32_t live() const { return live_; }
+  // Bumped each time a blocking wait was interrupted by a signal handler.
+  uint64_t interrupts() const { return interrupts_; }
+
+  // Creates a green thread that will run entry(arg) on this carrier and
+  // queues it. Returns 0 or -errno (-EAGAIN when no stack can be had).
+  int spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out);
+
+  // Makes g runnable. Any thread; g must be parked, or about to park, and
+  // exactly one ready() must answer each park().
+  static void ready(GreenThread* g);
+
+  // Parks the running green thread until someone calls ready() on it.
+  void park();
+  // Moves the running green thread to the back of the ready queue.
+  void yield();
+
+  // Runs the scheduler until the root is the only green thread alive. Called
+  // by the root; used at OS-thread exit.
+  void drain();
+
+  // Sets a hook run on a green thread's own stack just before it exits
+  // (pthread key destructors). Process-wide; set once at start-up.
+  static void set_exit_hook(void (*hook)(GreenThread*));
+  // Ends the running green thread with `result`. Must not be the root.
+  [[noreturn]] void exit_current(void* result);
+
+  ~Carrier();
+
+ private:
+  Carrier();
+  void push_ready(GreenThread* g);
+  void push_remote(GreenThread* g);
+  bool drain_remote();
+  GreenThread* pick_next();
+  void switch_to(GreenThread* next);
+  void schedule();
+  void after_switch();
+  static void entry_trampoline(void* g);
+
+  static thread_local Carrier* tls_current_;
+
+  GreenThread root_;
+  Stack root_bounds_;                        // the OS thread's stack (sanitizer use)
+  GreenThread* running_ = nullptr;           // [carrier]
+  GreenThread* ready_head_ = nullptr;        // [carrier] FIFO
+  GreenThread* ready_tail_ = nullptr;
+  uint32_t live_ = 1;                        // [carrier]
+  uint64_t interrupts_ = 0;                  // [carrier]
+  CarrierStats stats_;                       // [carrier]
+  uint32_t since_poll_ = 0;                  // [carrier] switches since backend poll
+
+  SpinLock remote_lock_;                     // guards remote_*
+  GreenThread* remote_head_ = nullptr;       // [remote_lock_]
+  GreenThread* remote_tail_ = nullptr;       // [remote_lock_]
+  std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
+  std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
+
+  // Left behind by a green thread that exited; cleaned up by the next one.
+  Stack dead_stack_;                         // [carrier]
+  GreenThread* dead_thread_ = nullptr;       // [carrier] freed if detached
+  void* dead_sp_ = nullptr;                  // [carrier] sink for an exiting sp
+  bool leaving_dead_ = false;                // [carrier] current switch leaves a dead thread
+  Waiter* drain_waiter_ = nullptr;           // [carrier] root waiting in drain()
+
+  TimerHeap timers_;
+  StackPool stacks_;
+  Backend* backend_ = nullptr;
+};
+
+}  // namespace gh

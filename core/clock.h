@@ -1,0 +1,38 @@
+// Time in the runtime is int64 nanoseconds of CLOCK_MONOTONIC unless a name
+// says otherwise. A deadline < 0 means "no deadline".
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+
+namespace gh {
+
+constexpr int64_t kNoDeadline = -1;
+constexpr int64_t kNsPerSec = 1000000000;
+
+inline int64_t clock_ns(clockid_t clk) {
+  timespec ts;
+  clock_gettime(clk, &ts);
+  return int64_t{ts.tv_sec} * kNsPerSec + ts.tv_nsec;
+}
+inline int64_t mono_ns() { return clock_ns(CLOCK_MONOTONIC); }
+
+inline int64_t timespec_ns(const timespec& ts) {
+  return int64_t{ts.tv_sec} * kNsPerSec + ts.tv_nsec;
+}
+inline timespec ns_timespec(int64_t ns) {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(ns / kNsPerSec);
+  ts.tv_nsec = static_cast<long>(ns % kNsPerSec);
+  return ts;
+}
+
+// Saturating add for deadlines: now + relative without overflow.
+inline int64_t deadline_after(int64_t relative_ns) {
+  int64_t now = mono_ns();
+  if (relative_ns > INT64_MAX - now) return INT64_MAX;
+  return now + relative_ns;
+}
+
+}  // namespace gh

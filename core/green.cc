@@ -1,0 +1,163 @@
+#include "core/green.h"
+
+#include <cerrno>
+
+namespace gh {
+
+namespace {
+std::atomic<size_t> g_default_stack{256 * 1024};
+
+struct WaiterTimer : Timer {
+  Waiter* w;
+};
+
+void waiter_timeout(Timer* t) {
+  Waiter* w = static_cast<WaiterTimer*>(t)->w;
+  int expected = Waiter::kWaiting;
+  if (w->state.compare_exchange_strong(expected, Waiter::kTimedOut,
+                                       std::memory_order_acq_rel))
+    Carrier::ready(w->g);
+}
+
+Carrier* carrier_or_die() {
+  Carrier* c = Carrier::get();
+  return c;
+}
+}  // namespace
+
+bool wake(Waiter* w) {
+  GreenThread* g = w->g;  // read before the CAS: w may vanish right after it
+  int expected = Waiter::kWaiting;
+  if (!w->state.compare_exchange_strong(expected, Waiter::kWoken, std::memory_order_acq_rel))
+    return false;
+  Carrier::ready(g);
+  return true;
+}
+
+int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* object) {
+  GreenThread* g = w.g;
+  Carrier* c = g->carrier;
+  WaiterTimer t;
+  if (deadline_ns >= 0) {
+    if (deadline_ns <= mono_ns()) {
+      int expected = Waiter::kWaiting;
+      if (w.state.compare_exchange_strong(expected, Waiter::kTimedOut,
+                                          std::memory_order_acq_rel))
+        return Waiter::kTimedOut;
+      // Someone woke us first and will ready() us: take that park.
+      c->park();
+      return w.state.load(std::memory_order_acquire);
+    }
+    t.deadline = deadline_ns;
+    t.fire = &waiter_timeout;
+    t.w = &w;
+    c->timers().arm(&t);
+  }
+  g->wait.what = what;
+  g->wait.object = object;
+  g->wait.since_ns = 0;
+  c->park();
+  if (t.armed()) c->timers().cancel(&t);
+  g->wait = WaitInfo{};
+  return w.state.load(std::memory_order_acquire);
+}
+
+size_t default_stack_size() { return g_default_stack.load(std::memory_order_relaxed); }
+void set_default_stack_size(size_t bytes) { g_default_stack.store(bytes, std::memory_order_relaxed); }
+
+int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** out) {
+  Carrier* c = carrier_or_die();
+  if (!c) return -EAGAIN;
+  GreenThread* g;
+  int rc = c->spawn(entry, arg, opts.stack_size ? opts.stack_size : default_stack_size(), &g);
+  if (rc < 0) return rc;
+  g->detached = opts.detached;
+  if (opts.name) {
+    size_t i = 0;
+    for (; i + 1 < sizeof g->name && opts.name[i]; i++) g->name[i] = opts.name[i];
+    g->name[i] = '\0';
+  }
+  if (out) *out = opts.detached ? nullptr : g;
+  return 0;
+}
+
+int join(GreenThread* g, void** result, int64_t deadline_ns) {
+  Carrier* c = carrier_or_die();
+  if (!c) return EAGAIN;
+  GreenThread* me = c->running();
+  if (g == me) return EDEADLK;
+  g->lock.lock();
+  if (g->detached || g->joiner) {
+    g->lock.unlock();
+    return EINVAL;
+  }
+  if (!g->exited) {
+    Waiter w;
+    w.g = me;
+    g->joiner = &w;
+    g->lock.unlock();
+    int r = park_waiter(w, deadline_ns, "join", g);
+    g->lock.lock();
+    if (r == Waiter::kTimedOut && g->joiner == &w) {
+      // Not exited: exit_current clears joiner before waking it.
+      g->joiner = nullptr;
+      g->lock.unlock();
+      return ETIMEDOUT;
+    }
+  }
+  void* res = g->result;
+  g->lock.unlock();
+  if (result) *result = res;
+  delete g;
+  return 0;
+}
+
+int try_join(GreenThread* g, void** result) {
+  Carrier* c = Carrier::current();
+  if (c && g == c->running()) return EDEADLK;
+  g->lock.lock();
+  if (g->detached || g->joiner) {
+    g->lock.unlock();
+    return EINVAL;
+  }
+  if (!g->exited) {
+    g->lock.unlock();
+    return EBUSY;
+  }
+  void* res = g->result;
+  g->lock.unlock();
+  if (result) *result = res;
+  delete g;
+  return 0;
+}
+
+int detach(GreenThread* g) {
+  g->lock.lock();
+  if (g->detached) {
+    g->lock.unlock();
+    return EINVAL;
+  }
+  if (g->exited) {
+    // A zombie nobody will join: free it now (its stack is already gone).
+    g->lock.unlock();
+    delete g;
+    return 0;
+  }
+  g->detached = true;
+  g->lock.unlock();
+  return 0;
+}
+
+void yield() {
+  if (Carrier* c = Carrier::current()) c->yield();
+}
+
+void sleep_until(int64_t deadline_ns) {
+  Carrier* c = carrier_or_die();
+  if (!c) return;
+  Waiter w;
+  w.g = c->running();
+  park_waiter(w, deadline_ns, "sleep");
+}
+
+}  // namespace gh

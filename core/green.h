@@ -1,0 +1,74 @@
+// Green-thread operations for code running on a carrier: spawn, join, detach,
+// yield, sleep, and the Waiter protocol every blocking primitive builds on.
+//
+// Error convention (as liburing): functions return 0 or a positive result on
+// success and -errno on failure, except where pthread-style codes are noted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/carrier.h"
+#include "core/clock.h"
+#include "core/green_thread.h"
+
+namespace gh {
+
+// ---- Waiter: one park, one wake-up, races between wakers settled by CAS ----
+//
+// A parked green thread may be woken by several parties at once (a futex wake
+// from another carrier and its own timeout, say). Each party calls wake() or
+// the timer's fire; only the first transition out of kWaiting calls ready().
+struct Waiter {
+  enum : int { kWaiting = 0, kWoken = 1, kTimedOut = 2 };
+  GreenThread* g = nullptr;
+  std::atomic<int> state{kWaiting};
+};
+
+// Any thread. Returns true if this call woke the waiter (and readied it).
+bool wake(Waiter* w);
+
+// Parks the running green thread until wake(&w) or the CLOCK_MONOTONIC
+// deadline (ns, < 0 none). w.g must be the running thread. Returns
+// Waiter::kWoken or Waiter::kTimedOut.
+int park_waiter(Waiter& w, int64_t deadline_ns, const char* what = nullptr,
+                const void* object = nullptr);
+
+// ---- Green threads ----
+
+struct SpawnOptions {
+  size_t stack_size = 0;      // 0: default_stack_size()
+  bool detached = false;
+  const char* name = nullptr;
+};
+
+// Default stack size for spawn (256 KiB unless set). Process-wide.
+size_t default_stack_size();
+void set_default_stack_size(size_t bytes);
+
+// Spawns on the calling OS thread's carrier (created if needed).
+// Returns 0 and *out, or -errno (-EAGAIN: no stack or no carrier).
+int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** out);
+
+// The running green thread, or nullptr when the OS thread has no carrier.
+inline GreenThread* self() {
+  Carrier* c = Carrier::current();
+  return c ? c->running() : nullptr;
+}
+
+// Waits for g to exit, stores its result and frees it. pthread codes:
+// 0, EDEADLK (g is the caller), EINVAL (detached or already being joined),
+// ETIMEDOUT (CLOCK_MONOTONIC deadline passed), EBUSY (try_join, still running).
+int join(GreenThread* g, void** result, int64_t deadline_ns = kNoDeadline);
+int try_join(GreenThread* g, void** result);
+// Marks g detached (freed at exit). pthread codes: 0 or EINVAL.
+int detach(GreenThread* g);
+
+// Moves the caller to the back of its carrier's ready queue.
+void yield();
+
+// Sleeps until the CLOCK_MONOTONIC deadline; never returns early.
+void sleep_until(int64_t deadline_ns);
+inline void sleep_for(int64_t ns) { sleep_until(deadline_after(ns)); }
+
+}  // namespace gh

@@ -1,0 +1,60 @@
+// A green thread: a stackful coroutine that runs on one carrier for its whole
+// life. Field comments say who may touch each field:
+//   [carrier]  only the owning carrier's OS thread
+//   [lock]     under `lock`, from any thread
+//   [const]    set at creation, read-only afterwards
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/spinlock.h"
+#include "core/stack.h"
+
+namespace gh {
+
+class Carrier;
+struct Waiter;
+
+enum class GreenState : uint8_t {
+  kRunnable,  // in a ready queue, or about to be
+  kRunning,   // the carrier's current thread
+  kParked,    // waiting for ready()
+  kExited,    // finished; waiting to be joined (unless detached)
+};
+
+// What a parked green thread waits on, for diagnostics (`greenhouse ps`).
+struct WaitInfo {
+  const char* what = nullptr;  // "read", "mutex", "sleep", ...
+  int fd = -1;
+  const void* object = nullptr;
+  int64_t since_ns = 0;
+};
+
+using GreenEntry = void* (*)(void* arg);
+
+struct GreenThread {
+  void* sp = nullptr;                 // [carrier] saved context when not running
+  GreenThread* next = nullptr;        // [carrier]/[remote queue lock] queue link
+  Carrier* carrier = nullptr;         // [const]
+  uint64_t id = 0;                    // [const] process-unique, never reused
+  std::atomic<GreenState> state{GreenState::kRunnable};
+  int saved_errno = 0;                // [carrier] errno while switched out
+  Stack stack;                        // [const] empty for a carrier's root thread
+  GreenEntry entry = nullptr;         // [const]
+  void* arg = nullptr;                // [const]
+  char name[16] = {};                 // [carrier] NUL-terminated, like pthread names
+  WaitInfo wait;                      // [carrier]
+  void* user = nullptr;               // [any] owned by the embedder (the shim)
+
+  SpinLock lock;                      // guards the fields below
+  bool detached = false;              // [lock]
+  bool exited = false;                // [lock]
+  void* result = nullptr;             // [lock] valid once exited
+  Waiter* joiner = nullptr;           // [lock] the one thread waiting in join
+
+  void* asan_fake_stack = nullptr;    // [carrier] sanitizer bookkeeping
+  bool is_root() const { return stack.lo == nullptr; }
+};
+
+}  // namespace gh

@@ -1,0 +1,36 @@
+// A test-and-test-and-set spinlock for short critical sections that never
+// park (wait-queue bookkeeping). Zero-initialised storage is unlocked.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace gh {
+
+class SpinLock {
+ public:
+  void lock() {
+    for (;;) {
+      if (!word_.exchange(1, std::memory_order_acquire)) return;
+      while (word_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  bool try_lock() { return !word_.exchange(1, std::memory_order_acquire); }
+  void unlock() { word_.store(0, std::memory_order_release); }
+
+ private:
+  std::atomic<uint32_t> word_{0};
+};
+
+class SpinGuard {
+ public:
+  explicit SpinGuard(SpinLock& l) : l_(l) { l_.lock(); }
+  ~SpinGuard() { l_.unlock(); }
+  SpinGuard(const SpinGuard&) = delete;
+  SpinGuard& operator=(const SpinGuard&) = delete;
+
+ private:
+  SpinLock& l_;
+};
+
+}  // namespace gh

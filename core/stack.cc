@@ -1,0 +1,136 @@
+#include "core/stack.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+
+#include "core/log.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+namespace gh {
+
+namespace {
+
+constexpr size_t kSlabTarget = 8u << 20;  // aim for ~8 MiB of stacks per slab
+constexpr size_t kSlabMaxStacks = 256;
+
+// -1 unknown, 0 no, 1 yes.
+std::atomic<int> g_cheap_guards{-1};
+// VMAs spent on mprotect guards (fallback path only), process-wide.
+std::atomic<long> g_guard_vmas{0};
+std::atomic<bool> g_warned_unguarded{false};
+
+long max_map_count() {
+  static long cached = [] {
+    long v = 65530;
+    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "re")) {
+      if (std::fscanf(f, "%ld", &v) != 1) v = 65530;
+      std::fclose(f);
+    }
+    return v;
+  }();
+  return cached;
+}
+
+// Returns true if a guard page was put at [p, p + page).
+bool install_guard(char* p) {
+  size_t pg = page_size();
+  int cheap = g_cheap_guards.load(std::memory_order_relaxed);
+  if (cheap != 0) {
+    if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) {
+      g_cheap_guards.store(1, std::memory_order_relaxed);
+      return true;
+    }
+    g_cheap_guards.store(0, std::memory_order_relaxed);
+  }
+  if (g_guard_vmas.load(std::memory_order_relaxed) < max_map_count() / 2) {
+    if (mprotect(p, pg, PROT_NONE) == 0) {
+      g_guard_vmas.fetch_add(2, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  if (!g_warned_unguarded.exchange(true)) {
+    log_warn("stack guard pages exhausted vm.max_map_count/2 (%ld); "
+             "further stacks have no guard page", max_map_count());
+  }
+  return false;
+}
+
+}  // namespace
+
+size_t page_size() {
+  static const size_t pg = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return pg;
+}
+
+bool StackPool::cheap_guards() { return g_cheap_guards.load() == 1; }
+
+StackPool::~StackPool() {
+  for (const Slab& s : slabs_) munmap(s.base, s.bytes);
+}
+
+StackPool::Class& StackPool::class_for(size_t size) {
+  for (Class& c : classes_)
+    if (c.size == size) return c;
+  classes_.push_back(Class{size, {}, 0});
+  return classes_.back();
+}
+
+int StackPool::grow(Class& c) {
+  size_t pg = page_size();
+  size_t slot = c.size + pg;
+  size_t n = kSlabTarget / slot;
+  if (n < 1) n = 1;
+  if (n > kSlabMaxStacks) n = kSlabMaxStacks;
+  size_t bytes = n * slot;
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) return -ENOMEM;
+  slabs_.push_back(Slab{base, bytes});
+  // Push in reverse so the lowest stack is handed out first.
+  for (size_t i = n; i-- > 0;) {
+    char* slot_lo = static_cast<char*>(base) + i * slot;
+    install_guard(slot_lo);
+    c.free.push_back(Stack{slot_lo + pg, c.size});
+  }
+  // Fresh pages are not resident, so they count as cold, not warm.
+  c.warm = 0;
+  return 0;
+}
+
+int StackPool::acquire(size_t size, Stack* out) {
+  size_t pg = page_size();
+  if (size < kMinSize) size = kMinSize;
+  size = (size + pg - 1) & ~(pg - 1);
+  Class& c = class_for(size);
+  if (c.free.empty()) {
+    int rc = grow(c);
+    if (rc < 0) return rc;
+  }
+  *out = c.free.back();
+  c.free.pop_back();
+  if (c.warm > 0) c.warm--;
+  return 0;
+}
+
+void StackPool::release(const Stack& s) {
+  Class& c = class_for(s.size);
+  if (c.warm >= kWarmPerClass) {
+    // Keep the address range and its guard, give the memory back.
+    // The warm ones are the last kWarmPerClass entries; this one goes below
+    // them as a cold stack.
+    madvise(s.lo, s.size, MADV_DONTNEED);
+    c.free.insert(c.free.end() - static_cast<long>(c.warm), s);
+    return;
+  }
+  c.free.push_back(s);
+  c.warm++;
+}
+
+}  // namespace gh

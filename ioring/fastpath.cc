@@ -1,0 +1,80 @@
+#include "ioring/fastpath.h"
+
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ioring/ops.h"
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+namespace gh::io {
+
+namespace {
+inline ssize_t rc(long r) { return r < 0 ? -errno : r; }
+}  // namespace
+
+ssize_t recv_nowait(int fd, void* buf, size_t len, int flags) {
+  return rc(syscall(SYS_recvfrom, fd, buf, len, flags | MSG_DONTWAIT, nullptr, nullptr));
+}
+
+ssize_t send_nowait(int fd, const void* buf, size_t len, int flags) {
+  return rc(syscall(SYS_sendto, fd, buf, len, flags | MSG_DONTWAIT, nullptr, 0));
+}
+
+ssize_t recvmsg_nowait(int fd, msghdr* msg, int flags) {
+  return rc(syscall(SYS_recvmsg, fd, msg, flags | MSG_DONTWAIT));
+}
+
+ssize_t sendmsg_nowait(int fd, const msghdr* msg, int flags) {
+  return rc(syscall(SYS_sendmsg, fd, msg, flags | MSG_DONTWAIT));
+}
+
+ssize_t readv_nowait(int fd, const iovec* iov, int iovcnt) {
+  // offset -1: use and advance the file position, like readv.
+  return rc(syscall(SYS_preadv2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT));
+}
+
+ssize_t writev_nowait(int fd, const iovec* iov, int iovcnt) {
+  return rc(syscall(SYS_pwritev2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT));
+}
+
+ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags,
+                  int64_t deadline) {
+  const char* p = static_cast<const char*>(buf);
+  size_t done = 0;
+  bool nowait_ok = true;
+  while (done < len || len == 0) {
+    ssize_t n;
+    if (nowait_ok) {
+      if (is_socket) {
+        n = send_nowait(fd, p + done, len - done, flags);
+      } else {
+        iovec v{const_cast<char*>(p + done), len - done};
+        n = writev_nowait(fd, &v, 1);
+        if (n == -EOPNOTSUPP) {
+          nowait_ok = false;
+          continue;
+        }
+      }
+      if (n == -EAGAIN) {
+        // Full: wait until writable, then try again without blocking.
+        int ev = io::poll(fd, POLLOUT, deadline);
+        if (ev < 0) n = ev;
+        else continue;
+      }
+    } else {
+      n = io::write(fd, p + done, len - done, -1, deadline);
+    }
+    if (n < 0) return done > 0 ? static_cast<ssize_t>(done) : n;
+    done += static_cast<size_t>(n);
+    if (len == 0) break;
+  }
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace gh::io

@@ -1,0 +1,125 @@
+#include "ioring/ops.h"
+
+#include <cerrno>
+
+#include "core/carrier.h"
+#include "core/green.h"
+
+namespace gh::io {
+
+using ioring::Request;
+using ioring::Ring;
+
+int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
+  Carrier* c = Carrier::current();
+  req->g = c->running();
+  r->track(s, req);
+  __kernel_timespec ts{};
+  if (deadline >= 0) {
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* t = r->sqe();  // room was reserved by sqes(2)
+    ts.tv_sec = deadline / kNsPerSec;
+    ts.tv_nsec = deadline % kNsPerSec;
+    io_uring_prep_link_timeout(t, &ts, IORING_TIMEOUT_ABS);
+    io_uring_sqe_set_data64(t, ioring::kUserIgnore);
+    // ts is read by the kernel at submission, which happens before this
+    // green thread can resume: the frame outlives it.
+  }
+  c->running()->wait.fd = s->fd;
+  c->park();
+  c->running()->wait.fd = -1;
+  if (req->res == -ECANCELED && deadline >= 0 && mono_ns() >= deadline) return -ETIME;
+  return req->res;
+}
+
+ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) {
+        io_uring_prep_read(s, fd, buf, static_cast<unsigned>(len > 0x7ffff000 ? 0x7ffff000 : len),
+                           static_cast<__u64>(offset));
+      },
+      deadline);
+}
+
+ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) {
+        io_uring_prep_write(s, fd, buf, static_cast<unsigned>(len > 0x7ffff000 ? 0x7ffff000 : len),
+                            static_cast<__u64>(offset));
+      },
+      deadline);
+}
+
+ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) {
+        io_uring_prep_readv(s, fd, iov, static_cast<unsigned>(iovcnt), static_cast<__u64>(offset));
+      },
+      deadline);
+}
+
+ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) {
+        io_uring_prep_writev(s, fd, iov, static_cast<unsigned>(iovcnt), static_cast<__u64>(offset));
+      },
+      deadline);
+}
+
+ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, len, flags); },
+                         deadline);
+}
+
+ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, len, flags); },
+                         deadline);
+}
+
+ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_recvmsg(s, fd, msg, static_cast<unsigned>(flags)); },
+      deadline);
+}
+
+ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline) {
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_sendmsg(s, fd, msg, static_cast<unsigned>(flags)); },
+      deadline);
+}
+
+int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_accept(s, fd, addr, addrlen, flags); },
+                         deadline);
+}
+
+int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_connect(s, fd, addr, addrlen); },
+                         deadline);
+}
+
+int poll(int fd, uint32_t events, int64_t deadline) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_poll_add(s, fd, events); }, deadline);
+}
+
+int timeout(int64_t deadline) {
+  __kernel_timespec ts{};
+  ts.tv_sec = deadline / kNsPerSec;
+  ts.tv_nsec = deadline % kNsPerSec;
+  int rc = submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_timeout(s, &ts, 0, IORING_TIMEOUT_ABS); });
+  return rc == -ETIME ? 0 : rc;
+}
+
+int cancel_fd(int fd) {
+  // With IORING_ASYNC_CANCEL_ALL the result is the number cancelled.
+  int rc = submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL); });
+  return rc == -ENOENT ? 0 : rc;
+}
+
+int cancel(ioring::Request* target) {
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_cancel(s, target, 0); });
+}
+
+}  // namespace gh::io

@@ -1,0 +1,69 @@
+// Operations a green thread waits for through its carrier's ring.
+//
+// Each call queues one SQE (plus a linked timeout when a deadline is given),
+// parks the calling green thread, and returns the completion's result exactly
+// as the kernel reports it: >= 0 on success, -errno on failure. When the
+// CLOCK_MONOTONIC deadline (ns; < 0: none) expires first, the operation is
+// cancelled and the call returns -ETIME.
+//
+// Must be called on a green thread (any OS thread: its carrier is created on
+// first use). Returns -ENOMEM if no ring can be set up for the thread.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "core/clock.h"
+#include "ioring/ring.h"
+
+namespace gh::io {
+
+// offset -1: the file position (read/write semantics); otherwise pread/pwrite.
+ssize_t read(int fd, void* buf, size_t len, int64_t offset = -1, int64_t deadline = kNoDeadline);
+ssize_t write(int fd, const void* buf, size_t len, int64_t offset = -1,
+              int64_t deadline = kNoDeadline);
+ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset = -1,
+              int64_t deadline = kNoDeadline);
+ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset = -1,
+               int64_t deadline = kNoDeadline);
+ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
+ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
+ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline = kNoDeadline);
+ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline = kNoDeadline);
+// Returns the new fd. flags: SOCK_NONBLOCK / SOCK_CLOEXEC as accept4.
+int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags,
+           int64_t deadline = kNoDeadline);
+int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline = kNoDeadline);
+// One-shot poll of one fd. Returns the ready events (POLLIN, ...), or -ETIME.
+int poll(int fd, uint32_t events, int64_t deadline = kNoDeadline);
+// Waits until the deadline. Returns 0 (the kernel's -ETIME is success here).
+int timeout(int64_t deadline);
+// Cancels every request on fd of this carrier's ring and waits for the
+// cancellation. Returns the number cancelled (>= 0) or -errno.
+int cancel_fd(int fd);
+// Cancels one tracked request. Returns 0, -ENOENT (already done) or -EALREADY.
+int cancel(ioring::Request* req);
+
+// Lower level: fill `prep` into an SQE, track `req`, park until it completes.
+// Use for operations without a wrapper above.
+template <class Prep>
+int32_t submit_and_wait(Prep&& prep, int64_t deadline = kNoDeadline);
+
+// ---- implementation of the template ----
+int32_t wait_tracked(ioring::Ring* r, ioring::Request* req, io_uring_sqe* s, int64_t deadline);
+
+template <class Prep>
+int32_t submit_and_wait(Prep&& prep, int64_t deadline) {
+  ioring::Ring* r = ioring::Ring::current();
+  if (!r) return -ENOMEM;
+  ioring::Request req;
+  io_uring_sqe* s = deadline >= 0 ? r->sqes(2) : r->sqe();
+  prep(s);
+  return wait_tracked(r, &req, s, deadline);
+}
+
+}  // namespace gh::io

@@ -1,0 +1,157 @@
+// Green threads on one carrier: spawn, run order, join, detach, errno,
+// sleeping, and scale.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "core/green.h"
+
+namespace {
+
+TEST(Green, SpawnJoinReturnsValue) {
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void* a) -> void* { return static_cast<char*>(a) + 1; },
+                      reinterpret_cast<void*>(41), {}, &g),
+            0);
+  void* res = nullptr;
+  ASSERT_EQ(gh::join(g, &res), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(res), 42u);
+}
+
+TEST(Green, RunsFifoAndYieldInterleaves) {
+  static std::string trace;
+  trace.clear();
+  auto body = [](void* a) -> void* {
+    char c = static_cast<char>(reinterpret_cast<uintptr_t>(a));
+    for (int i = 0; i < 3; i++) {
+      trace += c;
+      gh::yield();
+    }
+    return nullptr;
+  };
+  gh::GreenThread *a, *b;
+  ASSERT_EQ(gh::spawn(body, reinterpret_cast<void*>('a'), {}, &a), 0);
+  ASSERT_EQ(gh::spawn(body, reinterpret_cast<void*>('b'), {}, &b), 0);
+  ASSERT_EQ(gh::join(a, nullptr), 0);
+  ASSERT_EQ(gh::join(b, nullptr), 0);
+  EXPECT_EQ(trace, "ababab");
+}
+
+TEST(Green, JoinErrors) {
+  gh::GreenThread* me = gh::self();
+  ASSERT_NE(me, nullptr);
+  EXPECT_EQ(gh::join(me, nullptr), EDEADLK);
+
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* { return nullptr; }, nullptr, {}, &g), 0);
+  EXPECT_EQ(gh::try_join(g, nullptr), EBUSY);
+  ASSERT_EQ(gh::detach(g), 0);
+  EXPECT_EQ(gh::join(g, nullptr), EINVAL);
+  gh::yield();  // let it run and free itself
+}
+
+TEST(Green, TimedJoinTimesOutThenJoins) {
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        gh::sleep_for(50'000'000);
+                        return reinterpret_cast<void*>(7);
+                      },
+                      nullptr, {}, &g),
+            0);
+  EXPECT_EQ(gh::join(g, nullptr, gh::deadline_after(1'000'000)), ETIMEDOUT);
+  void* r;
+  EXPECT_EQ(gh::join(g, &r), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(r), 7u);
+}
+
+TEST(Green, ErrnoIsPerGreenThread) {
+  static int seen_in_child = -1;
+  errno = 1234;
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        seen_in_child = errno;  // a new green thread starts with 0
+                        errno = 99;
+                        gh::yield();
+                        seen_in_child = errno;
+                        return nullptr;
+                      },
+                      nullptr, {}, &g),
+            0);
+  gh::yield();
+  EXPECT_EQ(seen_in_child, 0);
+  EXPECT_EQ(errno, 1234);
+  errno = 555;
+  gh::yield();
+  EXPECT_EQ(errno, 555);
+  ASSERT_EQ(gh::join(g, nullptr), 0);
+  EXPECT_EQ(seen_in_child, 99);
+}
+
+TEST(Green, TimersFireInOrderAndNeverEarly) {
+  struct Sleeper {
+    int64_t delay;
+    int64_t woke = 0;
+    int order = -1;
+  };
+  static int next_order;
+  next_order = 0;
+  static std::vector<Sleeper> s;
+  s = {{30'000'000}, {10'000'000}, {20'000'000}, {10'000'000}, {0}};
+  int64_t start = gh::mono_ns();
+  std::vector<gh::GreenThread*> gs;
+  for (auto& sl : s) {
+    gh::GreenThread* g;
+    ASSERT_EQ(gh::spawn([](void* a) -> void* {
+                          auto* sl = static_cast<Sleeper*>(a);
+                          gh::sleep_until(sl->delay + reinterpret_cast<int64_t>(sl->woke));
+                          sl->woke = gh::mono_ns();
+                          sl->order = next_order++;
+                          return nullptr;
+                        },
+                        &sl, {}, &g),
+              0);
+    sl.woke = start;  // smuggle the common start in
+    gs.push_back(g);
+  }
+  for (auto* g : gs) ASSERT_EQ(gh::join(g, nullptr), 0);
+  for (auto& sl : s) EXPECT_GE(sl.woke - start, sl.delay) << "woke early";
+  EXPECT_EQ(s[4].order, 0);
+  EXPECT_LT(s[1].order, s[3].order);  // equal deadlines: FIFO
+  EXPECT_LT(s[3].order, s[2].order);
+  EXPECT_LT(s[2].order, s[0].order);
+}
+
+TEST(Green, HundredThousandThreadsParkAndJoin) {
+  constexpr int kN = 100'000;
+  static int started, finished;
+  started = finished = 0;
+  static gh::Waiter* gate_waiters[kN];
+  std::vector<gh::GreenThread*> gs(kN);
+  gh::SpawnOptions opts;
+  opts.stack_size = 16 * 1024;
+  for (int i = 0; i < kN; i++) {
+    ASSERT_EQ(gh::spawn([](void* a) -> void* {
+                          gh::Waiter w;
+                          w.g = gh::self();
+                          gate_waiters[reinterpret_cast<uintptr_t>(a)] = &w;
+                          started++;
+                          gh::park_waiter(w, gh::kNoDeadline);
+                          finished++;
+                          return nullptr;
+                        },
+                        reinterpret_cast<void*>(static_cast<uintptr_t>(i)), opts, &gs[i]),
+              0)
+        << i;
+  }
+  gh::yield();  // all run once and park
+  ASSERT_EQ(started, kN);
+  EXPECT_EQ(finished, 0);
+  EXPECT_EQ(gh::Carrier::current()->live(), static_cast<uint32_t>(kN + 1));
+  for (int i = 0; i < kN; i++) ASSERT_TRUE(gh::wake(gate_waiters[i]));
+  for (int i = 0; i < kN; i++) ASSERT_EQ(gh::join(gs[i], nullptr), 0);
+  EXPECT_EQ(finished, kN);
+}
+
+}  // namespace
