@@ -50,9 +50,10 @@ void set_default_stack_size(size_t bytes);
 // Returns 0 and *out, or -errno (-EAGAIN: no stack or no carrier).
 int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** out);
 
-// The running green thread, or nullptr when the OS thread has no carrier.
+// The running green thread; makes the OS thread a carrier if it is not one.
+// nullptr only if no carrier can be created.
 inline GreenThread* self() {
-  Carrier* c = Carrier::current();
+  Carrier* c = Carrier::get();
   return c ? c->running() : nullptr;
 }
 
