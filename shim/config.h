@@ -1,0 +1,38 @@
+// GREENHOUSE_* configuration. Parsed once at start-up by the shim and, with the
+// same code, by the launcher to fail fast before exec. Under secure execution
+// (AT_SECURE: setuid/setgid/capabilities) the environment is ignored.
+#pragma once
+
+#include <cstddef>
+
+namespace gh::shim {
+
+struct Config {
+  bool off = false;                 // GREENHOUSE_OFF
+  size_t stack_size = 256 * 1024;   // GREENHOUSE_STACK_SIZE
+  int log_level = 1;                // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
+  const char* log_file = nullptr;   // GREENHOUSE_LOG_FILE
+};
+
+// One documented variable: name, accepted form, default, meaning.
+struct ConfigVar {
+  const char* name;
+  const char* form;
+  const char* def;
+  const char* help;
+};
+extern const ConfigVar kConfigVars[];
+extern const size_t kConfigVarCount;
+
+// Parses the environment into *out. On an invalid value writes a message that
+// names the variable and the accepted form into err (NUL-terminated) and
+// returns false.
+bool parse_config(Config* out, char* err, size_t errlen);
+
+// Parses a size like 65536, 64k, 64K, 1m, 1M. Returns false if malformed.
+bool parse_size(const char* s, size_t* out);
+
+const Config& config();
+void set_config(const Config& c);
+
+}  // namespace gh::shim

@@ -1,0 +1,110 @@
+#include "shim/fd_table.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace gh::shim {
+
+namespace {
+
+constexpr int kChunkBits = 12;                 // 4096 entries per chunk
+constexpr int kChunkSize = 1 << kChunkBits;
+constexpr int kChunks = 1 << 8;                // up to 1,048,576 fds
+std::atomic<FdEntry*> g_chunks[kChunks];
+
+FdEntry* slot(int fd, bool create) {
+  if (fd < 0) return nullptr;
+  unsigned c = static_cast<unsigned>(fd) >> kChunkBits;
+  if (c >= kChunks) return nullptr;
+  FdEntry* chunk = g_chunks[c].load(std::memory_order_acquire);
+  if (!chunk) {
+    if (!create) return nullptr;
+    auto* fresh = new (std::nothrow) FdEntry[kChunkSize];
+    if (!fresh) return nullptr;
+    if (!g_chunks[c].compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel)) {
+      delete[] fresh;  // another thread won; use its chunk
+    } else {
+      chunk = fresh;
+    }
+  }
+  return &chunk[fd & (kChunkSize - 1)];
+}
+
+FdKind classify(int fd, bool* nonblock) {
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
+  long fl = syscall(SYS_fcntl, fd, F_GETFL);
+  *nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  switch (st.st_mode & S_IFMT) {
+    case S_IFSOCK: {
+      int type = 0;
+      socklen_t len = sizeof type;
+      if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return FdKind::kPacket;
+      return type == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
+    }
+    case S_IFIFO:
+      return FdKind::kPipe;
+    case S_IFREG:
+    case S_IFBLK:
+    case S_IFDIR:
+      return FdKind::kFile;
+    default:
+      // Character devices and anonymous inodes (eventfd, timerfd, ...).
+      return FdKind::kPollable;
+  }
+}
+
+}  // namespace
+
+FdEntry* fd_get(int fd) {
+  FdEntry* e = slot(fd, true);
+  if (!e) return nullptr;
+  if (e->kind.load(std::memory_order_acquire) == FdKind::kUnknown) {
+    bool nb = false;
+    FdKind k = classify(fd, &nb);
+    if (k == FdKind::kBad) return e;  // not cached: the fd may be opened later
+    e->nonblock.store(nb, std::memory_order_relaxed);
+    e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
+    e->sndtimeo_ns.store(0, std::memory_order_relaxed);
+    e->kind.store(k, std::memory_order_release);
+  }
+  return e;
+}
+
+bool fd_parks(int fd, const FdEntry* e) {
+  if (!e || fd <= 2) return false;
+  FdKind k = e->kind.load(std::memory_order_acquire);
+  if (k == FdKind::kUnknown || k == FdKind::kFile) return false;
+  return !e->nonblock.load(std::memory_order_relaxed);
+}
+
+void fd_created(int fd, FdKind kind, bool nonblock) {
+  FdEntry* e = slot(fd, true);
+  if (!e) return;
+  e->nonblock.store(nonblock, std::memory_order_relaxed);
+  e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
+  e->sndtimeo_ns.store(0, std::memory_order_relaxed);
+  e->kind.store(kind, std::memory_order_release);
+}
+
+void fd_forget(int fd) {
+  if (FdEntry* e = slot(fd, false)) e->kind.store(FdKind::kUnknown, std::memory_order_release);
+}
+
+void fd_forget_range(unsigned lo, unsigned hi) {
+  for (unsigned c = lo >> kChunkBits; c < kChunks && c <= (hi >> kChunkBits); c++) {
+    FdEntry* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (!chunk) continue;
+    for (int i = 0; i < kChunkSize; i++) {
+      unsigned fd = (c << kChunkBits) | static_cast<unsigned>(i);
+      if (fd >= lo && fd <= hi) chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
+    }
+  }
+}
+
+}  // namespace gh::shim

@@ -1,0 +1,68 @@
+// What the shim knows about each file descriptor of the process.
+//
+// An entry is filled lazily the first time a hook sees the fd (fstat +
+// F_GETFL + SO_TYPE, raw system calls), and kept current by the hooks that
+// create fds (socket, accept, pipe, dup), change their mode (fcntl F_SETFL,
+// ioctl FIONBIO, setsockopt SO_RCVTIMEO/SO_SNDTIMEO) or end them (close, dup2
+// over it, close_range). The shim never changes an fd's real flags: a fd the
+// program made non-blocking stays non-blocking and keeps returning EAGAIN.
+//
+// Entries are plain atomics in chunks that are allocated once and never
+// freed, so a lookup takes no lock; two threads racing on the same fd see the
+// same answer a native program would get from the kernel.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace gh::shim {
+
+enum class FdKind : uint8_t {
+  kUnknown = 0,    // not looked at yet
+  kStream,         // SOCK_STREAM socket: full-write semantics
+  kPacket,         // SOCK_DGRAM / SOCK_SEQPACKET / SOCK_RAW socket
+  kPipe,           // pipe or FIFO: full-write semantics (<= PIPE_BUF atomic)
+  kPollable,       // eventfd, timerfd, signalfd, inotify, tty, char device
+  kFile,           // regular file, block device, directory: passes through
+  kBad,            // not open
+};
+
+struct FdEntry {
+  std::atomic<FdKind> kind{FdKind::kUnknown};
+  std::atomic<bool> nonblock{false};     // the program asked for O_NONBLOCK
+  std::atomic<int64_t> rcvtimeo_ns{0};   // SO_RCVTIMEO, 0 = none
+  std::atomic<int64_t> sndtimeo_ns{0};   // SO_SNDTIMEO, 0 = none
+  std::atomic<int32_t> parked{0};        // green threads waiting on it in a ring
+};
+
+// Counts a green thread as waiting on e in the ring for its lifetime, so that
+// close() knows whether there is anything to cancel.
+class ParkedOn {
+ public:
+  explicit ParkedOn(FdEntry* e) : e_(e) { e_->parked.fetch_add(1, std::memory_order_relaxed); }
+  ~ParkedOn() { e_->parked.fetch_sub(1, std::memory_order_relaxed); }
+  ParkedOn(const ParkedOn&) = delete;
+  ParkedOn& operator=(const ParkedOn&) = delete;
+
+ private:
+  FdEntry* e_;
+};
+
+// The entry for fd, classified if needed; nullptr for fd < 0 or beyond the
+// table (such calls pass through and get the kernel's EBADF).
+FdEntry* fd_get(int fd);
+
+// Whether a blocking call on this entry parks the green thread (true) or
+// passes through (false: non-blocking fds, files, fds 0-2, unknown).
+bool fd_parks(int fd, const FdEntry* e);
+
+// Records a new fd whose kind and mode are known.
+void fd_created(int fd, FdKind kind, bool nonblock);
+// Forgets fd (closed or replaced): the next lookup classifies it again.
+void fd_forget(int fd);
+// Forgets every fd in [lo, hi].
+void fd_forget_range(unsigned lo, unsigned hi);
+
+inline bool is_socket(FdKind k) { return k == FdKind::kStream || k == FdKind::kPacket; }
+
+}  // namespace gh::shim

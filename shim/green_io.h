@@ -1,0 +1,46 @@
+// The green forms of the blocking data calls, shared by the hooks.
+// All return >= 0 or -errno and never touch errno; the hooks convert.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "core/clock.h"
+#include "ioring/ops.h"
+#include "shim/fd_table.h"
+
+namespace gh::shim {
+
+// The deadline a blocking receive (in) or send (out) on e gets from
+// SO_RCVTIMEO / SO_SNDTIMEO, or kNoDeadline.
+int64_t fd_deadline(const FdEntry* e, bool out);
+
+// Waits for `events` on fd in the ring. Returns 0 when ready, -EAGAIN when
+// the deadline passed (what a timed-out socket call reports), or -errno.
+int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline);
+
+// Repeats a non-blocking attempt (returning -EAGAIN when it would block),
+// waiting in the ring for `events` between attempts.
+template <class Attempt>
+ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, Attempt&& attempt) {
+  for (;;) {
+    ssize_t r = attempt();
+    if (r != -EAGAIN) return r;
+    int w = wait_ready(fd, e, events, deadline);
+    if (w < 0) return w;
+  }
+}
+
+// Blocking receive into one buffer (read, recv, recvfrom without address).
+ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags);
+// Blocking vectored receive (readv, recvmsg).
+ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags);
+// Blocking send with native semantics: streams and pipes write everything.
+ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags);
+// Blocking vectored send (writev, sendmsg).
+ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags);
+
+}  // namespace gh::shim

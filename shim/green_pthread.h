@@ -1,0 +1,47 @@
+// The shim's per-green-thread record behind a pthread_t, and the key (TSD)
+// table. A green thread's pthread_t is a pointer to its ShimThread; a
+// carrier's root green thread keeps the real pthread_t of its OS thread, so
+// that glibc functions the shim does not emulate still work on it.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/green_thread.h"
+
+namespace gh::shim {
+
+constexpr uint64_t kShimThreadMagic = 0x6772656e68737431ull;  // "grenhst1"
+
+struct KeySlot {
+  void* value = nullptr;
+  uint64_t seq = 0;  // the key's sequence when value was set
+};
+
+struct ShimThread {
+  uint64_t magic = kShimThreadMagic;   // [const] tells our handles from glibc's
+  GreenThread* g = nullptr;            // [const after start]
+  pthread_t native = 0;                // [const] real handle of the carrier's OS thread
+  bool root = false;                   // [const] the carrier's root green thread
+  void* (*start)(void*) = nullptr;     // [const]
+  void* arg = nullptr;                 // [const]
+  void* exit_value = nullptr;          // [own thread] set by pthread_exit
+  KeySlot** key_blocks = nullptr;      // [own thread] lazily allocated TSD
+};
+
+// Whether the thread functions are green (the shim is initialised and on).
+bool threads_green();
+
+// The running green thread's record (created for a root on first use).
+ShimThread* shim_self();
+
+// The ShimThread behind t, or nullptr if t is a glibc handle.
+ShimThread* shim_from_handle(pthread_t t);
+
+// Runs the TSD destructors of st (at green thread exit).
+void run_key_destructors(ShimThread* st);
+void free_keys(ShimThread* st);
+
+}  // namespace gh::shim

@@ -1,0 +1,266 @@
+// Connections: creating, connecting, accepting, duplicating and closing fds,
+// and the mode changes the fd table must know of (fcntl F_SETFL, ioctl
+// FIONBIO, SO_RCVTIMEO/SO_SNDTIMEO). accept and connect park; the rest pass
+// through after updating the table.
+#include <dlfcn.h>
+#include <linux/sockios.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+
+#include "ioring/ops.h"
+#include "shim/fd_table.h"
+#include "shim/green_io.h"
+#include "shim/state.h"
+
+using namespace gh::shim;
+
+namespace {
+
+FdKind socket_kind(int type) {
+  return (type & 0xf) == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
+}
+
+// The entry of fd if a blocking call on it should park, else nullptr.
+FdEntry* parking_fd(int fd) {
+  ensure_real();
+  if (!green_ok()) return nullptr;
+  FdEntry* e = fd_get(fd);
+  if (!fd_parks(fd, e) || alone_on_carrier()) return nullptr;
+  return e;
+}
+
+// Before fd is closed or replaced: green threads of this carrier parked on
+// it in the ring are cancelled (they see EBADF), so that no queued request
+// can reach whatever file gets the number next.
+void retire_fd(int fd) {
+  if (!green_ok()) {
+    fd_forget(fd);
+    return;
+  }
+  FdEntry* e = fd_get(fd);
+  if (e && e->parked.load(std::memory_order_relaxed) > 0 && gh::Carrier::current())
+    gh::io::cancel_fd(fd);
+  fd_forget(fd);
+}
+
+void copy_entry(int from, int to) {
+  FdEntry* src = fd_get(from);
+  if (!src || src->kind.load() == FdKind::kUnknown) {
+    fd_forget(to);
+    return;
+  }
+  fd_created(to, src->kind.load(), src->nonblock.load());
+  if (FdEntry* dst = fd_get(to)) {
+    dst->rcvtimeo_ns.store(src->rcvtimeo_ns.load());
+    dst->sndtimeo_ns.store(src->sndtimeo_ns.load());
+  }
+}
+
+int64_t timeval_ns(const void* v, socklen_t len) {
+  if (len >= sizeof(timeval)) {
+    const auto* tv = static_cast<const timeval*>(v);
+    return int64_t{tv->tv_sec} * gh::kNsPerSec + int64_t{tv->tv_usec} * 1000;
+  }
+  return 0;
+}
+
+}  // namespace
+
+GH_EXPORT int socket(int domain, int type, int protocol) {
+  ensure_real();
+  int fd = real::socket(domain, type, protocol);
+  if (fd >= 0) fd_created(fd, socket_kind(type), type & SOCK_NONBLOCK);
+  return fd;
+}
+
+GH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
+  ensure_real();
+  int r = real::socketpair(domain, type, protocol, sv);
+  if (r == 0) {
+    fd_created(sv[0], socket_kind(type), type & SOCK_NONBLOCK);
+    fd_created(sv[1], socket_kind(type), type & SOCK_NONBLOCK);
+  }
+  return r;
+}
+
+GH_EXPORT int pipe(int fds[2]) {
+  ensure_real();
+  int r = real::pipe(fds);
+  if (r == 0) {
+    fd_created(fds[0], FdKind::kPipe, false);
+    fd_created(fds[1], FdKind::kPipe, false);
+  }
+  return r;
+}
+
+GH_EXPORT int pipe2(int fds[2], int flags) {
+  ensure_real();
+  int r = real::pipe2(fds, flags);
+  if (r == 0) {
+    fd_created(fds[0], FdKind::kPipe, flags & O_NONBLOCK);
+    fd_created(fds[1], FdKind::kPipe, flags & O_NONBLOCK);
+  }
+  return r;
+}
+
+GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
+  FdEntry* e = parking_fd(fd);
+  int r;
+  if (!e) {
+    r = real::accept4(fd, addr, addrlen, flags);
+  } else {
+    // Straight to the ring: an accept that can complete at once does so when
+    // the carrier next submits, batched with the other green threads' SQEs.
+    ParkedOn parked(e);
+    long res = gh::io::accept(fd, addr, addrlen, flags, fd_deadline(e, false));
+    if (res == -ETIME) res = -EAGAIN;
+    if (res == -ECANCELED) res = -EBADF;
+    r = static_cast<int>(ret_errno(res));
+  }
+  if (r >= 0) {
+    FdEntry* l = fd_get(fd);
+    FdKind k = l && l->kind.load() != FdKind::kUnknown ? l->kind.load() : FdKind::kUnknown;
+    if (k == FdKind::kUnknown)
+      fd_forget(r);
+    else
+      fd_created(r, k, flags & SOCK_NONBLOCK);
+  }
+  return r;
+}
+
+GH_EXPORT int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
+  return accept4(fd, addr, addrlen, 0);
+}
+
+GH_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
+  FdEntry* e = parking_fd(fd);
+  if (!e) return real::connect(fd, addr, len);
+  ParkedOn parked(e);
+  long r = gh::io::connect(fd, addr, len, fd_deadline(e, true));
+  // A connect that outlives SO_SNDTIMEO reports EINPROGRESS natively.
+  if (r == -ETIME) r = -EINPROGRESS;
+  if (r == -ECANCELED) r = -EBADF;
+  return static_cast<int>(ret_errno(r));
+}
+
+GH_EXPORT int shutdown(int fd, int how) {
+  ensure_real();
+  return real::shutdown(fd, how);
+}
+
+GH_EXPORT int close(int fd) {
+  ensure_real();
+  retire_fd(fd);
+  return real::close(fd);
+}
+
+GH_EXPORT int fclose(FILE* f) {
+  ensure_real();
+  if (f) {
+    int fd = fileno(f);
+    if (fd >= 0) retire_fd(fd);
+  }
+  return real::fclose(f);
+}
+
+GH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  ensure_real();
+  int r = real::close_range ? real::close_range(first, last, flags)
+                           : static_cast<int>(syscall(SYS_close_range, first, last, flags));
+  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) fd_forget_range(first, last);
+  return r;
+}
+
+GH_EXPORT int dup(int fd) {
+  ensure_real();
+  int r = real::dup(fd);
+  if (r >= 0) copy_entry(fd, r);
+  return r;
+}
+
+GH_EXPORT int dup2(int fd, int fd2) {
+  ensure_real();
+  if (fd != fd2) retire_fd(fd2);
+  int r = real::dup2(fd, fd2);
+  if (r >= 0 && fd != fd2) copy_entry(fd, r);
+  return r;
+}
+
+GH_EXPORT int dup3(int fd, int fd2, int flags) {
+  ensure_real();
+  if (fd != fd2) retire_fd(fd2);
+  int r = real::dup3(fd, fd2, flags);
+  if (r >= 0) copy_entry(fd, r);
+  return r;
+}
+
+namespace {
+int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
+  // Every fcntl command takes at most one argument, an int or a pointer;
+  // reading it as a pointer-sized value is what glibc itself does.
+  void* arg = va_arg(ap, void*);
+  if (cmd == F_SETFL) {
+    int r = fn(fd, cmd, arg);
+    if (r == 0) {
+      FdEntry* e = fd_get(fd);
+      if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
+    }
+    return r;
+  }
+  int r = fn(fd, cmd, arg);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) copy_entry(fd, r);
+  return r;
+}
+}  // namespace
+
+GH_EXPORT int fcntl(int fd, int cmd, ...) {
+  ensure_real();
+  va_list ap;
+  va_start(ap, cmd);
+  int r = do_fcntl(real::fcntl, fd, cmd, ap);
+  va_end(ap);
+  return r;
+}
+
+GH_EXPORT int fcntl64(int fd, int cmd, ...) {
+  ensure_real();
+  va_list ap;
+  va_start(ap, cmd);
+  int r = do_fcntl(real::fcntl64 ? real::fcntl64 : real::fcntl, fd, cmd, ap);
+  va_end(ap);
+  return r;
+}
+
+GH_EXPORT int ioctl(int fd, unsigned long req, ...) {
+  ensure_real();
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  int r = real::ioctl(fd, req, arg);
+  if (r == 0 && req == FIONBIO && arg) {
+    if (FdEntry* e = fd_get(fd)) e->nonblock.store(*static_cast<int*>(arg) != 0);
+  }
+  return r;
+}
+
+GH_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  ensure_real();
+  int r = real::setsockopt(fd, level, name, val, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+    if (FdEntry* e = fd_get(fd)) {
+      int64_t ns = timeval_ns(val, len);
+      (name == SO_RCVTIMEO ? e->rcvtimeo_ns : e->sndtimeo_ns).store(ns);
+    }
+  }
+  return r;
+}
+
+GH_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
+  ensure_real();
+  return real::getsockopt(fd, level, name, val, len);
+}

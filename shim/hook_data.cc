@@ -1,0 +1,240 @@
+// Data: read/write and the socket send/receive family, with the fortified
+// __*_chk forms. Blocking calls on sockets, pipes and pollable devices park
+// the green thread; everything else passes through (see docs/design.md,
+// "What blocks what").
+#include <sys/syscall.h>
+
+#include <cerrno>
+
+#include "shim/fd_table.h"
+#include "shim/green_io.h"
+#include "shim/state.h"
+
+using namespace gh::shim;
+
+namespace {
+
+// The entry of fd if a blocking call on it should park, else nullptr.
+inline FdEntry* parking_fd(int fd) {
+  ensure_real();
+  if (!green_ok()) return nullptr;
+  FdEntry* e = fd_get(fd);
+  if (!fd_parks(fd, e) || alone_on_carrier()) return nullptr;
+  return e;
+}
+
+}  // namespace
+
+extern "C" void __chk_fail(void) __attribute__((noreturn));
+
+GH_EXPORT ssize_t read(int fd, void* buf, size_t n) {
+  FdEntry* e = parking_fd(fd);
+  if (!e) return real::read(fd, buf, n);
+  return ret_errno(green_recv(fd, e, buf, n, 0));
+}
+
+GH_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return read(fd, buf, n);
+}
+
+GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
+  FdEntry* e = parking_fd(fd);
+  if (!e || iovcnt < 0 || iovcnt > IOV_MAX) return real::readv(fd, iov, iovcnt);
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);
+  m.msg_iovlen = static_cast<size_t>(iovcnt);
+  return ret_errno(green_recvmsg(fd, e, &m, 0));
+}
+
+// Positional I/O: only files accept it; sockets and pipes fail at once with
+// ESPIPE. Nothing to park on, so these pass through.
+GH_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t off) {
+  ensure_real();
+  return real::pread(fd, buf, n, off);
+}
+GH_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
+  ensure_real();
+  return real::pread64(fd, buf, n, off);
+}
+GH_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t off, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return pread(fd, buf, n, off);
+}
+GH_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t off, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return pread64(fd, buf, n, off);
+}
+GH_EXPORT ssize_t preadv(int fd, const iovec* iov, int iovcnt, off_t off) {
+  ensure_real();
+  return real::preadv(fd, iov, iovcnt, off);
+}
+GH_EXPORT ssize_t preadv2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
+  // offset -1 with no flags is readv.
+  if (off == -1 && flags == 0) return readv(fd, iov, iovcnt);
+  ensure_real();
+  return real::preadv2(fd, iov, iovcnt, off, flags);
+}
+GH_EXPORT ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
+  ensure_real();
+  return real::pwrite(fd, buf, n, off);
+}
+GH_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
+  ensure_real();
+  return real::pwrite64(fd, buf, n, off);
+}
+GH_EXPORT ssize_t pwritev(int fd, const iovec* iov, int iovcnt, off_t off) {
+  ensure_real();
+  return real::pwritev(fd, iov, iovcnt, off);
+}
+
+GH_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+  FdEntry* e = parking_fd(fd);
+  if (!e) return real::write(fd, buf, n);
+  return ret_errno(green_send(fd, e, buf, n, 0));
+}
+
+GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
+  FdEntry* e = parking_fd(fd);
+  if (!e || iovcnt < 0 || iovcnt > IOV_MAX) return real::writev(fd, iov, iovcnt);
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);
+  m.msg_iovlen = static_cast<size_t>(iovcnt);
+  return ret_errno(green_sendmsg(fd, e, &m, 0));
+}
+
+GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
+  if (off == -1 && flags == 0) return writev(fd, iov, iovcnt);
+  ensure_real();
+  return real::pwritev2(fd, iov, iovcnt, off, flags);
+}
+
+GH_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::recv(fd, buf, n, flags);
+  return ret_errno(green_recv(fd, e, buf, n, flags));
+}
+
+GH_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  if (n > buflen) __chk_fail();
+  return recv(fd, buf, n, flags);
+}
+
+GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
+                           socklen_t* addrlen) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::recvfrom(fd, buf, n, flags, addr, addrlen);
+  if (!addr) return ret_errno(green_recv(fd, e, buf, n, flags));
+  return ret_errno(retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
+    long r = syscall(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    return r < 0 ? -errno : r;
+  }));
+}
+
+GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
+                                 sockaddr* addr, socklen_t* addrlen) {
+  if (n > buflen) __chk_fail();
+  return recvfrom(fd, buf, n, flags, addr, addrlen);
+}
+
+GH_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::recvmsg(fd, msg, flags);
+  return ret_errno(green_recvmsg(fd, e, msg, flags));
+}
+
+GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* timeout) {
+  FdEntry* e = (flags & MSG_DONTWAIT) || timeout ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::recvmmsg(fd, vec, vlen, flags, timeout);
+  // Native blocking recvmmsg returns once vlen messages arrived, or after the
+  // first with MSG_WAITFORONE; an error after some messages returns the count.
+  unsigned got = 0;
+  int64_t deadline = fd_deadline(e, false);
+  while (got < vlen) {
+    ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
+      long n = syscall(SYS_recvmmsg, fd, vec + got, vlen - got,
+                       (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
+      return n < 0 ? -errno : n;
+    });
+    if (r < 0) {
+      if (got > 0) break;
+      return static_cast<int>(ret_errno(r));
+    }
+    got += static_cast<unsigned>(r);
+    if (flags & MSG_WAITFORONE) break;
+  }
+  return static_cast<int>(got);
+}
+
+GH_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::send(fd, buf, n, flags);
+  return ret_errno(green_send(fd, e, buf, n, flags));
+}
+
+GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
+                         socklen_t addrlen) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::sendto(fd, buf, n, flags, addr, addrlen);
+  if (!addr) return ret_errno(green_send(fd, e, buf, n, flags));
+  return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+    long r = syscall(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    return r < 0 ? -errno : r;
+  }));
+}
+
+GH_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::sendmsg(fd, msg, flags);
+  if (msg->msg_name || msg->msg_controllen)  // one message, as the kernel takes it
+    return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+      long r = syscall(SYS_sendmsg, fd, msg, flags | MSG_DONTWAIT);
+      return r < 0 ? -errno : r;
+    }));
+  return ret_errno(green_sendmsg(fd, e, msg, flags));
+}
+
+GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
+  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  if (!e || !is_socket(e->kind.load())) return real::sendmmsg(fd, vec, vlen, flags);
+  return static_cast<int>(ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+    long r = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
+    return r < 0 ? -errno : r;
+  })));
+}
+
+// sendfile/splice have no non-blocking form for a blocking socket: wait for
+// the socket (or pipe) to be writable in the ring, then make the real call.
+GH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  FdEntry* e = parking_fd(out_fd);
+  if (e) {
+    int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
+    if (w < 0) return ret_errno(static_cast<ssize_t>(w));
+  }
+  return real::sendfile(out_fd, in_fd, offset, count);
+}
+
+GH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
+  FdEntry* e = parking_fd(out_fd);
+  if (e) {
+    int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
+    if (w < 0) return ret_errno(static_cast<ssize_t>(w));
+  }
+  return real::sendfile64(out_fd, in_fd, offset, count);
+}
+
+GH_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                         unsigned flags) {
+  if (!(flags & SPLICE_F_NONBLOCK)) {
+    if (FdEntry* in = parking_fd(fd_in)) {
+      int w = wait_ready(fd_in, in, POLLIN, fd_deadline(in, false));
+      if (w < 0) return ret_errno(static_cast<ssize_t>(w));
+    }
+    if (FdEntry* out = parking_fd(fd_out)) {
+      int w = wait_ready(fd_out, out, POLLOUT, fd_deadline(out, true));
+      if (w < 0) return ret_errno(static_cast<ssize_t>(w));
+    }
+  }
+  ensure_real();
+  return real::splice(fd_in, off_in, fd_out, off_out, len, flags);
+}

@@ -1,0 +1,348 @@
+// Threads: pthread_create makes a green thread on the calling carrier; join,
+// detach, exit, self, names and attributes act on green threads. Functions
+// the shim does not emulate that take a pthread_t of a green thread act on
+// the OS thread of its carrier.
+#include <signal.h>
+#include <unwind.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "core/green.h"
+#include "core/log.h"
+#include "shim/config.h"
+#include "shim/green_pthread.h"
+#include "shim/state.h"
+
+using namespace gh::shim;
+
+namespace gh::shim {
+
+extern bool g_init_done;
+
+bool threads_green() {
+  if (__builtin_expect(!g_init_done, 0)) shim_init();
+  return g_enabled;
+}
+
+ShimThread* shim_self() {
+  Carrier* c = Carrier::get();
+  if (!c) return nullptr;
+  GreenThread* g = c->running();
+  auto* st = static_cast<ShimThread*>(g->user);
+  if (!st) {
+    // A root: the code the OS thread was running when it became a carrier.
+    st = new (std::nothrow) ShimThread;
+    if (!st) return nullptr;
+    st->g = g;
+    st->root = true;
+    st->native = real::pthread_self();
+    g->user = st;
+  }
+  return st;
+}
+
+ShimThread* shim_from_handle(pthread_t t) {
+  // Our handles point at a ShimThread; glibc's at its thread descriptor,
+  // whose first word is a pointer (never our magic).
+  auto* st = reinterpret_cast<ShimThread*>(t);
+  if (!st || st->magic != kShimThreadMagic || st->root) return nullptr;
+  return st;
+}
+
+namespace {
+
+void free_shim_thread(ShimThread* st);
+
+void on_green_exit(GreenThread* g) {
+  auto* st = static_cast<ShimThread*>(g->user);
+  if (!st) return;
+  run_key_destructors(st);
+  g->lock.lock();
+  bool detached = g->detached;
+  if (detached) g->user = nullptr;
+  g->lock.unlock();
+  if (detached) free_shim_thread(st);
+}
+
+// The handle of the OS thread a pthread_t runs on, for glibc functions.
+pthread_t native_of(pthread_t t) {
+  if (ShimThread* st = shim_from_handle(t)) {
+    ShimThread* me = shim_self();
+    if (me && st->g->carrier == me->g->carrier) {
+      // Same carrier: its OS thread is ours.
+      return real::pthread_self();
+    }
+    if (st->native) return st->native;
+  }
+  return t;
+}
+
+void* green_start(void* p) {
+  auto* st = static_cast<ShimThread*>(p);
+  return st->start(st->arg);
+}
+
+void free_shim_thread(ShimThread* st) {
+  free_keys(st);
+  st->magic = 0;
+  delete st;
+}
+
+size_t stack_size_from(const pthread_attr_t* attr) {
+  if (!attr) return config().stack_size;
+  size_t size = 0;
+  if (pthread_attr_getstacksize(attr, &size) != 0) return config().stack_size;
+  // An attr whose stack size nobody set reports glibc's default (the stack
+  // rlimit, usually 8 MiB): that means "default", which is ours.
+  pthread_attr_t def;
+  size_t def_size = 0;
+  if (pthread_getattr_default_np(&def) == 0) {
+    pthread_attr_getstacksize(&def, &def_size);
+    pthread_attr_destroy(&def);
+  }
+  if (size == def_size) return config().stack_size;
+  return size;
+}
+
+}  // namespace
+
+void threads_init() { Carrier::set_exit_hook(&on_green_exit); }
+
+}  // namespace gh::shim
+
+GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
+                             void* (*start)(void*), void* arg) {
+  if (!threads_green() || t_bypass) return real::pthread_create(thread, attr, start, arg);
+  int detach = PTHREAD_CREATE_JOINABLE;
+  if (attr) pthread_attr_getdetachstate(attr, &detach);
+  auto* st = new (std::nothrow) ShimThread;
+  if (!st) return EAGAIN;
+  st->start = start;
+  st->arg = arg;
+  st->native = real::pthread_self();
+  gh::SpawnOptions opts;
+  opts.stack_size = stack_size_from(attr);
+  opts.detached = false;
+  gh::GreenThread* g = nullptr;
+  int rc = gh::spawn(&green_start, st, opts, &g);
+  if (rc < 0) {
+    delete st;
+    return EAGAIN;
+  }
+  st->g = g;
+  g->user = st;
+  if (detach == PTHREAD_CREATE_DETACHED) gh::detach(g);
+  *thread = reinterpret_cast<pthread_t>(st);
+  return 0;
+}
+
+namespace {
+// Joins st's green thread; frees the record on success. pthread codes.
+int join_green(ShimThread* st, void** ret, int64_t deadline) {
+  void* res = nullptr;
+  gh::GreenThread* g = st->g;
+  int rc = gh::join(g, &res, deadline);
+  if (rc != 0) return rc;
+  if (ret) *ret = res;
+  free_shim_thread(st);
+  return 0;
+}
+}  // namespace
+
+GH_EXPORT int pthread_join(pthread_t t, void** ret) {
+  if (!threads_green()) return real::pthread_join(t, ret);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_join(t, ret);
+  return join_green(st, ret, gh::kNoDeadline);
+}
+
+GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
+  if (!threads_green()) return real::pthread_tryjoin_np(t, ret);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_tryjoin_np(t, ret);
+  void* res = nullptr;
+  int rc = gh::try_join(st->g, &res);
+  if (rc != 0) return rc;
+  if (ret) *ret = res;
+  free_shim_thread(st);
+  return 0;
+}
+
+GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk, const timespec* abstime) {
+  if (!threads_green()) return real::pthread_clockjoin_np(t, ret, clk, abstime);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_clockjoin_np(t, ret, clk, abstime);
+  if (!abstime) return join_green(st, ret, gh::kNoDeadline);
+  if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) return EINVAL;
+  if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
+  int64_t target = gh::timespec_ns(*abstime);
+  for (;;) {
+    int64_t rel = target - gh::clock_ns(clk);
+    if (rel <= 0) {
+      int rc = gh::try_join(st->g, ret);
+      if (rc == 0) free_shim_thread(st);
+      return rc == EBUSY ? ETIMEDOUT : rc;
+    }
+    int rc = join_green(st, ret, gh::deadline_after(rel));
+    if (rc != ETIMEDOUT) return rc;
+    // Timed out on the monotonic clock: re-check the requested clock, which
+    // may have been stepped, so that we never report ETIMEDOUT early.
+  }
+}
+
+GH_EXPORT int pthread_timedjoin_np(pthread_t t, void** ret, const timespec* abstime) {
+  return pthread_clockjoin_np(t, ret, CLOCK_REALTIME, abstime);
+}
+
+GH_EXPORT int pthread_detach(pthread_t t) {
+  if (!threads_green()) return real::pthread_detach(t);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_detach(t);
+  // A running thread frees its record at exit (on_green_exit); one that has
+  // already exited is a zombie that gh::detach frees, record included.
+  gh::GreenThread* g = st->g;
+  g->lock.lock();
+  bool exited = g->exited;
+  g->lock.unlock();
+  int rc = gh::detach(g);
+  if (rc == 0 && exited) free_shim_thread(st);
+  return rc;
+}
+
+GH_EXPORT pthread_t pthread_self(void) {
+  if (!threads_green()) return real::pthread_self();
+  ShimThread* st = shim_self();
+  if (!st || st->root) return real::pthread_self();
+  return reinterpret_cast<pthread_t>(st);
+}
+
+GH_EXPORT int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
+
+namespace {
+
+_Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
+                              _Unwind_Exception* exc, _Unwind_Context*, void* param) {
+  if (actions & _UA_END_OF_STACK) {
+    auto* st = static_cast<ShimThread*>(param);
+    delete exc;
+    gh::Carrier::current()->exit_current(st->exit_value);
+  }
+  return _URC_NO_REASON;
+}
+
+void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception* exc) { delete exc; }
+
+}  // namespace
+
+GH_EXPORT void pthread_exit(void* value) {
+  if (!threads_green()) {
+    real::pthread_exit(value);
+    __builtin_unreachable();
+  }
+  ShimThread* st = shim_self();
+  if (!st) {
+    real::pthread_exit(value);
+    __builtin_unreachable();
+  }
+  if (st->root || st->g->is_root()) {
+    if (pthread_equal(st->native, real::pthread_self()) && getpid() == gettid()) {
+      // main() leaving: natively the process lives on until its last thread
+      // exits, then exits with status 0.
+      run_key_destructors(st);
+      gh::Carrier::current()->drain();
+      exit(0);
+    }
+    gh::Carrier::current()->drain();
+    real::pthread_exit(value);
+    __builtin_unreachable();
+  }
+  // Unwind the green stack like glibc does (C++ destructors run), then end
+  // the green thread when the unwinder reaches the bottom of its stack.
+  st->exit_value = value;
+  auto* exc = new _Unwind_Exception{};
+  exc->exception_class = 0x47484558495400ull;  // "GHEXIT"
+  exc->exception_cleanup = &exit_cleanup;
+  _Unwind_ForcedUnwind(exc, &exit_stop, st);
+  // The unwinder could not run: end the thread without unwinding.
+  gh::Carrier::current()->exit_current(value);
+}
+
+GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
+  if (!threads_green()) return real::pthread_setname_np(t, name);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_setname_np(t, name);
+  size_t n = strlen(name);
+  if (n >= sizeof st->g->name) return ERANGE;
+  memcpy(st->g->name, name, n + 1);
+  return 0;
+}
+
+GH_EXPORT int pthread_getname_np(pthread_t t, char* buf, size_t len) {
+  if (!threads_green()) return real::pthread_getname_np(t, buf, len);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_getname_np(t, buf, len);
+  size_t n = strlen(st->g->name);
+  if (len < 16 && n >= len) return ERANGE;
+  memcpy(buf, st->g->name, n + 1);
+  return 0;
+}
+
+GH_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
+  if (!threads_green()) return real::pthread_getattr_np(t, attr);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_getattr_np(t, attr);
+  int rc = pthread_attr_init(attr);
+  if (rc) return rc;
+  pthread_attr_setstack(attr, st->g->stack.lo, st->g->stack.size);
+  st->g->lock.lock();
+  bool detached = st->g->detached;
+  st->g->lock.unlock();
+  pthread_attr_setdetachstate(attr, detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+  return 0;
+}
+
+
+GH_EXPORT int pthread_kill(pthread_t t, int sig) {
+  if (!threads_green()) return real::pthread_kill(t, sig);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_kill(t, sig);
+  if (sig < 0 || sig >= NSIG) return EINVAL;
+  if (sig == 0) return 0;
+  // A signal for a green thread goes to the OS thread of its carrier.
+  return real::pthread_kill(native_of(t), sig);
+}
+
+GH_EXPORT int pthread_cancel(pthread_t t) {
+  if (!threads_green()) return real::pthread_cancel(t);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_cancel(t);
+  gh::log_warn("pthread_cancel of a green thread is not supported; ignored");
+  return ENOTSUP;
+}
+
+GH_EXPORT int pthread_setschedparam(pthread_t t, int policy, const sched_param* p) {
+  ensure_real();
+  return real::pthread_setschedparam(threads_green() ? native_of(t) : t, policy, p);
+}
+GH_EXPORT int pthread_getschedparam(pthread_t t, int* policy, sched_param* p) {
+  ensure_real();
+  return real::pthread_getschedparam(threads_green() ? native_of(t) : t, policy, p);
+}
+GH_EXPORT int pthread_setaffinity_np(pthread_t t, size_t n, const cpu_set_t* set) {
+  ensure_real();
+  return real::pthread_setaffinity_np(threads_green() ? native_of(t) : t, n, set);
+}
+GH_EXPORT int pthread_getaffinity_np(pthread_t t, size_t n, cpu_set_t* set) {
+  ensure_real();
+  return real::pthread_getaffinity_np(threads_green() ? native_of(t) : t, n, set);
+}
+GH_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t* clk) {
+  ensure_real();
+  return real::pthread_getcpuclockid(threads_green() ? native_of(t) : t, clk);
+}
+GH_EXPORT int pthread_sigqueue(pthread_t t, int sig, const sigval val) {
+  ensure_real();
+  return real::pthread_sigqueue(threads_green() ? native_of(t) : t, sig, val);
+}

@@ -1,0 +1,89 @@
+// Time: the sleeps park the green thread on a carrier timer; sched_yield lets
+// the other green threads of the carrier run. Sleeps never end early.
+#include <sys/syscall.h>
+
+#include <cerrno>
+
+#include "core/green.h"
+#include "shim/state.h"
+#include "shim/user_mem.h"
+
+using namespace gh::shim;
+
+namespace {
+
+bool parks() {
+  ensure_real();
+  return green_ok() && !alone_on_carrier();
+}
+
+// Sleeps until the absolute time `target_ns` of clock `clk` has been reached
+// (re-arming when a REALTIME clock was stepped back meanwhile).
+void sleep_until_clock(clockid_t clk, int64_t target_ns) {
+  for (;;) {
+    int64_t now = gh::clock_ns(clk);
+    if (now >= target_ns) return;
+    gh::sleep_for(target_ns - now);
+  }
+}
+
+// The common body: returns 0 or an errno value (clock_nanosleep style).
+int green_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
+  timespec ts;
+  if (copy_from_user(&ts, req, sizeof ts) != 0) return EFAULT;
+  if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return EINVAL;
+  if (flags & TIMER_ABSTIME) {
+    sleep_until_clock(clk, gh::timespec_ns(ts));
+    return 0;
+  }
+  if (ts.tv_sec < 0) return EINVAL;
+  int64_t start = gh::clock_ns(clk);
+  int64_t rel = gh::timespec_ns(ts);
+  sleep_until_clock(clk, rel > INT64_MAX - start ? INT64_MAX : start + rel);
+  (void)rem;  // written only when interrupted, which a green sleep is not
+  return 0;
+}
+
+bool green_clock(clockid_t clk) {
+  return clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC || clk == CLOCK_BOOTTIME ||
+         clk == CLOCK_TAI;
+}
+
+}  // namespace
+
+GH_EXPORT int nanosleep(const timespec* req, timespec* rem) {
+  if (!parks()) return real::nanosleep(req, rem);
+  int e = green_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+GH_EXPORT int __nanosleep(const timespec* req, timespec* rem) { return nanosleep(req, rem); }
+
+GH_EXPORT int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
+  if (!parks() || !green_clock(clk)) return real::clock_nanosleep(clk, flags, req, rem);
+  return green_nanosleep(clk, flags, req, rem);
+}
+
+GH_EXPORT unsigned sleep(unsigned secs) {
+  if (!parks()) return real::sleep(secs);
+  timespec ts{static_cast<time_t>(secs), 0};
+  green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  return 0;
+}
+
+GH_EXPORT int usleep(useconds_t us) {
+  if (!parks()) return real::usleep(us);
+  timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+  green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  return 0;
+}
+
+GH_EXPORT int sched_yield(void) {
+  if (!parks()) return real::sched_yield();
+  gh::yield();
+  return 0;
+}
