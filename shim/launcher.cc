@@ -1,0 +1,287 @@
+// greenhouse [options] [--] PROGRAM [ARGS...]
+//
+// Runs PROGRAM with libgreenhouse.so added to LD_PRELOAD, after checking that
+// interposition can work for it (not setuid, not statically linked, not Go)
+// and that the configuration is valid. See `greenhouse --help`.
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <string>
+#include <vector>
+
+#include "shim/config.h"
+
+#ifndef GREENHOUSE_VERSION
+#define GREENHOUSE_VERSION "unknown"
+#endif
+#ifndef GREENHOUSE_LIBDIR
+#define GREENHOUSE_LIBDIR "/usr/local/lib"
+#endif
+
+namespace {
+
+using gh::shim::kConfigVarCount;
+using gh::shim::kConfigVars;
+
+[[noreturn]] void die(int code, const char* fmt, const std::string& a = "", const std::string& b = "") {
+  std::fprintf(stderr, "greenhouse: ");
+  std::fprintf(stderr, fmt, a.c_str(), b.c_str());
+  std::fputc('\n', stderr);
+  std::exit(code);
+}
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: greenhouse [options] [--] PROGRAM [ARGS...]\n"
+               "\n"
+               "Runs PROGRAM with its threads as green threads and its blocking I/O through\n"
+               "io_uring (libgreenhouse.so in LD_PRELOAD). The program is not modified.\n"
+               "\n"
+               "options:\n"
+               "  --stack-size=SIZE   sets GREENHOUSE_STACK_SIZE\n"
+               "  --log-level=LEVEL   sets GREENHOUSE_LOG_LEVEL\n"
+               "  --log-file=PATH     sets GREENHOUSE_LOG_FILE\n"
+               "  --off               sets GREENHOUSE_OFF=1 (run without interposition)\n"
+               "  -h, --help          this text\n"
+               "  --version           the version\n"
+               "\n"
+               "environment (read by the shim in the program; ignored for setuid programs):\n");
+  for (size_t i = 0; i < kConfigVarCount; i++) {
+    const auto& v = kConfigVars[i];
+    std::fprintf(out, "  %s\n      %s.\n      accepted: %s; default: %s\n", v.name, v.help, v.form,
+                 v.def);
+  }
+  std::fprintf(out,
+               "\n"
+               "greenhouse refuses programs it cannot interpose: setuid/setgid programs (the\n"
+               "loader ignores LD_PRELOAD for them), statically linked programs (no dynamic\n"
+               "loader) and Go programs (they make system calls without libc).\n"
+               "See docs/usage.md and docs/compatibility.md.\n");
+}
+
+bool is_executable_file(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); j++)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::vector<std::string> path_dirs() {
+  std::vector<std::string> dirs;
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    dirs.push_back(end > start ? p.substr(start, end - start) : ".");
+    start = end + 1;
+  }
+  return dirs;
+}
+
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), F_OK) != 0) die(127, "%s: no such file", name);
+    if (!is_executable_file(name)) die(126, "%s: not an executable file", name);
+    return name;
+  }
+  for (const auto& d : path_dirs()) {
+    std::string c = d + "/" + name;
+    if (is_executable_file(c)) return c;
+  }
+  // Not found: suggest the closest command on PATH.
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& d : path_dirs()) {
+    DIR* dir = opendir(d.c_str());
+    if (!dir) continue;
+    while (dirent* e = readdir(dir)) {
+      std::string n = e->d_name;
+      if (n[0] == '.') continue;
+      size_t dist = edit_distance(name, n);
+      if (dist < best_d && is_executable_file(d + "/" + n)) {
+        best_d = dist;
+        best = n;
+      }
+    }
+    closedir(dir);
+  }
+  if (!best.empty()) die(127, "%s: command not found; did you mean '%s'?", name, best);
+  die(127, "%s: command not found", name);
+}
+
+// Refuses programs whose calls greenhouse cannot interpose.
+void check_interposable(const std::string& path, int depth = 0) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) die(127, "%s: no such file", path);
+  if (st.st_mode & (S_ISUID | S_ISGID))
+    die(126,
+        "%s is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it, so greenhouse "
+        "cannot run it",
+        path);
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) die(126, "%s: cannot be read", path);
+  std::vector<unsigned char> head(4096);
+  size_t n = std::fread(head.data(), 1, head.size(), f);
+  if (n >= 2 && head[0] == '#' && head[1] == '!') {
+    std::fclose(f);
+    // A script: its interpreter is what runs.
+    std::string line(reinterpret_cast<char*>(head.data()) + 2, n - 2);
+    line = line.substr(0, line.find('\n'));
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || depth > 2) return;
+    std::string interp = line.substr(b, line.find_first_of(" \t", b) - b);
+    if (interp == "/usr/bin/env" || interp == "/bin/env") return;  // resolved at run time
+    check_interposable(interp, depth + 1);
+    return;
+  }
+  if (n < sizeof(Elf64_Ehdr) || std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {
+    std::fclose(f);
+    return;  // not ELF: let exec decide
+  }
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, head.data(), sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64) {
+    std::fclose(f);
+    die(126, "%s is not a 64-bit program; greenhouse supports x86-64 programs only", path);
+  }
+  bool has_interp = false;
+  for (int i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    if (std::fseek(f, static_cast<long>(eh.e_phoff + i * eh.e_phentsize), SEEK_SET) != 0 ||
+        std::fread(&ph, sizeof ph, 1, f) != 1)
+      break;
+    if (ph.p_type == PT_INTERP) has_interp = true;
+  }
+  // Section names: a Go binary carries .go.buildinfo / .note.go.buildid.
+  bool is_go = false;
+  Elf64_Shdr strtab;
+  if (eh.e_shoff && eh.e_shstrndx != SHN_UNDEF &&
+      std::fseek(f, static_cast<long>(eh.e_shoff + eh.e_shstrndx * eh.e_shentsize), SEEK_SET) == 0 &&
+      std::fread(&strtab, sizeof strtab, 1, f) == 1 && strtab.sh_size < (1u << 20)) {
+    std::vector<char> names(strtab.sh_size + 1, 0);
+    if (std::fseek(f, static_cast<long>(strtab.sh_offset), SEEK_SET) == 0 &&
+        std::fread(names.data(), 1, strtab.sh_size, f) == strtab.sh_size) {
+      for (int i = 0; i < eh.e_shnum; i++) {
+        Elf64_Shdr sh;
+        if (std::fseek(f, static_cast<long>(eh.e_shoff + i * eh.e_shentsize), SEEK_SET) != 0 ||
+            std::fread(&sh, sizeof sh, 1, f) != 1)
+          break;
+        if (sh.sh_name < strtab.sh_size) {
+          const char* nm = names.data() + sh.sh_name;
+          if (!std::strcmp(nm, ".go.buildinfo") || !std::strcmp(nm, ".note.go.buildid")) is_go = true;
+        }
+      }
+    }
+  }
+  std::fclose(f);
+  if (is_go)
+    die(126,
+        "%s is a Go program: Go makes its system calls directly, not through libc, so "
+        "greenhouse cannot interpose them",
+        path);
+  if (!has_interp)
+    die(126,
+        "%s is statically linked: there is no dynamic loader to honour LD_PRELOAD, so "
+        "greenhouse cannot interpose its calls",
+        path);
+}
+
+std::string find_library() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::vector<std::string> candidates;
+  if (n > 0) {
+    self[n] = '\0';
+    std::string dir(self);
+    dir = dir.substr(0, dir.rfind('/'));
+    candidates.push_back(dir + "/libgreenhouse.so");
+    candidates.push_back(dir + "/../lib/libgreenhouse.so");
+    candidates.push_back(dir + "/../lib/x86_64-linux-gnu/libgreenhouse.so");
+  }
+  candidates.push_back(std::string(GREENHOUSE_LIBDIR) + "/libgreenhouse.so");
+  for (const auto& c : candidates) {
+    char real[4096];
+    if (realpath(c.c_str(), real) && access(real, R_OK) == 0) return real;
+  }
+  die(1, "cannot find libgreenhouse.so next to the launcher or in %s", GREENHOUSE_LIBDIR);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int i = 1;
+  for (; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&](const char* opt) -> const char* {
+      size_t l = std::strlen(opt);
+      if (a.compare(0, l, opt) == 0 && a.size() > l && a[l] == '=') return argv[i] + l + 1;
+      return nullptr;
+    };
+    if (a == "--") {
+      i++;
+      break;
+    }
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("greenhouse %s\n", GREENHOUSE_VERSION);
+      return 0;
+    }
+    if (a == "--off") {
+      setenv("GREENHOUSE_OFF", "1", 1);
+    } else if (const char* v = value("--stack-size")) {
+      setenv("GREENHOUSE_STACK_SIZE", v, 1);
+    } else if (const char* v2 = value("--log-level")) {
+      setenv("GREENHOUSE_LOG_LEVEL", v2, 1);
+    } else if (const char* v3 = value("--log-file")) {
+      setenv("GREENHOUSE_LOG_FILE", v3, 1);
+    } else if (a.size() > 1 && a[0] == '-') {
+      std::fprintf(stderr, "greenhouse: unknown option %s (see greenhouse --help)\n", a.c_str());
+      return 2;
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) {
+    usage(stderr);
+    return 2;
+  }
+  gh::shim::Config cfg;
+  char err[512];
+  if (!gh::shim::parse_config(&cfg, err, sizeof err)) {
+    std::fprintf(stderr, "greenhouse: %s\n", err);
+    return 2;
+  }
+  std::string prog = find_program(argv[i]);
+  check_interposable(prog);
+  std::string lib = find_library();
+  const char* old = std::getenv("LD_PRELOAD");
+  std::string preload = lib;
+  if (old && *old) preload += std::string(" ") + old;
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  execv(prog.c_str(), argv + i);
+  std::fprintf(stderr, "greenhouse: cannot run %s: %s\n", prog.c_str(), std::strerror(errno));
+  return 126;
+}
