@@ -1,0 +1,68 @@
+#include "ioring/poll_many.h"
+
+#include <cerrno>
+#include <memory>
+#include <new>
+
+#include "core/green.h"
+#include "ioring/ring.h"
+
+namespace gh::io {
+
+using ioring::Request;
+using ioring::Ring;
+
+int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
+  Ring* r = Ring::current();
+  if (!r) return -ENOMEM;
+  Carrier* c = Carrier::current();
+  GreenThread* me = c->running();
+
+  Request small[16];
+  std::unique_ptr<Request[]> big;
+  Request* reqs = small;
+  if (n > 16) {
+    big.reset(new (std::nothrow) Request[static_cast<size_t>(n)]);
+    if (!big) return -ENOMEM;
+    reqs = big.get();
+  }
+
+  Waiter first;
+  first.g = me;
+  for (int i = 0; i < n; i++) {
+    reqs[i].g = me;
+    reqs[i].waiter = &first;
+    io_uring_sqe* s = r->sqe();
+    io_uring_prep_poll_add(s, fds[i], events[i]);
+    r->track(s, &reqs[i]);
+  }
+  park_waiter(first, deadline, "poll");
+
+  // Cancel what is still pending, then wait until every Request completed.
+  for (int i = 0; i < n; i++) {
+    if (reqs[i].done) continue;
+    io_uring_sqe* s = r->sqe();
+    io_uring_prep_cancel(s, &reqs[i], 0);
+    io_uring_sqe_set_data64(s, ioring::kUserIgnore);
+  }
+  for (;;) {
+    Waiter rest;
+    rest.g = me;
+    bool pending = false;
+    for (int i = 0; i < n; i++) {
+      if (!reqs[i].done) {
+        reqs[i].waiter = &rest;
+        pending = true;
+      }
+    }
+    if (!pending) break;
+    park_waiter(rest, kNoDeadline, "poll-cancel");
+  }
+
+  int completed = 0;
+  for (int i = 0; i < n; i++)
+    if (reqs[i].res != -ECANCELED) completed++;
+  return completed;
+}
+
+}  // namespace gh::io
