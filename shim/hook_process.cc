@@ -6,6 +6,7 @@
 
 #include "core/carrier.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "shim/green_pthread.h"
 #include "shim/state.h"
 
@@ -18,6 +19,7 @@ GH_EXPORT pid_t fork(void) {
   pid_t pid = real::fork();
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
+    gh::offload_forget_after_fork();
     // The running context becomes the root of the child's new carrier and
     // keeps its pthread_t and thread-specific data.
     if (gh::Carrier* c = gh::Carrier::get()) {

@@ -17,6 +17,7 @@ bool g_init_done = false;
 thread_local int t_bypass GH_TLS = 0;
 
 void threads_init();  // hook_thread.cc
+void dns_init();      // hook_dns.cc
 
 void shim_init() {
   if (g_init_done) return;
@@ -42,6 +43,7 @@ void shim_init() {
   set_default_stack_size(c.stack_size);
   if (c.off) return;
   threads_init();
+  dns_init();
   g_enabled = true;
   log_debug("shim enabled (pid %ld)", static_cast<long>(syscall(SYS_getpid)));
 }

@@ -1,0 +1,128 @@
+#include "core/offload.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+
+#include "core/green.h"
+#include "core/spinlock.h"
+
+namespace gh {
+
+namespace {
+
+struct Job {
+  void (*fn)(void*);
+  void* arg;
+  Waiter done;
+  Job* next = nullptr;
+};
+
+SpinLock g_lock;
+Job* g_head = nullptr;            // [g_lock] FIFO of waiting jobs
+Job* g_tail = nullptr;            // [g_lock]
+int g_workers = 0;                // [g_lock] started pool threads
+int g_idle = 0;                   // [g_lock] pool threads waiting for work
+std::atomic<uint32_t> g_seq{0};   // futex word: bumped when a job is queued
+NativeThreadStarter g_starter = nullptr;
+int g_max = 4;
+
+void futex_wait(std::atomic<uint32_t>* w, uint32_t val) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<uint32_t>* w, int n) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+
+Job* pop_locked() {
+  Job* j = g_head;
+  if (j) {
+    g_head = j->next;
+    if (!g_head) g_tail = nullptr;
+  }
+  return j;
+}
+
+void* worker(void*) {
+  for (;;) {
+    g_lock.lock();
+    Job* j = pop_locked();
+    if (!j) {
+      g_idle++;
+      uint32_t seq = g_seq.load(std::memory_order_acquire);
+      g_lock.unlock();
+      futex_wait(&g_seq, seq);
+      g_lock.lock();
+      g_idle--;
+      g_lock.unlock();
+      continue;
+    }
+    g_lock.unlock();
+    j->fn(j->arg);
+    wake(&j->done);  // j lives on the parked caller's stack: last touch
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void offload_configure(NativeThreadStarter starter, int max_threads) {
+  g_starter = starter;
+  g_max = max_threads > 0 ? max_threads : 1;
+}
+
+void offload_run(void (*fn)(void*), void* arg) {
+  Carrier* c = Carrier::get();
+  if (!c || !g_starter) {
+    fn(arg);
+    return;
+  }
+  Job job{fn, arg, {}, nullptr};
+  job.done.g = c->running();
+  g_lock.lock();
+  bool start = g_idle == 0 && g_workers < g_max;
+  if (start) g_workers++;
+  if (g_tail)
+    g_tail->next = &job;
+  else
+    g_head = &job;
+  g_tail = &job;
+  g_lock.unlock();
+  if (start && g_starter(&worker, nullptr) != 0) {
+    g_lock.lock();
+    g_workers--;
+    bool nobody = g_workers == 0;
+    // No pool thread at all: take the job back and run it here.
+    if (nobody) {
+      Job** p = &g_head;
+      Job* prev = nullptr;
+      while (*p && *p != &job) {
+        prev = *p;
+        p = &(*p)->next;
+      }
+      if (*p) {
+        *p = job.next;
+        if (g_tail == &job) g_tail = prev;
+      }
+    }
+    g_lock.unlock();
+    if (nobody) {
+      fn(arg);
+      return;
+    }
+  }
+  g_seq.fetch_add(1, std::memory_order_release);
+  futex_wake(&g_seq, 1);
+  park_waiter(job.done, kNoDeadline, "offload");
+}
+
+void offload_forget_after_fork() {
+  g_lock.unlock();
+  g_head = g_tail = nullptr;
+  g_workers = g_idle = 0;
+}
+
+}  // namespace gh

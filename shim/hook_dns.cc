@@ -1,0 +1,104 @@
+// DNS: getaddrinfo, getnameinfo and gethostbyname(_r) block inside libc (and
+// NSS modules) without a way to make them non-blocking, so they run on the
+// offload pool (core/offload.h) while the calling green thread parks.
+#include "core/offload.h"
+#include "shim/state.h"
+
+using namespace gh::shim;
+
+namespace gh::shim {
+
+namespace {
+struct StartArg {
+  void* (*fn)(void*);
+  void* arg;
+};
+
+// Pool threads run with every hook passing straight through.
+void* pool_thread(void* p) {
+  StartArg a = *static_cast<StartArg*>(p);
+  delete static_cast<StartArg*>(p);
+  t_bypass = 1;
+  return a.fn(a.arg);
+}
+
+int start_native(void* (*fn)(void*), void* arg) {
+  auto* a = new StartArg{fn, arg};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = real::pthread_create(&t, &attr, &pool_thread, a);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) delete a;
+  return rc;
+}
+}  // namespace
+
+void dns_init() { gh::offload_configure(&start_native, 4); }
+
+}  // namespace gh::shim
+
+namespace {
+
+bool offloads() {
+  ensure_real();
+  return green_ok() && !alone_on_carrier();
+}
+
+template <class F>
+void run_offloaded(F& f) {
+  gh::offload_run([](void* p) { (*static_cast<F*>(p))(); }, &f);
+}
+
+}  // namespace
+
+GH_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                          addrinfo** res) {
+  if (!offloads()) return real::getaddrinfo(node, service, hints, res);
+  int rc = 0, err = 0;
+  auto call = [&] {
+    rc = real::getaddrinfo(node, service, hints, res);
+    err = errno;
+  };
+  run_offloaded(call);
+  errno = err;
+  return rc;
+}
+
+GH_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                          char* serv, socklen_t servlen, int flags) {
+  if (!offloads()) return real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  int rc = 0, err = 0;
+  auto call = [&] {
+    rc = real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+    err = errno;
+  };
+  run_offloaded(call);
+  errno = err;
+  return rc;
+}
+
+GH_EXPORT hostent* gethostbyname(const char* name) {
+  // Returns static storage shared by the whole process, as glibc does; the
+  // result must be read before the next call, exactly as natively.
+  if (!offloads()) return real::gethostbyname(name);
+  hostent* r = nullptr;
+  int herr = 0;
+  auto call = [&] {
+    r = real::gethostbyname(name);
+    herr = h_errno;
+  };
+  run_offloaded(call);
+  h_errno = herr;
+  return r;
+}
+
+GH_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
+                              hostent** result, int* h_errnop) {
+  if (!offloads()) return real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+  int rc = 0;
+  auto call = [&] { rc = real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop); };
+  run_offloaded(call);
+  return rc;
+}
