@@ -1,6 +1,7 @@
 #include "core/carrier.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <cerrno>
 #include <new>
@@ -81,6 +82,7 @@ Carrier::~Carrier() {
   // A remote waker may still be inside push_remote(); wait for it.
   remote_lock_.lock();
   remote_lock_.unlock();
+  while (remote_wakers_.load(std::memory_order_acquire) != 0) sched_yield();
   delete backend_;
   if (tls_current_ == this) tls_current_ = nullptr;
 }
@@ -117,16 +119,28 @@ void Carrier::push_ready(GreenThread* g) {
 }
 
 void Carrier::push_remote(GreenThread* g) {
-  SpinGuard guard(remote_lock_);
-  g->next = nullptr;
-  if (remote_tail_)
-    remote_tail_->next = g;
-  else
-    remote_head_ = g;
-  remote_tail_ = g;
-  remote_pending_.store(true, std::memory_order_seq_cst);
-  // Still under the lock: the carrier cannot be destroyed before wake().
-  if (idle_.load(std::memory_order_seq_cst)) backend_->wake();
+  bool wake;
+  {
+    SpinGuard guard(remote_lock_);
+    g->next = nullptr;
+    if (remote_tail_)
+      remote_tail_->next = g;
+    else
+      remote_head_ = g;
+    remote_tail_ = g;
+    remote_pending_.store(true, std::memory_order_seq_cst);
+    wake = idle_.load(std::memory_order_seq_cst);
+    // Counted under the lock: ~Carrier waits for the count after taking the
+    // lock, so the carrier cannot be destroyed before our wake() returns.
+    if (wake) remote_wakers_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Not under the lock: the write wakes the carrier's OS thread, which may
+  // preempt us on this CPU and would then spin on remote_lock_ in
+  // drain_remote() for the rest of its time slice.
+  if (wake) {
+    backend_->wake();
+    remote_wakers_.fetch_sub(1, std::memory_order_release);
+  }
 }
 
 bool Carrier::drain_remote() {

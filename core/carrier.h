@@ -97,6 +97,7 @@ class Carrier {
   GreenThread* remote_tail_ = nullptr;       // [remote_lock_]
   std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
   std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
+  std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()
 
   // Left behind by a green thread that exited; cleaned up by the next one.
   Stack dead_stack_;                         // [carrier]

@@ -1,0 +1,136 @@
+#include "core/mutex.h"
+
+#include <cerrno>
+#include <cstdint>
+
+#include "core/green.h"
+
+namespace gh {
+
+namespace {
+// Ids for OS threads that cannot have a carrier: from the top down, far
+// away from GreenThread ids (which count up from 1).
+std::atomic<uint64_t> g_fallback_id{UINT64_MAX};
+thread_local uint64_t t_fallback_id = 0;
+}  // namespace
+
+uint64_t owner_id() {
+  if (GreenThread* g = self()) return g->id;
+  if (!t_fallback_id) t_fallback_id = g_fallback_id.fetch_sub(1, std::memory_order_relaxed);
+  return t_fallback_id;
+}
+
+int Mutex::init(int32_t k) {
+  if ((k & kKindMask & ~0x70) > kAdaptive) return EINVAL;
+  state.store(0, std::memory_order_relaxed);
+  count = 0;
+  owner.store(0, std::memory_order_relaxed);
+  kind = k;
+  return 0;
+}
+
+int Mutex::lock_slow(uint32_t c, const ClockDeadline* dl) {
+  // From here on we may have company: mark the word contended, so that the
+  // unlock that lets us in wakes the next one.
+  if (c != 2) c = state.exchange(2, std::memory_order_acquire);
+  while (c != 0) {
+    int r = futex_wait_until(&state, 2, dl, "mutex");
+    if (r == -ETIMEDOUT) return ETIMEDOUT;
+    c = state.exchange(2, std::memory_order_acquire);
+  }
+  return 0;
+}
+
+int Mutex::trylock() {
+  int32_t t = type();
+  uint64_t me = 0;
+  if (t == kRecursive || t == kErrorCheck) {
+    me = owner_id();
+    if (owner.load(std::memory_order_relaxed) == me) {
+      if (t == kErrorCheck) return EBUSY;  // as glibc
+      if (count == UINT32_MAX) return EAGAIN;
+      count++;
+      return 0;
+    }
+  }
+  uint32_t c = 0;
+  if (!state.cas(c, 1, std::memory_order_acquire)) return EBUSY;
+  if (me) {
+    owner.store(me, std::memory_order_relaxed);
+    count = 1;
+  }
+  return 0;
+}
+
+int Mutex::lock_owned(const ClockDeadline* dl) {
+  uint64_t me = owner_id();
+  // Only we store `me` into owner, so seeing it means we hold the lock.
+  if (owner.load(std::memory_order_relaxed) == me) {
+    if (type() == kErrorCheck) return EDEADLK;
+    if (count == UINT32_MAX) return EAGAIN;
+    count++;
+    return 0;
+  }
+  uint32_t c = 0;
+  if (!state.cas(c, 1, std::memory_order_acquire)) {
+    if (int r = lock_slow(c, dl)) return r;
+  }
+  owner.store(me, std::memory_order_relaxed);
+  count = 1;
+  return 0;
+}
+
+int Mutex::clocklock(clockid_t clk, const timespec* abs) {
+  if (!valid_clock(clk)) return EINVAL;
+  int32_t t = type();
+  if (t == kRecursive || t == kErrorCheck) {
+    // Re-locks by the owner never wait, so they never look at abs.
+    if (owner.load(std::memory_order_relaxed) == owner_id()) return lock_owned(nullptr);
+  }
+  if (trylock() == 0) return 0;
+  // We would block: now abs must make sense (glibc checks it here too).
+  if (!abs || !valid_timespec(*abs)) return EINVAL;
+  ClockDeadline dl(clk, *abs);
+  if (t == kRecursive || t == kErrorCheck) return lock_owned(&dl);
+  return lock_slow(1, &dl);
+}
+
+int Mutex::unlock_owned() {
+  if (owner.load(std::memory_order_relaxed) != owner_id()) return EPERM;
+  if (--count != 0) return 0;
+  owner.store(0, std::memory_order_relaxed);
+  if (state.exchange(0, std::memory_order_release) == 2) futex_wake(&state, 1);
+  return 0;
+}
+
+int Mutex::destroy() {
+  return state.load(std::memory_order_relaxed) != 0 ? EBUSY : 0;
+}
+
+int Mutex::unlock_for_wait(uint32_t* saved) {
+  int32_t t = type();
+  if (t == kRecursive || t == kErrorCheck) {
+    if (owner.load(std::memory_order_relaxed) != owner_id()) return EPERM;
+    *saved = count;
+    count = 1;
+    return unlock_owned();
+  }
+  *saved = 1;
+  return unlock();
+}
+
+void Mutex::relock_after_wait(uint32_t saved) {
+  int32_t t = type();
+  if (t == kRecursive || t == kErrorCheck) {
+    uint64_t me = owner_id();
+    uint32_t c = 0;
+    if (!state.cas(c, 1, std::memory_order_acquire)) lock_slow(c, nullptr);
+    owner.store(me, std::memory_order_relaxed);
+    count = saved;
+    return;
+  }
+  uint32_t c = 0;
+  if (!state.cas(c, 1, std::memory_order_acquire)) lock_slow(c, nullptr);
+}
+
+}  // namespace gh

@@ -1,0 +1,138 @@
+// The green futex: a process-wide parking lot that every green
+// synchronisation primitive (mutex, cond, rwlock, semaphore, barrier, once)
+// parks on.
+//
+// A fixed table of hashed buckets, each a gh::SpinLock and an intrusive FIFO
+// of waiter nodes. A node lives on the stack of the parked green thread and
+// holds the address waited on and a gh::Waiter. futex_wait() checks the word
+// and enqueues under the bucket lock, so a waker that changes the word and
+// then calls futex_wake() can never slip in between (no lost wake-ups).
+// Wakers and timeouts race through the Waiter CAS (core/green.h): a node
+// whose CAS went to the timeout is skipped, and the wake-up goes to the next
+// waiter instead of being lost.
+//
+// Addresses are only compared, never dereferenced, by futex_wake(): waking
+// an address whose memory was just freed is harmless (primitives rely on this
+// to make destroy-after-wake safe).
+//
+// Also here: AtomicCell, the trivial atomic the primitives store in glibc's
+// zero-initialised pthread storage, and ClockDeadline, the (clock, absolute
+// timespec) deadlines of the pthread *timed/*clock calls.
+#pragma once
+
+#include <time.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "core/clock.h"
+
+namespace gh {
+
+// An integer accessed only atomically (std::atomic_ref). Unlike std::atomic
+// it is trivially default-constructible, so objects holding it may live in
+// zero-filled storage that no constructor ever ran on.
+template <class T>
+struct AtomicCell {
+  static_assert(std::is_integral_v<T>);
+  T raw;
+
+  T load(std::memory_order o = std::memory_order_seq_cst) const {
+    return ref().load(o);
+  }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst) { ref().store(v, o); }
+  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().exchange(v, o);
+  }
+  bool cas(T& expected, T desired, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().compare_exchange_strong(expected, desired, o);
+  }
+  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().fetch_add(v, o);
+  }
+  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().fetch_sub(v, o);
+  }
+  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().fetch_or(v, o);
+  }
+  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return ref().fetch_and(v, o);
+  }
+
+ private:
+  std::atomic_ref<T> ref() const { return std::atomic_ref<T>(const_cast<T&>(raw)); }
+};
+static_assert(std::is_trivial_v<AtomicCell<uint32_t>> &&
+              std::is_standard_layout_v<AtomicCell<uint32_t>>);
+static_assert(sizeof(AtomicCell<uint64_t>) == 8 && alignof(AtomicCell<uint64_t>) == 8);
+
+// ---- The parking lot ----
+
+// Parks the calling green thread on addr (a 32-bit word) if *addr == expected,
+// until futex_wake(addr) or the CLOCK_MONOTONIC deadline (ns, < 0: none).
+// Returns 0 (woken), -EAGAIN (*addr != expected) or -ETIMEDOUT. Never early.
+// Without a carrier (none can be made) it sleeps briefly and returns 0.
+int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
+               const char* what = "futex");
+inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected,
+                      int64_t deadline_ns, const char* what = "futex") {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return futex_wait(static_cast<const void*>(addr), expected, deadline_ns, what);
+}
+
+// Any thread. Wakes up to n (> 0; INT_MAX: all) green threads parked on addr,
+// oldest first. Returns how many it woke. Never dereferences addr.
+int futex_wake(const void* addr, int n);
+
+// Any thread. Moves parked waiters from `from` to `to`: wakes up to n_wake of
+// them and requeues up to n_requeue of the rest onto `to` (they then wait for
+// futex_wake(to)). Returns the number woken plus requeued.
+int futex_requeue(const void* from, const void* to, int n_wake, int n_requeue);
+
+// Any thread. Green threads parked on addr right now (diagnostics, tests).
+int futex_parked(const void* addr);
+
+// ---- Deadlines of the pthread *timedlock / *clockwait calls ----
+
+// True for the clocks glibc accepts for absolute timeouts.
+inline bool valid_clock(clockid_t clk) {
+  return clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC;
+}
+// True if ts is a well-formed timespec (0 <= tv_nsec < 1e9).
+inline bool valid_timespec(const timespec& ts) {
+  return ts.tv_nsec >= 0 && ts.tv_nsec < kNsPerSec;
+}
+
+// An absolute deadline on CLOCK_REALTIME or CLOCK_MONOTONIC. A REALTIME one
+// is waited for on the monotonic clock and re-checked on its own clock before
+// a timeout is reported, so it never expires early if the wall clock jumps.
+class ClockDeadline {
+ public:
+  // No deadline.
+  ClockDeadline() = default;
+  // abs on clk (clk and abs must be valid; see valid_clock/valid_timespec).
+  ClockDeadline(clockid_t clk, const timespec& abs);
+
+  bool none() const { return none_; }
+  // The CLOCK_MONOTONIC ns deadline to park until (< 0: none), recomputed
+  // from the deadline's own clock at each call.
+  int64_t mono() const;
+  // True once the deadline has passed on its own clock.
+  bool passed() const;
+
+ private:
+  bool none_ = true;
+  clockid_t clk_ = CLOCK_MONOTONIC;
+  int64_t abs_ns_ = 0;  // saturated; may be negative (a time before the epoch)
+};
+
+// futex_wait() with a ClockDeadline (nullptr: none). Returns 0 (woken, or a
+// REALTIME deadline that moved: the caller re-checks and waits again),
+// -EAGAIN or -ETIMEDOUT (only once dl->passed()).
+int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl,
+                     const char* what = "futex");
+
+}  // namespace gh

@@ -1,0 +1,32 @@
+#include "core/spin.h"
+
+#include <sched.h>
+
+#include <cerrno>
+
+#include "core/green.h"
+
+namespace gh {
+
+int Spin::trylock() {
+  return word.exchange(1, std::memory_order_acquire) == 0 ? 0 : EBUSY;
+}
+
+int Spin::lock_slow() {
+  constexpr int kSpins = 100;
+  for (;;) {
+    for (int i = 0; i < kSpins; i++) {
+      if (word.load(std::memory_order_relaxed) == 0 &&
+          word.exchange(1, std::memory_order_acquire) == 0)
+        return 0;
+      __builtin_ia32_pause();
+    }
+    // The holder may be a green thread of this carrier: let it run.
+    if (Carrier::current())
+      yield();
+    else
+      sched_yield();
+  }
+}
+
+}  // namespace gh
