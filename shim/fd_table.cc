@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <new>
@@ -33,6 +34,13 @@ FdEntry* slot(int fd, bool create) {
     }
   }
   return &chunk[fd & (kChunkSize - 1)];
+}
+
+int64_t sock_timeout_ns(int fd, int name) {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  if (syscall(SYS_getsockopt, fd, SOL_SOCKET, name, &tv, &len) != 0) return 0;
+  return int64_t{tv.tv_sec} * 1000000000 + int64_t{tv.tv_usec} * 1000;
 }
 
 FdKind classify(int fd, bool* nonblock) {
@@ -69,8 +77,13 @@ FdEntry* fd_get(int fd) {
     FdKind k = classify(fd, &nb);
     if (k == FdKind::kBad) return e;  // not cached: the fd may be opened later
     e->nonblock.store(nb, std::memory_order_relaxed);
-    e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
-    e->sndtimeo_ns.store(0, std::memory_order_relaxed);
+    // Not made through the shim: inherited, received or opened by a call
+    // the shim does not see, so possibly shared.
+    e->shared.store(true, std::memory_order_relaxed);
+    // A socket made elsewhere may come with SO_RCVTIMEO / SO_SNDTIMEO.
+    bool sock = k == FdKind::kStream || k == FdKind::kPacket;
+    e->rcvtimeo_ns.store(sock ? sock_timeout_ns(fd, SO_RCVTIMEO) : 0, std::memory_order_relaxed);
+    e->sndtimeo_ns.store(sock ? sock_timeout_ns(fd, SO_SNDTIMEO) : 0, std::memory_order_relaxed);
     e->kind.store(k, std::memory_order_release);
   }
   return e;
@@ -80,16 +93,29 @@ bool fd_parks(int fd, const FdEntry* e) {
   if (!e || fd <= 2) return false;
   FdKind k = e->kind.load(std::memory_order_acquire);
   if (k == FdKind::kUnknown || k == FdKind::kFile) return false;
-  return !e->nonblock.load(std::memory_order_relaxed);
+  return e->shared.load(std::memory_order_relaxed) || !e->nonblock.load(std::memory_order_relaxed);
 }
 
 void fd_created(int fd, FdKind kind, bool nonblock) {
   FdEntry* e = slot(fd, true);
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
+  e->shared.store(false, std::memory_order_relaxed);
   e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
   e->sndtimeo_ns.store(0, std::memory_order_relaxed);
   e->kind.store(kind, std::memory_order_release);
+}
+
+void fd_mark_shared(int fd) {
+  if (FdEntry* e = slot(fd, false)) e->shared.store(true, std::memory_order_relaxed);
+}
+
+void fd_mark_all_shared() {
+  for (int c = 0; c < kChunks; c++) {
+    FdEntry* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (!chunk) continue;
+    for (int i = 0; i < kChunkSize; i++) chunk[i].shared.store(true, std::memory_order_relaxed);
+  }
 }
 
 void fd_forget(int fd) {

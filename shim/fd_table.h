@@ -7,6 +7,13 @@
 // over it, close_range). The shim never changes an fd's real flags: a fd the
 // program made non-blocking stays non-blocking and keeps returning EAGAIN.
 //
+// O_NONBLOCK belongs to the open file description, which other fds (dup,
+// SCM_RIGHTS) and other processes (fork, inheritance) may share and change
+// behind the shim's back. An entry the shim cannot prove private is marked
+// `shared`: its blocking calls still make the non-blocking attempt first, and
+// when that would block, the kernel's current O_NONBLOCK decides between
+// EAGAIN and parking (nonblocking_now() in green_io.h).
+//
 // Entries are plain atomics in chunks that are allocated once and never
 // freed, so a lookup takes no lock; two threads racing on the same fd see the
 // same answer a native program would get from the kernel.
@@ -30,6 +37,7 @@ enum class FdKind : uint8_t {
 struct FdEntry {
   std::atomic<FdKind> kind{FdKind::kUnknown};
   std::atomic<bool> nonblock{false};     // the program asked for O_NONBLOCK
+  std::atomic<bool> shared{false};       // the description may be shared (see above)
   std::atomic<int64_t> rcvtimeo_ns{0};   // SO_RCVTIMEO, 0 = none
   std::atomic<int64_t> sndtimeo_ns{0};   // SO_SNDTIMEO, 0 = none
   std::atomic<int32_t> parked{0};        // green threads waiting on it in a ring
@@ -53,11 +61,17 @@ class ParkedOn {
 FdEntry* fd_get(int fd);
 
 // Whether a blocking call on this entry parks the green thread (true) or
-// passes through (false: non-blocking fds, files, fds 0-2, unknown).
+// passes through (false: non-blocking fds, files, fds 0-2, unknown). A shared
+// entry takes the green path whatever its cached O_NONBLOCK says.
 bool fd_parks(int fd, const FdEntry* e);
 
-// Records a new fd whose kind and mode are known.
+// Records a new fd whose kind and mode are known (a fresh, private
+// description).
 void fd_created(int fd, FdKind kind, bool nonblock);
+// Marks fd's description as possibly shared with other fds or processes.
+void fd_mark_shared(int fd);
+// Marks every known fd shared (after fork both processes hold them all).
+void fd_mark_all_shared();
 // Forgets fd (closed or replaced): the next lookup classifies it again.
 void fd_forget(int fd);
 // Forgets every fd in [lo, hi].

@@ -1,5 +1,9 @@
 #include "shim/green_io.h"
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -10,6 +14,28 @@ namespace gh::shim {
 int64_t fd_deadline(const FdEntry* e, bool out) {
   int64_t t = (out ? e->sndtimeo_ns : e->rcvtimeo_ns).load(std::memory_order_relaxed);
   return t > 0 ? deadline_after(t) : kNoDeadline;
+}
+
+bool nonblocking_now(int fd, FdEntry* e) {
+  if (!e->shared.load(std::memory_order_relaxed)) return e->nonblock.load(std::memory_order_relaxed);
+  int saved = errno;
+  long fl = syscall(SYS_fcntl, fd, F_GETFL);
+  errno = saved;
+  if (fl < 0) return false;  // the operation itself reports the error
+  bool nb = (fl & O_NONBLOCK) != 0;
+  e->nonblock.store(nb, std::memory_order_relaxed);
+  return nb;
+}
+
+// fds passed in SCM_RIGHTS messages: the receiver shares their descriptions.
+void mark_passed_fds(const msghdr* msg) {
+  if (!msg || !msg->msg_control || msg->msg_controllen < sizeof(cmsghdr)) return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(const_cast<msghdr*>(msg), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < n; i++) fd_mark_shared(fds[i]);
+  }
 }
 
 int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
@@ -54,6 +80,15 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
   const int f = flags & ~MSG_WAITALL;
   for (;;) {
     ssize_t r = recv_once(fd, k, p + got, len - got, f);
+    if (r == -EAGAIN && nonblocking_now(fd, e)) {
+      // A shared fd that is non-blocking after all: what a non-blocking
+      // call returns. recv_once did not try a device; the plain read can
+      // not block now.
+      if (got > 0) return static_cast<ssize_t>(got);
+      if (is_socket(k)) return r;
+      long n = syscall(SYS_read, fd, p, len);
+      return n < 0 ? -errno : n;
+    }
     if (r == -EAGAIN) {
       if (!have_deadline) {
         deadline = fd_deadline(e, false);
@@ -76,12 +111,19 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
   ssize_t r;
   if (is_socket(k)) {
     r = io::recvmsg_nowait(fd, msg, flags);
-    if (r == -EAGAIN) r = map_timeout(io::recvmsg(fd, msg, flags, fd_deadline(e, false)));
+    if (r == -EAGAIN && !nonblocking_now(fd, e))
+      r = map_timeout(io::recvmsg(fd, msg, flags, fd_deadline(e, false)));
     return r;
   }
   if (k == FdKind::kPipe) {
     r = io::readv_nowait(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
     if (r != -EAGAIN && r != -EOPNOTSUPP) return r;
+  }
+  if (nonblocking_now(fd, e)) {
+    // Only a shared fd gets here in non-blocking mode; a device without
+    // RWF_NOWAIT needs the plain call, which the kernel makes non-blocking.
+    r = syscall(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+    return r < 0 ? -errno : r;
   }
   return map_timeout(io::readv(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1,
                                fd_deadline(e, false)));
@@ -91,11 +133,33 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
   ParkedOn parked(e);
   FdKind k = e->kind.load(std::memory_order_relaxed);
   int64_t deadline = fd_deadline(e, true);
-  if (k == FdKind::kStream || k == FdKind::kPipe)
-    return map_timeout(io::write_all(fd, buf, len, k == FdKind::kStream, flags, deadline));
+  if (k == FdKind::kStream || k == FdKind::kPipe) {
+    // One non-blocking attempt; what it could not write goes through the
+    // full-write loop, unless the fd turns out to be non-blocking.
+    ssize_t first;
+    if (k == FdKind::kStream) {
+      first = io::send_nowait(fd, buf, len, flags);
+    } else {
+      iovec v{const_cast<void*>(buf), len};
+      first = io::writev_nowait(fd, &v, 1);
+      if (first == -EOPNOTSUPP) first = -EAGAIN;
+    }
+    if (first >= 0 && static_cast<size_t>(first) == len) return first;
+    if (first < 0 && first != -EAGAIN) return first;
+    size_t done = first > 0 ? static_cast<size_t>(first) : 0;
+    if (nonblocking_now(fd, e)) return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
+    ssize_t r = io::write_all(fd, static_cast<const char*>(buf) + done, len - done,
+                              k == FdKind::kStream, flags, deadline);
+    if (r < 0) return done > 0 ? static_cast<ssize_t>(done) : map_timeout(r);
+    return static_cast<ssize_t>(done) + r;
+  }
   if (k == FdKind::kPacket)
     return retry_when_ready(fd, e, POLLOUT, deadline,
                             [&] { return io::send_nowait(fd, buf, len, flags); });
+  if (nonblocking_now(fd, e)) {
+    long r = syscall(SYS_write, fd, buf, len);
+    return r < 0 ? -errno : r;
+  }
   return map_timeout(io::write(fd, buf, len, -1, deadline));
 }
 
@@ -106,23 +170,42 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
   if (k == FdKind::kPacket)
     return retry_when_ready(fd, e, POLLOUT, deadline,
                             [&] { return io::sendmsg_nowait(fd, msg, flags); });
-  if (k != FdKind::kStream && k != FdKind::kPipe)
+  if (k != FdKind::kStream && k != FdKind::kPipe) {
+    if (nonblocking_now(fd, e)) {
+      long r = syscall(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+      return r < 0 ? -errno : r;
+    }
     return map_timeout(io::writev(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1,
                                   deadline));
-  // Streams and pipes: everything goes out. Walk the iovecs, sending what is
-  // left of the current one with the full-write loop once the vector as a
-  // whole would block.
-  size_t total = 0;
-  for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
+  }
+  // Streams and pipes: everything goes out. One non-blocking attempt with
+  // the whole message first (it also lets the kernel validate msg and its
+  // iovecs before we read them); then walk the iovecs, sending what is left
+  // of the current one with the full-write loop.
   ssize_t first;
+  bool nowait_ok = true;
   if (k == FdKind::kStream) {
     first = io::sendmsg_nowait(fd, msg, flags);
   } else {
     first = io::writev_nowait(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-    if (first == -EOPNOTSUPP) first = -EAGAIN;
+    if (first == -EOPNOTSUPP) {
+      first = -EAGAIN;
+      nowait_ok = false;
+    }
+  }
+  // Ancillary data travels with the first bytes: wait until the kernel
+  // takes some of them, then send the rest without it.
+  while (first == -EAGAIN && nowait_ok && msg->msg_controllen) {
+    if (nonblocking_now(fd, e)) return -EAGAIN;
+    int w = wait_ready(fd, e, POLLOUT, deadline);
+    if (w < 0) return w;
+    first = io::sendmsg_nowait(fd, msg, flags);
   }
   if (first < 0 && first != -EAGAIN) return first;
+  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
   size_t done = first > 0 ? static_cast<size_t>(first) : 0;
+  if (done < total && nonblocking_now(fd, e)) return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
   size_t skip = done;
   for (size_t i = 0; i < msg->msg_iovlen && done < total; i++) {
     const iovec& v = msg->msg_iov[i];

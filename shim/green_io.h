@@ -18,17 +18,28 @@ namespace gh::shim {
 // SO_RCVTIMEO / SO_SNDTIMEO, or kNoDeadline.
 int64_t fd_deadline(const FdEntry* e, bool out);
 
+// Whether fd is in non-blocking mode now. For a private entry that is the
+// cached flag; for a shared one the kernel's (one F_GETFL), which is cached.
+// Called when an attempt would block, before parking: a fd that is
+// non-blocking must report EAGAIN (or the partial count) instead.
+bool nonblocking_now(int fd, FdEntry* e);
+
+// Marks the fds a message passes in SCM_RIGHTS as shared (fd_table.h).
+void mark_passed_fds(const msghdr* msg);
+
 // Waits for `events` on fd in the ring. Returns 0 when ready, -EAGAIN when
 // the deadline passed (what a timed-out socket call reports), or -errno.
 int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline);
 
 // Repeats a non-blocking attempt (returning -EAGAIN when it would block),
-// waiting in the ring for `events` between attempts.
+// waiting in the ring for `events` between attempts (unless the fd is
+// non-blocking after all, see nonblocking_now()).
 template <class Attempt>
 ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, Attempt&& attempt) {
   for (;;) {
     ssize_t r = attempt();
     if (r != -EAGAIN) return r;
+    if (nonblocking_now(fd, e)) return r;
     int w = wait_ready(fd, e, events, deadline);
     if (w < 0) return w;
   }

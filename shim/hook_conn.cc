@@ -47,6 +47,8 @@ void retire_fd(int fd) {
   fd_forget(fd);
 }
 
+// After dup-like calls: `to` refers to the same open file description as
+// `from`, so both now share its O_NONBLOCK (and a socket's timeouts).
 void copy_entry(int from, int to) {
   FdEntry* src = fd_get(from);
   if (!src || src->kind.load() == FdKind::kUnknown) {
@@ -54,6 +56,8 @@ void copy_entry(int from, int to) {
     return;
   }
   fd_created(to, src->kind.load(), src->nonblock.load());
+  fd_mark_shared(to);
+  fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {
     dst->rcvtimeo_ns.store(src->rcvtimeo_ns.load());
     dst->sndtimeo_ns.store(src->sndtimeo_ns.load());
@@ -110,7 +114,7 @@ GH_EXPORT int pipe2(int fds[2], int flags) {
 GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
   FdEntry* e = parking_fd(fd);
   int r;
-  if (!e) {
+  if (!e || nonblocking_now(fd, e)) {
     r = real::accept4(fd, addr, addrlen, flags);
   } else {
     // Straight to the ring: an accept that can complete at once does so when
@@ -124,10 +128,17 @@ GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
   if (r >= 0) {
     FdEntry* l = fd_get(fd);
     FdKind k = l && l->kind.load() != FdKind::kUnknown ? l->kind.load() : FdKind::kUnknown;
-    if (k == FdKind::kUnknown)
+    if (k == FdKind::kUnknown) {
       fd_forget(r);
-    else
+    } else {
       fd_created(r, k, flags & SOCK_NONBLOCK);
+      // The accepted socket is a clone of the listener: it inherits the
+      // listener's SO_RCVTIMEO and SO_SNDTIMEO.
+      if (FdEntry* n = fd_get(r)) {
+        n->rcvtimeo_ns.store(l->rcvtimeo_ns.load());
+        n->sndtimeo_ns.store(l->sndtimeo_ns.load());
+      }
+    }
   }
   return r;
 }
@@ -138,7 +149,7 @@ GH_EXPORT int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
 
 GH_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   FdEntry* e = parking_fd(fd);
-  if (!e) return real::connect(fd, addr, len);
+  if (!e || nonblocking_now(fd, e)) return real::connect(fd, addr, len);
   ParkedOn parked(e);
   long r = gh::io::connect(fd, addr, len, fd_deadline(e, true));
   // A connect that outlives SO_SNDTIMEO reports EINPROGRESS natively.

@@ -185,29 +185,37 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
 
 GH_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::sendmsg(fd, msg, flags);
-  if (msg->msg_name || msg->msg_controllen)  // one message, as the kernel takes it
-    return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-      long r = syscall(SYS_sendmsg, fd, msg, flags | MSG_DONTWAIT);
-      return r < 0 ? -errno : r;
-    }));
-  return ret_errno(green_sendmsg(fd, e, msg, flags));
+  ssize_t r;
+  if (!e || !is_socket(e->kind.load()))
+    r = real::sendmsg(fd, msg, flags);
+  else
+    r = ret_errno(green_sendmsg(fd, e, msg, flags));
+  // The kernel has read msg when it accepted it.
+  if (r >= 0 && msg->msg_controllen) mark_passed_fds(msg);
+  return r;
 }
 
 GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::sendmmsg(fd, vec, vlen, flags);
-  return static_cast<int>(ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-    long r = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-    return r < 0 ? -errno : r;
-  })));
+  int r;
+  if (!e || !is_socket(e->kind.load())) {
+    r = real::sendmmsg(fd, vec, vlen, flags);
+  } else {
+    r = static_cast<int>(ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+      long n = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
+      return n < 0 ? -errno : n;
+    })));
+  }
+  for (int i = 0; i < r; i++)
+    if (vec[i].msg_hdr.msg_controllen) mark_passed_fds(&vec[i].msg_hdr);
+  return r;
 }
 
 // sendfile/splice have no non-blocking form for a blocking socket: wait for
 // the socket (or pipe) to be writable in the ring, then make the real call.
 GH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
   FdEntry* e = parking_fd(out_fd);
-  if (e) {
+  if (e && !nonblocking_now(out_fd, e)) {
     int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
     if (w < 0) return ret_errno(static_cast<ssize_t>(w));
   }
@@ -216,7 +224,7 @@ GH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
 
 GH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
   FdEntry* e = parking_fd(out_fd);
-  if (e) {
+  if (e && !nonblocking_now(out_fd, e)) {
     int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
     if (w < 0) return ret_errno(static_cast<ssize_t>(w));
   }
@@ -226,11 +234,13 @@ GH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t coun
 GH_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
                          unsigned flags) {
   if (!(flags & SPLICE_F_NONBLOCK)) {
-    if (FdEntry* in = parking_fd(fd_in)) {
+    FdEntry* in = parking_fd(fd_in);
+    if (in && !nonblocking_now(fd_in, in)) {
       int w = wait_ready(fd_in, in, POLLIN, fd_deadline(in, false));
       if (w < 0) return ret_errno(static_cast<ssize_t>(w));
     }
-    if (FdEntry* out = parking_fd(fd_out)) {
+    FdEntry* out = parking_fd(fd_out);
+    if (out && !nonblocking_now(fd_out, out)) {
       int w = wait_ready(fd_out, out, POLLOUT, fd_deadline(out, true));
       if (w < 0) return ret_errno(static_cast<ssize_t>(w));
     }

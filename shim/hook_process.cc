@@ -6,6 +6,7 @@
 
 #include "core/carrier.h"
 #include "core/log.h"
+#include "shim/fd_table.h"
 #include "core/offload.h"
 #include "shim/green_pthread.h"
 #include "shim/state.h"
@@ -17,6 +18,9 @@ GH_EXPORT pid_t fork(void) {
   if (!g_enabled) return real::fork();
   ShimThread* st = gh::Carrier::current() ? shim_self() : nullptr;
   pid_t pid = real::fork();
+  // Parent and child now share every open file description: either may
+  // change O_NONBLOCK on it.
+  if (pid >= 0) fd_mark_all_shared();
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
     gh::offload_forget_after_fork();
