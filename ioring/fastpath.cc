@@ -47,14 +47,16 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
                   int64_t deadline) {
   const char* p = static_cast<const char*>(buf);
   size_t done = 0;
-  bool nowait_ok = true;
-  while (done < len || len == 0) {
+  bool nowait_ok = true;  // the fd takes RWF_NOWAIT (sockets: MSG_DONTWAIT)
+  bool polled = false;    // POLLOUT was reported since the last progress
+  do {
+    size_t left = len - done;
     ssize_t n;
     if (nowait_ok) {
       if (is_socket) {
-        n = send_nowait(fd, p + done, len - done, flags);
+        n = send_nowait(fd, p + done, left, flags);
       } else {
-        iovec v{const_cast<char*>(p + done), len - done};
+        iovec v{const_cast<char*>(p + done), left};
         n = writev_nowait(fd, &v, 1);
         if (n == -EOPNOTSUPP) {
           nowait_ok = false;
@@ -62,18 +64,31 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
         }
       }
       if (n == -EAGAIN) {
-        // Full: wait until writable, then try again without blocking.
-        int ev = io::poll(fd, POLLOUT, deadline);
-        if (ev < 0) n = ev;
-        else continue;
+        if (!polled) {
+          // Full: wait until writable, then try again without blocking.
+          int ev = io::poll(fd, POLLOUT, deadline);
+          if (ev >= 0) {
+            polled = true;
+            continue;
+          }
+          n = ev;
+        } else {
+          // Fix: writable by poll yet still -EAGAIN. For a socket or pipe
+          // another writer took the room; for a regular file on a filesystem
+          // whose RWF_NOWAIT writes refuse to block (xfs, btrfs), poll is
+          // always "ready" and the old loop spun forever. Let the ring do
+          // this chunk: it waits properly in every case.
+          n = is_socket ? io::send(fd, p + done, left, flags, deadline)
+                        : io::write(fd, p + done, left, -1, deadline);
+        }
       }
     } else {
-      n = io::write(fd, p + done, len - done, -1, deadline);
+      n = io::write(fd, p + done, left, -1, deadline);
     }
     if (n < 0) return done > 0 ? static_cast<ssize_t>(done) : n;
     done += static_cast<size_t>(n);
-    if (len == 0) break;
-  }
+    polled = false;
+  } while (done < len);
   return static_cast<ssize_t>(done);
 }
 

@@ -10,6 +10,32 @@ namespace gh::io {
 using ioring::Request;
 using ioring::Ring;
 
+namespace {
+
+// Largest transfer one SQE asks for, as Linux's MAX_RW_COUNT: sqe->len is 32
+// bits, so a larger size_t would be silently truncated (a 4 GiB + 1 read
+// would ask for 1 byte). The kernel caps every read/write at this anyway.
+constexpr size_t kMaxRw = 0x7ffff000;
+inline unsigned clamp_len(size_t len) { return static_cast<unsigned>(len > kMaxRw ? kMaxRw : len); }
+
+// What a green thread parked in the ring waits for (`greenhouse ps`).
+const char* op_name(uint8_t op) {
+  switch (op) {
+    case IORING_OP_READ: case IORING_OP_READV: return "read";
+    case IORING_OP_WRITE: case IORING_OP_WRITEV: return "write";
+    case IORING_OP_RECV: case IORING_OP_RECVMSG: return "recv";
+    case IORING_OP_SEND: case IORING_OP_SENDMSG: return "send";
+    case IORING_OP_ACCEPT: return "accept";
+    case IORING_OP_CONNECT: return "connect";
+    case IORING_OP_POLL_ADD: return "poll";
+    case IORING_OP_TIMEOUT: return "timeout";
+    case IORING_OP_ASYNC_CANCEL: return "cancel";
+    default: return "io";
+  }
+}
+
+}  // namespace
+
 int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   Carrier* c = Carrier::current();
   req->g = c->running();
@@ -25,9 +51,11 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
     // ts is read by the kernel at submission, which happens before this
     // green thread can resume: the frame outlives it.
   }
-  c->running()->wait.fd = s->fd;
+  GreenThread* me = c->running();
+  me->wait.what = op_name(s->opcode);
+  me->wait.fd = s->fd;
   c->park();
-  c->running()->wait.fd = -1;
+  me->wait = WaitInfo{};
   if (req->res == -ECANCELED && deadline >= 0 && mono_ns() >= deadline) return -ETIME;
   return req->res;
 }
@@ -35,7 +63,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
 ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
   return submit_and_wait(
       [&](io_uring_sqe* s) {
-        io_uring_prep_read(s, fd, buf, static_cast<unsigned>(len > 0x7ffff000 ? 0x7ffff000 : len),
+        io_uring_prep_read(s, fd, buf, clamp_len(len),
                            static_cast<__u64>(offset));
       },
       deadline);
@@ -44,7 +72,7 @@ ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
 ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadline) {
   return submit_and_wait(
       [&](io_uring_sqe* s) {
-        io_uring_prep_write(s, fd, buf, static_cast<unsigned>(len > 0x7ffff000 ? 0x7ffff000 : len),
+        io_uring_prep_write(s, fd, buf, clamp_len(len),
                             static_cast<__u64>(offset));
       },
       deadline);
@@ -67,12 +95,12 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
-  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, len, flags); },
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, clamp_len(len), flags); },
                          deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {
-  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, len, flags); },
+  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, clamp_len(len), flags); },
                          deadline);
 }
 

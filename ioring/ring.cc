@@ -7,9 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <new>
 
 #include "core/carrier.h"
+#include "core/green.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -25,11 +29,23 @@ namespace gh::ioring {
 
 namespace {
 
-constexpr unsigned kSqEntries = 256;
-constexpr unsigned kCqEntries = 4096;
+RingOptions g_options;
+
+// poll() enters the kernel only when the SQ holds something or the kernel
+// flags pending completion work; every kForceEnterEvery polls it enters
+// anyway, so that a completion is never stranded should a flag update be
+// missed (the blocking wait always runs the kernel's pending work).
+constexpr uint32_t kForceEnterEvery = 64;
+// Bound on the io_uring_enter calls of one reap(): with DEFER_TASKRUN the
+// kernel runs only a few (20 on 6.13+) deferred completions per enter.
+constexpr unsigned kMaxReapRounds = 512;
 
 long raw_fcntl(int fd, int cmd, long arg) { return syscall(SYS_fcntl, fd, cmd, arg); }
 void raw_close(int fd) { syscall(SYS_close, fd); }
+void raw_sleep_ns(long ns) {
+  timespec ts{0, ns};
+  syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+}
 
 // Moves fd to the lowest free number >= runtime_fd_floor(), close-on-exec.
 // Returns the new fd (or the old one if it cannot be moved).
@@ -40,14 +56,21 @@ int move_high(int fd) {
   return static_cast<int>(hi);
 }
 
-int setup(io_uring* ring, unsigned flags) {
-  io_uring_params p{};
-  p.flags = flags | IORING_SETUP_CQSIZE;
-  p.cq_entries = kCqEntries;
-  return io_uring_queue_init_params(kSqEntries, ring, &p);
+int setup(io_uring* ring, unsigned flags, const RingOptions& o, io_uring_params* p) {
+  *p = io_uring_params{};
+  p->flags = flags;
+  if (o.cq_entries == 0) p->flags &= ~IORING_SETUP_CQSIZE;
+  p->cq_entries = o.cq_entries;
+  return io_uring_queue_init_params(o.sq_entries, ring, p);
 }
 
+// Errors from io_uring_enter after which trying again later can succeed.
+bool transient(int rc) { return rc == -EBUSY || rc == -EAGAIN || rc == -EINTR || rc == -ETIME; }
+
 }  // namespace
+
+void set_ring_options(const RingOptions& opts) { g_options = opts; }
+RingOptions ring_options() { return g_options; }
 
 int runtime_fd_floor() {
   static const int floor = [] {
@@ -66,26 +89,24 @@ Ring* Ring::create() {
     errno = ENOMEM;
     return nullptr;
   }
-  // Best first; each fallback drops what an older kernel refuses (-EINVAL).
-  struct Try {
-    unsigned flags;
-    bool single, deferred, coop;
+  // Best first; each fallback drops what an older kernel refuses (-EINVAL):
+  // DEFER_TASKRUN (6.1), SINGLE_ISSUER (6.0), COOP_TASKRUN and TASKRUN_FLAG
+  // (5.19), SUBMIT_ALL (5.18), CQSIZE (5.5).
+  constexpr unsigned kS = IORING_SETUP_SINGLE_ISSUER, kD = IORING_SETUP_DEFER_TASKRUN,
+                     kC = IORING_SETUP_COOP_TASKRUN, kT = IORING_SETUP_TASKRUN_FLAG,
+                     kA = IORING_SETUP_SUBMIT_ALL, kQ = IORING_SETUP_CQSIZE;
+  static const unsigned tries[] = {
+      kS | kD | kC | kT | kA | kQ, kS | kC | kT | kA | kQ, kC | kT | kA | kQ, kA | kQ, kQ, 0,
   };
-  static const Try tries[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
-       true, true, true},
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, true, true, false},
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, true, false, true},
-      {IORING_SETUP_COOP_TASKRUN, false, false, true},
-      {0, false, false, false},
-  };
+  const RingOptions opts = g_options;
+  io_uring_params p{};
+  unsigned flags = 0;
   int rc = -EINVAL;
-  for (const Try& t : tries) {
-    rc = setup(&r->ring_, t.flags);
+  for (unsigned t : tries) {
+    t &= opts.setup_mask;
+    rc = setup(&r->ring_, t, opts, &p);
     if (rc == 0) {
-      r->features_.single_issuer = t.single;
-      r->features_.defer_taskrun = t.deferred;
-      r->features_.coop_taskrun = t.coop;
+      flags = p.flags;
       break;
     }
     if (rc != -EINVAL) break;
@@ -96,7 +117,16 @@ Ring* Ring::create() {
     errno = -rc;
     return nullptr;
   }
-  r->features_.ext_arg = (r->ring_.features & IORING_FEAT_EXT_ARG) != 0;
+  RingFeatures& f = r->features_;
+  f.single_issuer = flags & kS;
+  f.defer_taskrun = flags & kD;
+  f.coop_taskrun = flags & kC;
+  f.taskrun_flag = flags & kT;
+  f.submit_all = flags & kA;
+  f.ext_arg = (p.features & IORING_FEAT_EXT_ARG) != 0;
+  f.nodrop = (p.features & IORING_FEAT_NODROP) != 0;
+  f.sq_entries = p.sq_entries;
+  f.cq_entries = p.cq_entries;
   io_uring_ring_dontfork(&r->ring_);
 
   int hi = move_high(r->ring_.ring_fd);
@@ -104,7 +134,7 @@ Ring* Ring::create() {
   r->ring_.enter_ring_fd = hi;
   // With the fd registered, io_uring_enter no longer looks the file up, and
   // the ring keeps working even if the program closes our fd number.
-  r->features_.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
+  f.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
 
   long efd = syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
   if (efd < 0) {
@@ -114,6 +144,8 @@ Ring* Ring::create() {
     return nullptr;
   }
   r->wake_fd_ = move_high(static_cast<int>(efd));
+  log_debug("io_uring: flags %#x features %#x sq %u cq %u", flags, p.features, p.sq_entries,
+            p.cq_entries);
   return r;
 }
 
@@ -129,16 +161,43 @@ Ring* Ring::current() {
 
 io_uring_sqe* Ring::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(&ring_);
-  while (!s) {
-    io_uring_submit(&ring_);
+  if (!s) {
+    make_room(1);
     s = io_uring_get_sqe(&ring_);
   }
+  memset(s, 0, sizeof *s);
   return s;
 }
 
 io_uring_sqe* Ring::sqes(unsigned n) {
-  if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
+  // Fix: this used to submit once and hope. If that submit was refused or
+  // partial, sqe() would hand out the head of a linked pair and then, for
+  // the linked timeout, find the SQ full and submit the head alone: the chain
+  // would be split and the timeout fail with -EINVAL, leaving an op without
+  // its deadline. make_room() loops until n SQEs fit.
+  if (io_uring_sq_space_left(&ring_) < n) make_room(n);
   return sqe();
+}
+
+void Ring::make_room(unsigned n) {
+  // Fix: this used to loop on io_uring_submit() alone. When the kernel
+  // refuses a submission (-EBUSY while an older kernel holds a CQ overflow
+  // backlog, -EAGAIN when it is short of memory) nothing frees the SQ until
+  // completions are reaped, so the loop spun forever. Each round now also
+  // reaps (GETEVENTS flushes the overflow list and runs deferred work) and
+  // dispatches, and backs off if the refusal persists.
+  stats_.sq_full++;
+  for (unsigned tries = 1; io_uring_sq_space_left(&ring_) < n; tries++) {
+    int rc = enter_nowait();
+    dispatch();
+    if (rc >= 0 || io_uring_sq_space_left(&ring_) >= n) continue;
+    if (!transient(rc)) {
+      // -EEXIST (not the ring's thread), -EBADF...: a bug, never recoverable.
+      log_error("io_uring_enter failed: errno %d; cannot queue I/O", -rc);
+      abort();
+    }
+    if (tries % 16 == 0) raw_sleep_ns(100'000);
+  }
 }
 
 void Ring::track(io_uring_sqe* s, Request* req) {
@@ -147,9 +206,31 @@ void Ring::track(io_uring_sqe* s, Request* req) {
   inflight_++;
 }
 
-int Ring::submit() { return io_uring_submit(&ring_); }
+int Ring::submit() { return enter_nowait(); }
+
+int Ring::enter_nowait() {
+  stats_.enters++;
+  polls_since_enter_ = 0;
+  int rc = io_uring_submit_and_get_events(&ring_);
+  if (rc >= 0)
+    stats_.submitted += static_cast<unsigned>(rc);
+  else if (rc != -EINTR)
+    stats_.enter_errors++;
+  return rc;
+}
+
+bool Ring::kernel_has_events() const {
+  unsigned f = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  // Completions that did not fit the CQ; a GETEVENTS enter flushes them.
+  if (f & IORING_SQ_CQ_OVERFLOW) return true;
+  if (features_.taskrun_flag) return (f & IORING_SQ_TASKRUN) != 0;
+  // Completion work runs only when we enter, and we cannot see whether
+  // there is any: assume so.
+  return features_.coop_taskrun || features_.defer_taskrun;
+}
 
 int Ring::dispatch() {
+  if (io_uring_cq_has_overflow(&ring_)) stats_.overflow_seen++;
   unsigned head;
   io_uring_cqe* cqe;
   unsigned n = 0;
@@ -166,17 +247,44 @@ int Ring::dispatch() {
     req->cqe_flags = cqe->flags;
     req->done = true;
     inflight_--;
-    Carrier::ready(req->g);
+    if (req->waiter)
+      gh::wake(req->waiter);
+    else
+      Carrier::ready(req->g);
   }
   io_uring_cq_advance(&ring_, n);
+  stats_.completions += n;
   return static_cast<int>(n);
 }
 
-int Ring::poll() {
-  if (io_uring_sq_ready(&ring_) > 0 || features_.defer_taskrun) {
-    io_uring_submit_and_get_events(&ring_);
+int Ring::reap() {
+  // Fix: one enter does not deliver everything the kernel holds. With
+  // DEFER_TASKRUN a GETEVENTS enter runs only a bounded batch of deferred
+  // completions (20 on 6.13+), and completions that overflowed the CQ come
+  // back only through further GETEVENTS enters; the old single enter left
+  // them for later (a busy carrier could go long without a wait). Loop while
+  // the kernel says more is pending (IORING_SQ_TASKRUN / IORING_SQ_CQ_OVERFLOW),
+  // dispatching between enters so that the CQ has room.
+  int total = dispatch();
+  for (unsigned round = 0; round < kMaxReapRounds; round++) {
+    if (io_uring_sq_ready(&ring_) == 0 && !kernel_has_events()) break;
+    int rc = enter_nowait();
+    int n = dispatch();
+    total += n;
+    if (n == 0 && (rc < 0 || !features_.taskrun_flag)) break;  // nothing more to learn now
+    if (static_cast<unsigned>(total) >= features_.cq_entries) break;  // bound one call's latency
   }
-  return dispatch();
+  return total;
+}
+
+int Ring::poll() {
+  if (++polls_since_enter_ >= kForceEnterEvery && io_uring_sq_ready(&ring_) == 0 &&
+      (features_.defer_taskrun || features_.coop_taskrun)) {
+    enter_nowait();
+  }
+  // Enters only when needed: with TASKRUN_FLAG a poll with nothing to
+  // submit and nothing completed costs no system call.
+  return reap();
 }
 
 void Ring::arm_wakeup() {
@@ -190,7 +298,7 @@ void Ring::arm_wakeup() {
 int Ring::wait(int64_t deadline_ns) {
   arm_wakeup();
   if (io_uring_cq_ready(&ring_) > 0) {
-    poll();
+    reap();
     return 0;
   }
   __kernel_timespec ts{};
@@ -203,8 +311,24 @@ int Ring::wait(int64_t deadline_ns) {
     tsp = &ts;
   }
   io_uring_cqe* cqe = nullptr;
+  stats_.enters++;
+  stats_.blocking_enters++;
+  polls_since_enter_ = 0;
+  unsigned queued = io_uring_sq_ready(&ring_);
   int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
-  dispatch();
+  if (rc >= 0 && queued > io_uring_sq_ready(&ring_))
+    stats_.submitted += queued - io_uring_sq_ready(&ring_);
+  if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+    stats_.enter_errors++;
+    // Fix: the kernel refused the submission (-EBUSY, -EAGAIN) and so did
+    // not wait either. Reap what there is; if that gives nothing, pause
+    // briefly instead of letting the scheduler spin on wait().
+    if (reap() == 0 && transient(rc)) raw_sleep_ns(1'000'000);
+    return 0;
+  }
+  // Dispatch what woke us and whatever else the kernel holds by now, so one
+  // wake-up reaps a whole batch.
+  reap();
   return rc == -EINTR ? -EINTR : 0;
 }
 

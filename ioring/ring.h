@@ -25,6 +25,9 @@ struct Request {
   int32_t res = 0;           // cqe->res: result or -errno, as the kernel says
   uint32_t cqe_flags = 0;
   bool done = false;
+  // When set, the completion calls gh::wake(waiter) instead of readying g:
+  // several Requests can then share one park (the first completion wins).
+  Waiter* waiter = nullptr;
 };
 
 // user_data values that are not Request pointers.
@@ -33,12 +36,29 @@ enum : uint64_t {
   kUserWakeup = 1,    // the cross-thread wake-up eventfd read
 };
 
+// What Ring::create() obtained from the kernel.
 struct RingFeatures {
-  bool single_issuer = false;
-  bool defer_taskrun = false;
-  bool coop_taskrun = false;
-  bool registered_fd = false;
-  bool ext_arg = false;
+  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;    // IORING_SETUP_COOP_TASKRUN (5.19)
+  bool taskrun_flag = false;    // IORING_SETUP_TASKRUN_FLAG (5.19): IORING_SQ_TASKRUN is reliable
+  bool submit_all = false;      // IORING_SETUP_SUBMIT_ALL (5.18)
+  bool registered_fd = false;   // io_uring_register_ring_fd succeeded
+  bool ext_arg = false;         // IORING_FEAT_EXT_ARG: waits with a timeout need no SQE
+  bool nodrop = false;          // IORING_FEAT_NODROP: CQ overflow is kept, not dropped
+  unsigned sq_entries = 0;
+  unsigned cq_entries = 0;
+};
+
+// Counters, for tests, `greenhouse ps` and benchmarks. Owner thread only.
+struct RingStats {
+  uint64_t enters = 0;           // io_uring_enter calls (submit, reap or wait)
+  uint64_t blocking_enters = 0;  // of which could sleep waiting for a completion
+  uint64_t submitted = 0;        // SQEs the kernel consumed
+  uint64_t completions = 0;      // CQEs dispatched (Requests, wake-ups, ignored)
+  uint64_t sq_full = 0;          // sqe()/sqes() found no room and submitted early
+  uint64_t overflow_seen = 0;    // times the kernel flagged a CQ overflow backlog
+  uint64_t enter_errors = 0;     // io_uring_enter refusals (-EBUSY, -EAGAIN, ...)
 };
 
 class Ring final : public Backend {
@@ -51,8 +71,9 @@ class Ring final : public Backend {
   // The calling OS thread's ring (creating its carrier if needed), or nullptr.
   static Ring* current();
 
-  // A zeroed SQE. When the SQ is full, submits what is queued to make room.
-  // Never returns nullptr.
+  // A zeroed SQE. When the SQ is full, submits what is queued to make room
+  // (and, if the kernel refuses the submission, reaps completions until it
+  // accepts). Never returns nullptr. May ready other green threads.
   io_uring_sqe* sqe();
   // Like sqe(), but first makes sure n SQEs fit without an intervening
   // submit, so that a linked chain of n is submitted whole.
@@ -70,21 +91,42 @@ class Ring final : public Backend {
   uint32_t inflight() const override { return inflight_; }
 
   const RingFeatures& features() const { return features_; }
+  const RingStats& stats() const { return stats_; }
+  // CQEs the kernel had to drop (CQ overflow without room for the backlog).
+  // Always 0 unless the kernel is out of memory or lacks IORING_FEAT_NODROP.
+  uint32_t dropped() const { return *ring_.cq.koverflow; }
   int ring_fd() const { return ring_.ring_fd; }
   int wake_fd() const { return wake_fd_; }
 
  private:
   Ring() = default;
   int dispatch();
+  int reap();
+  int enter_nowait();
+  bool kernel_has_events() const;
+  void make_room(unsigned n);
   void arm_wakeup();
 
   io_uring ring_{};
   RingFeatures features_;
+  RingStats stats_;
+  uint32_t polls_since_enter_ = 0;  // see poll()
   uint32_t inflight_ = 0;     // tracked Requests without a completion yet
   int wake_fd_ = -1;          // eventfd written by wake()
   bool wake_armed_ = false;   // a read on wake_fd_ is queued or in flight
   uint64_t wake_buf_ = 0;     // target of that read
 };
+
+// Sizes and allowed setup flags of rings created from now on. Process-wide;
+// set before the threads whose carriers it should affect are created. Tests
+// use it to force the fallbacks of older kernels and tiny queues.
+struct RingOptions {
+  unsigned sq_entries = 256;
+  unsigned cq_entries = 4096;          // 0: the kernel's default (2 * sq_entries)
+  unsigned setup_mask = ~0u;           // IORING_SETUP_* flags create() may try
+};
+void set_ring_options(const RingOptions& opts);
+RingOptions ring_options();
 
 // Lowest fd number the runtime uses for its own descriptors (ring, eventfd),
 // chosen high so that they stay out of the program's usual range.
