@@ -40,7 +40,9 @@ TEST(Context, SwitchPreservesCalleeSavedAndFpControl) {
   uint16_t cw_before = 0x027F;  // x87: double precision
   asm volatile("fldcw %0" : : "m"(cw_before));
 
-  uint64_t rbx, r12, r13, r14, r15;
+  // Outputs are globals: RIP-relative operands need no base register, and
+  // every general register is clobbered here (ASan builds reserve rbp too).
+  static uint64_t rbx, r12, r13, r14, r15;
   // Load sentinels into callee-saved registers, switch, read them back: all
   // inside one asm block so the compiler cannot move them.
   asm volatile(
