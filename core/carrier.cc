@@ -1,6 +1,8 @@
 #include "core/carrier.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sched.h>
 
 #include <cerrno>
@@ -25,11 +27,18 @@ void (*g_exit_hook)(GreenThread*) = nullptr;
 // until the carrier enters the kernel).
 constexpr uint32_t kPollInterval = 64;
 
+std::atomic<bool> g_process_exiting{false};
+
 // Destroys the OS thread's carrier at thread exit, after its green threads.
 struct CarrierReaper {
   Carrier* c = nullptr;
   ~CarrierReaper() {
-    if (!c) return;
+    // The main thread's thread_local destructors run inside exit(): the
+    // process is ending and its other green threads end with it, as native
+    // threads would. Only other OS threads wait for their green threads.
+    if (!c || g_process_exiting.load(std::memory_order_relaxed) ||
+        syscall(SYS_gettid) == syscall(SYS_getpid))
+      return;
     c->drain();
     delete c;
   }
@@ -87,6 +96,13 @@ Carrier::~Carrier() {
   if (tls_current_ == this) tls_current_ = nullptr;
 }
 
+void Carrier::forget_after_fork() {
+  tls_current_ = nullptr;
+  t_reaper.c = nullptr;
+}
+
+void Carrier::set_process_exiting() { g_process_exiting.store(true, std::memory_order_relaxed); }
+
 void Carrier::set_exit_hook(void (*hook)(GreenThread*)) { g_exit_hook = hook; }
 
 int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out) {
@@ -103,6 +119,15 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   g->entry = entry;
   g->arg = arg;
   g->sp = context_init(s.hi(), &Carrier::entry_trampoline, g);
+  // POSIX: a new thread inherits its creator's floating-point environment
+  // (rounding mode, exception masks), not its exception flags.
+  auto* frame = static_cast<SwitchFrame*>(g->sp);
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fpucw));
+  frame->mxcsr = mxcsr & ~uint32_t{0x3f};
+  frame->fpucw = fpucw;
   live_++;
   push_ready(g);
   *out = g;
@@ -285,9 +310,11 @@ void Carrier::exit_current(void* result) {
   Waiter* joiner = g->joiner;
   g->joiner = nullptr;
   dead_thread_ = g->detached ? g : nullptr;
+  // Wake under the lock: a joiner whose timeout fires now must not return
+  // (and drop the Waiter on its stack) before wake() is done with it.
+  if (joiner) wake(joiner);
   g->lock.unlock();
   // From here on g belongs to its joiner (or to after_switch if detached).
-  if (joiner) wake(joiner);
   if (drain_waiter_ && live_ <= 1) {
     Waiter* w = drain_waiter_;
     drain_waiter_ = nullptr;

@@ -67,6 +67,14 @@ class Carrier {
   // Ends the running green thread with `result`. Must not be the root.
   [[noreturn]] void exit_current(void* result);
 
+  // In a fork child: forgets the parent's carrier of this thread (its ring is
+  // not mapped in the child and its other green threads do not exist). The
+  // next get() makes a fresh carrier whose root is the running context.
+  static void forget_after_fork();
+  // The process is exiting (exit() was called): carriers are not drained or
+  // destroyed at thread exit, as native threads simply vanish.
+  static void set_process_exiting();
+
   ~Carrier();
 
  private:

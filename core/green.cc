@@ -137,6 +137,12 @@ int detach(GreenThread* g) {
     g->lock.unlock();
     return EINVAL;
   }
+  if (g->joiner) {
+    // Someone is already waiting in join: the thread stays theirs to free
+    // (what glibc does too).
+    g->lock.unlock();
+    return 0;
+  }
   if (g->exited) {
     // A zombie nobody will join: free it now (its stack is already gone).
     g->lock.unlock();

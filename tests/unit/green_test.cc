@@ -155,3 +155,73 @@ TEST(Green, HundredThousandThreadsParkAndJoin) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Green, NewThreadInheritsFpControlState) {
+  static uint32_t child_mxcsr;
+  static uint16_t child_cw;
+  uint32_t saved_mxcsr;
+  uint16_t saved_cw;
+  asm volatile("stmxcsr %0" : "=m"(saved_mxcsr));
+  asm volatile("fnstcw %0" : "=m"(saved_cw));
+  uint32_t want_mxcsr = (saved_mxcsr & ~0x6000u) | 0x6000u;  // round toward zero
+  uint16_t want_cw = static_cast<uint16_t>((saved_cw & ~0x0C00) | 0x0400);  // round down
+  asm volatile("ldmxcsr %0" : : "m"(want_mxcsr));
+  asm volatile("fldcw %0" : : "m"(want_cw));
+  gh::GreenThread* g;
+  int rc = gh::spawn([](void*) -> void* {
+                       asm volatile("stmxcsr %0" : "=m"(child_mxcsr));
+                       asm volatile("fnstcw %0" : "=m"(child_cw));
+                       return nullptr;
+                     },
+                     nullptr, {}, &g);
+  asm volatile("ldmxcsr %0" : : "m"(saved_mxcsr));
+  asm volatile("fldcw %0" : : "m"(saved_cw));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(gh::join(g, nullptr), 0);
+  EXPECT_EQ(child_mxcsr & 0xFFC0u, want_mxcsr & 0xFFC0u);
+  EXPECT_EQ(child_cw, want_cw);
+}
+
+TEST(Green, DetachWhileJoinedLeavesThreadToJoiner) {
+  static gh::GreenThread* target;
+  static int detach_rc = -1;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        gh::yield();  // let the root block in join first
+                        detach_rc = gh::detach(target);
+                        return reinterpret_cast<void*>(5);
+                      },
+                      nullptr, {}, &target),
+            0);
+  void* r = nullptr;
+  ASSERT_EQ(gh::join(target, &r), 0);  // would be a double free if detach took it
+  EXPECT_EQ(detach_rc, 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(r), 5u);
+}
+
+}  // namespace
+
+namespace {
+
+// Returning from main (exit) while a green thread is parked ends the process
+// at once, as native threads end with it; it must not wait for them.
+TEST(GreenDeathTest, ExitWithParkedGreenThreadDoesNotHang) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        gh::GreenThread* g;
+        gh::spawn([](void*) -> void* {
+                    gh::Waiter w;
+                    w.g = gh::self();
+                    gh::park_waiter(w, gh::kNoDeadline);  // never woken
+                    return nullptr;
+                  },
+                  nullptr, {}, &g);
+        gh::yield();
+        std::exit(3);
+      },
+      ::testing::ExitedWithCode(3), "");
+}
+
+}  // namespace
