@@ -6,11 +6,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <new>
+#include <utility>
 
 #include "core/carrier.h"
 #include "core/green.h"
@@ -71,6 +73,45 @@ bool transient(int rc) { return rc == -EBUSY || rc == -EAGAIN || rc == -EINTR ||
 
 void set_ring_options(const RingOptions& opts) { g_options = opts; }
 RingOptions ring_options() { return g_options; }
+
+namespace {
+// The runtime's own fds, so that the shim can keep the program from closing
+// them. Slots hold fd + 1 (0 = free).
+constexpr int kRuntimeFdSlots = 512;
+std::atomic<int> g_runtime_fds[kRuntimeFdSlots];
+
+void register_runtime_fd(int fd) {
+  for (auto& slot : g_runtime_fds) {
+    int expected = 0;
+    if (slot.compare_exchange_strong(expected, fd + 1)) return;
+  }
+}
+
+void unregister_runtime_fd(int fd) {
+  for (auto& slot : g_runtime_fds) {
+    int expected = fd + 1;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+}  // namespace
+
+bool is_runtime_fd(int fd) {
+  if (fd < runtime_fd_floor()) return false;
+  for (const auto& slot : g_runtime_fds)
+    if (slot.load(std::memory_order_relaxed) == fd + 1) return true;
+  return false;
+}
+
+int runtime_fds(int* out, int max) {
+  int n = 0;
+  for (const auto& slot : g_runtime_fds) {
+    int v = slot.load(std::memory_order_relaxed);
+    if (v > 0 && n < max) out[n++] = v - 1;
+  }
+  for (int i = 1; i < n; i++)  // insertion sort: n is tiny
+    for (int j = i; j > 0 && out[j - 1] > out[j]; j--) std::swap(out[j - 1], out[j]);
+  return n;
+}
 
 int runtime_fd_floor() {
   static const int floor = [] {
@@ -144,14 +185,22 @@ Ring* Ring::create() {
     return nullptr;
   }
   r->wake_fd_ = move_high(static_cast<int>(efd));
+  register_runtime_fd(r->ring_.ring_fd);
+  register_runtime_fd(r->wake_fd_);
   log_debug("io_uring: flags %#x features %#x sq %u cq %u", flags, p.features, p.sq_entries,
             p.cq_entries);
   return r;
 }
 
 Ring::~Ring() {
-  if (ring_.ring_fd > 0) io_uring_queue_exit(&ring_);
-  if (wake_fd_ >= 0) raw_close(wake_fd_);
+  if (ring_.ring_fd > 0) {
+    unregister_runtime_fd(ring_.ring_fd);
+    io_uring_queue_exit(&ring_);
+  }
+  if (wake_fd_ >= 0) {
+    unregister_runtime_fd(wake_fd_);
+    raw_close(wake_fd_);
+  }
 }
 
 Ring* Ring::current() {

@@ -132,4 +132,10 @@ RingOptions ring_options();
 // chosen high so that they stay out of the program's usual range.
 int runtime_fd_floor();
 
+// True if fd is one of the runtime's own descriptors (a ring or its wake-up
+// eventfd) on any carrier. Any thread; cheap for fd < runtime_fd_floor().
+bool is_runtime_fd(int fd);
+// Copies up to max runtime fds, ascending, into out. Returns how many.
+int runtime_fds(int* out, int max);
+
 }  // namespace gh::ioring

@@ -165,6 +165,10 @@ GH_EXPORT int shutdown(int fd, int how) {
 
 GH_EXPORT int close(int fd) {
   ensure_real();
+  // The runtime's ring and eventfd are not the program's to close (a
+  // close-all-fds loop would otherwise break its carrier): report success as
+  // the native close would, and keep them.
+  if (gh::ioring::is_runtime_fd(fd)) return 0;
   retire_fd(fd);
   return real::close(fd);
 }
@@ -180,10 +184,28 @@ GH_EXPORT int fclose(FILE* f) {
 
 GH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   ensure_real();
-  int r = real::close_range ? real::close_range(first, last, flags)
-                           : static_cast<int>(syscall(SYS_close_range, first, last, flags));
-  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) fd_forget_range(first, last);
-  return r;
+  auto range = [&](unsigned lo, unsigned hi) {
+    int r = real::close_range ? real::close_range(lo, hi, flags)
+                              : static_cast<int>(syscall(SYS_close_range, lo, hi, flags));
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) fd_forget_range(lo, hi);
+    return r;
+  };
+  if (first > last) return range(first, last);  // the kernel's EINVAL
+  // Close around the runtime's own fds (see close()).
+  int keep[64];
+  int n = gh::ioring::runtime_fds(keep, 64);
+  unsigned lo = first;
+  for (int i = 0; i < n; i++) {
+    unsigned k = static_cast<unsigned>(keep[i]);
+    if (k < lo || k > last) continue;
+    if (k > lo) {
+      int r = range(lo, k - 1);
+      if (r != 0) return r;
+    }
+    lo = k + 1;
+    if (k == last) return 0;
+  }
+  return range(lo, last);
 }
 
 GH_EXPORT int dup(int fd) {
