@@ -1,0 +1,183 @@
+# Shared helpers of the stock-tool integration tests (sourced, not run).
+#
+# Every test script is called as `SCRIPT PATH_TO_GREENHOUSE_LAUNCHER` and
+# starts with `source "$(dirname "$0")/lib.sh"; gh_init "$@"`.
+#
+# Conventions:
+#   - exit 0 = pass, 1 = fail, 77 = skipped (a tool is missing);
+#   - everything on 127.0.0.1, ports picked free at run time;
+#   - never a bare sleep as synchronisation: wait_listen polls the kernel's
+#     table of listening sockets, bounded; every command runs under `timeout`;
+#   - background processes are started with start_bg, each in its own process
+#     group, and the EXIT trap ends exactly those groups.
+
+set -uo pipefail
+export LC_ALL=C
+
+GH=""          # the launcher, build/greenhouse
+WORK=""        # scratch directory, removed at exit
+PY=""          # python3 binary (the real one, not a pyenv wrapper script)
+BG_PIDS=()     # process-group leaders started by start_bg
+FAILURES=0
+
+log()  { printf '%s\n' "$*" >&2; }
+pass() { log "PASS: $*"; }
+fail() { log "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
+
+skip() { log "SKIP: $*"; exit 77; }
+
+cleanup() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null
+  done
+  for pid in "${BG_PIDS[@]}"; do
+    # bounded wait for the group leader to go
+    local i
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null
+  done
+  BG_PIDS=()
+  [ -n "$WORK" ] && [ -d "$WORK" ] && rm -rf "$WORK"
+}
+
+gh_init() {
+  GH="${1:-}"
+  if [ -z "$GH" ] || [ ! -x "$GH" ]; then
+    log "usage: $0 PATH_TO_GREENHOUSE_LAUNCHER (got '${GH}')"
+    exit 2
+  fi
+  GH="$(cd "$(dirname "$GH")" && pwd)/$(basename "$GH")"
+  need timeout setsid sha256sum cmp
+  if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3
+  elif command -v python3 >/dev/null; then PY="$(command -v python3)"
+  else skip "python3 not installed"; fi
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/gh-stock.XXXXXX")"
+  trap cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
+
+# need TOOL...: skip the whole test (exit 77) when a tool is missing.
+need() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || skip "$t not installed"
+  done
+}
+
+# run MODE CMD...: runs CMD natively (MODE=native) or under the shim (MODE=shim).
+run() {
+  local mode="$1"; shift
+  if [ "$mode" = shim ]; then "$GH" "$@"; else "$@"; fi
+}
+
+# start_bg CMD...: starts CMD in the background in a new process group;
+# its pid (= process group id) is in $BG_PID. CMD gets the standard input of
+# the call (bash would give a background command /dev/null otherwise).
+start_bg() {
+  setsid "$@" <&0 &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+}
+
+# stop_bg PID: ends the process group started by start_bg and reaps it.
+stop_bg() {
+  local pid="$1" i
+  kill -TERM -- "-$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  local keep=() p
+  for p in "${BG_PIDS[@]}"; do [ "$p" != "$pid" ] && keep+=("$p"); done
+  BG_PIDS=("${keep[@]}")
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  "$PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# is_listening PORT: is a socket in LISTEN state bound to PORT (IPv4 or IPv6)?
+# Reads the kernel's tables, so it never connects (a one-shot listener such as
+# `socat TCP-LISTEN` without fork would take a probe as its one connection).
+is_listening() {
+  local hex
+  hex="$(printf '%04X' "$1")"
+  awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+                    END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# wait_listen PORT PID [SECONDS]: waits until PORT listens; fails (status 1)
+# when PID exits first or after SECONDS (default 30).
+wait_listen() {
+  local port="$1" pid="$2" secs="${3:-30}" i
+  for ((i = 0; i < secs * 20; i++)); do
+    is_listening "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# wait_gone PID [SECONDS]: waits until PID (a child of this shell) exits and
+# sets WAIT_RC to its exit status; status 1 when it did not exit in time.
+wait_gone() {
+  local pid="$1" secs="${2:-60}" i
+  for ((i = 0; i < secs * 20; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid"; WAIT_RC=$?
+      return 0
+    fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# gen_random FILE BYTES SEED: deterministic pseudo-random bytes.
+gen_random() {
+  "$PY" - "$1" "$2" "$3" <<'EOF'
+import random, sys
+path, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+with open(path, "wb") as f:
+    while n > 0:
+        k = min(n, 1 << 20)
+        f.write(r.randbytes(k))
+        n -= k
+EOF
+}
+
+# leaf_pid PID: follows first children down from PID (through `timeout`,
+# `setsid`) and prints the last one: the program itself.
+leaf_pid() {
+  local pid="$1" kids
+  while kids="$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)" && [ -n "$kids" ]; do
+    pid="${kids%% *}"
+  done
+  echo "$pid"
+}
+
+# shim_loaded PID: is libgreenhouse.so mapped in process PID?
+shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
+
+# task_count PID: number of OS threads of PID.
+task_count() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
+
+sha() { sha256sum < "$1" | cut -d' ' -f1; }
+
+finish() {
+  if [ "$FAILURES" -ne 0 ]; then
+    log "$FAILURES check(s) failed"
+    exit 1
+  fi
+  log "all checks passed"
+  exit 0
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# python3 threading + sockets, natively and under the shim: a thread-per-
+# connection server and 50 client threads exchange checksummed data (each
+# client sends 100-150 KB of seeded pseudo-random bytes; the server answers
+# with their sha256 and the bytes reversed). Both runs must print the same
+# thing. While all 102 Python threads are alive (50 clients waiting for the
+# go, 50 handlers in recv, the acceptor, main), the test looks at
+# /proc/PID/task: under the shim 1 OS thread (all threads green), natively
+# more than 1. Nothing may be written on stderr by either run.
+#
+# usage: python_threads.sh PATH_TO_GREENHOUSE_LAUNCHER
+source "$(dirname "$0")/lib.sh"
+gh_init "$@"
+need mkfifo
+
+cat > "$WORK/prog.py" <<'EOF'
+import hashlib, os, random, socket, sys, threading
+
+N = 50
+ready_path = sys.argv[1]
+
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(128)
+port = srv.getsockname()[1]
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(min(65536, n - len(buf)))
+        if not chunk:
+            raise EOFError("peer closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+def handle(conn):
+    with conn:
+        n = int.from_bytes(recv_exact(conn, 8), "big")
+        data = recv_exact(conn, n)
+        conn.sendall(hashlib.sha256(data).digest() + data[::-1])
+
+all_accepted = threading.Event()
+handlers = []
+
+def acceptor():
+    for _ in range(N):
+        conn, _ = srv.accept()
+        t = threading.Thread(target=handle, args=(conn,), name="handler")
+        t.start()
+        handlers.append(t)
+    all_accepted.set()
+    go.wait(timeout=60)       # stays alive until the go: a fixed thread count
+
+connected = threading.Barrier(N + 1)
+go = threading.Event()
+results = [None] * N
+
+def client(i):
+    data = random.Random(1000 + i).randbytes(100000 + 997 * i)
+    want = hashlib.sha256(data)
+    status = "BAD"
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.connect(("127.0.0.1", port))
+        connected.wait(timeout=60)
+        if not go.wait(timeout=60):
+            raise TimeoutError("no go")
+        s.sendall(len(data).to_bytes(8, "big") + data)
+        digest = recv_exact(s, 32)
+        back = recv_exact(s, len(data))
+        eof = s.recv(1)
+        s.close()
+        if digest == want.digest() and back == data[::-1] and eof == b"":
+            status = "ok"
+    except Exception as e:
+        status = "BAD %s: %s" % (type(e).__name__, e)
+    results[i] = "client %2d sent %6d bytes sha256 %s %s" % (i, len(data), want.hexdigest()[:16], status)
+
+acc = threading.Thread(target=acceptor, name="acceptor")
+acc.start()
+clients = [threading.Thread(target=client, args=(i,), name="client") for i in range(N)]
+for t in clients:
+    t.start()
+connected.wait(timeout=60)
+if not all_accepted.wait(timeout=60):
+    print("acceptor did not accept all connections", file=sys.stderr)
+alive = threading.active_count()
+with open(ready_path + ".tmp", "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(ready_path + ".tmp", ready_path)
+sys.stdin.readline()          # the test says go once it has looked at /proc
+go.set()
+for t in clients:
+    t.join()
+acc.join()
+for t in handlers:
+    t.join()
+print("python threads alive at the barrier: %d" % alive)
+for line in results:
+    print(line)
+print("all ok" if all(r.endswith(" ok") for r in results) else "FAILURES")
+EOF
+
+# run_prog MODE: runs the program; sets TASKS (OS threads seen while all
+# Python threads were alive), LOADED (libgreenhouse.so mapped: yes/no), RC.
+run_prog() {
+  local mode="$1" pre=() i pid
+  [ "$mode" = shim ] && pre=("$GH")
+  local ready="$WORK/ready-$mode" fifo="$WORK/go-$mode"
+  rm -f "$ready"
+  mkfifo "$fifo"
+  # Opened read-write first so that no open of the fifo blocks (redirections
+  # of a shell function call are made by this shell itself); the program gets
+  # the read side as its stdin, and this shell writes the go through fd 9.
+  exec 9<> "$fifo"
+  start_bg timeout 120 "${pre[@]}" "$PY" "$WORK/prog.py" "$ready" < "$fifo" 9>&- \
+    > "$WORK/stdout-$mode" 2> "$WORK/stderr-$mode"
+  local bg=$BG_PID
+  TASKS=0 LOADED=no RC=-1
+  for ((i = 0; i < 1200; i++)); do      # up to 60 s
+    [ -s "$ready" ] && break
+    kill -0 "$bg" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -s "$ready" ]; then
+    pid="$(cat "$ready")"
+    TASKS="$(task_count "$pid")"
+    shim_loaded "$pid" && LOADED=yes
+  else
+    fail "$mode: the program never reached the barrier"
+  fi
+  echo go >&9
+  exec 9>&-
+  if wait_gone "$bg" 90; then RC=$WAIT_RC; else fail "$mode: the program did not finish"; stop_bg "$bg"; fi
+  rm -f "$fifo"
+}
+
+SECONDS=0
+run_prog native
+n_tasks=$TASKS n_loaded=$LOADED n_rc=$RC
+run_prog shim
+s_tasks=$TASKS s_loaded=$LOADED s_rc=$RC
+log "native: exit $n_rc, $n_tasks OS threads, shim loaded: $n_loaded"
+log "shim:   exit $s_rc, $s_tasks OS threads, shim loaded: $s_loaded"
+
+[ "$n_rc" -eq 0 ] || fail "native run exited $n_rc"
+[ "$s_rc" -eq 0 ] || fail "shim run exited $s_rc"
+[ "$n_loaded" = no ] || fail "libgreenhouse.so is mapped in the native run"
+[ "$s_loaded" = yes ] || fail "libgreenhouse.so is not mapped in the shim run"
+[ "$n_tasks" -gt 1 ] || fail "native run had $n_tasks OS threads at the barrier, expected > 1"
+if [ "$s_tasks" -eq 1 ]; then
+  pass "shim run: 1 OS thread while 102 Python threads were alive (native: $n_tasks)"
+else
+  fail "shim run had $s_tasks OS threads at the barrier, expected 1"
+fi
+grep -qx 'all ok' "$WORK/stdout-native" || fail "native run: $(grep -v ' ok$' "$WORK/stdout-native" | head -5)"
+if cmp -s "$WORK/stdout-native" "$WORK/stdout-shim"; then
+  pass "output identical to the native run ($(wc -l < "$WORK/stdout-shim") lines, $(head -1 "$WORK/stdout-shim"))"
+else
+  fail "output differs from the native run:"
+  diff "$WORK/stdout-native" "$WORK/stdout-shim" | head -20 >&2
+fi
+for m in native shim; do
+  [ -s "$WORK/stderr-$m" ] && { fail "$m run wrote on stderr:"; head -20 "$WORK/stderr-$m" >&2; }
+done
+log "time: ${SECONDS}s"
+finish
