@@ -198,8 +198,29 @@ void Carrier::ready(GreenThread* g) {
   }
 }
 
+void Carrier::signal_arrived(bool sa_restart) {
+  int v = sa_restart ? 2 : 1;
+  // A plain handler wins over a restarting one that arrived at the same time.
+  int cur = pending_signal_.load(std::memory_order_relaxed);
+  if (cur == 0 || v < cur) pending_signal_.store(v, std::memory_order_release);
+}
+
+void Carrier::deliver_interrupt() {
+  int sig = pending_signal_.exchange(0, std::memory_order_acq_rel);
+  if (!sig) return;
+  GreenThread* target = signal_target_.exchange(nullptr, std::memory_order_acq_rel);
+  if (!target || target->carrier != this) target = &root_;
+  InterruptHook* h = target->interrupt;
+  if (!h) return;  // not in an interruptible wait (or running)
+  if (sig == 2 && h->restartable) return;
+  target->interrupt = nullptr;
+  h->fire(h);
+}
+
 GreenThread* Carrier::pick_next() {
   for (;;) {
+    if (__builtin_expect(pending_signal_.load(std::memory_order_relaxed) != 0, 0))
+      deliver_interrupt();
     if (ready_head_ && ++since_poll_ < kPollInterval) break;
     // Out of work, or time to look at the world: remote wake-ups, timers,
     // completions.

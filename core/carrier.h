@@ -44,6 +44,15 @@ class Carrier {
   // Bumped each time a blocking wait was interrupted by a signal handler.
   uint64_t interrupts() const { return interrupts_; }
 
+  // Async-signal-safe; called from a signal handler that ran on this OS
+  // thread. At its next scheduling point the carrier interrupts the wait of
+  // `target` (nullptr: the root green thread, where the kernel sends a
+  // process-directed signal natively) if that wait is interruptible and not
+  // restarted by SA_RESTART (sa_restart), as a native blocked call would be.
+  void signal_arrived(bool sa_restart);
+  // Any thread, before sending a signal meant for green thread g.
+  void set_signal_target(GreenThread* g) { signal_target_.store(g, std::memory_order_release); }
+
   // Creates a green thread that will run entry(arg) on this carrier and
   // queues it. Returns 0 or -errno (-EAGAIN when no stack can be had).
   int spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out);
@@ -99,6 +108,10 @@ class Carrier {
   uint64_t interrupts_ = 0;                  // [carrier]
   CarrierStats stats_;                       // [carrier]
   uint32_t since_poll_ = 0;                  // [carrier] switches since backend poll
+
+  void deliver_interrupt();
+  std::atomic<int> pending_signal_{0};       // any thread: 1 plain, 2 SA_RESTART
+  std::atomic<GreenThread*> signal_target_{nullptr};
 
   SpinLock remote_lock_;                     // guards remote_*
   GreenThread* remote_head_ = nullptr;       // [remote_lock_]

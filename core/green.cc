@@ -62,6 +62,37 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* ob
   return w.state.load(std::memory_order_acquire);
 }
 
+namespace {
+struct WaiterInterrupt : InterruptHook {
+  Waiter* w;
+};
+void waiter_interrupt(InterruptHook* h) {
+  Waiter* w = static_cast<WaiterInterrupt*>(h)->w;
+  int expected = Waiter::kWaiting;
+  if (w->state.compare_exchange_strong(expected, Waiter::kInterrupted, std::memory_order_acq_rel))
+    Carrier::ready(w->g);
+}
+}  // namespace
+
+int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, const char* what) {
+  WaiterInterrupt hook;
+  hook.fire = &waiter_interrupt;
+  hook.restartable = restartable;
+  hook.w = &w;
+  w.g->interrupt = &hook;
+  int r = park_waiter(w, deadline_ns, what);
+  w.g->interrupt = nullptr;
+  return r;
+}
+
+int sleep_until_interruptible(int64_t deadline_ns) {
+  Carrier* c = Carrier::get();
+  if (!c) return 0;
+  Waiter w;
+  w.g = c->running();
+  return park_waiter_interruptible(w, deadline_ns, false, "sleep") == Waiter::kInterrupted ? -EINTR : 0;
+}
+
 size_t default_stack_size() { return g_default_stack.load(std::memory_order_relaxed); }
 void set_default_stack_size(size_t bytes) { g_default_stack.store(bytes, std::memory_order_relaxed); }
 

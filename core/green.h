@@ -20,7 +20,7 @@ namespace gh {
 // from another carrier and its own timeout, say). Each party calls wake() or
 // the timer's fire; only the first transition out of kWaiting calls ready().
 struct Waiter {
-  enum : int { kWaiting = 0, kWoken = 1, kTimedOut = 2 };
+  enum : int { kWaiting = 0, kWoken = 1, kTimedOut = 2, kInterrupted = 3 };
   GreenThread* g = nullptr;
   std::atomic<int> state{kWaiting};
 };
@@ -33,6 +33,12 @@ bool wake(Waiter* w);
 // Waiter::kWoken or Waiter::kTimedOut.
 int park_waiter(Waiter& w, int64_t deadline_ns, const char* what = nullptr,
                 const void* object = nullptr);
+
+// Like park_waiter, but a signal handler running on the carrier meanwhile
+// (Carrier::signal_arrived) ends the wait with Waiter::kInterrupted, unless
+// the handler has SA_RESTART and the wait is `restartable`.
+int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable,
+                              const char* what = nullptr);
 
 // ---- Green threads ----
 
@@ -70,6 +76,8 @@ void yield();
 
 // Sleeps until the CLOCK_MONOTONIC deadline; never returns early.
 void sleep_until(int64_t deadline_ns);
+// The same, but a signal handler ends it early: returns -EINTR, else 0.
+int sleep_until_interruptible(int64_t deadline_ns);
 inline void sleep_for(int64_t ns) { sleep_until(deadline_after(ns)); }
 
 }  // namespace gh

@@ -33,6 +33,14 @@ struct WaitInfo {
 
 using GreenEntry = void* (*)(void* arg);
 
+// Set by a green thread for the length of a wait that a signal handler may
+// interrupt (sleep, poll, a ring operation, ...). The carrier calls fire()
+// on its own thread, after the handler ran, to end the wait early.
+struct InterruptHook {
+  void (*fire)(InterruptHook* self) = nullptr;
+  bool restartable = false;  // SA_RESTART handlers leave this wait alone
+};
+
 struct GreenThread {
   void* sp = nullptr;                 // [carrier] saved context when not running
   GreenThread* next = nullptr;        // [carrier]/[remote queue lock] queue link
@@ -53,6 +61,8 @@ struct GreenThread {
   void* result = nullptr;             // [lock] valid once exited
   Waiter* joiner = nullptr;           // [lock] the one thread waiting in join
 
+  InterruptHook* interrupt = nullptr; // [carrier] set while in an interruptible wait
+  bool io_restartable = true;         // [carrier] ring waits survive SA_RESTART handlers
   void* asan_fake_stack = nullptr;    // [carrier] sanitizer bookkeeping
   bool is_root() const { return stack.lo == nullptr; }
 };

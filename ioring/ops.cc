@@ -54,9 +54,32 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   GreenThread* me = c->running();
   me->wait.what = op_name(s->opcode);
   me->wait.fd = s->fd;
+  // A signal handler interrupts the wait by cancelling the request.
+  struct RingInterrupt : InterruptHook {
+    Ring* r;
+    Request* req;
+    bool fired = false;
+  } hook;
+  hook.fire = [](InterruptHook* h) {
+    auto* ri = static_cast<RingInterrupt*>(h);
+    ri->fired = true;
+    io_uring_sqe* cs = ri->r->sqe();
+    io_uring_prep_cancel(cs, ri->req, 0);
+    io_uring_sqe_set_data64(cs, ioring::kUserIgnore);
+  };
+  // SA_RESTART restarts a blocking socket call "unless a timeout has been
+  // set on the socket" (signal(7)): ring deadlines are exactly those.
+  hook.restartable = me->io_restartable && deadline < 0;
+  hook.r = r;
+  hook.req = req;
+  me->interrupt = &hook;
   c->park();
+  me->interrupt = nullptr;
   me->wait = WaitInfo{};
-  if (req->res == -ECANCELED && deadline >= 0 && mono_ns() >= deadline) return -ETIME;
+  if (req->res == -ECANCELED) {
+    if (deadline >= 0 && mono_ns() >= deadline) return -ETIME;
+    if (hook.fired) return -EINTR;
+  }
   return req->res;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "core/carrier.h"
 #include "core/clock.h"
 #include "ioring/ring.h"
 
@@ -47,6 +48,19 @@ int timeout(int64_t deadline);
 int cancel_fd(int fd);
 // Cancels one tracked request. Returns 0, -ENOENT (already done) or -EALREADY.
 int cancel(ioring::Request* req);
+
+// Every wait above can be ended by a signal handler (see
+// Carrier::signal_arrived): the request is cancelled and the call returns
+// -EINTR. Whether an SA_RESTART handler does so is set per green thread by
+// RestartScope (default: restartable, i.e. left alone, like read/write).
+struct RestartScope {
+  explicit RestartScope(bool restartable) : g(Carrier::get()->running()), saved(g->io_restartable) {
+    g->io_restartable = restartable;
+  }
+  ~RestartScope() { g->io_restartable = saved; }
+  GreenThread* g;
+  bool saved;
+};
 
 // Lower level: fill `prep` into an SQE, track `req`, park until it completes.
 // Use for operations without a wrapper above.

@@ -36,7 +36,8 @@ int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
     io_uring_prep_poll_add(s, fds[i], events[i]);
     r->track(s, &reqs[i]);
   }
-  park_waiter(first, deadline, "poll");
+  // poll/select/epoll_wait are never restarted after a signal handler.
+  int how = park_waiter_interruptible(first, deadline, false, "poll");
 
   // Cancel what is still pending, then wait until every Request completed.
   for (int i = 0; i < n; i++) {
@@ -62,6 +63,7 @@ int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
   int completed = 0;
   for (int i = 0; i < n; i++)
     if (reqs[i].res != -ECANCELED) completed++;
+  if (completed == 0 && how == Waiter::kInterrupted) return -EINTR;
   return completed;
 }
 

@@ -12,7 +12,8 @@ namespace gh::io {
 
 // Parks until one of fds[i] has one of events[i] (poll(2) bits) or the
 // CLOCK_MONOTONIC deadline passes. Returns how many polls completed (>= 1)
-// or 0 at the deadline, or -errno (-ENOMEM: no ring). Which fds are ready
+// or 0 at the deadline, or -errno (-ENOMEM: no ring; -EINTR: a signal
+// handler ran on the carrier, see Carrier::signal_arrived). Which fds are ready
 // is for the caller to ask the kernel (a zero-timeout poll), so that the
 // answer has exactly the native form.
 int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline);

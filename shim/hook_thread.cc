@@ -310,7 +310,9 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!st) return real::pthread_kill(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (sig == 0) return 0;
-  // A signal for a green thread goes to the OS thread of its carrier.
+  // A signal for a green thread goes to the OS thread of its carrier, which
+  // then interrupts that green thread's wait (not the root's).
+  st->g->carrier->set_signal_target(st->g);
   return real::pthread_kill(native_of(t), sig);
 }
 

@@ -18,12 +18,13 @@ bool parks() {
 }
 
 // Sleeps until the absolute time `target_ns` of clock `clk` has been reached
-// (re-arming when a REALTIME clock was stepped back meanwhile).
-void sleep_until_clock(clockid_t clk, int64_t target_ns) {
+// (re-arming when a REALTIME clock was stepped back meanwhile). Returns 0, or
+// -EINTR when a signal handler ran (sleeps are never restarted).
+int sleep_until_clock(clockid_t clk, int64_t target_ns) {
   for (;;) {
     int64_t now = gh::clock_ns(clk);
-    if (now >= target_ns) return;
-    gh::sleep_for(target_ns - now);
+    if (now >= target_ns) return 0;
+    if (gh::sleep_until_interruptible(gh::deadline_after(target_ns - now)) == -EINTR) return -EINTR;
   }
 }
 
@@ -32,16 +33,19 @@ int green_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem
   timespec ts;
   if (copy_from_user(&ts, req, sizeof ts) != 0) return EFAULT;
   if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return EINVAL;
-  if (flags & TIMER_ABSTIME) {
-    sleep_until_clock(clk, gh::timespec_ns(ts));
-    return 0;
-  }
+  if (flags & TIMER_ABSTIME) return sleep_until_clock(clk, gh::timespec_ns(ts)) ? EINTR : 0;
   if (ts.tv_sec < 0) return EINVAL;
   int64_t start = gh::clock_ns(clk);
   int64_t rel = gh::timespec_ns(ts);
-  sleep_until_clock(clk, rel > INT64_MAX - start ? INT64_MAX : start + rel);
-  (void)rem;  // written only when interrupted, which a green sleep is not
-  return 0;
+  int64_t target = rel > INT64_MAX - start ? INT64_MAX : start + rel;
+  if (sleep_until_clock(clk, target) == 0) return 0;
+  if (rem) {
+    // Interrupted: the time left, as the native call reports it.
+    int64_t left = target - gh::clock_ns(clk);
+    timespec r = gh::ns_timespec(left > 0 ? left : 0);
+    if (copy_to_user(rem, &r, sizeof r) != 0) return EFAULT;
+  }
+  return EINTR;
 }
 
 bool green_clock(clockid_t clk) {
@@ -71,14 +75,19 @@ GH_EXPORT int clock_nanosleep(clockid_t clk, int flags, const timespec* req, tim
 GH_EXPORT unsigned sleep(unsigned secs) {
   if (!parks()) return real::sleep(secs);
   timespec ts{static_cast<time_t>(secs), 0};
-  green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  timespec rem{0, 0};
+  if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR)
+    return static_cast<unsigned>(rem.tv_sec + (rem.tv_nsec > 0 ? 1 : 0));  // rounded up
   return 0;
 }
 
 GH_EXPORT int usleep(useconds_t us) {
   if (!parks()) return real::usleep(us);
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
-  green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr) == EINTR) {
+    errno = EINTR;
+    return -1;
+  }
   return 0;
 }
 

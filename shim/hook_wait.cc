@@ -29,7 +29,8 @@ bool parks() {
 bool deadline_passed(int64_t deadline) { return deadline >= 0 && gh::mono_ns() >= deadline; }
 
 // Parks until one of the polled fds may be ready or the deadline passes.
-void wait_any(const pollfd* fds, nfds_t n, int64_t deadline) {
+// Returns 0, or -EINTR when a signal handler interrupted the wait.
+int wait_any(const pollfd* fds, nfds_t n, int64_t deadline) {
   std::vector<int> f;
   std::vector<uint32_t> ev;
   f.reserve(n);
@@ -41,10 +42,15 @@ void wait_any(const pollfd* fds, nfds_t n, int64_t deadline) {
   }
   if (f.empty()) {
     // Nothing to watch: native poll just sleeps for the timeout.
-    gh::sleep_until(deadline >= 0 ? deadline : INT64_MAX);
-    return;
+    return gh::sleep_until_interruptible(deadline >= 0 ? deadline : INT64_MAX);
   }
-  gh::io::poll_many(f.data(), ev.data(), static_cast<int>(f.size()), deadline);
+  int r = gh::io::poll_many(f.data(), ev.data(), static_cast<int>(f.size()), deadline);
+  return r == -EINTR ? -EINTR : 0;
+}
+
+int eintr() {
+  errno = EINTR;
+  return -1;
 }
 
 // poll() with a CLOCK_MONOTONIC deadline (< 0: none). Returns like poll.
@@ -52,7 +58,7 @@ int green_poll(pollfd* fds, nfds_t n, int64_t deadline) {
   for (;;) {
     int r = real::poll(fds, n, 0);
     if (r != 0 || deadline_passed(deadline)) return r;
-    wait_any(fds, n, deadline);
+    if (wait_any(fds, n, deadline) == -EINTR) return eintr();
   }
 }
 
@@ -141,7 +147,14 @@ int green_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, int64_t deadline)
     timeval zero{0, 0};
     int r = real::select(nfds, rd, wr, ex, &zero);
     if (r != 0 || deadline_passed(deadline)) return r;
-    wait_any(pf.data(), pf.size(), deadline);
+    if (wait_any(pf.data(), pf.size(), deadline) == -EINTR) {
+      // Native select leaves the sets unspecified on EINTR; Linux leaves
+      // them as passed in. Do the same.
+      if (rd) *rd = r0;
+      if (wr) *wr = w0;
+      if (ex) *ex = e0;
+      return eintr();
+    }
   }
 }
 
@@ -198,7 +211,7 @@ int green_epoll(int epfd, epoll_event* evs, int max, int64_t deadline) {
     // An epoll fd is readable while it has events to report.
     int fd = epfd;
     uint32_t ev = POLLIN;
-    gh::io::poll_many(&fd, &ev, 1, deadline);
+    if (gh::io::poll_many(&fd, &ev, 1, deadline) == -EINTR) return eintr();
   }
 }
 

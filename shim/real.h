@@ -154,6 +154,9 @@ namespace gh::shim {
   X(sem_clockwait, "GLIBC_2.34")                       \
   X(sem_post, "GLIBC_2.34")                            \
   X(sem_getvalue, "GLIBC_2.34")                        \
+  /* signals */                                        \
+  X(sigaction, nullptr)                                \
+  X(signal, nullptr)                                   \
   /* processes */                                      \
   X(fork, nullptr)                                     \
   X(exit, nullptr)                                     \

@@ -225,3 +225,48 @@ TEST(GreenDeathTest, ExitWithParkedGreenThreadDoesNotHang) {
 }
 
 }  // namespace
+
+#include <signal.h>
+
+namespace {
+
+void note_signal(int) { gh::Carrier::current()->signal_arrived(false); }
+void note_restart_signal(int) { gh::Carrier::current()->signal_arrived(true); }
+
+// A green thread raises a signal on the carrier's OS thread while the root
+// sleeps interruptibly: the root's sleep ends with -EINTR, well before its
+// deadline; a restartable wait is left alone by an SA_RESTART handler.
+TEST(Green, SignalInterruptsRootWait) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = &note_signal;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        raise(SIGUSR1);
+                        return nullptr;
+                      },
+                      nullptr, {}, &g),
+            0);
+  int64_t start = gh::mono_ns();
+  EXPECT_EQ(gh::sleep_until_interruptible(start + 30 * gh::kNsPerSec), -EINTR);
+  EXPECT_LT(gh::mono_ns() - start, 10 * gh::kNsPerSec);
+  ASSERT_EQ(gh::join(g, nullptr), 0);
+
+  sa.sa_handler = &note_restart_signal;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        raise(SIGUSR1);
+                        return nullptr;
+                      },
+                      nullptr, {}, &g),
+            0);
+  gh::Waiter w;
+  w.g = gh::self();
+  int64_t deadline = gh::deadline_after(20'000'000);
+  EXPECT_EQ(gh::park_waiter_interruptible(w, deadline, /*restartable=*/true), gh::Waiter::kTimedOut);
+  EXPECT_GE(gh::mono_ns(), deadline);
+  ASSERT_EQ(gh::join(g, nullptr), 0);
+  sigaction(SIGUSR1, &old, nullptr);
+}
+
+}  // namespace
