@@ -55,6 +55,13 @@ gh_init() {
   if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3
   elif command -v python3 >/dev/null; then PY="$(command -v python3)"
   else skip "python3 not installed"; fi
+  # the shim's default configuration, unless debugging (GH_STOCK_DEBUG=1
+  # keeps GREENHOUSE_* such as GREENHOUSE_LOG_LEVEL=debug and turns off the
+  # check that the shim prints nothing)
+  if [ -z "${GH_STOCK_DEBUG:-}" ]; then
+    local v
+    for v in $(compgen -e | grep '^GREENHOUSE_'); do unset "$v"; done
+  fi
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/gh-stock.XXXXXX")"
   trap cleanup EXIT
   trap 'exit 143' TERM
@@ -170,6 +177,19 @@ shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
 
 # task_count PID: number of OS threads of PID.
 task_count() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
+
+# no_shim_messages WHAT FILE...: fails when the shim printed anything
+# (SPEC §5: nothing at the default log level when all is well).
+no_shim_messages() {
+  local what="$1"; shift
+  [ -n "${GH_STOCK_DEBUG:-}" ] && return 0
+  if grep -h '^greenhouse:' "$@" > "$WORK/.shim-messages" 2>/dev/null; then
+    fail "$what: the shim printed messages:"
+    sort "$WORK/.shim-messages" | uniq -c | head -10 >&2
+    return 1
+  fi
+  return 0
+}
 
 sha() { sha256sum < "$1" | cut -d' ' -f1; }
 

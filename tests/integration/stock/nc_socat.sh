@@ -3,7 +3,7 @@
 # by sha256:
 #   1. `socat -u TCP-LISTEN:... CREATE:out` receives, `nc -N` sends;
 #   2. `nc -d -l` receives, `socat -u OPEN:in TCP:...` sends;
-#   3. echo round trip: `socat - TCP:...` clients (four at once) through a
+#   3. echo round trip: `socat - TCP:...` clients (eight at once) through a
 #      forking server `socat TCP-LISTEN:...,fork EXEC:cat` — under the shim the
 #      server forks per connection and each child forks+execs cat.
 # Each is run in all four combinations of (receiver/server, sender/client)
@@ -68,12 +68,14 @@ transfer() {
     rc=$?
   fi
   [ $rc -eq 0 ] || { fail "$name: sender exited $rc"; cat "$WORK/send.log" >&2; }
+  no_shim_messages "$name" "$WORK/send.log"
   if wait_gone "$LPID" 60; then
     [ "$WAIT_RC" -eq 0 ] || { fail "$name: receiver exited $WAIT_RC"; cat "$WORK/recv.log" >&2; }
   else
     fail "$name: receiver did not exit after the sender closed"
     stop_bg "$LPID"
   fi
+  no_shim_messages "$name" "$WORK/recv.log"
   local got; got="$(sha "$out" 2>/dev/null)"
   if [ "$got" = "$want" ]; then
     pass "$name: $(stat -c %s "$out") bytes, checksum matches"
@@ -92,7 +94,7 @@ echo_fork() {
     "TCP-LISTEN:@PORT@,bind=127.0.0.1,reuseaddr,fork" EXEC:cat \
     || { fail "$name: server did not start"; cat "$WORK/echo-server.log" >&2; return; }
   local pids=()
-  for i in 1 2 3 4; do
+  for i in 1 2 3 4 5 6 7 8; do
     timeout 60 "${pre[@]}" socat -t 30 - "TCP:127.0.0.1:$PORT" < "$echo_in" \
       > "$WORK/echo-out-$i" 2> "$WORK/echo-client-$i.log" &
     pids+=($!)
@@ -104,15 +106,17 @@ echo_fork() {
     [ "$(sha "$WORK/echo-out-$i")" = "$echo_want" ] || {
       ok=0; fail "$name: client $i got $(stat -c %s "$WORK/echo-out-$i") bytes back, checksum mismatch"; }
   done
+  no_shim_messages "$name" "$WORK"/echo-client-*.log
   # the forking server is still serving: one more round trip, sequentially
   printf 'still there\n' | timeout 30 "${pre[@]}" socat -t 30 - "TCP:127.0.0.1:$PORT" \
     > "$WORK/echo-last" 2>&1
   [ "$(cat "$WORK/echo-last")" = "still there" ] || {
-    ok=0; fail "$name: server did not answer after 4 connections: '$(head -c 200 "$WORK/echo-last")'"; }
+    ok=0; fail "$name: server did not answer after 8 connections: '$(head -c 200 "$WORK/echo-last")'"; }
   kill -0 "$LPID" 2>/dev/null || { ok=0; fail "$name: server died"; cat "$WORK/echo-server.log" >&2; }
-  [ $ok -eq 1 ] && pass "$name: 4 concurrent clients x $(stat -c %s "$echo_in") bytes echoed, checksums match"
+  no_shim_messages "$name" "$WORK/echo-server.log" || ok=0
+  [ $ok -eq 1 ] && pass "$name: 8 concurrent clients x $(stat -c %s "$echo_in") bytes echoed, checksums match"
   stop_bg "$LPID"
-  rm -f "$WORK"/echo-out-* "$WORK/echo-last"
+  rm -f "$WORK"/echo-out-* "$WORK/echo-last" "$WORK"/echo-client-*.log
 }
 
 SECONDS=0

@@ -7,7 +7,8 @@
 #   2. `xz -T4` and `zstd -T4`, when installed: compressed bytes identical to
 #      the native multi-threaded run (checked only when two native runs agree,
 #      that is when the tool is deterministic for a given thread count), and
-#      multi-threaded decompression under the shim gives back the input.
+#      multi-threaded decompression under the shim gives back the input;
+#   3. with strace: natively these tools create OS threads, under the shim none.
 #
 # usage: parallel_tools.sh PATH_TO_GREENHOUSE_LAUNCHER
 source "$(dirname "$0")/lib.sh"
@@ -100,6 +101,35 @@ compressor() {
 head -c $((8 * 1024 * 1024)) "$input" > "$WORK/xz-input"
 compressor xz "$WORK/xz-input" -T4 -1 --block-size=512KiB -- -T4 -d
 compressor zstd "$input" -q -T4 -3 -- -q -T4 -d
+
+# --- 3. the threads really are green -----------------------------------------
+# Natively each tool creates OS threads (clone with CLONE_THREAD); under the
+# shim it must create none. Needs strace; skipped without it.
+thread_clones() {  # thread_clones LOG CMD...: runs CMD under strace, prints the count
+  local logf="$1"; shift
+  timeout 120 strace -f -qq --seccomp-bpf -e trace=clone,clone3 -o "$logf" "$@" > /dev/null 2>&1
+  grep -c 'CLONE_THREAD' "$logf"
+}
+if command -v strace >/dev/null && strace -qq --seccomp-bpf -e trace=clone true >/dev/null 2>&1; then
+  checks=("sort --parallel=8 -S 64M -T $WORK/tmp-native -o /dev/null $input")
+  command -v xz >/dev/null && checks+=("xz -T4 -1 --block-size=512KiB -c $WORK/xz-input")
+  command -v zstd >/dev/null && checks+=("zstd -q -T4 -3 -c $input")
+  for c in "${checks[@]}"; do
+    read -r -a cmd <<< "$c"
+    n="$(thread_clones "$WORK/strace-native" "${cmd[@]}")"
+    g="$(thread_clones "$WORK/strace-shim" "$GH" "${cmd[@]}")"
+    if [ "$n" -gt 0 ] && [ "$g" -eq 0 ]; then
+      pass "${cmd[0]}: natively $n OS threads created, under the shim none (green)"
+    elif [ "$n" -eq 0 ]; then
+      log "NOTE: ${cmd[0]} created no OS thread natively; nothing to compare"
+    else
+      fail "${cmd[0]}: under the shim $g OS threads created (natively $n), expected none"
+      grep CLONE_THREAD "$WORK/strace-shim" | head -3 >&2
+    fi
+  done
+else
+  log "SKIP: strace not usable; not checking that the threads are green"
+fi
 
 log "time: ${SECONDS}s"
 finish
