@@ -29,6 +29,8 @@ struct ShimThread {
   void* arg = nullptr;                 // [const]
   void* exit_value = nullptr;          // [own thread] set by pthread_exit
   KeySlot** key_blocks = nullptr;      // [own thread] lazily allocated TSD
+  void* cleanup_top = nullptr;         // [own thread] C pthread_cleanup_push buffers
+  bool name_known = false;             // [own thread] root: g->name holds the OS thread's comm
 };
 
 // Whether the thread functions are green (the shim is initialised and on).

@@ -2,7 +2,11 @@
 // detach, exit, self, names and attributes act on green threads. Functions
 // the shim does not emulate that take a pthread_t of a green thread act on
 // the OS thread of its carrier.
+#include <dlfcn.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unwind.h>
 
 #include <cerrno>
@@ -106,6 +110,29 @@ size_t stack_size_from(const pthread_attr_t* attr) {
   return size;
 }
 
+// The name a new thread starts with: natively it inherits its creator's
+// (the comm of the creating OS thread). For a root that is the OS thread's
+// comm, read once and kept current by pthread_setname_np.
+void creator_name(char out[16]) {
+  ShimThread* me = shim_self();
+  if (me && !me->root) {
+    memcpy(out, me->g->name, 16);
+    return;
+  }
+  if (me && me->name_known) {
+    memcpy(out, me->g->name, 16);
+    return;
+  }
+  char comm[17] = {};
+  if (syscall(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0) != 0) comm[0] = 0;
+  memcpy(out, comm, 16);
+  out[15] = 0;
+  if (me) {
+    memcpy(me->g->name, out, 16);
+    me->name_known = true;
+  }
+}
+
 }  // namespace
 
 void threads_init() { Carrier::set_exit_hook(&on_green_exit); }
@@ -133,6 +160,7 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
   }
   st->g = g;
   g->user = st;
+  creator_name(g->name);
   if (detach == PTHREAD_CREATE_DETACHED) gh::detach(g);
   *thread = reinterpret_cast<pthread_t>(st);
   return 0;
@@ -222,10 +250,82 @@ GH_EXPORT int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
 
 namespace {
 
+// ---- C cleanup handlers (pthread_cleanup_push without C++ exceptions) ----
+//
+// In C, pthread_cleanup_push() sigsetjmp()s into a __pthread_unwind_buf_t on
+// the caller's stack and links it into a chain with
+// __pthread_register_cancel(); pthread_exit() unwinds the stack and, on
+// reaching the frame that pushed the top buffer, longjmp()s into it: the
+// macro runs the handler and calls __pthread_unwind_next() to go on. glibc
+// keeps the chain in the OS thread's descriptor, which all green threads of
+// a carrier share, so the shim keeps a chain per green thread (a carrier's
+// root keeps using glibc's) in the buffer's own `prev` field, as glibc does.
+
+// glibc's view of __pthread_unwind_buf_t (struct pthread_unwind_buf).
+struct UnwindBuf {
+  struct {
+    long jmp_buf[8];
+    int mask_was_saved;
+  } cancel_jmp_buf[1];
+  union {
+    void* pad[4];
+    struct {
+      UnwindBuf* prev;
+      void* cleanup;
+      int canceltype;
+    } data;
+  } priv;
+};
+static_assert(sizeof(UnwindBuf) <= sizeof(__pthread_unwind_buf_t), "glibc layout");
+
+// The stack pointer saved in the buffer's jmp_buf (mangled by glibc with
+// the pointer guard), or 0 if unknown on this architecture.
+uintptr_t jmpbuf_sp(const UnwindBuf* b) {
+#if defined(__x86_64__)
+  uintptr_t v = static_cast<uintptr_t>(b->cancel_jmp_buf[0].jmp_buf[6]);  // JB_RSP
+  uintptr_t guard;
+  asm("mov %%fs:0x30, %0" : "=r"(guard));  // tcbhead_t.pointer_guard
+  v = (v >> 0x11) | (v << (64 - 0x11));
+  return v ^ guard;
+#else
+  (void)b;
+  return 0;  // handlers run when the unwinder reaches the end of the stack
+#endif
+}
+
+// The running green thread's record, if it is one the shim created (not a
+// root, not a context outside the runtime). Never allocates.
+ShimThread* green_self() {
+  if (!g_enabled) return nullptr;
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c) return nullptr;
+  gh::GreenThread* g = c->running();
+  if (!g || g->is_root()) return nullptr;
+  auto* st = static_cast<ShimThread*>(g->user);
+  return st && !st->root ? st : nullptr;
+}
+
+[[noreturn]] void run_cleanup_buffer(ShimThread* st, UnwindBuf* top) {
+  (void)st;
+  // The macro's sigsetjmp returns 1: it calls the handler, then
+  // __pthread_unwind_next(top).
+  longjmp(reinterpret_cast<__jmp_buf_tag*>(top->cancel_jmp_buf), 1);
+}
+
 _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
-                              _Unwind_Exception* exc, _Unwind_Context*, void* param) {
+                              _Unwind_Exception* exc, _Unwind_Context* ctx, void* param) {
+  auto* st = static_cast<ShimThread*>(param);
+  auto* top = static_cast<UnwindBuf*>(st->cleanup_top);
+  if (top) {
+    // Frames inside the one that pushed the handler have been cleaned up
+    // once the frame about to be unwound is that one (or an outer one).
+    uintptr_t sp = jmpbuf_sp(top);
+    if ((actions & _UA_END_OF_STACK) || (sp && _Unwind_GetCFA(ctx) >= sp)) {
+      delete exc;
+      run_cleanup_buffer(st, top);
+    }
+  }
   if (actions & _UA_END_OF_STACK) {
-    auto* st = static_cast<ShimThread*>(param);
     delete exc;
     gh::Carrier::current()->exit_current(st->exit_value);
   }
@@ -234,7 +334,83 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
 
 void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception* exc) { delete exc; }
 
+// Unwinds the green stack like glibc does (C++ destructors and C cleanup
+// handlers run), then ends the green thread at the bottom of its stack.
+[[noreturn]] void unwind_green(ShimThread* st) {
+  auto* exc = new _Unwind_Exception{};
+  exc->exception_class = 0x47484558495400ull;  // "GHEXIT"
+  exc->exception_cleanup = &exit_cleanup;
+  _Unwind_ForcedUnwind(exc, &exit_stop, st);
+  // The unwinder could not run: still run the C handlers, then end the
+  // thread without unwinding.
+  delete exc;
+  if (auto* top = static_cast<UnwindBuf*>(st->cleanup_top)) run_cleanup_buffer(st, top);
+  gh::Carrier::current()->exit_current(st->exit_value);
+}
+
+template <class F>
+F real_fn(F& slot, const char* name) {
+  if (!slot) slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+  return slot;
+}
+void (*g_real_register)(__pthread_unwind_buf_t*) = nullptr;
+void (*g_real_unregister)(__pthread_unwind_buf_t*) = nullptr;
+void (*g_real_register_defer)(__pthread_unwind_buf_t*) = nullptr;
+void (*g_real_unregister_restore)(__pthread_unwind_buf_t*) = nullptr;
+void (*g_real_unwind_next)(__pthread_unwind_buf_t*) = nullptr;
+
+void push_cleanup(ShimThread* st, __pthread_unwind_buf_t* buf) {
+  auto* b = reinterpret_cast<UnwindBuf*>(buf);
+  b->priv.data.prev = static_cast<UnwindBuf*>(st->cleanup_top);
+  b->priv.data.cleanup = nullptr;
+  st->cleanup_top = b;
+}
+
+void pop_cleanup(ShimThread* st, __pthread_unwind_buf_t* buf) {
+  st->cleanup_top = reinterpret_cast<UnwindBuf*>(buf)->priv.data.prev;
+}
+
 }  // namespace
+
+extern "C" {
+GH_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t* buf);
+GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf);
+GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf);
+GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf);
+GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) __attribute__((noreturn));
+}
+
+GH_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
+  if (ShimThread* st = green_self()) return push_cleanup(st, buf);
+  real_fn(g_real_register, "__pthread_register_cancel")(buf);
+}
+
+GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
+  if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
+  real_fn(g_real_unregister, "__pthread_unregister_cancel")(buf);
+}
+
+// The _defer_np/_restore_np forms also switch the cancellation type, which
+// means nothing for green threads (they cannot be cancelled).
+GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
+  if (ShimThread* st = green_self()) return push_cleanup(st, buf);
+  real_fn(g_real_register_defer, "__pthread_register_cancel_defer")(buf);
+}
+
+GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
+  if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
+  real_fn(g_real_unregister_restore, "__pthread_unregister_cancel_restore")(buf);
+}
+
+GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
+  if (ShimThread* st = green_self()) {
+    // A handler has run: drop its buffer and unwind on to the next one.
+    pop_cleanup(st, buf);
+    unwind_green(st);
+  }
+  real_fn(g_real_unwind_next, "__pthread_unwind_next")(buf);
+  __builtin_unreachable();
+}
 
 GH_EXPORT void pthread_exit(void* value) {
   if (!threads_green()) {
@@ -258,21 +434,22 @@ GH_EXPORT void pthread_exit(void* value) {
     real::pthread_exit(value);
     __builtin_unreachable();
   }
-  // Unwind the green stack like glibc does (C++ destructors run), then end
-  // the green thread when the unwinder reaches the bottom of its stack.
   st->exit_value = value;
-  auto* exc = new _Unwind_Exception{};
-  exc->exception_class = 0x47484558495400ull;  // "GHEXIT"
-  exc->exception_cleanup = &exit_cleanup;
-  _Unwind_ForcedUnwind(exc, &exit_stop, st);
-  // The unwinder could not run: end the thread without unwinding.
-  gh::Carrier::current()->exit_current(value);
+  unwind_green(st);
 }
 
 GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   if (!threads_green()) return real::pthread_setname_np(t, name);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_setname_np(t, name);
+  if (!st) {
+    int rc = real::pthread_setname_np(t, name);
+    // Renaming the calling OS thread: what its green threads will inherit.
+    if (rc == 0 && gh::Carrier::current() && pthread_equal(t, real::pthread_self())) {
+      ShimThread* me = shim_self();
+      if (me && me->root) me->name_known = false;
+    }
+    return rc;
+  }
   size_t n = strlen(name);
   if (n >= sizeof st->g->name) return ERANGE;
   memcpy(st->g->name, name, n + 1);
@@ -283,9 +460,11 @@ GH_EXPORT int pthread_getname_np(pthread_t t, char* buf, size_t len) {
   if (!threads_green()) return real::pthread_getname_np(t, buf, len);
   ShimThread* st = shim_from_handle(t);
   if (!st) return real::pthread_getname_np(t, buf, len);
-  size_t n = strlen(st->g->name);
-  if (len < 16 && n >= len) return ERANGE;
-  memcpy(buf, st->g->name, n + 1);
+  // glibc: any buffer shorter than TASK_COMM_LEN (16) is ERANGE.
+  if (len < 16) return ERANGE;
+  size_t n = strnlen(st->g->name, sizeof st->g->name - 1);
+  memcpy(buf, st->g->name, n);
+  buf[n] = 0;
   return 0;
 }
 

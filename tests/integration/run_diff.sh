@@ -48,6 +48,9 @@ if [ $# -lt 1 ]; then
 fi
 prog=$1
 shift
+# The runs happen in scratch directories: make paths absolute.
+case $prog in */*) prog=$(cd "$(dirname "$prog")" && pwd)/$(basename "$prog") ;; esac
+case $launcher in */*) launcher=$(cd "$(dirname "$launcher")" 2>/dev/null && pwd)/$(basename "$launcher") ;; esac
 if [ ! -x "$launcher" ]; then
   echo "run_diff.sh: launcher $launcher not found (build first, or pass --launcher)" >&2
   exit 2

@@ -1,0 +1,60 @@
+/* pthread_exit() from main while other threads still run: the process
+ * lives on until the last thread ends, their output appears, and the exit
+ * status is 0. The threads finish in a fixed order (each waits for the
+ * previous one through a pipe) so that the output is deterministic. */
+#include "common.h"
+
+#include <pthread.h>
+
+#define N 4
+
+static int g_chain[N + 1][2];
+static pthread_key_t g_key;
+
+/* Thread i's key destructor (value i + 1; main's is 100) lets the next
+ * thread go: every line is printed in a fixed order. */
+static void dtor(void* v) {
+  intptr_t n = (intptr_t)v;
+  if (n == 100) {
+    printf("main's key destructor ran at its pthread_exit\n");
+    n = 0;
+  } else {
+    printf("key destructor of thread %ld\n", (long)(n - 1));
+  }
+  if (write(g_chain[n][1], "x", 1) != 1) printf("destructor: write failed\n");
+}
+
+static void* worker(void* p) {
+  intptr_t i = (intptr_t)p;
+  pthread_setspecific(g_key, (void*)(i + 1));
+  char c;
+  if (read(g_chain[i][0], &c, 1) != 1) printf("thread %ld: read failed\n", (long)i);
+  usleep(20000); /* main is long gone by now */
+  printf("thread %ld: still running after main's pthread_exit\n", (long)i);
+  return NULL;
+}
+
+static void* last(void* p) {
+  (void)p;
+  char c;
+  if (read(g_chain[N][0], &c, 1) != 1) printf("last: read failed\n");
+  printf("last thread: all %d workers done, exiting with pthread_exit\n", N);
+  pthread_exit(NULL);
+}
+
+static void at_exit(void) { printf("atexit handler ran (exit status 0 follows)\n"); }
+
+int main(void) {
+  test_start();
+  atexit(at_exit);
+  pthread_key_create(&g_key, dtor);
+  for (int i = 0; i <= N; i++)
+    if (pipe(g_chain[i]) != 0) return 2;
+  pthread_t t[N + 1];
+  for (intptr_t i = 0; i < N; i++) pthread_create(&t[i], NULL, worker, (void*)i);
+  pthread_create(&t[N], NULL, last, NULL);
+  tasks_sample();
+  printf("main: %d threads started, calling pthread_exit\n", N + 1);
+  pthread_setspecific(g_key, (void*)100);
+  pthread_exit((void*)3);
+}
