@@ -52,7 +52,7 @@ combo() {  # combo SERVER_MODE CLIENT_MODE
   local base="http://127.0.0.1:$PORT" out="$WORK/out-$smode-$cmode"
   mkdir -p "$out"
 
-  # 1. one curl, parallel transfers: every file twice.
+  # 1. one curl, parallel transfers: every file four times.
   local args=()
   for f in "${files[@]}"; do
     for i in 1 2 3 4; do args+=(-o "$out/par-$i-$f" "$base/$f"); done
