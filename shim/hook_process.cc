@@ -1,8 +1,16 @@
 // Processes: fork gives the child a fresh runtime that holds only the forking
 // green thread; vfork is a fork (POSIX allows it, and a vfork child must not
 // touch the parent's runtime); exit marks the process as exiting so that no
-// carrier waits for its green threads.
+// carrier waits for its green threads. The wait family (waitpid, wait, wait3,
+// wait4, waitid) parks only the calling green thread: a child that needs the
+// other green threads of its parent to make progress (reading its output,
+// say) must not deadlock against a carrier blocked in waitpid.
+#include <dlfcn.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
 
 #include "core/carrier.h"
 #include "core/log.h"
@@ -45,4 +53,86 @@ GH_EXPORT void exit(int status) {
   gh::Carrier::set_process_exiting();
   real::exit(status);
   __builtin_unreachable();
+}
+
+// ---- the wait family ----
+
+namespace {
+
+bool wait_parks() {
+  ensure_real();
+  return green_ok() && !alone_on_carrier();
+}
+
+template <class F>
+F real_fn(F& slot, const char* name) {
+  if (!slot) slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+  return slot;
+}
+pid_t (*g_real_waitpid)(pid_t, int*, int) = nullptr;
+pid_t (*g_real_wait)(int*) = nullptr;
+pid_t (*g_real_wait3)(int*, int, rusage*) = nullptr;
+pid_t (*g_real_wait4)(pid_t, int*, int, rusage*) = nullptr;
+int (*g_real_waitid)(idtype_t, id_t, siginfo_t*, int) = nullptr;
+
+// A blocking wait: first without blocking (a child that has already changed
+// state is reaped at once, and errors such as ECHILD come back at once);
+// otherwise the blocking call runs on the offload pool (any thread of the
+// process may wait for its children) while the caller parks.
+pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
+  long r = syscall(SYS_wait4, pid, status, options | WNOHANG, ru);
+  if (r != 0) return static_cast<pid_t>(r);
+  int err = 0;
+  auto call = [&] {
+    r = syscall(SYS_wait4, pid, status, options, ru);
+    err = errno;
+  };
+  gh::offload_run([](void* p) { (*static_cast<decltype(call)*>(p))(); }, &call);
+  if (r < 0) errno = err;
+  return static_cast<pid_t>(r);
+}
+
+}  // namespace
+
+GH_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
+  if ((options & WNOHANG) || !wait_parks())
+    return real_fn(g_real_waitpid, "waitpid")(pid, status, options);
+  return green_wait4(pid, status, options, nullptr);
+}
+
+GH_EXPORT pid_t wait(int* status) {
+  if (!wait_parks()) return real_fn(g_real_wait, "wait")(status);
+  return green_wait4(-1, status, 0, nullptr);
+}
+
+GH_EXPORT pid_t wait3(int* status, int options, rusage* ru) {
+  if ((options & WNOHANG) || !wait_parks())
+    return real_fn(g_real_wait3, "wait3")(status, options, ru);
+  return green_wait4(-1, status, options, ru);
+}
+
+GH_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* ru) {
+  if ((options & WNOHANG) || !wait_parks())
+    return real_fn(g_real_wait4, "wait4")(pid, status, options, ru);
+  return green_wait4(pid, status, options, ru);
+}
+
+GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
+  if ((options & WNOHANG) || !wait_parks())
+    return real_fn(g_real_waitid, "waitid")(idtype, id, info, options);
+  long r;
+  if (info) {
+    // With WNOHANG the kernel zeroes si_pid when no child is ready (and has
+    // then written info, so reading it is safe).
+    r = syscall(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
+    if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
+  }
+  int err = 0;
+  auto call = [&] {
+    r = syscall(SYS_waitid, idtype, id, info, options, nullptr);
+    err = errno;
+  };
+  gh::offload_run([](void* p) { (*static_cast<decltype(call)*>(p))(); }, &call);
+  if (r < 0) errno = err;
+  return static_cast<int>(r);
 }
