@@ -9,6 +9,9 @@
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
+#include "shim/user_mem.h"
+#include "core/offload.h"
+#include "ioring/ops.h"
 
 using namespace gh::shim;
 
@@ -211,40 +214,85 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   return r;
 }
 
-// sendfile/splice have no non-blocking form for a blocking socket: wait for
-// the socket (or pipe) to be writable in the ring, then make the real call.
-GH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+// sendfile and splice have no non-blocking form for a blocking socket or
+// pipe (O_NONBLOCK of the file decides, and the shim never changes it), and
+// a transfer larger than the free buffer space blocks in the middle. Making
+// the real call on the carrier would block it until the peer drains the
+// data: a deadlock when the peer is a green thread of the same carrier.
+//
+// sendfile: wait in the ring until out_fd is writable, then make the real,
+// blocking call on the offload pool (core/offload.h) while the caller parks.
+// splice: one side is a pipe, so io_uring's IORING_OP_SPLICE can make it; the
+// kernel runs it in an io-wq worker, and the carrier goes on meanwhile.
+// In both the kernel applies SO_RCVTIMEO / SO_SNDTIMEO as natively.
+namespace {
+
+template <class Call>
+ssize_t offload_call(Call& call) {
+  ssize_t r = 0;
+  int err = 0;
+  auto run = [&] {
+    r = call();
+    err = errno;
+  };
+  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
+  if (r < 0) errno = err;
+  return r;
+}
+
+template <class Off, class Real>
+ssize_t green_sendfile(int out_fd, int in_fd, Off* offset, size_t count, Real real_fn) {
   FdEntry* e = parking_fd(out_fd);
-  if (e && !nonblocking_now(out_fd, e)) {
-    int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
-    if (w < 0) return ret_errno(static_cast<ssize_t>(w));
-  }
-  return real::sendfile(out_fd, in_fd, offset, count);
+  if (!e || nonblocking_now(out_fd, e)) return real_fn(out_fd, in_fd, offset, count);
+  int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
+  if (w < 0) return ret_errno(static_cast<ssize_t>(w));
+  ParkedOn parked(e);
+  auto call = [&] { return real_fn(out_fd, in_fd, offset, count); };
+  return offload_call(call);
+}
+
+}  // namespace
+
+GH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return green_sendfile(out_fd, in_fd, offset, count, real::sendfile);
 }
 
 GH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
-  FdEntry* e = parking_fd(out_fd);
-  if (e && !nonblocking_now(out_fd, e)) {
-    int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
-    if (w < 0) return ret_errno(static_cast<ssize_t>(w));
-  }
-  return real::sendfile64(out_fd, in_fd, offset, count);
+  return green_sendfile(out_fd, in_fd, offset, count, real::sendfile64);
 }
 
 GH_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
                          unsigned flags) {
+  FdEntry* in = nullptr;
+  FdEntry* out = nullptr;
   if (!(flags & SPLICE_F_NONBLOCK)) {
-    FdEntry* in = parking_fd(fd_in);
-    if (in && !nonblocking_now(fd_in, in)) {
-      int w = wait_ready(fd_in, in, POLLIN, fd_deadline(in, false));
-      if (w < 0) return ret_errno(static_cast<ssize_t>(w));
-    }
-    FdEntry* out = parking_fd(fd_out);
-    if (out && !nonblocking_now(fd_out, out)) {
-      int w = wait_ready(fd_out, out, POLLOUT, fd_deadline(out, true));
-      if (w < 0) return ret_errno(static_cast<ssize_t>(w));
-    }
+    in = parking_fd(fd_in);
+    if (in && nonblocking_now(fd_in, in)) in = nullptr;
+    out = parking_fd(fd_out);
+    if (out && nonblocking_now(fd_out, out)) out = nullptr;
   }
   ensure_real();
-  return real::splice(fd_in, off_in, fd_out, off_out, len, flags);
+  if (!in && !out) return real::splice(fd_in, off_in, fd_out, off_out, len, flags);
+  // The offsets are passed by value and written back, as the kernel would.
+  loff_t oin = -1, oout = -1;
+  if (off_in && copy_from_user(&oin, off_in, sizeof oin) != 0) return ret_errno(ssize_t{-EFAULT});
+  if (off_out && copy_from_user(&oout, off_out, sizeof oout) != 0)
+    return ret_errno(ssize_t{-EFAULT});
+  // A negative offset is EINVAL natively; -1 would mean "none" to the ring.
+  if ((off_in && oin < 0) || (off_out && oout < 0)) return ret_errno(ssize_t{-EINVAL});
+  FdEntry* e = out ? out : in;
+  ParkedOn parked(e);
+  int32_t r = gh::io::submit_and_wait([&](io_uring_sqe* s) {
+    io_uring_prep_splice(s, fd_in, off_in ? oin : -1, fd_out, off_out ? oout : -1,
+                         static_cast<unsigned>(len > 0x7ffff000u ? 0x7ffff000u : len), flags);
+  });
+  if (r == -ECANCELED) r = -EBADF;  // close() of one of the fds cancelled it
+  if (r > 0) {
+    if (off_in) oin += r;
+    if (off_out) oout += r;
+    if ((off_in && copy_to_user(off_in, &oin, sizeof oin) != 0) ||
+        (off_out && copy_to_user(off_out, &oout, sizeof oout) != 0))
+      return ret_errno(ssize_t{-EFAULT});
+  }
+  return ret_errno(static_cast<ssize_t>(r));
 }

@@ -5,7 +5,10 @@
 #include "common.h"
 
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 
 #define BIG (4u << 20) /* 4 MiB */
@@ -418,6 +421,136 @@ static void test_atomic_writes(void) {
   close(fds[1]);
 }
 
+/* ---- 6. sendfile and splice into a socket read slowly by another thread ---- */
+
+struct slow_sock {
+  int fd;
+  size_t got;
+  uint64_t sum;
+};
+
+static void* slow_sock_reader(void* p) {
+  struct slow_sock* r = (struct slow_sock*)p;
+  char buf[4096];
+  uint64_t h = FNV_INIT;
+  size_t got = 0;
+  int n = 0;
+  for (;;) {
+    ssize_t k = read(r->fd, buf, sizeof buf);
+    if (k <= 0) break;
+    h = fnv1a(h, buf, (size_t)k);
+    got += (size_t)k;
+    if (++n % 64 == 0) usleep(500);
+  }
+  r->got = got;
+  r->sum = h;
+  return NULL;
+}
+
+static void test_sendfile_splice(void) {
+  char path[] = "/tmp/gh_data_XXXXXX";
+  int f = mkstemp(path);
+  if (f < 0) exit(2);
+  unlink(path);
+  unsigned char* b = (unsigned char*)malloc(BIG);
+  pattern_fill(21, 0, b, BIG);
+  if (write(f, b, BIG) != (ssize_t)BIG) exit(2);
+  uint64_t want = fnv1a(FNV_INIT, b, BIG);
+  free(b);
+
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  struct slow_sock r = {sv[1], 0, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, slow_sock_reader, &r);
+  off_t off = 0;
+  ssize_t n = sendfile(sv[0], f, &off, BIG);
+  close(sv[0]);
+  pthread_join(t, NULL);
+  CHECK(n == (ssize_t)BIG && off == (off_t)BIG, "sendfile of 4MiB into a slowly read socket",
+        "ret=%zd off=%ld errno=%s", n, (long)off, errname(errno));
+  CHECK(r.got == BIG && r.sum == want, "sendfile data checksum", "got=%zu", r.got);
+  close(sv[1]);
+
+  /* file -> pipe -> socket with splice, the pipe and socket read slowly */
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  r.fd = sv[1];
+  pthread_create(&t, NULL, slow_sock_reader, &r);
+  int p[2];
+  if (pipe(p) != 0) exit(2);
+  loff_t lo = 0;
+  size_t total = 0;
+  int bad = 0;
+  while (total < BIG && !bad) {
+    ssize_t in = splice(f, &lo, p[1], NULL, BIG - total, 0);
+    if (in <= 0) {
+      bad = 1;
+      break;
+    }
+    ssize_t moved = 0;
+    while (moved < in) {
+      ssize_t k = splice(p[0], NULL, sv[0], NULL, (size_t)(in - moved), 0);
+      if (k <= 0) {
+        bad = 2;
+        break;
+      }
+      moved += k;
+    }
+    total += (size_t)in;
+  }
+  close(sv[0]);
+  pthread_join(t, NULL);
+  CHECK(!bad && total == BIG && lo == (loff_t)BIG, "splice file->pipe->socket of 4MiB",
+        "bad=%d total=%zu", bad, total);
+  CHECK(r.got == BIG && r.sum == want, "splice data checksum", "got=%zu", r.got);
+  EXPECT_ERR("splice with an offset for a pipe: ESPIPE", splice(p[0], &lo, p[1], NULL, 1, 0), ESPIPE);
+  loff_t neg = -5;
+  EXPECT_ERR("splice with a negative file offset: EINVAL", splice(f, &neg, p[1], NULL, 1, 0), EINVAL);
+  EXPECT_ERR("sendfile from a closed fd: EBADF", sendfile(sv[1], 999, NULL, 10), EBADF);
+  close(sv[1]);
+  close(p[0]);
+  close(p[1]);
+  close(f);
+}
+
+/* ---- 7. pollable devices: eventfd and timerfd read by blocked threads ---- */
+
+static void* efd_writer(void* p) {
+  int fd = (int)(intptr_t)p;
+  usleep(20000);
+  uint64_t v = 3;
+  if (write(fd, &v, sizeof v) != (ssize_t)sizeof v) g_failures++;
+  return NULL;
+}
+
+static void* pollable_checks(void* unused) {
+  (void)unused;
+  int e = eventfd(0, EFD_CLOEXEC);
+  pthread_t t;
+  pthread_create(&t, NULL, efd_writer, (void*)(intptr_t)e);
+  uint64_t v = 0;
+  ssize_t r = read(e, &v, sizeof v);
+  printf("eventfd read blocked until another thread wrote: ret=%zd value=%llu\n", r,
+         (unsigned long long)v);
+  pthread_join(t, NULL);
+  char small[4];
+  EXPECT_ERR("eventfd read into 4 bytes: EINVAL", read(e, small, sizeof small), EINVAL);
+  close(e);
+  e = eventfd(0, EFD_NONBLOCK);
+  EXPECT_ERR("EFD_NONBLOCK eventfd read at 0: EAGAIN", read(e, &v, sizeof v), EAGAIN);
+  close(e);
+
+  int tf = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  struct itimerspec its = {{0, 0}, {0, 30000000}};
+  timerfd_settime(tf, 0, &its, NULL);
+  int64_t t0 = now_ns(CLOCK_MONOTONIC);
+  r = read(tf, &v, sizeof v);
+  printf("timerfd read: ret=%zd expirations=%llu\n", r, (unsigned long long)v);
+  CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 29000000, "timerfd read did not return early", "early");
+  close(tf);
+  return NULL;
+}
+
 int main(void) {
   test_start();
   test_big_pipe_write();
@@ -425,5 +558,9 @@ int main(void) {
   test_ping_pong();
   test_errors();
   test_atomic_writes();
+  test_sendfile_splice();
+  pthread_t t;
+  pthread_create(&t, NULL, pollable_checks, NULL);
+  pthread_join(t, NULL);
   return test_end();
 }
