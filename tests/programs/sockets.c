@@ -553,7 +553,141 @@ static void* toggle_checks(void* unused) {
   return NULL;
 }
 
-/* ---- 5. a blocked accept and connect across threads ---- */
+/* ---- 5. timeouts and wake-ups of blocked calls ---- */
+
+static int g_lfd, g_rfd;
+static void* accept_until_shutdown(void* p) {
+  (void)p;
+  int r = accept(g_lfd, NULL, NULL);
+  int e = errno;
+  printf("accept woken by shutdown of the listener: ret=%d errno=%s\n", r < 0 ? -1 : 0,
+         r < 0 ? errname(e) : "0");
+  return NULL;
+}
+static void* recv_until_shutdown(void* p) {
+  (void)p;
+  char b[8];
+  ssize_t r = recv(g_rfd, b, sizeof b, 0);
+  printf("recv woken by shutdown(SHUT_RD) from another thread: ret=%zd\n", r);
+  return NULL;
+}
+
+static void* timeout_checks(void* unused) {
+  (void)unused;
+  char buf[128];
+  uint16_t port;
+  pthread_t t;
+
+  g_lfd = tcp_listener(&port);
+  pthread_create(&t, NULL, accept_until_shutdown, NULL);
+  usleep(20000);
+  shutdown(g_lfd, SHUT_RDWR);
+  pthread_join(t, NULL);
+  close(g_lfd);
+
+  int c, s;
+  tcp_pair(&c, &s);
+  g_rfd = c;
+  pthread_create(&t, NULL, recv_until_shutdown, NULL);
+  usleep(20000);
+  shutdown(c, SHUT_RD);
+  pthread_join(t, NULL);
+
+  /* MSG_WAITALL with SO_RCVTIMEO returns what arrived */
+  struct timeval tv = {0, 100000};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (send(c, "0123456789", 10, 0) != 10) g_failures++;
+  int64_t t0 = now_ns(CLOCK_MONOTONIC);
+  size_t cap = v_len / 40;
+  ssize_t r = recv(s, buf, cap, MSG_WAITALL);
+  SHOW("recv MSG_WAITALL of 102 with SO_RCVTIMEO and 10 bytes sent", r);
+  CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 99000000, "MSG_WAITALL waited for the timeout", "early");
+
+  /* SO_SNDTIMEO on a send that fills the buffers: a partial count */
+  setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  size_t big = 16u << 20;
+  char* bb = (char*)calloc(1, big);
+  t0 = now_ns(CLOCK_MONOTONIC);
+  r = send(c, bb, big, 0);
+  CHECK(r > 0 && (size_t)r < big, "a 16MiB send nobody reads, SO_SNDTIMEO 100ms: partial count",
+        "ret=%zd errno=%s", r, errname(errno));
+  CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 99000000, "... after the timeout", "early");
+  int err = 0;
+  for (int i = 0; i < 20 && !err; i++)
+    if (send(c, bb, big, 0) < 0) err = errno;
+  CHECK(err == EAGAIN, "sends into full buffers with SO_SNDTIMEO end with EAGAIN", "errno=%s",
+        errname(err));
+  free(bb);
+  close(c);
+  close(s);
+
+  /* connect to a listener whose backlog is full, with SO_SNDTIMEO */
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = loopback(0);
+  bind(l, (struct sockaddr*)&a, sizeof a);
+  listen(l, 0);
+  socklen_t alen = sizeof a;
+  getsockname(l, (struct sockaddr*)&a, &alen);
+  int fds[10], n = 0;
+  err = 0;
+  int64_t took = 0;
+  for (n = 0; n < 10; n++) {
+    fds[n] = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fds[n], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    t0 = now_ns(CLOCK_MONOTONIC);
+    if (connect(fds[n], (struct sockaddr*)&a, sizeof a) != 0) {
+      err = errno;
+      took = now_ns(CLOCK_MONOTONIC) - t0;
+      n++;
+      break;
+    }
+  }
+  CHECK(err == EINPROGRESS && took >= 99000000,
+        "connect to a full backlog with SO_SNDTIMEO 100ms: EINPROGRESS after the timeout",
+        "errno=%s after %lld ns", errname(err), (long long)took);
+  for (int i = 0; i < n; i++) close(fds[i]);
+  close(l);
+
+  /* UDP: MSG_TRUNC, MSG_PEEK, recvmmsg/sendmmsg */
+  uint16_t up;
+  int u1 = udp_socket(&up), u2 = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in ua = loopback(up);
+  connect(u2, (struct sockaddr*)&ua, sizeof ua);
+  if (send(u2, "123456789", 9, 0) != 9) g_failures++;
+  SHOW("UDP recv MSG_TRUNC of 9 bytes into 4", recv(u1, buf, 4, MSG_TRUNC));
+  if (send(u2, "abc", 3, 0) != 3) g_failures++;
+  SHOW("UDP recv MSG_PEEK", recv(u1, buf, cap, MSG_PEEK));
+  SHOW("UDP recv after the peek", recv(u1, buf, cap, 0));
+  struct mmsghdr mm[3];
+  struct iovec io[3];
+  char m0[] = "first", m1[] = "second!", m2[] = "3";
+  char* msgs[3] = {m0, m1, m2};
+  memset(mm, 0, sizeof mm);
+  for (int i = 0; i < 3; i++) {
+    io[i].iov_base = msgs[i];
+    io[i].iov_len = strlen(msgs[i]);
+    mm[i].msg_hdr.msg_iov = &io[i];
+    mm[i].msg_hdr.msg_iovlen = 1;
+  }
+  SHOW("sendmmsg of 3 datagrams", sendmmsg(u2, mm, 3, 0));
+  char rb[3][16];
+  struct iovec rio[3];
+  struct mmsghdr rm[3];
+  memset(rm, 0, sizeof rm);
+  for (int i = 0; i < 3; i++) {
+    rio[i].iov_base = rb[i];
+    rio[i].iov_len = sizeof rb[i];
+    rm[i].msg_hdr.msg_iov = &rio[i];
+    rm[i].msg_hdr.msg_iovlen = 1;
+  }
+  int got = recvmmsg(u1, rm, 3, 0, NULL);
+  printf("recvmmsg of 3: ret=%d lengths %u %u %u\n", got, rm[0].msg_len, rm[1].msg_len, rm[2].msg_len);
+  close(u1);
+  close(u2);
+  return NULL;
+}
+
+/* ---- 6. a blocked accept and connect across threads ---- */
 
 static void* connect_later(void* p) {
   uint16_t port = (uint16_t)(uintptr_t)p;
@@ -600,5 +734,6 @@ int main(void) {
   run_in_thread(error_checks);
   run_in_thread(toggle_checks);
   run_in_thread(accept_checks);
+  run_in_thread(timeout_checks);
   return test_end();
 }
