@@ -146,6 +146,12 @@ static void check_detach(void) {
   pthread_create(&h, NULL, held, NULL);
   EXPECT_RC("pthread_detach of a running thread", pthread_detach(h), 0);
   gate_open(&g_hold, 1);
+  /* detaching twice (the gate g_hold also releases it; the earlier thread
+     has taken its byte by then or takes this one: either way both go) */
+  pthread_create(&h, NULL, held, NULL);
+  EXPECT_RC("pthread_detach", pthread_detach(h), 0);
+  EXPECT_RC("pthread_detach again while it runs: EINVAL", pthread_detach(h), EINVAL);
+  gate_open(&g_hold, 1);
   /* detach a thread that has already finished (its result is dropped) */
   pthread_t f;
   pthread_create(&f, NULL, detached_main, (void*)(intptr_t)'f');
@@ -153,6 +159,7 @@ static void check_detach(void) {
   if (read(g_detach_pipe[0], &c, 1) != 1) g_failures++;
   usleep(10000);
   EXPECT_RC("pthread_detach of a finished thread", pthread_detach(f), 0);
+  usleep(20000); /* the detached held threads are gone before g_hold is reused */
   close(g_detach_pipe[0]);
   close(g_detach_pipe[1]);
 }
@@ -258,6 +265,13 @@ static void* key_user(void* p) {
   return NULL;
 }
 
+static pthread_key_t g_kd;
+static void* set_and_hold(void* p) {
+  pthread_setspecific(g_kd, (void*)(intptr_t)(300 + 0));
+  gate_wait(&g_hold);
+  return p;
+}
+
 static void check_keys(void) {
   EXPECT_RC("pthread_key_create k1", pthread_key_create(&g_k1, dtor1), 0);
   EXPECT_RC("pthread_key_create k2", pthread_key_create(&g_k2, dtor2), 0);
@@ -269,6 +283,21 @@ static void check_keys(void) {
   printf("destructor calls: %d\n", g_dtor_calls);
   CHECK(pthread_getspecific(g_k1) == (void*)99, "main's value unaffected", "%p",
         pthread_getspecific(g_k1));
+
+  /* a key deleted while a thread holds a value: no destructor call */
+  pthread_key_t kd;
+  pthread_key_create(&kd, dtor2);
+  int before = g_dtor_calls;
+  gate_close(&g_hold);
+  gate_init(&g_hold);
+  g_kd = kd;
+  pthread_t th;
+  pthread_create(&th, NULL, set_and_hold, NULL);
+  usleep(10000);
+  EXPECT_RC("pthread_key_delete while a thread has a value", pthread_key_delete(kd), 0);
+  gate_open(&g_hold, 1);
+  pthread_join(th, NULL);
+  printf("destructor calls for the deleted key: %d\n", g_dtor_calls - before);
 
   /* delete, reuse */
   EXPECT_RC("pthread_key_delete k2", pthread_key_delete(g_k2), 0);
