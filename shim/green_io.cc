@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "ioring/fastpath.h"
 
@@ -13,7 +14,11 @@ namespace gh::shim {
 
 int64_t fd_deadline(const FdEntry* e, bool out) {
   int64_t t = (out ? e->sndtimeo_ns : e->rcvtimeo_ns).load(std::memory_order_relaxed);
-  return t > 0 ? deadline_after(t) : kNoDeadline;
+  if (t > 0) return deadline_after(t);
+  // A negative timeval gives the socket a zero timeout: the kernel then
+  // treats the call as non-blocking (EAGAIN at once).
+  if (t < 0) return deadline_after(0);
+  return kNoDeadline;
 }
 
 bool nonblocking_now(int fd, FdEntry* e) {
@@ -78,6 +83,17 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
   size_t got = 0;
   const bool waitall = (flags & MSG_WAITALL) && k == FdKind::kStream;
   const int f = flags & ~MSG_WAITALL;
+  if (waitall && (flags & MSG_PEEK)) {
+    // Peek at len bytes once they are all there: nothing in the ring waits
+    // for "more than is there now", so the blocking call runs offloaded.
+    ssize_t r = io::recv_nowait(fd, buf, len, flags);
+    if ((r >= 0 && static_cast<size_t>(r) == len) || r == 0 || (r < 0 && r != -EAGAIN)) return r;
+    if (nonblocking_now(fd, e)) return r;
+    return run_offloaded([&]() -> ssize_t {
+      long n = syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+      return n < 0 ? -errno : n;
+    });
+  }
   for (;;) {
     ssize_t r = recv_once(fd, k, p + got, len - got, f);
     if (r == -EAGAIN && nonblocking_now(fd, e)) {
@@ -105,15 +121,90 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
   }
 }
 
+namespace {
+
+// The rest of a MSG_WAITALL receive on a stream socket after `done` bytes
+// arrived: fills what is left of msg's iovecs (without ancillary data, which
+// came with the first bytes) until full, EOF, an error or the deadline.
+// Returns the total received.
+ssize_t recvmsg_rest(int fd, FdEntry* e, const msghdr* msg, int flags, size_t done,
+                     int64_t deadline) {
+  const int f = flags & ~MSG_WAITALL;
+  size_t n = msg->msg_iovlen;
+  iovec small[16];
+  iovec* rest = n <= 16 ? small : new (std::nothrow) iovec[n];
+  if (!rest) return static_cast<ssize_t>(done);
+  size_t skip = done, cnt = 0;
+  for (size_t i = 0; i < n; i++) {
+    const iovec& v = msg->msg_iov[i];
+    if (skip >= v.iov_len) {
+      skip -= v.iov_len;
+      continue;
+    }
+    rest[cnt].iov_base = static_cast<char*>(v.iov_base) + skip;
+    rest[cnt].iov_len = v.iov_len - skip;
+    skip = 0;
+    cnt++;
+  }
+  size_t first = 0;  // index of the first iovec not yet full
+  while (first < cnt) {
+    msghdr m{};
+    m.msg_iov = rest + first;
+    m.msg_iovlen = cnt - first;
+    ssize_t r = io::recvmsg_nowait(fd, &m, f);
+    if (r == -EAGAIN) {
+      if (nonblocking_now(fd, e)) break;
+      r = map_timeout(io::recvmsg(fd, &m, f, deadline));
+    }
+    if (r <= 0) break;
+    done += static_cast<size_t>(r);
+    size_t left = static_cast<size_t>(r);
+    while (first < cnt && left >= rest[first].iov_len) left -= rest[first++].iov_len;
+    if (first < cnt) {
+      rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + left;
+      rest[first].iov_len -= left;
+    }
+  }
+  if (rest != small) delete[] rest;
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
+
 ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
   ParkedOn parked(e);
   FdKind k = e->kind.load(std::memory_order_relaxed);
   ssize_t r;
   if (is_socket(k)) {
-    r = io::recvmsg_nowait(fd, msg, flags);
-    if (r == -EAGAIN && !nonblocking_now(fd, e))
-      r = map_timeout(io::recvmsg(fd, msg, flags, fd_deadline(e, false)));
-    return r;
+    // MSG_WAITALL is carried out here, not by the ring: a partial receive
+    // that times out must return its count.
+    const bool waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && k == FdKind::kStream;
+    const int f = waitall ? flags & ~MSG_WAITALL : flags;
+    int64_t deadline = kNoDeadline;
+    if ((flags & MSG_WAITALL) && (flags & MSG_PEEK) && k == FdKind::kStream) {
+      // As in green_recv: peeking at everything asked for waits offloaded.
+      r = io::recvmsg_nowait(fd, msg, flags);
+      if (r != -EAGAIN && r <= 0) return r;
+      size_t total = 0;
+      for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
+      if ((r >= 0 && static_cast<size_t>(r) == total) || nonblocking_now(fd, e)) return r;
+      return run_offloaded([&]() -> ssize_t {
+        long n = syscall(SYS_recvmsg, fd, msg, flags);
+        return n < 0 ? -errno : n;
+      });
+    }
+    r = io::recvmsg_nowait(fd, msg, f);
+    if (r == -EAGAIN && !nonblocking_now(fd, e)) {
+      deadline = fd_deadline(e, false);
+      r = map_timeout(io::recvmsg(fd, msg, f, deadline));
+    }
+    if (!waitall || r <= 0) return r;
+    // The kernel has accepted msg and its iovecs: reading them is safe.
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
+    if (static_cast<size_t>(r) >= total) return r;
+    if (deadline == kNoDeadline) deadline = fd_deadline(e, false);
+    return recvmsg_rest(fd, e, msg, flags, static_cast<size_t>(r), deadline);
   }
   if (k == FdKind::kPipe) {
     r = io::readv_nowait(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/clock.h"
+#include "core/offload.h"
 #include "ioring/ops.h"
 #include "shim/fd_table.h"
 
@@ -43,6 +44,17 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
     int w = wait_ready(fd, e, events, deadline);
     if (w < 0) return w;
   }
+}
+
+// Runs call() (a blocking system call returning >= 0 or -errno) on the
+// offload pool while the calling green thread parks: for the few blocking
+// forms that neither a non-blocking attempt nor the ring can make.
+template <class Call>
+ssize_t run_offloaded(Call&& call) {
+  ssize_t r = 0;
+  auto run = [&] { r = call(); };
+  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
+  return r;
 }
 
 // Blocking receive into one buffer (read, recv, recvfrom without address).

@@ -64,12 +64,30 @@ void copy_entry(int from, int to) {
   }
 }
 
+// SO_RCVTIMEO / SO_SNDTIMEO as the fd table keeps it: ns, 0 for none, -1
+// for the zero timeout a negative tv_sec gives (the kernel then treats
+// calls as non-blocking). Called after the kernel accepted the value.
 int64_t timeval_ns(const void* v, socklen_t len) {
   if (len >= sizeof(timeval)) {
     const auto* tv = static_cast<const timeval*>(v);
+    if (tv->tv_sec < 0) return -1;
     return int64_t{tv->tv_sec} * gh::kNsPerSec + int64_t{tv->tv_usec} * 1000;
   }
   return 0;
+}
+
+bool is_timeo(int name) {
+#ifdef SO_RCVTIMEO_NEW
+  if (name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) return true;
+#endif
+  return name == SO_RCVTIMEO || name == SO_SNDTIMEO;
+}
+
+bool is_rcvtimeo(int name) {
+#ifdef SO_RCVTIMEO_NEW
+  if (name == SO_RCVTIMEO_NEW) return true;
+#endif
+  return name == SO_RCVTIMEO;
 }
 
 }  // namespace
@@ -215,9 +233,15 @@ GH_EXPORT int dup(int fd) {
   return r;
 }
 
+// dup2/dup3 over an open fd2 retire it first, but not when they will fail
+// on a bad fd (fd2 then stays open, its waiters untouched).
+namespace {
+bool valid_fd(int fd) { return syscall(SYS_fcntl, fd, F_GETFD) >= 0; }
+}  // namespace
+
 GH_EXPORT int dup2(int fd, int fd2) {
   ensure_real();
-  if (fd != fd2) retire_fd(fd2);
+  if (fd != fd2 && valid_fd(fd)) retire_fd(fd2);
   int r = real::dup2(fd, fd2);
   if (r >= 0 && fd != fd2) copy_entry(fd, r);
   return r;
@@ -225,7 +249,7 @@ GH_EXPORT int dup2(int fd, int fd2) {
 
 GH_EXPORT int dup3(int fd, int fd2, int flags) {
   ensure_real();
-  if (fd != fd2) retire_fd(fd2);
+  if (fd != fd2 && valid_fd(fd)) retire_fd(fd2);
   int r = real::dup3(fd, fd2, flags);
   if (r >= 0) copy_entry(fd, r);
   return r;
@@ -284,10 +308,11 @@ GH_EXPORT int ioctl(int fd, unsigned long req, ...) {
 GH_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   ensure_real();
   int r = real::setsockopt(fd, level, name, val, len);
-  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+  if (r == 0 && level == SOL_SOCKET && is_timeo(name)) {
+    // (SO_*TIMEO_NEW's __kernel_sock_timeval has timeval's layout on LP64)
     if (FdEntry* e = fd_get(fd)) {
       int64_t ns = timeval_ns(val, len);
-      (name == SO_RCVTIMEO ? e->rcvtimeo_ns : e->sndtimeo_ns).store(ns);
+      (is_rcvtimeo(name) ? e->rcvtimeo_ns : e->sndtimeo_ns).store(ns);
     }
   }
   return r;

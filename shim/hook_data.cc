@@ -128,10 +128,27 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvfrom(fd, buf, n, flags, addr, addrlen);
   if (!addr) return ret_errno(green_recv(fd, e, buf, n, flags));
-  return ret_errno(retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
-    long r = syscall(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
-    return r < 0 ? -errno : r;
-  }));
+  if ((flags & MSG_WAITALL) && (flags & MSG_PEEK) && e->kind.load() == FdKind::kStream) {
+    ssize_t r = green_recv(fd, e, buf, n, flags);  // waits until all is there
+    if (r < 0) return ret_errno(r);
+    // then the same peek once more, now with the address
+    long k = syscall(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    return k < 0 ? -1 : k;
+  }
+  // With an address: the first bytes come with it (what the kernel reports
+  // for the sender); on a stream, MSG_WAITALL then waits for the rest.
+  const bool waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
+                       e->kind.load() == FdKind::kStream;
+  const int f = waitall ? flags & ~MSG_WAITALL : flags;
+  ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
+    long k = syscall(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
+    return k < 0 ? -errno : k;
+  });
+  if (waitall && r > 0 && static_cast<size_t>(r) < n) {
+    ssize_t more = green_recv(fd, e, static_cast<char*>(buf) + r, n - static_cast<size_t>(r), flags);
+    if (more > 0) r += more;
+  }
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
@@ -180,10 +197,22 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::sendto(fd, buf, n, flags, addr, addrlen);
   if (!addr) return ret_errno(green_send(fd, e, buf, n, flags));
-  return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+  auto attempt = [&]() -> ssize_t {
     long r = syscall(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
     return r < 0 ? -errno : r;
-  }));
+  };
+  if (e->kind.load() != FdKind::kStream)
+    return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt));
+  // A stream ignores the address (TCP) or refuses it at once (Unix): the
+  // first attempt tells which; the rest is a blocking stream write, which
+  // writes everything.
+  ssize_t r = attempt();
+  if (r < 0 && r != -EAGAIN) return ret_errno(r);
+  size_t done = r > 0 ? static_cast<size_t>(r) : 0;
+  if (done == n && r >= 0) return static_cast<ssize_t>(done);
+  ssize_t more = green_send(fd, e, static_cast<const char*>(buf) + done, n - done, flags);
+  if (more < 0) return done > 0 ? static_cast<ssize_t>(done) : ret_errno(more);
+  return static_cast<ssize_t>(done) + more;
 }
 
 GH_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
@@ -227,19 +256,6 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
 // In both the kernel applies SO_RCVTIMEO / SO_SNDTIMEO as natively.
 namespace {
 
-template <class Call>
-ssize_t offload_call(Call& call) {
-  ssize_t r = 0;
-  int err = 0;
-  auto run = [&] {
-    r = call();
-    err = errno;
-  };
-  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
-  if (r < 0) errno = err;
-  return r;
-}
-
 template <class Off, class Real>
 ssize_t green_sendfile(int out_fd, int in_fd, Off* offset, size_t count, Real real_fn) {
   FdEntry* e = parking_fd(out_fd);
@@ -247,8 +263,10 @@ ssize_t green_sendfile(int out_fd, int in_fd, Off* offset, size_t count, Real re
   int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
   if (w < 0) return ret_errno(static_cast<ssize_t>(w));
   ParkedOn parked(e);
-  auto call = [&] { return real_fn(out_fd, in_fd, offset, count); };
-  return offload_call(call);
+  return ret_errno(run_offloaded([&]() -> ssize_t {
+    ssize_t r = real_fn(out_fd, in_fd, offset, count);
+    return r < 0 ? -errno : r;
+  }));
 }
 
 }  // namespace

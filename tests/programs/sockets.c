@@ -572,6 +572,15 @@ static void* recv_until_shutdown(void* p) {
   return NULL;
 }
 
+static void* drain_all(void* p) {
+  int fd = (int)(intptr_t)p;
+  char b[65536];
+  long got = 0;
+  ssize_t r;
+  while ((r = read(fd, b, sizeof b)) > 0) got += r;
+  return (void*)(intptr_t)got;
+}
+
 static void* timeout_checks(void* unused) {
   (void)unused;
   char buf[128];
@@ -647,6 +656,67 @@ static void* timeout_checks(void* unused) {
         "errno=%s after %lld ns", errname(err), (long long)took);
   for (int i = 0; i < n; i++) close(fds[i]);
   close(l);
+
+  /* MSG_WAITALL through recvmsg and recvfrom-with-address, and with
+     MSG_PEEK: 30 bytes now, 70 more from another thread later */
+  {
+    static const char seventy[] =
+        "0123456789012345678901234567890123456789012345678901234567890123456789";
+    struct late_send ls;
+    int c2, s2;
+    tcp_pair(&c2, &s2);
+    char big100[100];
+    size_t hundred = v_len / 40 - 2; /* 100, unknown to the compiler */
+
+    if (send(c2, "abcdefghijklmnopqrstuvwxyz0123", 30, 0) != 30) g_failures++;
+    ls = (struct late_send){c2, seventy};
+    pthread_create(&t, NULL, send_later, &ls);
+    struct iovec riov[2] = {{big100, 64}, {big100 + 64, 36}};
+    struct msghdr rmsg;
+    memset(&rmsg, 0, sizeof rmsg);
+    rmsg.msg_iov = riov;
+    rmsg.msg_iovlen = 2;
+    r = recvmsg(s2, &rmsg, MSG_WAITALL);
+    CHECK(r == 100 && memcmp(big100 + 30, seventy, 70) == 0,
+          "recvmsg MSG_WAITALL into 64+36 bytes waits for all 100", "ret=%zd", r);
+    pthread_join(t, NULL);
+
+    if (send(c2, "abcdefghijklmnopqrstuvwxyz0123", 30, 0) != 30) g_failures++;
+    pthread_create(&t, NULL, send_later, &ls);
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    r = recvfrom(s2, big100, hundred, MSG_WAITALL, (struct sockaddr*)&from, &flen);
+    printf("recvfrom MSG_WAITALL with an address on TCP: ret=%zd addrlen=%u\n", r, (unsigned)flen);
+    pthread_join(t, NULL);
+
+    if (send(c2, "abcdefghijklmnopqrstuvwxyz0123", 30, 0) != 30) g_failures++;
+    pthread_create(&t, NULL, send_later, &ls);
+    SHOW("recv MSG_PEEK|MSG_WAITALL of 100 (30 now, 70 later)", recv(s2, big100, hundred, MSG_PEEK | MSG_WAITALL));
+    pthread_join(t, NULL);
+    SHOW("recv after the peek", recv(s2, big100, hundred, MSG_WAITALL));
+
+    /* sendto with an address on a TCP socket: ignored; all is written */
+    size_t eight = 8u << 20;
+    char* eb = (char*)calloc(1, eight);
+    pthread_create(&t, NULL, drain_all, (void*)(intptr_t)s2);
+    struct sockaddr_in nowhere = loopback(1);
+    r = sendto(c2, eb, eight, 0, (struct sockaddr*)&nowhere, sizeof nowhere);
+    SHOW("sendto of 8MiB with an address on TCP", r);
+    shutdown(c2, SHUT_WR);
+    void* drained;
+    pthread_join(t, &drained);
+    printf("the peer read %ld bytes\n", (long)(intptr_t)drained);
+    free(eb);
+
+    /* a negative SO_RCVTIMEO is a zero timeout: EAGAIN at once */
+    struct timeval neg = {-1, 0};
+    SHOW("setsockopt SO_RCVTIMEO {-1, 0}", setsockopt(c2, SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));
+    t0 = now_ns(CLOCK_MONOTONIC);
+    EXPECT_ERR("recv with a negative SO_RCVTIMEO: EAGAIN", recv(c2, big100, hundred, 0), EAGAIN);
+    CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 5000000000LL, "... at once", "waited");
+    close(c2);
+    close(s2);
+  }
 
   /* UDP: MSG_TRUNC, MSG_PEEK, recvmmsg/sendmmsg */
   uint16_t up;
