@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/single_threaded.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unwind.h>
@@ -142,6 +143,10 @@ void threads_init() { Carrier::set_exit_hook(&on_green_exit); }
 GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                              void* (*start)(void*), void* arg) {
   if (!threads_green() || t_bypass) return real::pthread_create(thread, attr, start, arg);
+  // glibc clears this when a second OS thread starts; green threads must do
+  // the same, or libstdc++ takes its single-threaded shortcuts (static-local
+  // guards that treat a concurrent initialisation as recursion, ...).
+  __libc_single_threaded = 0;
   int detach = PTHREAD_CREATE_JOINABLE;
   if (attr) pthread_attr_getdetachstate(attr, &detach);
   auto* st = new (std::nothrow) ShimThread;

@@ -15,7 +15,8 @@
 
 namespace gh::shim {
 
-extern bool g_enabled;  // written once in the constructor
+extern bool g_enabled;    // written once in the constructor
+extern bool g_init_done;  // shim_init() has run
 extern thread_local int t_bypass GH_TLS;
 
 inline bool green_ok() { return g_enabled && t_bypass == 0; }

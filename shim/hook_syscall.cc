@@ -1,0 +1,113 @@
+// syscall(): libc's generic system call entry. Most numbers pass straight
+// through; SYS_futex waits and wakes on private futexes become the green
+// futex (core/parking_lot.h), because libstdc++ waits this way
+// (std::future, std::atomic::wait, std::latch, std::counting_semaphore,
+// the guards of function-local statics): a real FUTEX_WAIT would block the
+// carrier, and the green thread that would wake it never ran.
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <dlfcn.h>
+
+#include "core/clock.h"
+#include "core/parking_lot.h"
+#include "shim/green_pthread.h"
+#include "shim/state.h"
+#include "shim/user_mem.h"
+
+using namespace gh::shim;
+
+namespace {
+
+using SyscallFn = long (*)(long, ...);
+
+SyscallFn real_syscall() {
+  static std::atomic<SyscallFn> fn{nullptr};
+  SyscallFn f = fn.load(std::memory_order_acquire);
+  if (!f) {
+    f = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
+    fn.store(f, std::memory_order_release);
+  }
+  return f;
+}
+
+// Returns the result in syscall()'s convention (-1 and errno on failure),
+// or sets *handled = false when the real system call must be made.
+long green_futex(uint32_t* addr, int op, uint32_t val, const timespec* tmo, uint32_t val3,
+                 bool* handled) {
+  *handled = false;
+  // libstdc++ uses shared (not _PRIVATE) futex operations on ordinary
+  // memory. A shared futex may also be woken from another process, which
+  // the green futex would not see: shared waits are therefore cut into
+  // slices and end (as the spurious wake-up futex callers must expect) when
+  // a slice passes. Wakes go to green and native waiters both.
+  const bool shared = !(op & FUTEX_PRIVATE_FLAG);
+  constexpr int64_t kSharedSliceNs = 10'000'000;
+  int cmd = op & FUTEX_CMD_MASK;
+  bool bitset_all = val3 == FUTEX_BITSET_MATCH_ANY;
+  if (cmd == FUTEX_WAKE || (cmd == FUTEX_WAKE_BITSET && bitset_all)) {
+    // Green waiters first; whatever is left may be a native waiter.
+    int n = static_cast<int>(val > INT_MAX ? INT_MAX : val);
+    int woke = gh::futex_wake(addr, n);
+    long more = 0;
+    if (woke < n) more = real_syscall()(SYS_futex, addr, op, n - woke, nullptr, nullptr, val3);
+    *handled = true;
+    return woke + (more > 0 ? more : 0);
+  }
+  bool wait = cmd == FUTEX_WAIT || (cmd == FUTEX_WAIT_BITSET && bitset_all);
+  if (!wait || alone_on_carrier()) return 0;
+  uint32_t now;
+  if (copy_from_user(&now, addr, sizeof now) != 0) {
+    *handled = true;
+    errno = EFAULT;
+    return -1;
+  }
+  int64_t deadline = gh::kNoDeadline;
+  if (tmo) {
+    timespec ts;
+    if (copy_from_user(&ts, tmo, sizeof ts) != 0 || ts.tv_nsec < 0 || ts.tv_nsec >= gh::kNsPerSec ||
+        ts.tv_sec < 0) {
+      return 0;  // let the kernel give its EFAULT / EINVAL
+    }
+    if (cmd == FUTEX_WAIT) {
+      deadline = gh::deadline_after(gh::timespec_ns(ts));  // relative, monotonic
+    } else {
+      clockid_t clk = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+      int64_t rel = gh::timespec_ns(ts) - gh::clock_ns(clk);
+      deadline = gh::deadline_after(rel > 0 ? rel : 0);
+    }
+  }
+  *handled = true;
+  int64_t wait_until = deadline;
+  if (shared) {
+    int64_t slice = gh::deadline_after(kSharedSliceNs);
+    if (wait_until < 0 || slice < wait_until) wait_until = slice;
+  }
+  int r = gh::futex_wait(addr, val, wait_until, "futex");
+  if (r == -ETIMEDOUT && wait_until != deadline) return 0;  // slice over: spurious wake-up
+  if (r == 0) return 0;
+  errno = r == -ETIMEDOUT ? ETIMEDOUT : -r;
+  return -1;
+}
+
+}  // namespace
+
+GH_EXPORT long syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+  long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+  va_end(ap);
+  if (number == SYS_futex && g_init_done && green_ok()) {
+    bool handled;
+    long r = green_futex(reinterpret_cast<uint32_t*>(a1), static_cast<int>(a2),
+                         static_cast<uint32_t>(a3), reinterpret_cast<const timespec*>(a4),
+                         static_cast<uint32_t>(a6), &handled);
+    if (handled) return r;
+  }
+  return real_syscall()(number, a1, a2, a3, a4, a5, a6);
+}
