@@ -26,6 +26,16 @@ inline FdEntry* parking_fd(int fd) {
   return e;
 }
 
+// A socket call on an entry that says "socket" fails with ENOTSOCK only when
+// the entry is stale: the fd was closed behind the shim's back (closefrom,
+// a raw close system call, a close inside a library) and its number reused
+// for something else. Such an entry is forgotten and the call made again.
+inline bool stale(ssize_t r, int fd) {
+  if (r != -ENOTSOCK) return false;
+  fd_forget(fd);
+  return true;
+}
+
 }  // namespace
 
 extern "C" void __chk_fail(void) __attribute__((noreturn));
@@ -33,7 +43,9 @@ extern "C" void __chk_fail(void) __attribute__((noreturn));
 GH_EXPORT ssize_t read(int fd, void* buf, size_t n) {
   FdEntry* e = parking_fd(fd);
   if (!e) return real::read(fd, buf, n);
-  return ret_errno(green_recv(fd, e, buf, n, 0));
+  ssize_t r = green_recv(fd, e, buf, n, 0);
+  if (stale(r, fd)) return read(fd, buf, n);
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
@@ -47,7 +59,9 @@ GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
-  return ret_errno(green_recvmsg(fd, e, &m, 0));
+  ssize_t r = green_recvmsg(fd, e, &m, 0);
+  if (stale(r, fd)) return readv(fd, iov, iovcnt);
+  return ret_errno(r);
 }
 
 // Positional I/O: only files accept it; sockets and pipes fail at once with
@@ -94,7 +108,9 @@ GH_EXPORT ssize_t pwritev(int fd, const iovec* iov, int iovcnt, off_t off) {
 GH_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
   FdEntry* e = parking_fd(fd);
   if (!e) return real::write(fd, buf, n);
-  return ret_errno(green_send(fd, e, buf, n, 0));
+  ssize_t r = green_send(fd, e, buf, n, 0);
+  if (stale(r, fd)) return write(fd, buf, n);
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
@@ -103,7 +119,9 @@ GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
-  return ret_errno(green_sendmsg(fd, e, &m, 0));
+  ssize_t r = green_sendmsg(fd, e, &m, 0);
+  if (stale(r, fd)) return writev(fd, iov, iovcnt);
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
@@ -115,7 +133,9 @@ GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int 
 GH_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recv(fd, buf, n, flags);
-  return ret_errno(green_recv(fd, e, buf, n, flags));
+  ssize_t r = green_recv(fd, e, buf, n, flags);
+  if (stale(r, fd)) return recv(fd, buf, n, flags);
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
@@ -127,7 +147,11 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
                            socklen_t* addrlen) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvfrom(fd, buf, n, flags, addr, addrlen);
-  if (!addr) return ret_errno(green_recv(fd, e, buf, n, flags));
+  if (!addr) {
+    ssize_t r = green_recv(fd, e, buf, n, flags);
+    if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
+    return ret_errno(r);
+  }
   if ((flags & MSG_WAITALL) && (flags & MSG_PEEK) && e->kind.load() == FdKind::kStream) {
     ssize_t r = green_recv(fd, e, buf, n, flags);  // waits until all is there
     if (r < 0) return ret_errno(r);
@@ -144,6 +168,7 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
     long k = syscall(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
     return k < 0 ? -errno : k;
   });
+  if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
     ssize_t more = green_recv(fd, e, static_cast<char*>(buf) + r, n - static_cast<size_t>(r), flags);
     if (more > 0) r += more;
@@ -160,7 +185,9 @@ GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int
 GH_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvmsg(fd, msg, flags);
-  return ret_errno(green_recvmsg(fd, e, msg, flags));
+  ssize_t r = green_recvmsg(fd, e, msg, flags);
+  if (stale(r, fd)) return recvmsg(fd, msg, flags);
+  return ret_errno(r);
 }
 
 GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* timeout) {
@@ -189,24 +216,34 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
 GH_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::send(fd, buf, n, flags);
-  return ret_errno(green_send(fd, e, buf, n, flags));
+  ssize_t r = green_send(fd, e, buf, n, flags);
+  if (stale(r, fd)) return send(fd, buf, n, flags);
+  return ret_errno(r);
 }
 
 GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                          socklen_t addrlen) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::sendto(fd, buf, n, flags, addr, addrlen);
-  if (!addr) return ret_errno(green_send(fd, e, buf, n, flags));
+  if (!addr) {
+    ssize_t r = green_send(fd, e, buf, n, flags);
+    if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
+    return ret_errno(r);
+  }
   auto attempt = [&]() -> ssize_t {
     long r = syscall(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
     return r < 0 ? -errno : r;
   };
-  if (e->kind.load() != FdKind::kStream)
-    return ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt));
+  if (e->kind.load() != FdKind::kStream) {
+    ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt);
+    if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
+    return ret_errno(r);
+  }
   // A stream ignores the address (TCP) or refuses it at once (Unix): the
   // first attempt tells which; the rest is a blocking stream write, which
   // writes everything.
   ssize_t r = attempt();
+  if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
   if (r < 0 && r != -EAGAIN) return ret_errno(r);
   size_t done = r > 0 ? static_cast<size_t>(r) : 0;
   if (done == n && r >= 0) return static_cast<ssize_t>(done);
@@ -218,10 +255,13 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
 GH_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   ssize_t r;
-  if (!e || !is_socket(e->kind.load()))
+  if (!e || !is_socket(e->kind.load())) {
     r = real::sendmsg(fd, msg, flags);
-  else
-    r = ret_errno(green_sendmsg(fd, e, msg, flags));
+  } else {
+    r = green_sendmsg(fd, e, msg, flags);
+    if (stale(r, fd)) return sendmsg(fd, msg, flags);
+    r = ret_errno(r);
+  }
   // The kernel has read msg when it accepted it.
   if (r >= 0 && msg->msg_controllen) mark_passed_fds(msg);
   return r;
