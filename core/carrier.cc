@@ -105,15 +105,21 @@ void Carrier::set_process_exiting() { g_process_exiting.store(true, std::memory_
 
 void Carrier::set_exit_hook(void (*hook)(GreenThread*)) { g_exit_hook = hook; }
 
-int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out) {
+int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out,
+                   const Stack* user_stack) {
   Stack s;
-  if (stacks_.acquire(stack_size, &s) < 0) return -EAGAIN;
+  if (user_stack) {
+    s = *user_stack;
+  } else if (stacks_.acquire(stack_size, &s) < 0) {
+    return -EAGAIN;
+  }
   auto* g = new (std::nothrow) GreenThread;
   if (!g) {
-    stacks_.release(s);
+    if (!user_stack) stacks_.release(s);
     return -EAGAIN;
   }
   g->carrier = this;
+  g->pooled_stack = !user_stack;
   g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   g->stack = s;
   g->entry = entry;
@@ -279,7 +285,7 @@ void Carrier::after_switch() {
   san_finish_switch(me->asan_fake_stack);
   if (leaving_dead_) {
     leaving_dead_ = false;
-    stacks_.release(dead_stack_);
+    if (dead_stack_.lo) stacks_.release(dead_stack_);
     dead_stack_ = Stack{};
     delete dead_thread_;
     dead_thread_ = nullptr;
@@ -322,7 +328,8 @@ void Carrier::exit_current(void* result) {
   GreenThread* g = running_;
   if (g_exit_hook) g_exit_hook(g);
   live_--;
-  dead_stack_ = g->stack;
+  // A stack the program provided (pthread_attr_setstack) stays the program's.
+  dead_stack_ = g->pooled_stack ? g->stack : Stack{};
   leaving_dead_ = true;
   g->lock.lock();
   g->exited = true;

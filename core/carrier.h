@@ -55,7 +55,9 @@ class Carrier {
 
   // Creates a green thread that will run entry(arg) on this carrier and
   // queues it. Returns 0 or -errno (-EAGAIN when no stack can be had).
-  int spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out);
+  // With user_stack, runs on that memory (no guard page; never pooled).
+  int spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out,
+            const Stack* user_stack = nullptr);
 
   // Makes g runnable. Any thread; g must be parked, or about to park, and
   // exactly one ready() must answer each park().

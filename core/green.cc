@@ -100,7 +100,14 @@ int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** o
   Carrier* c = carrier_or_die();
   if (!c) return -EAGAIN;
   GreenThread* g;
-  int rc = c->spawn(entry, arg, opts.stack_size ? opts.stack_size : default_stack_size(), &g);
+  Stack user;
+  if (opts.stack_addr) {
+    if (opts.stack_size < 4096) return -EINVAL;
+    user.lo = opts.stack_addr;
+    user.size = opts.stack_size;
+  }
+  int rc = c->spawn(entry, arg, opts.stack_size ? opts.stack_size : default_stack_size(), &g,
+                    opts.stack_addr ? &user : nullptr);
   if (rc < 0) return rc;
   g->detached = opts.detached;
   if (opts.name) {

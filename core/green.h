@@ -44,6 +44,7 @@ int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable,
 
 struct SpawnOptions {
   size_t stack_size = 0;      // 0: default_stack_size()
+  void* stack_addr = nullptr; // caller-provided stack [stack_addr, +stack_size)
   bool detached = false;
   const char* name = nullptr;
 };

@@ -49,6 +49,7 @@ struct GreenThread {
   std::atomic<GreenState> state{GreenState::kRunnable};
   int saved_errno = 0;                // [carrier] errno while switched out
   Stack stack;                        // [const] empty for a carrier's root thread
+  bool pooled_stack = true;           // [const] stack came from the carrier's pool
   GreenEntry entry = nullptr;         // [const]
   void* arg = nullptr;                // [const]
   char name[16] = {};                 // [carrier] NUL-terminated, like pthread names

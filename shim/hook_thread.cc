@@ -156,6 +156,15 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
   st->native = real::pthread_self();
   gh::SpawnOptions opts;
   opts.stack_size = stack_size_from(attr);
+  if (attr) {
+    // pthread_attr_setstack: run on the program's own memory.
+    void* addr = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(attr, &addr, &size) == 0 && addr) {
+      opts.stack_addr = addr;
+      opts.stack_size = size;
+    }
+  }
   opts.detached = false;
   gh::GreenThread* g = nullptr;
   int rc = gh::spawn(&green_start, st, opts, &g);

@@ -270,3 +270,27 @@ TEST(Green, SignalInterruptsRootWait) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Green, RunsOnCallerProvidedStack) {
+  static std::vector<char> mem(64 * 1024);
+  static uintptr_t seen_sp;
+  gh::SpawnOptions opts;
+  opts.stack_addr = mem.data();
+  opts.stack_size = mem.size();
+  for (int round = 0; round < 2; round++) {  // the stack is not pooled: reusable by its owner
+    gh::GreenThread* g;
+    ASSERT_EQ(gh::spawn([](void*) -> void* {
+                          seen_sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+                          return nullptr;
+                        },
+                        nullptr, opts, &g),
+              0);
+    ASSERT_EQ(gh::join(g, nullptr), 0);
+    EXPECT_GE(seen_sp, reinterpret_cast<uintptr_t>(mem.data()));
+    EXPECT_LT(seen_sp, reinterpret_cast<uintptr_t>(mem.data() + mem.size()));
+  }
+}
+
+}  // namespace
