@@ -5,6 +5,8 @@
 // no SO_*TIMEO). Inside a handler every hook passes through.
 #include <signal.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cerrno>
 
@@ -111,4 +113,108 @@ GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
   struct sigaction old {};
   if (sigaction(sig, &sa, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+// ---- sigwait, sigwaitinfo, sigtimedwait ----
+//
+// The wait happens on a signalfd for the set, polled in the ring, so only the
+// waiting green thread parks. As natively, the signals must be blocked to be
+// waited for (a signal that is not blocked runs its disposition instead).
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+
+#include "core/clock.h"
+#include "ioring/ops.h"
+
+namespace {
+
+using SigwaitinfoFn = int (*)(const sigset_t*, siginfo_t*);
+using SigtimedwaitFn = int (*)(const sigset_t*, siginfo_t*, const timespec*);
+
+SigtimedwaitFn real_sigtimedwait() {
+  static SigtimedwaitFn fn =
+      reinterpret_cast<SigtimedwaitFn>(dlsym(RTLD_NEXT, "sigtimedwait"));
+  return fn;
+}
+
+// Returns the signal number (>0) with *info filled, or -errno.
+int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
+  sigset_t s;
+  if (copy_from_user(&s, set, sizeof s) != 0) return -EFAULT;
+  long fd = syscall(SYS_signalfd4, -1, &s, _NSIG / 8, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) return -errno;
+  int result;
+  gh::io::RestartScope never_restarted(false);
+  for (;;) {
+    signalfd_siginfo si;
+    long n = syscall(SYS_read, fd, &si, sizeof si);
+    if (n == static_cast<long>(sizeof si)) {
+      if (info) {
+        siginfo_t out{};
+        out.si_signo = static_cast<int>(si.ssi_signo);
+        out.si_errno = si.ssi_errno;
+        out.si_code = si.ssi_code;
+        out.si_pid = static_cast<pid_t>(si.ssi_pid);
+        out.si_uid = si.ssi_uid;
+        out.si_status = si.ssi_status;
+        out.si_value.sival_ptr = reinterpret_cast<void*>(si.ssi_ptr);
+        if (copy_to_user(info, &out, sizeof out) != 0) {
+          result = -EFAULT;
+          break;
+        }
+      }
+      result = static_cast<int>(si.ssi_signo);
+      break;
+    }
+    if (n < 0 && errno != EAGAIN) {
+      result = -errno;
+      break;
+    }
+    int ev = gh::io::poll(static_cast<int>(fd), POLLIN, deadline);
+    if (ev == -ETIME) {
+      result = -EAGAIN;  // sigtimedwait's timeout
+      break;
+    }
+    if (ev < 0) {
+      result = ev;
+      break;
+    }
+  }
+  syscall(SYS_close, fd);
+  return result;
+}
+
+bool parks() { return green_ok() && !alone_on_carrier(); }
+
+}  // namespace
+
+GH_EXPORT int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
+  ensure_real();
+  if (!parks()) return real_sigtimedwait()(set, info, tmo);
+  int64_t deadline = gh::kNoDeadline;
+  if (tmo) {
+    timespec ts;
+    if (copy_from_user(&ts, tmo, sizeof ts) != 0) return ret_errno(-EFAULT);
+    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= gh::kNsPerSec) return ret_errno(-EINVAL);
+    deadline = gh::deadline_after(gh::timespec_ns(ts));
+  }
+  return ret_errno(green_sigwait(set, info, deadline));
+}
+
+GH_EXPORT int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
+  return sigtimedwait(set, info, nullptr);
+}
+
+GH_EXPORT int sigwait(const sigset_t* set, int* sig) {
+  // sigwait reports errors as its return value, never EINTR.
+  for (;;) {
+    int r = sigtimedwait(set, nullptr, nullptr);
+    if (r > 0) {
+      *sig = r;
+      return 0;
+    }
+    if (errno != EINTR) return errno;
+  }
 }
