@@ -33,8 +33,9 @@ int green_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem
   timespec ts;
   if (copy_from_user(&ts, req, sizeof ts) != 0) return EFAULT;
   if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return EINVAL;
-  if (flags & TIMER_ABSTIME) return sleep_until_clock(clk, gh::timespec_ns(ts)) ? EINTR : 0;
+  // The kernel refuses a negative time, relative or absolute.
   if (ts.tv_sec < 0) return EINVAL;
+  if (flags & TIMER_ABSTIME) return sleep_until_clock(clk, gh::timespec_ns(ts)) ? EINTR : 0;
   int64_t start = gh::clock_ns(clk);
   int64_t rel = gh::timespec_ns(ts);
   int64_t target = rel > INT64_MAX - start ? INT64_MAX : start + rel;

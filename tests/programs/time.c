@@ -95,7 +95,13 @@ static void check_errors(const char* who) {
   EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, NULL), EINVAL);
   snprintf(label, sizeof label, "%s: clock_nanosleep TIMER_ABSTIME tv_nsec=1e9: EINVAL", who);
   EXPECT_RC(label, clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &bad, NULL), EINVAL);
+  snprintf(label, sizeof label, "%s: clock_nanosleep TIMER_ABSTIME tv_sec=-1: EINVAL", who);
+  EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &neg, NULL), EINVAL);
+  snprintf(label, sizeof label, "%s: clock_nanosleep REALTIME TIMER_ABSTIME tv_sec=-1: EINVAL", who);
+  EXPECT_RC(label, clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &neg, NULL), EINVAL);
   struct timespec ok = {0, 1000};
+  snprintf(label, sizeof label, "%s: clock_nanosleep MONOTONIC_RAW: EOPNOTSUPP", who);
+  EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC_RAW, 0, &ok, NULL), EOPNOTSUPP);
   snprintf(label, sizeof label, "%s: clock_nanosleep CLOCK_THREAD_CPUTIME_ID: EINVAL", who);
   EXPECT_RC(label, clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &ok, NULL), EINVAL);
   snprintf(label, sizeof label, "%s: clock_nanosleep clock 12345: EINVAL", who);
