@@ -160,7 +160,10 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
     // pthread_attr_setstack: run on the program's own memory.
     void* addr = nullptr;
     size_t size = 0;
-    if (pthread_attr_getstack(attr, &addr, &size) == 0 && addr) {
+    // glibc reports an attr without a stack address (only a size, or
+    // nothing) as addr = 0 - size: that is no stack of the program's.
+    if (pthread_attr_getstack(attr, &addr, &size) == 0 && addr &&
+        reinterpret_cast<uintptr_t>(addr) + size != 0) {
       opts.stack_addr = addr;
       opts.stack_size = size;
     }

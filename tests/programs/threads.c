@@ -265,7 +265,16 @@ static void* key_user(void* p) {
   return NULL;
 }
 
-static pthread_key_t g_kd;
+static pthread_key_t g_kd, g_kstubborn;
+static int g_stubborn_calls;
+static void stubborn_dtor(void* v) {
+  g_stubborn_calls++;
+  pthread_setspecific(g_kstubborn, v);
+}
+static void* set_stubborn(void* p) {
+  pthread_setspecific(g_kstubborn, (void*)1);
+  return p;
+}
 static void* set_and_hold(void* p) {
   pthread_setspecific(g_kd, (void*)(intptr_t)(300 + 0));
   gate_wait(&g_hold);
@@ -298,6 +307,15 @@ static void check_keys(void) {
   gate_open(&g_hold, 1);
   pthread_join(th, NULL);
   printf("destructor calls for the deleted key: %d\n", g_dtor_calls - before);
+
+  /* a destructor that always sets a new value: called a bounded number of
+     times (PTHREAD_DESTRUCTOR_ITERATIONS rounds) */
+  pthread_key_create(&g_kstubborn, stubborn_dtor);
+  pthread_create(&th, NULL, set_stubborn, NULL);
+  pthread_join(th, NULL);
+  printf("a destructor that always re-sets its value ran %d times (PTHREAD_DESTRUCTOR_ITERATIONS %d)\n",
+         g_stubborn_calls, PTHREAD_DESTRUCTOR_ITERATIONS);
+  pthread_key_delete(g_kstubborn);
 
   /* delete, reuse */
   EXPECT_RC("pthread_key_delete k2", pthread_key_delete(g_k2), 0);
