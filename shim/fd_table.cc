@@ -80,6 +80,7 @@ FdEntry* fd_get(int fd) {
     // Not made through the shim: inherited, received or opened by a call
     // the shim does not see, so possibly shared.
     e->shared.store(true, std::memory_order_relaxed);
+    e->recv_waits.store(false, std::memory_order_relaxed);
     // A socket made elsewhere may come with SO_RCVTIMEO / SO_SNDTIMEO.
     bool sock = k == FdKind::kStream || k == FdKind::kPacket;
     e->rcvtimeo_ns.store(sock ? sock_timeout_ns(fd, SO_RCVTIMEO) : 0, std::memory_order_relaxed);
@@ -101,6 +102,7 @@ void fd_created(int fd, FdKind kind, bool nonblock) {
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
   e->shared.store(false, std::memory_order_relaxed);
+  e->recv_waits.store(false, std::memory_order_relaxed);
   e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
   e->sndtimeo_ns.store(0, std::memory_order_relaxed);
   e->kind.store(kind, std::memory_order_release);

@@ -41,6 +41,10 @@ struct FdEntry {
   std::atomic<int64_t> rcvtimeo_ns{0};   // SO_RCVTIMEO, 0 = none
   std::atomic<int64_t> sndtimeo_ns{0};   // SO_SNDTIMEO, 0 = none
   std::atomic<int32_t> parked{0};        // green threads waiting on it in a ring
+  // The last blocking receive had to wait (a request/response peer): the
+  // next one skips the non-blocking attempt, which would only fail, and goes
+  // to the ring at once. Cleared when a wait returned a full buffer.
+  std::atomic<bool> recv_waits{false};
 };
 
 // Counts a green thread as waiting on e in the ring for its lifetime, so that

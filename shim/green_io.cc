@@ -95,8 +95,12 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
     });
   }
   for (;;) {
-    ssize_t r = recv_once(fd, k, p + got, len - got, f);
-    if (r == -EAGAIN && nonblocking_now(fd, e)) {
+    // Skip the attempt that would fail when this fd's peer usually makes us
+    // wait (see FdEntry::recv_waits); the ring op then costs no extra call.
+    bool skip = got == 0 && e->recv_waits.load(std::memory_order_relaxed) &&
+                !e->shared.load(std::memory_order_relaxed);
+    ssize_t r = skip ? -EAGAIN : recv_once(fd, k, p + got, len - got, f);
+    if (r == -EAGAIN && !skip && nonblocking_now(fd, e)) {
       // A shared fd that is non-blocking after all: what a non-blocking
       // call returns. recv_once did not try a device; the plain read can
       // not block now.
@@ -114,6 +118,9 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
         r = map_timeout(io::recv(fd, p + got, len - got, f, deadline));
       else
         r = map_timeout(io::read(fd, p + got, len - got, -1, deadline));
+      // A full buffer means data is streaming in: try without waiting next.
+      e->recv_waits.store(r >= 0 && static_cast<size_t>(r) < len - got,
+                          std::memory_order_relaxed);
     }
     if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : r;
     got += static_cast<size_t>(r);
