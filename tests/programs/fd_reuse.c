@@ -19,9 +19,12 @@ static int used_socket(void) {
   return sv[0]; /* the shim has seen it as a blocking stream socket */
 }
 
+static struct gate g_go;
+
 static void* checks(void* unused) {
   (void)unused;
   char buf[64];
+  gate_wait(&g_go); /* main has counted the threads: no fds opened meanwhile */
 
   int s = used_socket();
   syscall(SYS_close, s); /* behind the shim's back */
@@ -80,9 +83,11 @@ static void* checks(void* unused) {
 
 int main(void) {
   test_start();
+  gate_init(&g_go); /* its fds are below everything the checks use */
   pthread_t t;
   pthread_create(&t, NULL, checks, NULL);
   tasks_sample();
+  gate_open(&g_go, 1);
   pthread_join(t, NULL);
   return test_end();
 }
