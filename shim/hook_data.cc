@@ -2,7 +2,9 @@
 // __*_chk forms. Blocking calls on sockets, pipes and pollable devices park
 // the green thread; everything else passes through (see docs/design.md,
 // "What blocks what").
+#include <limits.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 
@@ -30,6 +32,10 @@ inline FdEntry* parking_fd(int fd) {
 // the entry is stale: the fd was closed behind the shim's back (closefrom,
 // a raw close system call, a close inside a library) and its number reused
 // for something else. Such an entry is forgotten and the call made again.
+// Receive flags with which the call never blocks: MSG_DONTWAIT, and
+// MSG_ERRQUEUE (reading the error queue answers EAGAIN when it is empty).
+constexpr int kRecvNoWait = MSG_DONTWAIT | MSG_ERRQUEUE;
+
 inline bool stale(ssize_t r, int fd) {
   if (r != -ENOTSOCK) return false;
   fd_forget(fd);
@@ -131,7 +137,7 @@ GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int 
 }
 
 GH_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recv(fd, buf, n, flags);
   ssize_t r = green_recv(fd, e, buf, n, flags);
   if (stale(r, fd)) return recv(fd, buf, n, flags);
@@ -145,7 +151,7 @@ GH_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int fla
 
 GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
                            socklen_t* addrlen) {
-  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvfrom(fd, buf, n, flags, addr, addrlen);
   if (!addr) {
     ssize_t r = green_recv(fd, e, buf, n, flags);
@@ -183,7 +189,7 @@ GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int
 }
 
 GH_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
+  FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvmsg(fd, msg, flags);
   ssize_t r = green_recvmsg(fd, e, msg, flags);
   if (stale(r, fd)) return recvmsg(fd, msg, flags);
@@ -191,10 +197,22 @@ GH_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* timeout) {
-  FdEntry* e = (flags & MSG_DONTWAIT) || timeout ? nullptr : parking_fd(fd);
+  FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
   if (!e || !is_socket(e->kind.load())) return real::recvmmsg(fd, vec, vlen, flags, timeout);
   // Native blocking recvmmsg returns once vlen messages arrived, or after the
   // first with MSG_WAITFORONE; an error after some messages returns the count.
+  // A timeout is only looked at after each message (recvmmsg(2), BUGS): the
+  // first one is waited for without limit (but for SO_RCVTIMEO), and the time
+  // left is written back.
+  int64_t end = -1;
+  if (timeout) {
+    timespec ts;
+    if (copy_from_user(&ts, timeout, sizeof ts) != 0) return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
+    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+      return static_cast<int>(ret_errno(ssize_t{-EINVAL}));
+    end = gh::clock_ns(CLOCK_MONOTONIC) + gh::timespec_ns(ts);
+  }
+  if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;  // as the kernel clamps it
   unsigned got = 0;
   int64_t deadline = fd_deadline(e, false);
   while (got < vlen) {
@@ -203,12 +221,19 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
                        (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
       return n < 0 ? -errno : n;
     });
+    if (got == 0 && stale(r, fd)) return recvmmsg(fd, vec, vlen, flags, timeout);
     if (r < 0) {
       if (got > 0) break;
       return static_cast<int>(ret_errno(r));
     }
     got += static_cast<unsigned>(r);
     if (flags & MSG_WAITFORONE) break;
+    if (timeout && gh::clock_ns(CLOCK_MONOTONIC) >= end) break;
+  }
+  if (timeout) {
+    int64_t left = end - gh::clock_ns(CLOCK_MONOTONIC);
+    timespec t = gh::ns_timespec(left > 0 ? left : 0);
+    if (copy_to_user(timeout, &t, sizeof t) != 0) return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
   }
   return static_cast<int>(got);
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -752,8 +753,62 @@ static void* timeout_checks(void* unused) {
   }
   int got = recvmmsg(u1, rm, 3, 0, NULL);
   printf("recvmmsg of 3: ret=%d lengths %u %u %u\n", got, rm[0].msg_len, rm[1].msg_len, rm[2].msg_len);
+  /* with a timeout (only looked at after each datagram, recvmmsg(2)
+     BUGS): the datagram another thread sends later is waited for, and the
+     time left is written back */
+  struct late_send dl = {u2, "late"};
+  pthread_create(&t, NULL, send_later, &dl);
+  struct timespec mto = {5, 0};
+  got = recvmmsg(u1, rm, 1, 0, &mto);
+  pthread_join(t, NULL);
+  printf("recvmmsg of 1 with a 5s timeout, sent 30ms later: ret=%d len %u\n", got, rm[0].msg_len);
+  CHECK(mto.tv_sec >= 3 && mto.tv_sec < 5, "recvmmsg wrote back the time left", "%ld.%09ld",
+        (long)mto.tv_sec, (long)mto.tv_nsec);
+  struct timespec badto = {0, 1000000000};
+  EXPECT_ERR("recvmmsg with tv_nsec=1e9: EINVAL", recvmmsg(u1, rm, 3, 0, &badto), EINVAL);
+
+  /* a connected UDP socket learns of a closed port (ICMP): ECONNREFUSED */
+  uint16_t closed_port;
+  int gone = udp_socket(&closed_port);
+  close(gone);
+  int cu = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in ca = loopback(closed_port);
+  connect(cu, (struct sockaddr*)&ca, sizeof ca);
+  SHOW("UDP send to a closed port", send(cu, "x", 1, 0));
+  EXPECT_ERR("UDP recv after it: ECONNREFUSED", recv(cu, buf, cap, 0), ECONNREFUSED);
+  EXPECT_ERR("recv MSG_ERRQUEUE with an empty error queue: EAGAIN (never blocks)", recv(cu, buf, cap, MSG_ERRQUEUE), EAGAIN);
+  close(cu);
   close(u1);
   close(u2);
+
+  /* TCP: MSG_ERRQUEUE and MSG_OOB never block; a non-blocking connect */
+  {
+    int c3, s3;
+    tcp_pair(&c3, &s3);
+    EXPECT_ERR("TCP recv MSG_ERRQUEUE: EAGAIN", recv(c3, buf, cap, MSG_ERRQUEUE), EAGAIN);
+    struct msghdr em;
+    struct iovec eio = {buf, cap};
+    memset(&em, 0, sizeof em);
+    em.msg_iov = &eio;
+    em.msg_iovlen = 1;
+    EXPECT_ERR("TCP recvmsg MSG_ERRQUEUE: EAGAIN", recvmsg(c3, &em, MSG_ERRQUEUE), EAGAIN);
+    EXPECT_ERR("TCP recv MSG_OOB without urgent data: EINVAL", recv(c3, buf, cap, MSG_OOB), EINVAL);
+    close(c3);
+    close(s3);
+    uint16_t lp;
+    int l3 = tcp_listener(&lp);
+    int n3 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in la = loopback(lp);
+    EXPECT_ERR("non-blocking connect: EINPROGRESS", connect(n3, (struct sockaddr*)&la, sizeof la), EINPROGRESS);
+    struct pollfd pf = {n3, POLLOUT, 0};
+    SHOW("poll POLLOUT for the connection", poll(&pf, 1, 10000));
+    int soerr = -1;
+    socklen_t sl = sizeof soerr;
+    getsockopt(n3, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    printf("SO_ERROR after it: %s\n", errname(soerr));
+    close(n3);
+    close(l3);
+  }
   return NULL;
 }
 
