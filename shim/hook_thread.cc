@@ -196,17 +196,76 @@ int join_green(ShimThread* st, void** ret, int64_t deadline) {
 }
 }  // namespace
 
+// ---- joining a carrier's root (main, once it called pthread_exit) ----
+//
+// A green thread may join the thread its carrier started from (typically
+// main, whose pthread_t it got from pthread_self()). glibc would see a
+// thread joining its own OS thread and answer EDEADLK; natively the join
+// waits for main's pthread_exit and returns its value. The root publishes
+// its exit here before it drains its carrier. Per OS thread = per carrier.
+struct RootJoin {
+  bool exited = false;
+  bool joined = false;
+  void* value = nullptr;
+  gh::Waiter* waiter = nullptr;
+};
+static thread_local RootJoin t_root_join GH_TLS;
+
+namespace {
+
+// Whether t names the root of the calling green thread's carrier (and the
+// caller is another green thread of it).
+bool joins_own_root(pthread_t t) {
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c || c->running()->is_root()) return false;
+  return pthread_equal(t, real::pthread_self());
+}
+
+// pthread codes; deadline: CLOCK_MONOTONIC ns or kNoDeadline; try: no wait.
+int join_root(void** ret, int64_t deadline, bool try_only) {
+  RootJoin& rj = t_root_join;
+  if (rj.joined || rj.waiter) return EINVAL;  // joined already, or being joined
+  if (!rj.exited) {
+    if (try_only) return EBUSY;
+    gh::Waiter w;
+    w.g = gh::self();
+    rj.waiter = &w;
+    int r = gh::park_waiter(w, deadline, "join", &rj);
+    rj.waiter = nullptr;
+    if (r != gh::Waiter::kWoken && !rj.exited) return ETIMEDOUT;
+  }
+  rj.joined = true;
+  if (ret) *ret = rj.value;
+  return 0;
+}
+
+// The root leaving through pthread_exit: its joiner may go on.
+void root_exits(void* value) {
+  RootJoin& rj = t_root_join;
+  rj.exited = true;
+  rj.value = value;
+  if (rj.waiter) gh::wake(rj.waiter);
+}
+
+}  // namespace
+
 GH_EXPORT int pthread_join(pthread_t t, void** ret) {
   if (!threads_green()) return real::pthread_join(t, ret);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_join(t, ret);
+  if (!st) {
+    if (joins_own_root(t)) return join_root(ret, gh::kNoDeadline, false);
+    return real::pthread_join(t, ret);
+  }
   return join_green(st, ret, gh::kNoDeadline);
 }
 
 GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
   if (!threads_green()) return real::pthread_tryjoin_np(t, ret);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_tryjoin_np(t, ret);
+  if (!st) {
+    if (joins_own_root(t)) return join_root(ret, gh::kNoDeadline, true);
+    return real::pthread_tryjoin_np(t, ret);
+  }
   void* res = nullptr;
   int rc = gh::try_join(st->g, &res);
   if (rc != 0) return rc;
@@ -218,10 +277,22 @@ GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
 GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk, const timespec* abstime) {
   if (!threads_green()) return real::pthread_clockjoin_np(t, ret, clk, abstime);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_clockjoin_np(t, ret, clk, abstime);
-  if (!abstime) return join_green(st, ret, gh::kNoDeadline);
+  if (!st && !joins_own_root(t)) return real::pthread_clockjoin_np(t, ret, clk, abstime);
+  if (!abstime) return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
   if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) return EINVAL;
   if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
+  if (!st) {
+    // The root: a CLOCK_MONOTONIC deadline for the requested clock's time.
+    for (;;) {
+      int64_t rel = gh::timespec_ns(*abstime) - gh::clock_ns(clk);
+      if (rel <= 0) {
+        int rc = join_root(ret, gh::kNoDeadline, true);
+        return rc == EBUSY ? ETIMEDOUT : rc;
+      }
+      int rc = join_root(ret, gh::deadline_after(rel), false);
+      if (rc != ETIMEDOUT) return rc;
+    }
+  }
   int64_t target = gh::timespec_ns(*abstime);
   for (;;) {
     int64_t rel = target - gh::clock_ns(clk);
@@ -444,9 +515,11 @@ GH_EXPORT void pthread_exit(void* value) {
       // main() leaving: natively the process lives on until its last thread
       // exits, then exits with status 0.
       run_key_destructors(st);
+      root_exits(value);
       gh::Carrier::current()->drain();
       exit(0);
     }
+    root_exits(value);
     gh::Carrier::current()->drain();
     real::pthread_exit(value);
     __builtin_unreachable();

@@ -9,6 +9,7 @@
 #define N 4
 
 static int g_chain[N + 1][2];
+static pthread_t g_main;
 static pthread_key_t g_key;
 
 /* Thread i's key destructor (value i + 1; main's is 100) lets the next
@@ -38,6 +39,9 @@ static void* last(void* p) {
   (void)p;
   char c;
   if (read(g_chain[N][0], &c, 1) != 1) printf("last: read failed\n");
+  void* v = NULL;
+  int rc = pthread_join(g_main, &v);
+  printf("last thread: joined main: %s, its pthread_exit value %ld\n", errname(rc), (long)(intptr_t)v);
   printf("last thread: all %d workers done, exiting with pthread_exit\n", N);
   pthread_exit(NULL);
 }
@@ -47,6 +51,7 @@ static void at_exit(void) { printf("atexit handler ran (exit status 0 follows)\n
 int main(void) {
   test_start();
   atexit(at_exit);
+  g_main = pthread_self();
   pthread_key_create(&g_key, dtor);
   for (int i = 0; i <= N; i++)
     if (pipe(g_chain[i]) != 0) return 2;
