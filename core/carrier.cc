@@ -1,6 +1,7 @@
 #include "core/carrier.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sched.h>
@@ -85,6 +86,8 @@ Carrier::Carrier() {
   root_.state.store(GreenState::kRunning, std::memory_order_relaxed);
   running_ = &root_;
   os_stack_bounds(&root_bounds_);
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
+  root_.sigmask = applied_sigmask_;
 }
 
 Carrier::~Carrier() {
@@ -120,6 +123,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   }
   g->carrier = this;
   g->pooled_stack = !user_stack;
+  g->sigmask = running_->sigmask;  // POSIX: a new thread inherits its creator's mask
   g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   g->stack = s;
   g->entry = entry;
@@ -272,6 +276,10 @@ void Carrier::switch_to(GreenThread* next) {
     prev->saved_errno = errno;
     save = &prev->sp;
     fake = &prev->asan_fake_stack;
+  }
+  if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
+    applied_sigmask_ = next->sigmask;
   }
   const Stack& to = next == &root_ ? root_bounds_ : next->stack;
   san_start_switch(fake, to.lo, to.size);

@@ -50,6 +50,15 @@ class Carrier {
   // process-directed signal natively) if that wait is interruptible and not
   // restarted by SA_RESTART (sa_restart), as a native blocked call would be.
   void signal_arrived(bool sa_restart);
+  // The running green thread's signal mask changed to `mask`, which is
+  // already the OS thread's mask. Each green thread keeps its own: a switch
+  // to a thread with another mask sets it (one system call, only then).
+  void set_running_sigmask(uint64_t mask) {
+    running_->sigmask = mask;
+    applied_sigmask_ = mask;
+  }
+  // The green thread a pending pthread_kill targets, if any (not consumed).
+  GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.
   void set_signal_target(GreenThread* g) { signal_target_.store(g, std::memory_order_release); }
 
@@ -114,6 +123,7 @@ class Carrier {
   void deliver_interrupt();
   std::atomic<int> pending_signal_{0};       // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
+  uint64_t applied_sigmask_ = 0;             // [carrier] the OS thread's mask
 
   SpinLock remote_lock_;                     // guards remote_*
   GreenThread* remote_head_ = nullptr;       // [remote_lock_]

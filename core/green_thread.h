@@ -64,6 +64,7 @@ struct GreenThread {
 
   InterruptHook* interrupt = nullptr; // [carrier] set while in an interruptible wait
   bool io_restartable = true;         // [carrier] ring waits survive SA_RESTART handlers
+  uint64_t sigmask = 0;               // [carrier] blocked signals (kernel sigset, 64 bits)
   void* asan_fake_stack = nullptr;    // [carrier] sanitizer bookkeeping
   bool is_root() const { return stack.lo == nullptr; }
 };

@@ -31,7 +31,19 @@ struct ShimThread {
   KeySlot** key_blocks = nullptr;      // [own thread] lazily allocated TSD
   void* cleanup_top = nullptr;         // [own thread] C pthread_cleanup_push buffers
   bool name_known = false;             // [own thread] root: g->name holds the OS thread's comm
+  // Signals sent to this green thread with pthread_kill while its mask
+  // blocks them: pending for it alone, raised when it unblocks them, seen by
+  // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
+  std::atomic<uint64_t> pending_signals{0};
 };
+
+// Raises, on the calling green thread, the pending signals its mask no longer
+// blocks (after a pthread_sigmask/sigprocmask change).
+void raise_unblocked_pending(ShimThread* st, uint64_t mask);
+
+// Set while a signal handler runs for a pthread_kill aimed at a green
+// thread: pthread_self() answers with it (hook_signal.cc).
+extern thread_local ShimThread* t_signal_self __attribute__((tls_model("initial-exec")));
 
 // Whether the thread functions are green (the shim is initialised and on).
 bool threads_green();

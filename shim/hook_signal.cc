@@ -4,6 +4,7 @@
 // sleeps and waits for readiness always, socket calls unless SA_RESTART and
 // no SO_*TIMEO). Inside a handler every hook passes through.
 #include <signal.h>
+#include <sys/syscall.h>
 
 #include <dlfcn.h>
 
@@ -29,13 +30,22 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   const UserHandler& h = g_handlers[sig];
   void* fn = h.fn.load(std::memory_order_acquire);
   int flags = h.flags.load(std::memory_order_relaxed);
+  // A signal sent to a green thread with pthread_kill runs its handler as
+  // that thread: pthread_self() there names the target.
+  gh::Carrier* carrier = gh::Carrier::current();
+  ShimThread* saved_self = t_signal_self;
+  if (carrier) {
+    if (gh::GreenThread* target = carrier->signal_target())
+      t_signal_self = static_cast<ShimThread*>(target->user);
+  }
   t_bypass++;
   if (flags & SA_SIGINFO)
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
   else
     reinterpret_cast<void (*)(int)>(fn)(sig);
   t_bypass--;
-  if (gh::Carrier* c = gh::Carrier::current()) c->signal_arrived(flags & SA_RESTART);
+  t_signal_self = saved_self;
+  if (carrier) carrier->signal_arrived(flags & SA_RESTART);
 }
 
 bool is_function(const struct sigaction& sa) {
@@ -100,6 +110,59 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   return 0;
 }
 
+// Each green thread has its own signal mask (core applies it on switches).
+namespace gh::shim {
+void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
+  uint64_t ready = st->pending_signals.load(std::memory_order_acquire) & ~mask;
+  for (int sig = 1; ready && sig <= 64; sig++) {
+    uint64_t bit = uint64_t{1} << (sig - 1);
+    if (!(ready & bit)) continue;
+    ready &= ~bit;
+    st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel);
+    if (st->g) st->g->carrier->set_signal_target(st->g);
+    real::pthread_kill(real::pthread_self(), sig);  // delivered before we return
+  }
+}
+}  // namespace gh::shim
+
+namespace {
+void note_mask() {
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c || !threads_green()) return;
+  uint64_t cur = 0;
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, sizeof cur);
+  c->set_running_sigmask(cur);
+  if (ShimThread* st = shim_self()) raise_unblocked_pending(st, cur);
+}
+}  // namespace
+
+GH_EXPORT int sigpending(sigset_t* set) {
+  static auto real_sigpending = reinterpret_cast<int (*)(sigset_t*)>(dlsym(RTLD_NEXT, "sigpending"));
+  int r = real_sigpending(set);
+  if (r == 0 && threads_green() && gh::Carrier::current()) {
+    if (ShimThread* st = shim_self()) {
+      uint64_t p = st->pending_signals.load(std::memory_order_acquire);
+      for (int sig = 1; p && sig <= 64; sig++)
+        if (p & (uint64_t{1} << (sig - 1))) sigaddset(set, sig);
+    }
+  }
+  return r;
+}
+
+GH_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  ensure_real();
+  int r = real::pthread_sigmask(how, set, old);
+  if (r == 0 && set) note_mask();
+  return r;
+}
+
+GH_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  ensure_real();
+  int r = real::sigprocmask(how, set, old);
+  if (r == 0 && set) note_mask();
+  return r;
+}
+
 GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
   ensure_real();
   if (!threads_green()) return real::signal(sig, handler);
@@ -147,7 +210,32 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   if (fd < 0) return -errno;
   int result;
   gh::io::RestartScope never_restarted(false);
+  ShimThread* me = shim_self();
   for (;;) {
+    // A signal pending for this green thread alone (see pthread_kill).
+    uint64_t mine = me ? me->pending_signals.load(std::memory_order_acquire) : 0;
+    int hit = 0;
+    for (int sig = 1; mine && sig <= 64 && !hit; sig++) {
+      uint64_t bit = uint64_t{1} << (sig - 1);
+      if ((mine & bit) && sigismember(&s, sig) == 1 &&
+          (me->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit))
+        hit = sig;
+    }
+    if (hit) {
+      if (info) {
+        siginfo_t out{};
+        out.si_signo = hit;
+        out.si_code = SI_TKILL;
+        out.si_pid = getpid();
+        out.si_uid = getuid();
+        if (copy_to_user(info, &out, sizeof out) != 0) {
+          result = -EFAULT;
+          break;
+        }
+      }
+      result = hit;
+      break;
+    }
     signalfd_siginfo si;
     long n = syscall(SYS_read, fd, &si, sizeof si);
     if (n == static_cast<long>(sizeof si)) {
@@ -172,8 +260,13 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
       result = -errno;
       break;
     }
-    int ev = gh::io::poll(static_cast<int>(fd), POLLIN, deadline);
+    // Wait on the signalfd; look at this thread's own pending set again
+    // every 10 ms (pthread_kill of a blocked signal does not touch the fd).
+    int64_t slice = gh::deadline_after(10'000'000);
+    bool last = deadline >= 0 && deadline <= slice;
+    int ev = gh::io::poll(static_cast<int>(fd), POLLIN, last ? deadline : slice);
     if (ev == -ETIME) {
+      if (!last) continue;
       result = -EAGAIN;  // sigtimedwait's timeout
       break;
     }

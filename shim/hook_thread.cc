@@ -26,6 +26,8 @@ namespace gh::shim {
 
 extern bool g_init_done;
 
+thread_local ShimThread* t_signal_self __attribute__((tls_model("initial-exec"))) = nullptr;
+
 bool threads_green() {
   if (__builtin_expect(!g_init_done, 0)) shim_init();
   return g_enabled;
@@ -329,6 +331,7 @@ GH_EXPORT int pthread_detach(pthread_t t) {
 
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
+  if (__builtin_expect(t_signal_self != nullptr, 0)) return reinterpret_cast<pthread_t>(t_signal_self);
   ShimThread* st = shim_self();
   if (!st || st->root) return real::pthread_self();
   return reinterpret_cast<pthread_t>(st);
@@ -579,6 +582,14 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!st) return real::pthread_kill(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (sig == 0) return 0;
+  // Blocked by the target (and not the running thread, whose mask is the
+  // kernel's now): pending for the target alone, as natively.
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  ShimThread* me = shim_self();
+  if (sig <= 64 && st != me && (st->g->sigmask & bit)) {
+    st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+    return 0;
+  }
   // A signal for a green thread goes to the OS thread of its carrier, which
   // then interrupts that green thread's wait (not the root's).
   st->g->carrier->set_signal_target(st->g);

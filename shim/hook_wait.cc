@@ -82,12 +82,14 @@ int ts_deadline(const timespec* tmo, int64_t* deadline) {
 
 // Applies a signal mask for the duration of a wait (ppoll/pselect/epoll_pwait).
 // Not atomic with the wait, unlike the native calls: see docs/compatibility.md.
+// The temporary mask is the green thread's own while it waits (other green
+// threads of the carrier run with theirs meanwhile).
 struct MaskScope {
   explicit MaskScope(const sigset_t* m) : on(m != nullptr) {
-    if (on) real::pthread_sigmask(SIG_SETMASK, m, &old);
+    if (on) pthread_sigmask(SIG_SETMASK, m, &old);
   }
   ~MaskScope() {
-    if (on) real::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (on) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
   bool on;
   sigset_t old;

@@ -156,6 +156,7 @@ namespace gh::shim {
   X(sem_getvalue, "GLIBC_2.34")                        \
   /* signals */                                        \
   X(sigaction, nullptr)                                \
+  X(sigprocmask, nullptr)                              \
   X(signal, nullptr)                                   \
   /* processes */                                      \
   X(fork, nullptr)                                     \
