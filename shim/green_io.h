@@ -3,6 +3,7 @@
 #pragma once
 
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -56,6 +57,10 @@ ssize_t run_offloaded(Call&& call) {
   gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
   return r;
 }
+
+// Writes out, parking, what a FILE on a parking fd has buffered, so that
+// libc's final flush in fclose finds nothing to write (hook_stdio.cc).
+void stdio_flush_before_close(FILE* f);
 
 // Blocking receive into one buffer (read, recv, recvfrom without address).
 ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags);

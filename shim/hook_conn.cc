@@ -200,6 +200,7 @@ GH_EXPORT int close(int fd) {
 GH_EXPORT int fclose(FILE* f) {
   ensure_real();
   if (f) {
+    stdio_flush_before_close(f);  // libc's own final flush would block
     int fd = fileno(f);
     if (fd >= 0) retire_fd(fd);
   }

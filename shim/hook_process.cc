@@ -136,3 +136,45 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
   if (r < 0) errno = err;
   return static_cast<int>(r);
 }
+
+// ---- system and pclose ----
+//
+// Both wait for a child inside libc (an internal waitpid the shim cannot
+// see). Made on the carrier they would block it for as long as the child
+// runs: a child that needs a green thread of this process (reading what it
+// writes, answering its requests) would then never finish. They run on the
+// offload pool instead while the caller parks.
+
+namespace {
+int (*g_real_system)(const char*) = nullptr;
+int (*g_real_pclose)(FILE*) = nullptr;
+
+template <class Call>
+int offloaded(Call&& call) {
+  int r = 0, err = 0;
+  auto run = [&] {
+    r = call();
+    err = errno;
+  };
+  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
+  errno = err;
+  return r;
+}
+}  // namespace
+
+GH_EXPORT int system(const char* command) {
+  auto fn = real_fn(g_real_system, "system");
+  if (!wait_parks()) return fn(command);
+  return offloaded([&] { return fn(command); });
+}
+
+GH_EXPORT int pclose(FILE* stream) {
+  auto fn = real_fn(g_real_pclose, "pclose");
+  // The stream's fd is closed inside libc: forget it first.
+  if (stream && g_enabled) {
+    int fd = fileno(stream);
+    if (fd >= 0) fd_forget(fd);
+  }
+  if (!wait_parks()) return fn(stream);
+  return offloaded([&] { return fn(stream); });
+}

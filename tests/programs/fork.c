@@ -15,6 +15,17 @@ extern char** environ;
 #define CHILD_BYTES (1u << 20)
 
 static struct gate g_hold;
+static int g_feed_fd;
+
+/* Writes 1 MiB to g_feed_fd and closes it. */
+static void* feeder(void* p) {
+  (void)p;
+  static char buf[1 << 20];
+  memset(buf, 'f', sizeof buf);
+  ssize_t r = write(g_feed_fd, buf, sizeof buf);
+  close(g_feed_fd);
+  return (void*)(intptr_t)r;
+}
 static pthread_key_t g_key;
 
 static void* idle_thread(void* p) {
@@ -197,6 +208,39 @@ int main(void) {
   printf("posix_spawn: rc %d, exit status %d\n", rc, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   status = system("exit 4");
   printf("system: exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+  /* system() and pclose() while the child depends on a thread of ours: the
+     child reads what a thread writes to it */
+  int sp2[2];
+  if (pipe2(sp2, O_CLOEXEC) != 0) return 2;
+  int child_end = dup(sp2[0]); /* inherited by the command */
+  close(sp2[0]);
+  g_feed_fd = sp2[1];
+  pthread_create(&t, NULL, feeder, NULL);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "exec wc -c <&%d", child_end);
+  fflush(stdout);
+  status = system(cmd);
+  close(child_end);
+  void* fed;
+  pthread_join(t, &fed);
+  printf("system(wc) fed by a thread: exit status %d, thread wrote %ld\n",
+         WIFEXITED(status) ? WEXITSTATUS(status) : -1, (long)(intptr_t)fed);
+  if (pipe2(sp2, O_CLOEXEC) != 0) return 2;
+  child_end = dup(sp2[0]);
+  close(sp2[0]);
+  g_feed_fd = sp2[1];
+  snprintf(cmd, sizeof cmd, "exec wc -c <&%d", child_end);
+  fflush(stdout);
+  FILE* pf = popen(cmd, "r");
+  close(child_end);
+  pthread_create(&t, NULL, feeder, NULL);
+  char line[64] = "";
+  if (!fgets(line, sizeof line, pf)) strcpy(line, "(nothing)\n");
+  status = pclose(pf);
+  pthread_join(t, &fed);
+  printf("popen(wc) fed by a thread: read %s", line);
+  printf("pclose: exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 
   pthread_create(&t, NULL, shared_nonblock, NULL);
   pthread_join(t, NULL);
