@@ -366,7 +366,9 @@ class Bench:
         self.http = os.path.join(m, "http_server")
         self.epoll = os.path.join(m, "epoll_echo_server")
         self.loadgen = os.path.join(m, "loadgen")
-        for p in (self.launcher, self.echo, self.epoll, self.loadgen):
+        need = (self.launcher, self.echo, self.loadgen) + \
+            (() if args.cmd == "demo" else (self.epoll, self.http))
+        for p in need:
             if not os.access(p, os.X_OK):
                 sys.exit("run.py: %s is missing: build first (target macro_bench)" % p)
         self.tmp = tempfile.mkdtemp(prefix="greenhouse-macro.")
