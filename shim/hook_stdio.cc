@@ -651,3 +651,75 @@ GH_EXPORT int __dprintf_chk(int fd, int flag, const char* fmt, ...) {
   va_end(ap);
   return r;
 }
+
+// ---- scanf ----
+//
+// libc's scanf engine refills the buffer itself whenever a conversion needs
+// more input, so it cannot be made to wait in the ring between refills. On a
+// parking FILE the call waits here until some input is there, then runs on
+// the offload pool (its refills block a pool thread, not the carrier); the
+// caller parks meanwhile.
+
+namespace {
+int (*g_vfscanf)(FILE*, const char*, va_list);
+int (*g___isoc99_vfscanf)(FILE*, const char*, va_list);
+
+template <class Real>
+int green_vfscanf(Real real_fn, FILE* f, const char* fmt, va_list ap) {
+  int fd;
+  FdEntry* e = parks(f, &fd);
+  if (!e) return real_fn(f, fmt, ap);
+  {
+    FileLock lock(f);
+    int w = await_input(f, fd, e);
+    if (w < 0) {
+      read_failed(f, -w);
+      return EOF;
+    }
+  }
+  va_list copy;
+  va_copy(copy, ap);
+  int err = 0;
+  ssize_t r = run_offloaded([&]() -> ssize_t {
+    int n = real_fn(f, fmt, copy);
+    err = errno;
+    return n;
+  });
+  va_end(copy);
+  errno = err;
+  return static_cast<int>(r);
+}
+}  // namespace
+
+// <stdio.h> redirects fscanf/vfscanf to the __isoc99_ forms: the four
+// symbols are defined under explicit assembler names.
+extern "C" {
+int gh_vfscanf(FILE*, const char*, va_list) __asm__("vfscanf");
+int gh_isoc99_vfscanf(FILE*, const char*, va_list) __asm__("__isoc99_vfscanf");
+int gh_fscanf(FILE*, const char*, ...) __asm__("fscanf");
+int gh_isoc99_fscanf(FILE*, const char*, ...) __asm__("__isoc99_fscanf");
+}
+
+GH_EXPORT int gh_vfscanf(FILE* f, const char* fmt, va_list ap) {
+  return green_vfscanf(GH_NEXT(vfscanf), f, fmt, ap);
+}
+
+GH_EXPORT int gh_isoc99_vfscanf(FILE* f, const char* fmt, va_list ap) {
+  return green_vfscanf(GH_NEXT(__isoc99_vfscanf), f, fmt, ap);
+}
+
+GH_EXPORT int gh_fscanf(FILE* f, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = gh_vfscanf(f, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+GH_EXPORT int gh_isoc99_fscanf(FILE* f, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = gh_isoc99_vfscanf(f, fmt, ap);
+  va_end(ap);
+  return r;
+}

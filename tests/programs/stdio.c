@@ -354,6 +354,37 @@ static void test_errors(void) {
          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* ---- 7. fscanf of numbers a thread writes later ---- */
+
+static void* numbers_later(void* p) {
+  int fd = (int)(intptr_t)p;
+  for (int i = 0; i < 5; i++) {
+    usleep(5000);
+    char line[32];
+    int n = snprintf(line, sizeof line, "%d %d\n", i, i * i);
+    if (write(fd, line, (size_t)n) != n) g_failures++;
+  }
+  close(fd);
+  return NULL;
+}
+
+static void test_scanf(void) {
+  int p[2];
+  if (pipe(p) != 0) exit(2);
+  pthread_t t;
+  pthread_create(&t, NULL, numbers_later, (void*)(intptr_t)p[1]);
+  FILE* f = fdopen(p[0], "r");
+  int a, b, n, sum = 0, rounds = 0;
+  while ((n = fscanf(f, "%d %d", &a, &b)) == 2) {
+    sum += a + b;
+    rounds++;
+  }
+  pthread_join(t, NULL);
+  printf("fscanf of pairs written later: %d pairs, sum %d, last result %d, feof=%d\n", rounds, sum, n,
+         feof(f) != 0);
+  fclose(f);
+}
+
 int main(void) {
   test_start();
   test_line_protocol();
@@ -363,5 +394,6 @@ int main(void) {
   test_buffer_modes(_IONBF, "unbuffered");
   test_inline_getc();
   test_errors();
+  test_scanf();
   return test_end();
 }
