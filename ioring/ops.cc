@@ -76,7 +76,10 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   c->park();
   me->interrupt = nullptr;
   me->wait = WaitInfo{};
-  if (req->res == -ECANCELED) {
+  // A request cancelled by its linked timeout reports -ECANCELED, or -EINTR
+  // when an io-wq worker was running it: either way, if the deadline has
+  // passed and no signal handler asked for the interruption, it timed out.
+  if (req->res == -ECANCELED || (req->res == -EINTR && !hook.fired)) {
     if (deadline >= 0 && mono_ns() >= deadline) return -ETIME;
     if (hook.fired) return -EINTR;
   }
