@@ -390,6 +390,8 @@ class Bench:
         self.strace = shutil.which("strace")
         self.nice = os.getpriority(os.PRIO_PROCESS, 0)
         self.quiet = False
+        self.quiet_budget = getattr(args, "quiet_wait", 0.0)
+        self.quiet_waited = 0.0
         self.version = source_version()
         cpus = sorted(os.sched_getaffinity(0))
         self.server_cpus = self.load_cpus = None
@@ -540,11 +542,13 @@ class Bench:
         The least disturbed attempt counts; the others are kept in runs.json
         but left out of the tables."""
         limit = self.args.disturbed
+        self.wait_quiet()
         attempts = [run(*args, **kw)]
         while limit > 0 and len(attempts) < 3 and \
                 (attempts[-1].get("other_cores") or 0) > limit:
             log("other processes used %.2f cores (%s): repeating the run" % (
                 attempts[-1]["other_cores"], ", ".join(attempts[-1].get("other_top", []))))
+            self.wait_quiet()
             attempts.append(run(*args, **kw))
         best = min(attempts, key=lambda r: r.get("other_cores") or 0)
         for r in attempts:
@@ -553,6 +557,23 @@ class Bench:
                 r["phase"] = "disturbed"
         best["attempts"] = len(attempts)
         return best
+
+    def wait_quiet(self):
+        """Before a run: while other processes keep more than --disturbed
+        cores busy (measured over 1 s), wait, for at most --quiet-wait
+        seconds in the whole benchmark."""
+        limit = self.args.disturbed
+        while limit > 0 and self.quiet_budget > 0:
+            a = all_cpu()
+            time.sleep(1.0)
+            used, top = others_cpu(a, all_cpu(), ())
+            if used <= limit:
+                return
+            self.quiet_budget -= 1.0
+            self.quiet_waited += 1.0
+            if self.quiet_waited % 10 == 1:
+                log("other processes use %.2f cores (%s): waiting for the machine to calm "
+                    "down" % (used, ", ".join("%s %.2f" % (n, u) for u, n in top)))
 
     # ---- system calls per request: a separate, shorter run ----
 
@@ -920,6 +941,21 @@ def ratio(value, base, higher_is_better):
 
 LABEL = {"native": "native (threads)", "shim": "greenhouse", "epoll": "epoll reference"}
 SATURATED = 0.9  # load generator cores at or above which it, not the server, set the pace
+DISTURBED = [0.5]  # other processes' cores above which a run counts as disturbed (--disturbed)
+
+
+def other_cell(v):
+    """Other processes' cores, with ‡ where they disturbed the run."""
+    return fmt_num(v, 2) + (" ‡" if v is not None and DISTURBED[0] > 0 and v > DISTURBED[0]
+                            else "")
+
+
+def disturbed_note(values):
+    if any(v is not None and DISTURBED[0] > 0 and v > DISTURBED[0] for v in values):
+        return ["‡ Other processes on the machine took more than %s cores during this row's "
+                "window in every attempt (the least disturbed one is shown): its numbers are "
+                "less reliable than the others." % fmt_num(DISTURBED[0]), ""]
+    return []
 
 
 def echo_runs(runs, kind, conns, pinned=True):
@@ -1007,7 +1043,7 @@ def table_throughput(summary, counts, kinds):
                 vs(kind, m, base, "rps", True), fmt_num(m["p50"]), fmt_num(m["p99"]),
                 vs(kind, m, base, "p99", False), fmt_num(m["p999"]), fmt_num(m["cpu"]),
                 vs(kind, m, base, "cpu", False), fmt_num(m["cores"], 2),
-                fmt_num(m["lgcores"], 2), " †" if sat else "", fmt_num(m["other"], 2)))
+                fmt_num(m["lgcores"], 2), " †" if sat else "", other_cell(m["other"])))
     return t
 
 
@@ -1120,7 +1156,10 @@ def echo_markdown(bench, counts, kinds, ucounts, lim, probe, selfruns, cmdline, 
     out.append("")
     disturbed = [r for r in bench.runs if r.get("phase") == "disturbed"]
     if a.disturbed > 0:
-        out.append("A run during whose window other processes used more than %s cores was "
+        out.append("Before each run the driver waited while other processes kept more than "
+                   "%s cores busy (%s s in all, of at most %s). " % (
+                       fmt_num(a.disturbed), fmt_num(bench.quiet_waited), fmt_num(a.quiet_wait)) +
+                   "A run during whose window other processes used more than %s cores was "
                    "repeated, at most twice, and the least disturbed attempt counted; %s." % (
                        fmt_num(a.disturbed),
                        "no run needed it" if not disturbed else "%d attempts were set aside: %s" % (
@@ -1136,6 +1175,7 @@ def echo_markdown(bench, counts, kinds, ucounts, lim, probe, selfruns, cmdline, 
     out.append("")
     out += table_throughput(summary, counts, kinds)
     out.append("")
+    out += disturbed_note([m.get("other") for m in summary.values() if good(m)])
     sat_rows = [(k, n) for (k, n), m in summary.items()
                 if good(m) and m["lgcores"] is not None and m["lgcores"] >= SATURATED]
     if sat_rows:
@@ -1460,6 +1500,7 @@ def http_markdown(bench, counts, kinds):
     runs = [r for r in bench.runs if r.get("phase") == "http"]
     label = {"native": "native (threads)", "shim": "greenhouse"}
     losses = []
+    others = []
     out = []
     out.append("The thread-per-connection HTTP/1.1 keep-alive server "
                "([tests/programs/http_server.c](../tests/programs/http_server.c), same style as "
@@ -1514,6 +1555,7 @@ def http_markdown(bench, counts, kinds):
                 "threads": med([r.get("threads_max") for r in good_runs]),
                 "sys": (sysrec or {}).get("per_request", {}).get("total"),
             }
+            others.append(m["other"])
             if kind == "native":
                 base = m
             else:
@@ -1540,13 +1582,14 @@ def http_markdown(bench, counts, kinds):
                            fmt_num(m["err"]), fmt_num(m["cpu"]),
                            "1×" if kind == "native" else ratio(m["cpu"], base.get("cpu"), False),
                            fmt_num(m["cores"], 2), fmt_num(m["wrk"], 2), " †" if sat else "",
-                           fmt_num(m["other"], 2), human_bytes(m["rss"]), human_bytes(m["mem"]),
+                           other_cell(m["other"]), human_bytes(m["rss"]), human_bytes(m["mem"]),
                            "1×" if kind == "native" else ratio(m["mem"], base.get("mem"), False),
                            fmt_num(m["threads"]), fmt_num(m["sys"])))
     out.append("")
     out.append("† wrk kept %s or more of its core busy: the server may be faster than shown."
                % fmt_num(SATURATED))
     out.append("")
+    out += disturbed_note(others)
     names = {"rps": "requests/s", "p99": "p99 µs", "cpu": "server CPU µs/request",
              "rss": "peak RSS", "mem": "memory per connection", "sys": "system calls/request"}
     if losses:
@@ -1588,6 +1631,7 @@ def set_nice(n):
 
 
 def cmd_bench(args):
+    DISTURBED[0] = args.disturbed
     bench = Bench(args)
     lim = limits()
     counts = [int(x) for x in args.counts.split(",") if x]
@@ -1787,6 +1831,9 @@ def main():
     b.add_argument("--disturbed", type=float, default=0.5,
                    help="repeat a run once when other processes took more cores than this "
                         "during its window (0: never)")
+    b.add_argument("--quiet-wait", type=float, default=120.0,
+                   help="seconds the whole benchmark may spend waiting for other processes "
+                        "to calm down before runs")
     b.add_argument("--selftest", type=int, default=1)
     b.add_argument("--selftest-max", type=int, default=100000)
     b.add_argument("--probe-extra", type=int, default=2000,
