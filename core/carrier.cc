@@ -16,7 +16,7 @@
 
 namespace gh {
 
-thread_local Carrier* Carrier::tls_current_ = nullptr;
+thread_local Carrier* Carrier::tls_current_ GH_TLS = nullptr;
 
 namespace {
 
@@ -30,21 +30,19 @@ constexpr uint32_t kPollInterval = 64;
 
 std::atomic<bool> g_process_exiting{false};
 
-// Destroys the OS thread's carrier at thread exit, after its green threads.
+// The default way to hear of the OS thread's exit: a thread_local object's
+// destructor. Registering one calls calloc (__cxa_thread_atexit_impl), so an
+// embedder whose carriers may be created inside the program's malloc sets
+// its own registrar (set_exit_registrar).
 struct CarrierReaper {
-  Carrier* c = nullptr;
+  bool armed = false;
   ~CarrierReaper() {
-    // The main thread's thread_local destructors run inside exit(): the
-    // process is ending and its other green threads end with it, as native
-    // threads would. Only other OS threads wait for their green threads.
-    if (!c || g_process_exiting.load(std::memory_order_relaxed) ||
-        syscall(SYS_gettid) == syscall(SYS_getpid))
-      return;
-    c->drain();
-    delete c;
+    if (armed) Carrier::thread_exiting();
   }
 };
-thread_local CarrierReaper t_reaper;
+thread_local CarrierReaper t_reaper GH_TLS;
+void register_with_thread_local() { t_reaper.armed = true; }
+void (*g_exit_registrar)() = &register_with_thread_local;
 
 // Stack bounds of the OS thread, for the sanitizer's view of the root.
 void os_stack_bounds(Stack* s) {
@@ -76,8 +74,22 @@ Carrier* Carrier::get() {
     return nullptr;
   }
   tls_current_ = c;
-  t_reaper.c = c;
+  g_exit_registrar();
   return c;
+}
+
+void Carrier::set_exit_registrar(void (*registrar)()) { g_exit_registrar = registrar; }
+
+void Carrier::thread_exiting() {
+  Carrier* c = tls_current_;
+  // The main thread's thread-exit work runs inside exit(): the process is
+  // ending and its other green threads end with it, as native threads
+  // would. Only other OS threads wait for their green threads.
+  if (!c || g_process_exiting.load(std::memory_order_relaxed) ||
+      syscall(SYS_gettid) == syscall(SYS_getpid))
+    return;
+  c->drain();
+  delete c;
 }
 
 Carrier::Carrier() {
@@ -101,7 +113,6 @@ Carrier::~Carrier() {
 
 void Carrier::forget_after_fork() {
   tls_current_ = nullptr;
-  t_reaper.c = nullptr;
 }
 
 void Carrier::set_process_exiting() { g_process_exiting.store(true, std::memory_order_relaxed); }

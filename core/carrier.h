@@ -11,7 +11,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/arena.h"
 #include "core/backend.h"
+#include "core/compiler.h"
 #include "core/green_thread.h"
 #include "core/spinlock.h"
 #include "core/stack.h"
@@ -26,13 +28,22 @@ struct CarrierStats {
   uint64_t remote_wakeups = 0;
 };
 
-class Carrier {
+class Carrier : public ArenaObject {
  public:
   // The calling OS thread's carrier, created on first use. Returns nullptr
   // (errno set) if the backend cannot be created.
   static Carrier* get();
   // The calling OS thread's carrier if it has one, else nullptr. Never creates.
   static Carrier* current() { return tls_current_; }
+
+  // How a new carrier arranges for thread_exiting() to run when its OS
+  // thread exits. Process-wide; set once at start-up (the default uses a
+  // thread_local destructor, which allocates with malloc). The registrar
+  // must not allocate with malloc if carriers can be made inside it.
+  static void set_exit_registrar(void (*registrar)());
+  // At OS-thread exit: runs the carrier's other green threads to their end,
+  // then destroys it. Not for the main thread (exit() ends the process).
+  static void thread_exiting();
 
   GreenThread* running() const { return running_; }
   Backend* backend() const { return backend_; }
@@ -108,7 +119,7 @@ class Carrier {
   void after_switch();
   static void entry_trampoline(void* g);
 
-  static thread_local Carrier* tls_current_;
+  static thread_local Carrier* tls_current_ GH_TLS;
 
   GreenThread root_;
   Stack root_bounds_;                        // the OS thread's stack (sanitizer use)

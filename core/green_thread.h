@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/arena.h"
 #include "core/spinlock.h"
 #include "core/stack.h"
 
@@ -41,7 +42,7 @@ struct InterruptHook {
   bool restartable = false;  // SA_RESTART handlers leave this wait alone
 };
 
-struct GreenThread {
+struct GreenThread : ArenaObject {
   void* sp = nullptr;                 // [carrier] saved context when not running
   GreenThread* next = nullptr;        // [carrier]/[remote queue lock] queue link
   Carrier* carrier = nullptr;         // [const]

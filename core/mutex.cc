@@ -11,7 +11,7 @@ namespace {
 // Ids for OS threads that cannot have a carrier: from the top down, far
 // away from GreenThread ids (which count up from 1).
 std::atomic<uint64_t> g_fallback_id{UINT64_MAX};
-thread_local uint64_t t_fallback_id = 0;
+thread_local uint64_t t_fallback_id GH_TLS = 0;
 }  // namespace
 
 uint64_t owner_id() {

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/arena.h"
+
 namespace gh {
 
 struct Stack {
@@ -50,7 +52,7 @@ class StackPool {
  private:
   struct Class {
     size_t size;                 // usable size of each stack
-    std::vector<Stack> free;     // released stacks, most recent last
+    std::vector<Stack, ArenaAllocator<Stack>> free;     // released stacks, most recent last
     size_t warm = 0;             // how many of the last `free` are not DONTNEED'ed
   };
   struct Slab {
@@ -60,8 +62,8 @@ class StackPool {
   Class& class_for(size_t size);
   int grow(Class& c);
 
-  std::vector<Class> classes_;
-  std::vector<Slab> slabs_;
+  std::vector<Class, ArenaAllocator<Class>> classes_;
+  std::vector<Slab, ArenaAllocator<Slab>> slabs_;
 };
 
 size_t page_size();

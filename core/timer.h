@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/arena.h"
+
 namespace gh {
 
 struct Timer {
@@ -38,7 +40,7 @@ class TimerHeap {
   void sift_down(size_t i);
   void remove_at(size_t i);
 
-  std::vector<Timer*> heap_;
+  std::vector<Timer*, ArenaAllocator<Timer*>> heap_;
   uint64_t next_seq_ = 0;
 };
 

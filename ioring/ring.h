@@ -20,7 +20,7 @@
 namespace gh::ioring {
 
 // One awaited operation. Lives on the stack of the green thread that waits.
-struct Request {
+struct Request : ArenaObject {
   GreenThread* g = nullptr;  // readied when the completion arrives
   int32_t res = 0;           // cqe->res: result or -errno, as the kernel says
   uint32_t cqe_flags = 0;
@@ -61,7 +61,7 @@ struct RingStats {
   uint64_t enter_errors = 0;     // io_uring_enter refusals (-EBUSY, -EAGAIN, ...)
 };
 
-class Ring final : public Backend {
+class Ring final : public Backend, public ArenaObject {
  public:
   // Sets up the ring with the best flags the kernel accepts. Returns nullptr
   // and sets errno on failure.

@@ -20,6 +20,8 @@
 #pragma once
 
 #include <atomic>
+
+#include "core/arena.h"
 #include <cstdint>
 
 namespace gh::shim {
@@ -34,7 +36,7 @@ enum class FdKind : uint8_t {
   kBad,            // not open
 };
 
-struct FdEntry {
+struct FdEntry : gh::ArenaObject {
   std::atomic<FdKind> kind{FdKind::kUnknown};
   std::atomic<bool> nonblock{false};     // the program asked for O_NONBLOCK
   std::atomic<bool> shared{false};       // the description may be shared (see above)

@@ -139,7 +139,7 @@ ssize_t recvmsg_rest(int fd, FdEntry* e, const msghdr* msg, int flags, size_t do
   const int f = flags & ~MSG_WAITALL;
   size_t n = msg->msg_iovlen;
   iovec small[16];
-  iovec* rest = n <= 16 ? small : new (std::nothrow) iovec[n];
+  iovec* rest = n <= 16 ? small : gh::arena_alloc_array<iovec>(n);
   if (!rest) return static_cast<ssize_t>(done);
   size_t skip = done, cnt = 0;
   for (size_t i = 0; i < n; i++) {
@@ -172,7 +172,7 @@ ssize_t recvmsg_rest(int fd, FdEntry* e, const msghdr* msg, int flags, size_t do
       rest[first].iov_len -= left;
     }
   }
-  if (rest != small) delete[] rest;
+  if (rest != small) gh::arena_free_array(rest, n);
   return static_cast<ssize_t>(done);
 }
 

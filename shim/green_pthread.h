@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/compiler.h"
 #include "core/green_thread.h"
 
 namespace gh::shim {
@@ -20,7 +21,7 @@ struct KeySlot {
   uint64_t seq = 0;  // the key's sequence when value was set
 };
 
-struct ShimThread {
+struct ShimThread : ArenaObject {
   uint64_t magic = kShimThreadMagic;   // [const] tells our handles from glibc's
   GreenThread* g = nullptr;            // [const after start]
   pthread_t native = 0;                // [const] real handle of the carrier's OS thread
@@ -43,7 +44,7 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask);
 
 // Set while a signal handler runs for a pthread_kill aimed at a green
 // thread: pthread_self() answers with it (hook_signal.cc).
-extern thread_local ShimThread* t_signal_self __attribute__((tls_model("initial-exec")));
+extern thread_local ShimThread* t_signal_self GH_TLS;
 
 // Whether the thread functions are green (the shim is initialised and on).
 bool threads_green();

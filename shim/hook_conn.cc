@@ -2,7 +2,6 @@
 // and the mode changes the fd table must know of (fcntl F_SETFL, ioctl
 // FIONBIO, SO_RCVTIMEO/SO_SNDTIMEO). accept and connect park; the rest pass
 // through after updating the table.
-#include <dlfcn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -342,16 +341,6 @@ GH_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len)
 
 namespace {
 
-template <class F>
-F next_fn(F& slot, const char* name) {
-  F f = __atomic_load_n(&slot, __ATOMIC_ACQUIRE);
-  if (!f) {
-    f = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-    __atomic_store_n(&slot, f, __ATOMIC_RELEASE);
-  }
-  return f;
-}
-
 inline bool open_needs_mode(int flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
@@ -367,28 +356,6 @@ inline int made_pollable(int fd, int flags) {
   return fd;
 }
 
-using open_fn = int (*)(const char*, int, ...);
-using openat_fn = int (*)(int, const char*, int, ...);
-open_fn g_open, g_open64;
-openat_fn g_openat, g_openat64;
-int (*g_open_2)(const char*, int);
-int (*g_open64_2)(const char*, int);
-int (*g_openat_2)(int, const char*, int);
-int (*g_openat64_2)(int, const char*, int);
-int (*g_creat)(const char*, mode_t);
-int (*g_creat64)(const char*, mode_t);
-FILE* (*g_fopen)(const char*, const char*);
-FILE* (*g_fopen64)(const char*, const char*);
-int (*g_eventfd)(unsigned, int);
-int (*g_timerfd_create)(int, int);
-int (*g_signalfd)(int, const sigset_t*, int);
-int (*g_inotify_init)();
-int (*g_inotify_init1)(int);
-int (*g_epoll_create)(int);
-int (*g_epoll_create1)(int);
-int (*g_memfd_create)(const char*, unsigned);
-void (*g_closefrom)(int);
-
 mode_t mode_arg(int flags, va_list ap) {
   return open_needs_mode(flags) ? static_cast<mode_t>(va_arg(ap, int)) : 0;
 }
@@ -400,7 +367,7 @@ GH_EXPORT int open(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(next_fn(g_open, "open")(path, flags, mode));
+  return opened(real::open(path, flags, mode));
 }
 
 GH_EXPORT int open64(const char* path, int flags, ...) {
@@ -408,7 +375,7 @@ GH_EXPORT int open64(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(next_fn(g_open64, "open64")(path, flags, mode));
+  return opened(real::open64(path, flags, mode));
 }
 
 GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
@@ -416,7 +383,7 @@ GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(next_fn(g_openat, "openat")(dirfd, path, flags, mode));
+  return opened(real::openat(dirfd, path, flags, mode));
 }
 
 GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
@@ -424,64 +391,64 @@ GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(next_fn(g_openat64, "openat64")(dirfd, path, flags, mode));
+  return opened(real::openat64(dirfd, path, flags, mode));
 }
 
 GH_EXPORT int __open_2(const char* path, int flags) {
-  return opened(next_fn(g_open_2, "__open_2")(path, flags));
+  return opened(real::__open_2(path, flags));
 }
 GH_EXPORT int __open64_2(const char* path, int flags) {
-  return opened(next_fn(g_open64_2, "__open64_2")(path, flags));
+  return opened(real::__open64_2(path, flags));
 }
 GH_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
-  return opened(next_fn(g_openat_2, "__openat_2")(dirfd, path, flags));
+  return opened(real::__openat_2(dirfd, path, flags));
 }
 GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
-  return opened(next_fn(g_openat64_2, "__openat64_2")(dirfd, path, flags));
+  return opened(real::__openat64_2(dirfd, path, flags));
 }
 GH_EXPORT int creat(const char* path, mode_t mode) {
-  return opened(next_fn(g_creat, "creat")(path, mode));
+  return opened(real::creat(path, mode));
 }
 GH_EXPORT int creat64(const char* path, mode_t mode) {
-  return opened(next_fn(g_creat64, "creat64")(path, mode));
+  return opened(real::creat64(path, mode));
 }
 
 GH_EXPORT FILE* fopen(const char* path, const char* mode) {
-  FILE* f = next_fn(g_fopen, "fopen")(path, mode);
+  FILE* f = real::fopen(path, mode);
   if (f) opened(fileno(f));
   return f;
 }
 GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
-  FILE* f = next_fn(g_fopen64, "fopen64")(path, mode);
+  FILE* f = real::fopen64(path, mode);
   if (f) opened(fileno(f));
   return f;
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {
-  return made_pollable(next_fn(g_eventfd, "eventfd")(count, flags), flags);
+  return made_pollable(real::eventfd(count, flags), flags);
 }
 GH_EXPORT int timerfd_create(int clk, int flags) {
-  return made_pollable(next_fn(g_timerfd_create, "timerfd_create")(clk, flags), flags);
+  return made_pollable(real::timerfd_create(clk, flags), flags);
 }
 GH_EXPORT int signalfd(int fd, const sigset_t* mask, int flags) {
-  int r = next_fn(g_signalfd, "signalfd")(fd, mask, flags);
+  int r = real::signalfd(fd, mask, flags);
   // fd != -1 changes the mask of an existing signalfd: its mode stays.
   return fd == -1 ? made_pollable(r, flags) : r;
 }
-GH_EXPORT int inotify_init(void) { return made_pollable(next_fn(g_inotify_init, "inotify_init")(), 0); }
+GH_EXPORT int inotify_init(void) { return made_pollable(real::inotify_init(), 0); }
 GH_EXPORT int inotify_init1(int flags) {
-  return made_pollable(next_fn(g_inotify_init1, "inotify_init1")(flags), flags);
+  return made_pollable(real::inotify_init1(flags), flags);
 }
-GH_EXPORT int epoll_create(int size) { return opened(next_fn(g_epoll_create, "epoll_create")(size)); }
+GH_EXPORT int epoll_create(int size) { return opened(real::epoll_create(size)); }
 GH_EXPORT int epoll_create1(int flags) {
-  return opened(next_fn(g_epoll_create1, "epoll_create1")(flags));
+  return opened(real::epoll_create1(flags));
 }
 GH_EXPORT int memfd_create(const char* name, unsigned flags) {
-  return opened(next_fn(g_memfd_create, "memfd_create")(name, flags));
+  return opened(real::memfd_create(name, flags));
 }
 
 GH_EXPORT void closefrom(int lowfd) {
-  next_fn(g_closefrom, "closefrom")(lowfd);
+  real::closefrom(lowfd);
   if (lowfd < 0) lowfd = 0;
   fd_forget_range(static_cast<unsigned>(lowfd), ~0u);
 }

@@ -1,6 +1,7 @@
 // DNS: getaddrinfo, getnameinfo and gethostbyname(_r) block inside libc (and
 // NSS modules) without a way to make them non-blocking, so they run on the
 // offload pool (core/offload.h) while the calling green thread parks.
+#include "core/arena.h"
 #include "core/offload.h"
 #include "shim/state.h"
 
@@ -9,21 +10,27 @@ using namespace gh::shim;
 namespace gh::shim {
 
 namespace {
-struct StartArg {
-  void* (*fn)(void*);
-  void* arg;
+struct StartArg : gh::ArenaObject {
+  void* (*fn)(void*) = nullptr;
+  void* arg = nullptr;
 };
 
 // Pool threads run with every hook passing straight through.
 void* pool_thread(void* p) {
-  StartArg a = *static_cast<StartArg*>(p);
-  delete static_cast<StartArg*>(p);
+  auto* start = static_cast<StartArg*>(p);
+  StartArg a;
+  a.fn = start->fn;
+  a.arg = start->arg;
+  delete start;
   t_bypass = 1;
   return a.fn(a.arg);
 }
 
 int start_native(void* (*fn)(void*), void* arg) {
-  auto* a = new StartArg{fn, arg};
+  auto* a = new (std::nothrow) StartArg;
+  if (!a) return EAGAIN;
+  a->fn = fn;
+  a->arg = arg;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

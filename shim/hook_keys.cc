@@ -27,13 +27,13 @@ Key g_keys[kKeys];
 KeySlot* slot(ShimThread* st, unsigned key, bool create) {
   if (!st->key_blocks) {
     if (!create) return nullptr;
-    st->key_blocks = new (std::nothrow) KeySlot*[kBlocks]();
+    st->key_blocks = gh::arena_alloc_array<KeySlot*>(kBlocks);
     if (!st->key_blocks) return nullptr;
   }
   KeySlot*& b = st->key_blocks[key / kBlock];
   if (!b) {
     if (!create) return nullptr;
-    b = new (std::nothrow) KeySlot[kBlock]();
+    b = gh::arena_alloc_array<KeySlot>(kBlock);
     if (!b) return nullptr;
   }
   return &b[key % kBlock];
@@ -64,8 +64,8 @@ void run_key_destructors(ShimThread* st) {
 
 void free_keys(ShimThread* st) {
   if (!st->key_blocks) return;
-  for (unsigned b = 0; b < kBlocks; b++) delete[] st->key_blocks[b];
-  delete[] st->key_blocks;
+  for (unsigned b = 0; b < kBlocks; b++) gh::arena_free_array(st->key_blocks[b], kBlock);
+  gh::arena_free_array(st->key_blocks, kBlocks);
   st->key_blocks = nullptr;
 }
 

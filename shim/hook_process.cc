@@ -5,7 +5,6 @@
 // wait4, waitid) parks only the calling green thread: a child that needs the
 // other green threads of its parent to make progress (reading its output,
 // say) must not deadlock against a carrier blocked in waitpid.
-#include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -64,16 +63,6 @@ bool wait_parks() {
   return green_ok() && !alone_on_carrier();
 }
 
-template <class F>
-F real_fn(F& slot, const char* name) {
-  if (!slot) slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-  return slot;
-}
-pid_t (*g_real_waitpid)(pid_t, int*, int) = nullptr;
-pid_t (*g_real_wait)(int*) = nullptr;
-pid_t (*g_real_wait3)(int*, int, rusage*) = nullptr;
-pid_t (*g_real_wait4)(pid_t, int*, int, rusage*) = nullptr;
-int (*g_real_waitid)(idtype_t, id_t, siginfo_t*, int) = nullptr;
 
 // A blocking wait: first without blocking (a child that has already changed
 // state is reaped at once, and errors such as ECHILD come back at once);
@@ -96,30 +85,30 @@ pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
 
 GH_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
   if ((options & WNOHANG) || !wait_parks())
-    return real_fn(g_real_waitpid, "waitpid")(pid, status, options);
+    return real::waitpid(pid, status, options);
   return green_wait4(pid, status, options, nullptr);
 }
 
 GH_EXPORT pid_t wait(int* status) {
-  if (!wait_parks()) return real_fn(g_real_wait, "wait")(status);
+  if (!wait_parks()) return real::wait(status);
   return green_wait4(-1, status, 0, nullptr);
 }
 
 GH_EXPORT pid_t wait3(int* status, int options, rusage* ru) {
   if ((options & WNOHANG) || !wait_parks())
-    return real_fn(g_real_wait3, "wait3")(status, options, ru);
+    return real::wait3(status, options, ru);
   return green_wait4(-1, status, options, ru);
 }
 
 GH_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* ru) {
   if ((options & WNOHANG) || !wait_parks())
-    return real_fn(g_real_wait4, "wait4")(pid, status, options, ru);
+    return real::wait4(pid, status, options, ru);
   return green_wait4(pid, status, options, ru);
 }
 
 GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
   if ((options & WNOHANG) || !wait_parks())
-    return real_fn(g_real_waitid, "waitid")(idtype, id, info, options);
+    return real::waitid(idtype, id, info, options);
   long r;
   if (info) {
     // With WNOHANG the kernel zeroes si_pid when no child is ready (and has
@@ -146,8 +135,6 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
 // offload pool instead while the caller parks.
 
 namespace {
-int (*g_real_system)(const char*) = nullptr;
-int (*g_real_pclose)(FILE*) = nullptr;
 
 template <class Call>
 int offloaded(Call&& call) {
@@ -163,13 +150,13 @@ int offloaded(Call&& call) {
 }  // namespace
 
 GH_EXPORT int system(const char* command) {
-  auto fn = real_fn(g_real_system, "system");
+  auto fn = real::system;
   if (!wait_parks()) return fn(command);
   return offloaded([&] { return fn(command); });
 }
 
 GH_EXPORT int pclose(FILE* stream) {
-  auto fn = real_fn(g_real_pclose, "pclose");
+  auto fn = real::pclose;
   // The stream's fd is closed inside libc: forget it first.
   if (stream && g_enabled) {
     int fd = fileno(stream);

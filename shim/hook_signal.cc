@@ -6,8 +6,6 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
-#include <dlfcn.h>
-
 #include <atomic>
 #include <cerrno>
 
@@ -137,8 +135,8 @@ void note_mask() {
 }  // namespace
 
 GH_EXPORT int sigpending(sigset_t* set) {
-  static auto real_sigpending = reinterpret_cast<int (*)(sigset_t*)>(dlsym(RTLD_NEXT, "sigpending"));
-  int r = real_sigpending(set);
+  ensure_real();
+  int r = real::sigpending(set);
   if (r == 0 && threads_green() && gh::Carrier::current()) {
     if (ShimThread* st = shim_self()) {
       uint64_t p = st->pending_signals.load(std::memory_order_acquire);
@@ -192,15 +190,6 @@ GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
 #include "ioring/ops.h"
 
 namespace {
-
-using SigwaitinfoFn = int (*)(const sigset_t*, siginfo_t*);
-using SigtimedwaitFn = int (*)(const sigset_t*, siginfo_t*, const timespec*);
-
-SigtimedwaitFn real_sigtimedwait() {
-  static SigtimedwaitFn fn =
-      reinterpret_cast<SigtimedwaitFn>(dlsym(RTLD_NEXT, "sigtimedwait"));
-  return fn;
-}
 
 // Returns the signal number (>0) with *info filled, or -errno.
 int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
@@ -285,7 +274,7 @@ bool parks() { return green_ok() && !alone_on_carrier(); }
 
 GH_EXPORT int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
   ensure_real();
-  if (!parks()) return real_sigtimedwait()(set, info, tmo);
+  if (!parks()) return real::sigtimedwait(set, info, tmo);
   int64_t deadline = gh::kNoDeadline;
   if (tmo) {
     timespec ts;

@@ -18,7 +18,6 @@
 // layout, flags and buffer pointers, which programs' inline getc/putc rely
 // on too), so libc's functions and these can be mixed freely. Wide-oriented
 // streams, fds that do not park and calls outside green context go to libc.
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -42,45 +41,6 @@ constexpr int kInBackup = 0x0100;
 constexpr int kLineBuf = 0x0200;
 constexpr int kPutting = 0x0800;
 
-template <class F>
-F next_fn(F& slot, const char* name) {
-  F f = __atomic_load_n(&slot, __ATOMIC_ACQUIRE);
-  if (!f) {
-    f = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-    __atomic_store_n(&slot, f, __ATOMIC_RELEASE);
-  }
-  return f;
-}
-
-#define GH_NEXT(name) next_fn(g_##name, #name)
-
-int (*g___uflow)(FILE*);
-int (*g___underflow)(FILE*);
-int (*g___overflow)(FILE*, int);
-char* (*g_fgets)(char*, int, FILE*);
-char* (*g_fgets_unlocked)(char*, int, FILE*);
-int (*g_fgetc)(FILE*);
-int (*g_getc)(FILE*);
-int (*g__IO_getc)(FILE*);
-int (*g_fgetc_unlocked)(FILE*);
-int (*g_getc_unlocked)(FILE*);
-size_t (*g_fread)(void*, size_t, size_t, FILE*);
-size_t (*g_fread_unlocked)(void*, size_t, size_t, FILE*);
-ssize_t (*g_getdelim)(char**, size_t*, int, FILE*);
-int (*g_fflush)(FILE*);
-int (*g_fflush_unlocked)(FILE*);
-int (*g_fputs)(const char*, FILE*);
-int (*g_fputs_unlocked)(const char*, FILE*);
-size_t (*g_fwrite)(const void*, size_t, size_t, FILE*);
-size_t (*g_fwrite_unlocked)(const void*, size_t, size_t, FILE*);
-int (*g_fputc)(int, FILE*);
-int (*g_putc)(int, FILE*);
-int (*g__IO_putc)(int, FILE*);
-int (*g_fputc_unlocked)(int, FILE*);
-int (*g_putc_unlocked)(int, FILE*);
-int (*g_vfprintf)(FILE*, const char*, va_list);
-int (*g___vfprintf_chk)(FILE*, int, const char*, va_list);
-int (*g_vdprintf)(int, const char*, va_list);
 
 // The fd of f and its entry when a blocking stdio call on f should park.
 FdEntry* parks(FILE* f, int* fd) {
@@ -136,13 +96,13 @@ int read_failed(FILE* f, int err) {
 int green_uflow(FILE* f, int fd, FdEntry* e) {
   int w = await_input(f, fd, e);
   if (w < 0) return read_failed(f, -w);
-  return GH_NEXT(__uflow)(f);
+  return real::__uflow(f);
 }
 
 int green_underflow(FILE* f, int fd, FdEntry* e) {
   int w = await_input(f, fd, e);
   if (w < 0) return read_failed(f, -w);
-  return GH_NEXT(__underflow)(f);
+  return real::__underflow(f);
 }
 
 int green_getc(FILE* f, int fd, FdEntry* e) {
@@ -302,7 +262,7 @@ int green_put(FILE* f, const char* data, size_t len, int fd, FdEntry* e) {
   if (!(f->_flags & kPutting) || !f->_IO_buf_base) {
     // Let libc allocate the buffer and switch to writing (dropping unread
     // input as it does); with nothing pending that writes nothing.
-    if (GH_NEXT(__overflow)(f, EOF) == EOF) return EOF;
+    if (real::__overflow(f, EOF) == EOF) return EOF;
   }
   if (f->_flags & kUnbuffered) {
     if (green_flush(f, fd, e) == EOF) return EOF;
@@ -401,21 +361,21 @@ void stdio_flush_before_close(FILE* f) {
 GH_EXPORT int __uflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(__uflow)(f);
+  if (!e) return real::__uflow(f);
   return green_uflow(f, fd, e);
 }
 
 GH_EXPORT int __underflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(__underflow)(f);
+  if (!e) return real::__underflow(f);
   return green_underflow(f, fd, e);
 }
 
 GH_EXPORT int __overflow(FILE* f, int ch) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(__overflow)(f, ch);
+  if (!e) return real::__overflow(f, ch);
   if (ch == EOF) return green_flush(f, fd, e);
   char c = static_cast<char>(ch);
   return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch);
@@ -427,7 +387,7 @@ GH_EXPORT int __overflow(FILE* f, int ch) {
   GH_EXPORT int name(FILE* f) {                           \
     int fd;                                               \
     FdEntry* e = parks(f, &fd);                           \
-    if (!e) return GH_NEXT(name)(f);                      \
+    if (!e) return real::name(f);                      \
     if (!(locked)) return green_getc(f, fd, e);           \
     FileLock lock(f);                                     \
     return green_getc(f, fd, e);                          \
@@ -442,7 +402,7 @@ GH_STDIO_GETC(getc_unlocked, false)
 GH_EXPORT char* fgets(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fgets)(buf, n, f);
+  if (!e) return real::fgets(buf, n, f);
   if (n <= 1) return green_fgets(buf, n, f, fd, e);
   FileLock lock(f);
   return green_fgets(buf, n, f, fd, e);
@@ -451,7 +411,7 @@ GH_EXPORT char* fgets(char* buf, int n, FILE* f) {
 GH_EXPORT char* fgets_unlocked(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fgets_unlocked)(buf, n, f);
+  if (!e) return real::fgets_unlocked(buf, n, f);
   return green_fgets(buf, n, f, fd, e);
 }
 
@@ -470,7 +430,7 @@ GH_EXPORT char* __fgets_unlocked_chk(char* buf, size_t size, int n, FILE* f) {
 GH_EXPORT size_t fread(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fread)(ptr, size, count, f);
+  if (!e) return real::fread(ptr, size, count, f);
   FileLock lock(f);
   return green_fread(ptr, size, count, f, fd, e);
 }
@@ -478,7 +438,7 @@ GH_EXPORT size_t fread(void* ptr, size_t size, size_t count, FILE* f) {
 GH_EXPORT size_t fread_unlocked(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fread_unlocked)(ptr, size, count, f);
+  if (!e) return real::fread_unlocked(ptr, size, count, f);
   return green_fread(ptr, size, count, f, fd, e);
 }
 
@@ -498,7 +458,7 @@ GH_EXPORT size_t __fread_unlocked_chk(void* ptr, size_t ptrlen, size_t size, siz
 GH_EXPORT ssize_t getdelim(char** lineptr, size_t* n, int delim, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(getdelim)(lineptr, n, delim, f);
+  if (!e) return real::getdelim(lineptr, n, delim, f);
   if (!lineptr || !n) {
     errno = EINVAL;
     return -1;
@@ -520,24 +480,24 @@ GH_EXPORT ssize_t getline(char** lineptr, size_t* n, FILE* f) {
 GH_EXPORT int fflush(FILE* f) {
   int fd;
   FdEntry* e = f ? parks(f, &fd) : nullptr;
-  if (!e) return GH_NEXT(fflush)(f);
+  if (!e) return real::fflush(f);
   FileLock lock(f);
   if (green_flush(f, fd, e) == EOF) return EOF;
-  return GH_NEXT(fflush)(f);  // nothing left to write; the rest of libc's sync
+  return real::fflush(f);  // nothing left to write; the rest of libc's sync
 }
 
 GH_EXPORT int fflush_unlocked(FILE* f) {
   int fd;
   FdEntry* e = f ? parks(f, &fd) : nullptr;
-  if (!e) return GH_NEXT(fflush_unlocked)(f);
+  if (!e) return real::fflush_unlocked(f);
   if (green_flush(f, fd, e) == EOF) return EOF;
-  return GH_NEXT(fflush_unlocked)(f);
+  return real::fflush_unlocked(f);
 }
 
 GH_EXPORT int fputs(const char* s, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fputs)(s, f);
+  if (!e) return real::fputs(s, f);
   size_t len = strlen(s);
   FileLock lock(f);
   return green_put(f, s, len, fd, e) == EOF ? EOF : 1;
@@ -546,14 +506,14 @@ GH_EXPORT int fputs(const char* s, FILE* f) {
 GH_EXPORT int fputs_unlocked(const char* s, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fputs_unlocked)(s, f);
+  if (!e) return real::fputs_unlocked(s, f);
   return green_put(f, s, strlen(s), fd, e) == EOF ? EOF : 1;
 }
 
 GH_EXPORT size_t fwrite(const void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fwrite)(ptr, size, count, f);
+  if (!e) return real::fwrite(ptr, size, count, f);
   size_t bytes = size * count;
   if (bytes == 0) return 0;
   FileLock lock(f);
@@ -563,7 +523,7 @@ GH_EXPORT size_t fwrite(const void* ptr, size_t size, size_t count, FILE* f) {
 GH_EXPORT size_t fwrite_unlocked(const void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(fwrite_unlocked)(ptr, size, count, f);
+  if (!e) return real::fwrite_unlocked(ptr, size, count, f);
   size_t bytes = size * count;
   if (bytes == 0) return 0;
   return green_put(f, static_cast<const char*>(ptr), bytes, fd, e) == EOF ? 0 : count;
@@ -573,7 +533,7 @@ GH_EXPORT size_t fwrite_unlocked(const void* ptr, size_t size, size_t count, FIL
   GH_EXPORT int name(int ch, FILE* f) {                                     \
     int fd;                                                                 \
     FdEntry* e = parks(f, &fd);                                             \
-    if (!e) return GH_NEXT(name)(ch, f);                                    \
+    if (!e) return real::name(ch, f);                                    \
     char c = static_cast<char>(ch);                                         \
     if (!(locked)) return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch); \
     FileLock lock(f);                                                       \
@@ -589,7 +549,7 @@ GH_STDIO_PUTC(putc_unlocked, false)
 GH_EXPORT int vfprintf(FILE* f, const char* fmt, va_list ap) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(vfprintf)(f, fmt, ap);
+  if (!e) return real::vfprintf(f, fmt, ap);
   return green_vfprintf(f, fmt, ap, fd, e);
 }
 
@@ -604,7 +564,7 @@ GH_EXPORT int fprintf(FILE* f, const char* fmt, ...) {
 GH_EXPORT int __vfprintf_chk(FILE* f, int flag, const char* fmt, va_list ap) {
   int fd;
   FdEntry* e = parks(f, &fd);
-  if (!e) return GH_NEXT(__vfprintf_chk)(f, flag, fmt, ap);
+  if (!e) return real::__vfprintf_chk(f, flag, fmt, ap);
   return green_vfprintf(f, fmt, ap, fd, e);
 }
 
@@ -621,7 +581,7 @@ GH_EXPORT int __fprintf_chk(FILE* f, int flag, const char* fmt, ...) {
 GH_EXPORT int vdprintf(int fd, const char* fmt, va_list ap) {
   ensure_real();
   FdEntry* e = green_ok() && fd > 2 ? fd_get(fd) : nullptr;
-  if (!e || !fd_parks(fd, e) || alone_on_carrier()) return GH_NEXT(vdprintf)(fd, fmt, ap);
+  if (!e || !fd_parks(fd, e) || alone_on_carrier()) return real::vdprintf(fd, fmt, ap);
   char stack[1024];
   char* text;
   int n = format(stack, sizeof stack, &text, fmt, ap);
@@ -661,8 +621,6 @@ GH_EXPORT int __dprintf_chk(int fd, int flag, const char* fmt, ...) {
 // caller parks meanwhile.
 
 namespace {
-int (*g_vfscanf)(FILE*, const char*, va_list);
-int (*g___isoc99_vfscanf)(FILE*, const char*, va_list);
 
 template <class Real>
 int green_vfscanf(Real real_fn, FILE* f, const char* fmt, va_list ap) {
@@ -701,11 +659,11 @@ int gh_isoc99_fscanf(FILE*, const char*, ...) __asm__("__isoc99_fscanf");
 }
 
 GH_EXPORT int gh_vfscanf(FILE* f, const char* fmt, va_list ap) {
-  return green_vfscanf(GH_NEXT(vfscanf), f, fmt, ap);
+  return green_vfscanf(real::vfscanf, f, fmt, ap);
 }
 
 GH_EXPORT int gh_isoc99_vfscanf(FILE* f, const char* fmt, va_list ap) {
-  return green_vfscanf(GH_NEXT(__isoc99_vfscanf), f, fmt, ap);
+  return green_vfscanf(real::__isoc99_vfscanf, f, fmt, ap);
 }
 
 GH_EXPORT int gh_fscanf(FILE* f, const char* fmt, ...) {

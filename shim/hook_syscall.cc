@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <dlfcn.h>
 
 #include "core/clock.h"
 #include "core/parking_lot.h"
@@ -22,18 +21,6 @@
 using namespace gh::shim;
 
 namespace {
-
-using SyscallFn = long (*)(long, ...);
-
-SyscallFn real_syscall() {
-  static std::atomic<SyscallFn> fn{nullptr};
-  SyscallFn f = fn.load(std::memory_order_acquire);
-  if (!f) {
-    f = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
-    fn.store(f, std::memory_order_release);
-  }
-  return f;
-}
 
 // Returns the result in syscall()'s convention (-1 and errno on failure),
 // or sets *handled = false when the real system call must be made.
@@ -54,7 +41,7 @@ long green_futex(uint32_t* addr, int op, uint32_t val, const timespec* tmo, uint
     int n = static_cast<int>(val > INT_MAX ? INT_MAX : val);
     int woke = gh::futex_wake(addr, n);
     long more = 0;
-    if (woke < n) more = real_syscall()(SYS_futex, addr, op, n - woke, nullptr, nullptr, val3);
+    if (woke < n) more = real::syscall(SYS_futex, addr, op, n - woke, nullptr, nullptr, val3);
     *handled = true;
     return woke + (more > 0 ? more : 0);
   }
@@ -109,5 +96,5 @@ GH_EXPORT long syscall(long number, ...) {
                          static_cast<uint32_t>(a6), &handled);
     if (handled) return r;
   }
-  return real_syscall()(number, a1, a2, a3, a4, a5, a6);
+  return real::syscall(number, a1, a2, a3, a4, a5, a6);
 }

@@ -2,7 +2,6 @@
 // detach, exit, self, names and attributes act on green threads. Functions
 // the shim does not emulate that take a pthread_t of a green thread act on
 // the OS thread of its carrier.
-#include <dlfcn.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/single_threaded.h>
@@ -26,7 +25,7 @@ namespace gh::shim {
 
 extern bool g_init_done;
 
-thread_local ShimThread* t_signal_self __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local ShimThread* t_signal_self GH_TLS = nullptr;
 
 bool threads_green() {
   if (__builtin_expect(!g_init_done, 0)) shim_init();
@@ -138,7 +137,25 @@ void creator_name(char out[16]) {
 
 }  // namespace
 
-void threads_init() { Carrier::set_exit_hook(&on_green_exit); }
+namespace {
+
+// glibc's own thread-specific data tells us of an OS thread's exit: its key
+// destructors run at thread exit, and setting a key's value allocates
+// nothing (unlike a thread_local destructor), so a carrier can be made
+// inside the program's malloc.
+pthread_key_t g_exit_key;
+
+void carrier_thread_exit(void*) { Carrier::thread_exiting(); }
+
+void register_carrier_exit() { real::pthread_setspecific(g_exit_key, &g_exit_key); }
+
+}  // namespace
+
+void threads_init() {
+  Carrier::set_exit_hook(&on_green_exit);
+  if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
+    Carrier::set_exit_registrar(&register_carrier_exit);
+}
 
 }  // namespace gh::shim
 
@@ -329,10 +346,15 @@ GH_EXPORT int pthread_detach(pthread_t t) {
   return rc;
 }
 
+// Allocator libraries call this inside malloc: it never makes a carrier
+// or allocates. An OS thread that is no carrier, and a carrier's root, are
+// their OS thread.
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
   if (__builtin_expect(t_signal_self != nullptr, 0)) return reinterpret_cast<pthread_t>(t_signal_self);
-  ShimThread* st = shim_self();
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c) return real::pthread_self();
+  auto* st = static_cast<ShimThread*>(c->running()->user);
   if (!st || st->root) return real::pthread_self();
   return reinterpret_cast<pthread_t>(st);
 }
@@ -439,16 +461,6 @@ void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception* exc) { delete exc; }
   gh::Carrier::current()->exit_current(st->exit_value);
 }
 
-template <class F>
-F real_fn(F& slot, const char* name) {
-  if (!slot) slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-  return slot;
-}
-void (*g_real_register)(__pthread_unwind_buf_t*) = nullptr;
-void (*g_real_unregister)(__pthread_unwind_buf_t*) = nullptr;
-void (*g_real_register_defer)(__pthread_unwind_buf_t*) = nullptr;
-void (*g_real_unregister_restore)(__pthread_unwind_buf_t*) = nullptr;
-void (*g_real_unwind_next)(__pthread_unwind_buf_t*) = nullptr;
 
 void push_cleanup(ShimThread* st, __pthread_unwind_buf_t* buf) {
   auto* b = reinterpret_cast<UnwindBuf*>(buf);
@@ -473,24 +485,24 @@ GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) __attribute__(
 
 GH_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
   if (ShimThread* st = green_self()) return push_cleanup(st, buf);
-  real_fn(g_real_register, "__pthread_register_cancel")(buf);
+  real::__pthread_register_cancel(buf);
 }
 
 GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
   if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
-  real_fn(g_real_unregister, "__pthread_unregister_cancel")(buf);
+  real::__pthread_unregister_cancel(buf);
 }
 
 // The _defer_np/_restore_np forms also switch the cancellation type, which
 // means nothing for green threads (they cannot be cancelled).
 GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
   if (ShimThread* st = green_self()) return push_cleanup(st, buf);
-  real_fn(g_real_register_defer, "__pthread_register_cancel_defer")(buf);
+  real::__pthread_register_cancel_defer(buf);
 }
 
 GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
   if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
-  real_fn(g_real_unregister_restore, "__pthread_unregister_cancel_restore")(buf);
+  real::__pthread_unregister_cancel_restore(buf);
 }
 
 GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
@@ -499,7 +511,7 @@ GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
     pop_cleanup(st, buf);
     unwind_green(st);
   }
-  real_fn(g_real_unwind_next, "__pthread_unwind_next")(buf);
+  real::__pthread_unwind_next(buf);
   __builtin_unreachable();
 }
 

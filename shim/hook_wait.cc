@@ -31,8 +31,8 @@ bool deadline_passed(int64_t deadline) { return deadline >= 0 && gh::mono_ns() >
 // Parks until one of the polled fds may be ready or the deadline passes.
 // Returns 0, or -EINTR when a signal handler interrupted the wait.
 int wait_any(const pollfd* fds, nfds_t n, int64_t deadline) {
-  std::vector<int> f;
-  std::vector<uint32_t> ev;
+  std::vector<int, gh::ArenaAllocator<int>> f;
+  std::vector<uint32_t, gh::ArenaAllocator<uint32_t>> ev;
   f.reserve(n);
   ev.reserve(n);
   for (nfds_t i = 0; i < n; i++) {
@@ -134,7 +134,7 @@ int green_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, int64_t deadline)
   if (rd) r0 = *rd;
   if (wr) w0 = *wr;
   if (ex) e0 = *ex;
-  std::vector<pollfd> pf;
+  std::vector<pollfd, gh::ArenaAllocator<pollfd>> pf;
   for (int fd = 0; fd < nfds; fd++) {
     short ev = 0;
     if (rd && FD_ISSET(fd, &r0)) ev |= POLLIN;

@@ -1,39 +1,83 @@
+// SPDX-License-Identifier: MIT
 #include "shim/real.h"
 
-#include <dlfcn.h>
+#include <sched.h>
 
 #include "core/log.h"
+#include "shim/elf_symbols.h"
 
 namespace gh::shim {
 
-bool g_real_resolved = false;
+std::atomic<bool> g_real_resolved{false};
 
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 namespace real {
-#define GH_DEFINE_REAL(name, version) decltype(&::name) name = nullptr;
-GH_REAL_FUNCS(GH_DEFINE_REAL)
-#undef GH_DEFINE_REAL
+#define GH_REAL_DEFINE_D(name, version) constinit RealFn<decltype(::name)> name{nullptr};
+#define GH_REAL_DEFINE_T(name, ...) constinit RealFn<__VA_ARGS__> name{nullptr};
+GH_REAL_FUNCS(GH_REAL_DEFINE_D, GH_REAL_DEFINE_T)
+#undef GH_REAL_DEFINE_D
+#undef GH_REAL_DEFINE_T
 }  // namespace real
 
 namespace {
-void* lookup(const char* name, const char* version) {
-  void* p = nullptr;
-  if (version) p = dlvsym(RTLD_NEXT, name, version);
-  if (!p) p = dlsym(RTLD_NEXT, name);
-  return p;
+
+constexpr size_t kRealCount = 0
+#define GH_REAL_COUNT(name, ...) +1
+    GH_REAL_FUNCS(GH_REAL_COUNT, GH_REAL_COUNT)
+#undef GH_REAL_COUNT
+    ;
+
+// Whether each requested version was found (written with the pointers).
+bool g_version_found[kRealCount];
+
+// 0: not started, 1: a thread is resolving, 2: done.
+std::atomic<int> g_state{0};
+
+template <class F>
+void resolve_one(RealFn<F>& slot, const char* name, const char* version, size_t index) {
+  // "Next" after this library: the lookup skips the object holding slot.
+  SymbolFound f = find_next_symbol(&slot, SymbolQuery{name, version});
+  slot.ptr = reinterpret_cast<F*>(f.addr);
+  g_version_found[index] = f.version_found;
 }
+
 }  // namespace
 
 void resolve_real() {
-  if (g_real_resolved) return;
-#define GH_RESOLVE_REAL(name, version) \
-  real::name = reinterpret_cast<decltype(real::name)>(lookup(#name, version));
-  GH_REAL_FUNCS(GH_RESOLVE_REAL)
-#undef GH_RESOLVE_REAL
-  // Anything libc must have; without it passing through is impossible.
-  if (!real::read || !real::write || !real::close || !real::pthread_create) {
-    log_error("cannot resolve libc functions; is this a glibc program?");
+  int expected = 0;
+  if (!g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    // Another thread is resolving (the lookup calls no hook, so it cannot
+    // be this one): wait for it.
+    while (g_state.load(std::memory_order_acquire) != 2) sched_yield();
+    return;
   }
-  __atomic_store_n(&g_real_resolved, true, __ATOMIC_RELEASE);
+  size_t i = 0;
+#define GH_REAL_RESOLVE_D(name, version) resolve_one(real::name, #name, version, i++);
+#define GH_REAL_RESOLVE_T(name, ...) resolve_one(real::name, #name, nullptr, i++);
+  GH_REAL_FUNCS(GH_REAL_RESOLVE_D, GH_REAL_RESOLVE_T)
+#undef GH_REAL_RESOLVE_D
+#undef GH_REAL_RESOLVE_T
+  g_state.store(2, std::memory_order_release);
+  g_real_resolved.store(true, std::memory_order_release);
+  // Anything libc must have; without it passing through is impossible.
+  if (!real::read.ptr || !real::write.ptr || !real::close.ptr || !real::pthread_create.ptr)
+    log_error("cannot resolve libc functions; is this a glibc program?");
+}
+
+void for_each_real(void (*fn)(const RealSymbol&, void*), void* arg) {
+  ensure_real();
+  size_t i = 0;
+#define GH_REAL_VISIT_D(name, version)                                                   \
+  fn(RealSymbol{#name, version, reinterpret_cast<void*>(real::name.ptr), g_version_found[i]}, \
+     arg);                                                                                \
+  i++;
+#define GH_REAL_VISIT_T(name, ...)                                                       \
+  fn(RealSymbol{#name, nullptr, reinterpret_cast<void*>(real::name.ptr), g_version_found[i]}, \
+     arg);                                                                                \
+  i++;
+  GH_REAL_FUNCS(GH_REAL_VISIT_D, GH_REAL_VISIT_T)
+#undef GH_REAL_VISIT_D
+#undef GH_REAL_VISIT_T
 }
 
 }  // namespace gh::shim

@@ -1,9 +1,14 @@
-// The real libc functions behind every interposed symbol, resolved once with
-// dlsym(RTLD_NEXT) (dlvsym where glibc keeps several versions). Hooks call
+// SPDX-License-Identifier: MIT
+// The real libc functions behind every interposed symbol, and every other
+// libc function the shim needs from the next object rather than from its
+// own hooks: one table, resolved once (shim/elf_symbols.h: no allocation, no
+// hook re-entered), before any hook does green work. Hooks call
 // real::name(...) to pass a call straight through.
 //
-// resolve() is idempotent and safe to call from any hook that runs before the
-// shim's constructor (another library's constructor, the dynamic loader).
+// ensure_real() is cheap after the first call and safe from any hook at any
+// time: from another library's constructor before the shim's, from inside
+// the program's malloc (jemalloc and tcmalloc call pthread_mutex_trylock,
+// pthread_self, ... there), and from several threads at once.
 #pragma once
 
 #ifndef _GNU_SOURCE
@@ -11,176 +16,287 @@
 #endif
 #include <fcntl.h>
 #include <netdb.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+
 namespace gh::shim {
 
-// X(name, version): version nullptr means the default symbol.
-#define GH_REAL_FUNCS(X)                               \
-  /* data */                                           \
-  X(read, nullptr)                                     \
-  X(readv, nullptr)                                    \
-  X(pread, nullptr)                                    \
-  X(pread64, nullptr)                                  \
-  X(preadv, nullptr)                                   \
-  X(preadv2, nullptr)                                  \
-  X(write, nullptr)                                    \
-  X(writev, nullptr)                                   \
-  X(pwrite, nullptr)                                   \
-  X(pwrite64, nullptr)                                 \
-  X(pwritev, nullptr)                                  \
-  X(pwritev2, nullptr)                                 \
-  X(recv, nullptr)                                     \
-  X(recvfrom, nullptr)                                 \
-  X(recvmsg, nullptr)                                  \
-  X(recvmmsg, nullptr)                                 \
-  X(send, nullptr)                                     \
-  X(sendto, nullptr)                                   \
-  X(sendmsg, nullptr)                                  \
-  X(sendmmsg, nullptr)                                 \
-  X(sendfile, nullptr)                                 \
-  X(sendfile64, nullptr)                               \
-  X(splice, nullptr)                                   \
-  /* connections */                                    \
-  X(socket, nullptr)                                   \
-  X(socketpair, nullptr)                               \
-  X(pipe, nullptr)                                     \
-  X(pipe2, nullptr)                                    \
-  X(accept, nullptr)                                   \
-  X(accept4, nullptr)                                  \
-  X(connect, nullptr)                                  \
-  X(shutdown, nullptr)                                 \
-  X(close, nullptr)                                    \
-  X(dup, nullptr)                                      \
-  X(dup2, nullptr)                                     \
-  X(dup3, nullptr)                                     \
-  X(fcntl, nullptr)                                    \
-  X(fcntl64, nullptr)                                  \
-  X(ioctl, nullptr)                                    \
-  X(setsockopt, nullptr)                               \
-  X(getsockopt, nullptr)                               \
-  /* waiting */                                        \
-  X(poll, nullptr)                                     \
-  X(ppoll, nullptr)                                    \
-  X(select, nullptr)                                   \
-  X(pselect, nullptr)                                  \
-  X(epoll_wait, nullptr)                               \
-  X(epoll_pwait, nullptr)                              \
-  X(epoll_pwait2, nullptr)                             \
-  /* time */                                           \
-  X(sleep, nullptr)                                    \
-  X(usleep, nullptr)                                   \
-  X(nanosleep, nullptr)                                \
-  X(clock_nanosleep, "GLIBC_2.17")                     \
-  X(sched_yield, nullptr)                              \
+// D(name, version): a function <headers> declare; version nullptr means the
+// default version (what a program linked today binds to). A version is named
+// only where an older default would be wrong; if the running glibc lacks it,
+// the default is used and the debug log says so (tests/unit/real_test.cc
+// fails then).
+// T(name, type...): the same for functions no public header declares.
+#define GH_REAL_FUNCS(D, T) \
+  /* data */ \
+  D(read, nullptr) \
+  D(readv, nullptr) \
+  D(pread, nullptr) \
+  D(pread64, nullptr) \
+  D(preadv, nullptr) \
+  D(preadv2, nullptr) \
+  D(write, nullptr) \
+  D(writev, nullptr) \
+  D(pwrite, nullptr) \
+  D(pwrite64, nullptr) \
+  D(pwritev, nullptr) \
+  D(pwritev2, nullptr) \
+  D(recv, nullptr) \
+  D(recvfrom, nullptr) \
+  D(recvmsg, nullptr) \
+  D(recvmmsg, nullptr) \
+  D(send, nullptr) \
+  D(sendto, nullptr) \
+  D(sendmsg, nullptr) \
+  D(sendmmsg, nullptr) \
+  D(sendfile, nullptr) \
+  D(sendfile64, nullptr) \
+  D(splice, nullptr) \
+  /* connections */ \
+  D(socket, nullptr) \
+  D(socketpair, nullptr) \
+  D(pipe, nullptr) \
+  D(pipe2, nullptr) \
+  D(accept, nullptr) \
+  D(accept4, nullptr) \
+  D(connect, nullptr) \
+  D(shutdown, nullptr) \
+  D(close, nullptr) \
+  D(dup, nullptr) \
+  D(dup2, nullptr) \
+  D(dup3, nullptr) \
+  D(fcntl, nullptr) \
+  D(fcntl64, nullptr) \
+  D(ioctl, nullptr) \
+  D(setsockopt, nullptr) \
+  D(getsockopt, nullptr) \
+  D(open, nullptr) \
+  D(open64, nullptr) \
+  D(openat, nullptr) \
+  D(openat64, nullptr) \
+  D(creat, nullptr) \
+  D(creat64, nullptr) \
+  D(fopen, nullptr) \
+  D(fopen64, nullptr) \
+  D(eventfd, nullptr) \
+  D(timerfd_create, nullptr) \
+  D(signalfd, nullptr) \
+  D(inotify_init, nullptr) \
+  D(inotify_init1, nullptr) \
+  D(epoll_create, nullptr) \
+  D(epoll_create1, nullptr) \
+  D(memfd_create, nullptr) \
+  D(closefrom, nullptr) \
+  T(__open_2, int(const char*, int)) \
+  T(__open64_2, int(const char*, int)) \
+  T(__openat_2, int(int, const char*, int)) \
+  T(__openat64_2, int(int, const char*, int)) \
+  /* waiting */ \
+  D(poll, nullptr) \
+  D(ppoll, nullptr) \
+  D(select, nullptr) \
+  D(pselect, nullptr) \
+  D(epoll_wait, nullptr) \
+  D(epoll_pwait, nullptr) \
+  D(epoll_pwait2, nullptr) \
+  /* time */ \
+  D(sleep, nullptr) \
+  D(usleep, nullptr) \
+  D(nanosleep, nullptr) \
+  D(clock_nanosleep, nullptr) \
+  D(sched_yield, nullptr) \
   /* threads (the real ones serve process-shared objects and native threads) */ \
-  X(pthread_create, "GLIBC_2.34")                      \
-  X(pthread_join, "GLIBC_2.34")                        \
-  X(pthread_detach, "GLIBC_2.34")                      \
-  X(pthread_self, nullptr)                             \
-  X(pthread_kill, "GLIBC_2.34")                        \
-  X(pthread_sigmask, "GLIBC_2.32")                     \
-  X(pthread_tryjoin_np, "GLIBC_2.34")                  \
-  X(pthread_timedjoin_np, "GLIBC_2.34")                \
-  X(pthread_clockjoin_np, "GLIBC_2.34")                \
-  X(pthread_exit, "GLIBC_2.34")                        \
-  X(pthread_equal, nullptr)                            \
-  X(pthread_once, "GLIBC_2.34")                        \
-  X(pthread_key_create, "GLIBC_2.34")                  \
-  X(pthread_key_delete, "GLIBC_2.34")                  \
-  X(pthread_getspecific, "GLIBC_2.34")                 \
-  X(pthread_setspecific, "GLIBC_2.34")                 \
-  X(pthread_setname_np, "GLIBC_2.34")                  \
-  X(pthread_getname_np, "GLIBC_2.34")                  \
-  X(pthread_getattr_np, "GLIBC_2.32")                  \
-  X(pthread_cancel, "GLIBC_2.34")                      \
-  X(pthread_setschedparam, nullptr)                    \
-  X(pthread_getschedparam, nullptr)                    \
-  X(pthread_setaffinity_np, "GLIBC_2.34")              \
-  X(pthread_getaffinity_np, "GLIBC_2.34")              \
-  X(pthread_getcpuclockid, "GLIBC_2.34")               \
-  X(pthread_sigqueue, "GLIBC_2.34")                    \
-  X(pthread_spin_init, "GLIBC_2.34")                   \
-  X(pthread_spin_lock, "GLIBC_2.34")                   \
-  X(pthread_spin_trylock, "GLIBC_2.34")                \
-  X(pthread_spin_unlock, "GLIBC_2.34")                 \
-  X(pthread_spin_destroy, "GLIBC_2.34")                \
-  X(pthread_mutex_init, nullptr)                       \
-  X(pthread_mutex_destroy, nullptr)                    \
-  X(pthread_mutex_lock, nullptr)                       \
-  X(pthread_mutex_trylock, "GLIBC_2.34")               \
-  X(pthread_mutex_timedlock, "GLIBC_2.34")             \
-  X(pthread_mutex_clocklock, "GLIBC_2.34")             \
-  X(pthread_mutex_unlock, nullptr)                     \
-  X(pthread_cond_init, "GLIBC_2.3.2")                  \
-  X(pthread_cond_destroy, "GLIBC_2.3.2")               \
-  X(pthread_cond_wait, "GLIBC_2.3.2")                  \
-  X(pthread_cond_timedwait, "GLIBC_2.3.2")             \
-  X(pthread_cond_clockwait, "GLIBC_2.34")              \
-  X(pthread_cond_signal, "GLIBC_2.3.2")                \
-  X(pthread_cond_broadcast, "GLIBC_2.3.2")             \
-  X(pthread_rwlock_init, "GLIBC_2.34")                 \
-  X(pthread_rwlock_destroy, "GLIBC_2.34")              \
-  X(pthread_rwlock_rdlock, "GLIBC_2.34")               \
-  X(pthread_rwlock_wrlock, "GLIBC_2.34")               \
-  X(pthread_rwlock_tryrdlock, "GLIBC_2.34")            \
-  X(pthread_rwlock_trywrlock, "GLIBC_2.34")            \
-  X(pthread_rwlock_timedrdlock, "GLIBC_2.34")          \
-  X(pthread_rwlock_timedwrlock, "GLIBC_2.34")          \
-  X(pthread_rwlock_clockrdlock, "GLIBC_2.34")          \
-  X(pthread_rwlock_clockwrlock, "GLIBC_2.34")          \
-  X(pthread_rwlock_unlock, "GLIBC_2.34")               \
-  X(pthread_barrier_init, "GLIBC_2.34")                \
-  X(pthread_barrier_destroy, "GLIBC_2.34")             \
-  X(pthread_barrier_wait, "GLIBC_2.34")                \
-  X(sem_init, "GLIBC_2.34")                            \
-  X(sem_destroy, "GLIBC_2.34")                         \
-  X(sem_wait, "GLIBC_2.34")                            \
-  X(sem_trywait, "GLIBC_2.34")                         \
-  X(sem_timedwait, "GLIBC_2.34")                       \
-  X(sem_clockwait, "GLIBC_2.34")                       \
-  X(sem_post, "GLIBC_2.34")                            \
-  X(sem_getvalue, "GLIBC_2.34")                        \
-  /* signals */                                        \
-  X(sigaction, nullptr)                                \
-  X(sigprocmask, nullptr)                              \
-  X(signal, nullptr)                                   \
-  /* processes */                                      \
-  X(fork, nullptr)                                     \
-  X(exit, nullptr)                                     \
-  X(fclose, nullptr)                                   \
-  X(close_range, nullptr)                              \
-  /* dns */                                            \
-  X(getaddrinfo, nullptr)                              \
-  X(getnameinfo, nullptr)                              \
-  X(gethostbyname, nullptr)                            \
-  X(gethostbyname_r, nullptr)
+  D(pthread_create, nullptr) \
+  D(pthread_join, nullptr) \
+  D(pthread_detach, nullptr) \
+  D(pthread_self, nullptr) \
+  D(pthread_kill, nullptr) \
+  D(pthread_sigmask, nullptr) \
+  D(pthread_tryjoin_np, nullptr) \
+  D(pthread_timedjoin_np, nullptr) \
+  D(pthread_clockjoin_np, nullptr) \
+  D(pthread_exit, nullptr) \
+  D(pthread_equal, nullptr) \
+  D(pthread_once, nullptr) \
+  D(pthread_key_create, nullptr) \
+  D(pthread_key_delete, nullptr) \
+  D(pthread_getspecific, nullptr) \
+  D(pthread_setspecific, nullptr) \
+  D(pthread_setname_np, nullptr) \
+  D(pthread_getname_np, nullptr) \
+  D(pthread_getattr_np, nullptr) \
+  D(pthread_cancel, nullptr) \
+  D(pthread_setschedparam, nullptr) \
+  D(pthread_getschedparam, nullptr) \
+  D(pthread_setaffinity_np, nullptr) \
+  D(pthread_getaffinity_np, nullptr) \
+  D(pthread_getcpuclockid, nullptr) \
+  D(pthread_sigqueue, nullptr) \
+  D(pthread_spin_init, nullptr) \
+  D(pthread_spin_lock, nullptr) \
+  D(pthread_spin_trylock, nullptr) \
+  D(pthread_spin_unlock, nullptr) \
+  D(pthread_spin_destroy, nullptr) \
+  D(pthread_mutex_init, nullptr) \
+  D(pthread_mutex_destroy, nullptr) \
+  D(pthread_mutex_lock, nullptr) \
+  D(pthread_mutex_trylock, nullptr) \
+  D(pthread_mutex_timedlock, nullptr) \
+  D(pthread_mutex_clocklock, nullptr) \
+  D(pthread_mutex_unlock, nullptr) \
+  D(pthread_cond_init, "GLIBC_2.3.2") \
+  D(pthread_cond_destroy, "GLIBC_2.3.2") \
+  D(pthread_cond_wait, "GLIBC_2.3.2") \
+  D(pthread_cond_timedwait, "GLIBC_2.3.2") \
+  D(pthread_cond_clockwait, nullptr) \
+  D(pthread_cond_signal, "GLIBC_2.3.2") \
+  D(pthread_cond_broadcast, "GLIBC_2.3.2") \
+  D(pthread_rwlock_init, nullptr) \
+  D(pthread_rwlock_destroy, nullptr) \
+  D(pthread_rwlock_rdlock, nullptr) \
+  D(pthread_rwlock_wrlock, nullptr) \
+  D(pthread_rwlock_tryrdlock, nullptr) \
+  D(pthread_rwlock_trywrlock, nullptr) \
+  D(pthread_rwlock_timedrdlock, nullptr) \
+  D(pthread_rwlock_timedwrlock, nullptr) \
+  D(pthread_rwlock_clockrdlock, nullptr) \
+  D(pthread_rwlock_clockwrlock, nullptr) \
+  D(pthread_rwlock_unlock, nullptr) \
+  D(pthread_barrier_init, nullptr) \
+  D(pthread_barrier_destroy, nullptr) \
+  D(pthread_barrier_wait, nullptr) \
+  D(sem_init, nullptr) \
+  D(sem_destroy, nullptr) \
+  D(sem_wait, nullptr) \
+  D(sem_trywait, nullptr) \
+  D(sem_timedwait, nullptr) \
+  D(sem_clockwait, nullptr) \
+  D(sem_post, nullptr) \
+  D(sem_getvalue, nullptr) \
+  T(__pthread_register_cancel, void(__pthread_unwind_buf_t*)) \
+  T(__pthread_unregister_cancel, void(__pthread_unwind_buf_t*)) \
+  T(__pthread_register_cancel_defer, void(__pthread_unwind_buf_t*)) \
+  T(__pthread_unregister_cancel_restore, void(__pthread_unwind_buf_t*)) \
+  T(__pthread_unwind_next, void(__pthread_unwind_buf_t*)) \
+  /* signals */ \
+  D(sigaction, nullptr) \
+  D(sigprocmask, nullptr) \
+  D(signal, nullptr) \
+  D(sigpending, nullptr) \
+  D(sigtimedwait, nullptr) \
+  /* processes */ \
+  D(fork, nullptr) \
+  D(exit, nullptr) \
+  D(fclose, nullptr) \
+  /* stdio */ \
+  D(fgets, nullptr) \
+  D(fgets_unlocked, nullptr) \
+  D(fgetc, nullptr) \
+  D(getc, nullptr) \
+  D(fgetc_unlocked, nullptr) \
+  D(getc_unlocked, nullptr) \
+  D(fread, nullptr) \
+  D(fread_unlocked, nullptr) \
+  D(getdelim, nullptr) \
+  D(fflush, nullptr) \
+  D(fflush_unlocked, nullptr) \
+  D(fputs, nullptr) \
+  D(fputs_unlocked, nullptr) \
+  D(fwrite, nullptr) \
+  D(fwrite_unlocked, nullptr) \
+  D(fputc, nullptr) \
+  D(putc, nullptr) \
+  D(fputc_unlocked, nullptr) \
+  D(putc_unlocked, nullptr) \
+  D(vfprintf, nullptr) \
+  D(vdprintf, nullptr) \
+  D(vfscanf, nullptr) \
+  T(__uflow, int(FILE*)) \
+  T(__underflow, int(FILE*)) \
+  T(__overflow, int(FILE*, int)) \
+  T(_IO_getc, int(FILE*)) \
+  T(_IO_putc, int(int, FILE*)) \
+  T(__vfprintf_chk, int(FILE*, int, const char*, va_list)) \
+  T(__isoc99_vfscanf, int(FILE*, const char*, va_list)) \
+  D(close_range, nullptr) \
+  D(waitpid, nullptr) \
+  D(wait, nullptr) \
+  D(wait3, nullptr) \
+  D(wait4, nullptr) \
+  D(waitid, nullptr) \
+  D(system, nullptr) \
+  D(pclose, nullptr) \
+  D(syscall, nullptr) \
+  /* dns */ \
+  D(getaddrinfo, nullptr) \
+  D(getnameinfo, nullptr) \
+  D(gethostbyname, nullptr) \
+  D(gethostbyname_r, nullptr)
 
-namespace real {
-#define GH_DECLARE_REAL(name, version) extern decltype(&::name) name;
-GH_REAL_FUNCS(GH_DECLARE_REAL)
-#undef GH_DECLARE_REAL
-}  // namespace real
-
-// Resolves every real:: pointer. Idempotent; cheap after the first call.
+// Resolves every real:: pointer. Idempotent; a caller that finds another
+// thread resolving waits for it.
 void resolve_real();
-extern bool g_real_resolved;
+extern std::atomic<bool> g_real_resolved;
 
 inline void ensure_real() {
-  if (__builtin_expect(!g_real_resolved, 0)) resolve_real();
+  if (__builtin_expect(!g_real_resolved.load(std::memory_order_acquire), 0)) resolve_real();
 }
+
+// A real function: calling it (or taking it as a function pointer) first
+// makes sure the table is resolved, so that no hook can call through a
+// pointer that is not set yet, whatever path it took.
+template <class F>
+struct RealFn {
+  F* ptr;
+  operator F*() const {
+    ensure_real();
+    return ptr;
+  }
+};
+
+// The declarations' nonnull/warn_unused_result attributes do not carry
+// over to the pointer type, which is what we want.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+namespace real {
+#define GH_REAL_DECLARE_D(name, version) extern RealFn<decltype(::name)> name;
+#define GH_REAL_DECLARE_T(name, ...) extern RealFn<__VA_ARGS__> name;
+GH_REAL_FUNCS(GH_REAL_DECLARE_D, GH_REAL_DECLARE_T)
+#undef GH_REAL_DECLARE_D
+#undef GH_REAL_DECLARE_T
+}  // namespace real
+#pragma GCC diagnostic pop
+
+// One entry of the table, for checks and the debug log.
+struct RealSymbol {
+  const char* name;
+  const char* version;  // requested; nullptr: default
+  void* addr;           // resolved, or nullptr if no object defines it
+  bool version_found;   // the requested version exists
+};
+// Calls fn for every entry (after resolution).
+void for_each_real(void (*fn)(const RealSymbol&, void*), void* arg);
 
 }  // namespace gh::shim

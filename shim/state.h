@@ -8,10 +8,10 @@
 #pragma once
 
 #include "core/carrier.h"
+#include "core/compiler.h"
 #include "shim/real.h"
 
 #define GH_EXPORT extern "C" __attribute__((visibility("default")))
-#define GH_TLS __attribute__((tls_model("initial-exec")))
 
 namespace gh::shim {
 
