@@ -21,8 +21,11 @@ class Backend {
   virtual int poll() = 0;
   // Submits queued requests and blocks until at least one completion is
   // dispatched, wake() is called, or the CLOCK_MONOTONIC deadline (ns; < 0:
-  // none) passes. Returns 0, or -EINTR when a signal handler ran meanwhile.
-  virtual int wait(int64_t deadline_ns) = 0;
+  // none) passes. With sigmask, the OS thread's signal mask is *sigmask
+  // (kernel sigset, bit sig-1) for the wait only, set and restored
+  // atomically with it as ppoll does; nullptr keeps the thread's mask.
+  // Returns 0, or -EINTR when a signal handler ran meanwhile.
+  virtual int wait(int64_t deadline_ns, const uint64_t* sigmask) = 0;
   // Any thread, async-signal-safe: makes the current or the next wait()
   // return soon.
   virtual void wake() = 0;

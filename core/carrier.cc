@@ -100,6 +100,7 @@ Carrier::Carrier() {
   os_stack_bounds(&root_bounds_);
   syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
   root_.sigmask = applied_sigmask_;
+  count_mask(root_.sigmask, +1);
 }
 
 Carrier::~Carrier() {
@@ -135,6 +136,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   g->carrier = this;
   g->pooled_stack = !user_stack;
   g->sigmask = running_->sigmask;  // POSIX: a new thread inherits its creator's mask
+  count_mask(g->sigmask, +1);
   g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   g->stack = s;
   g->entry = entry;
@@ -226,6 +228,48 @@ void Carrier::signal_arrived(bool sa_restart) {
   if (cur == 0 || v < cur) pending_signal_.store(v, std::memory_order_release);
 }
 
+void Carrier::count_mask(uint64_t mask, int delta) {
+  while (mask) {
+    int bit = __builtin_ctzll(mask);
+    mask &= mask - 1;
+    blocked_counts_[bit] += static_cast<uint32_t>(delta);
+  }
+}
+
+uint64_t Carrier::wait_sigmask() {
+  uint64_t m = 0;
+  for (int bit = 0; bit < 64; bit++)
+    if (blocked_counts_[bit] == live_) m |= uint64_t{1} << bit;
+  return m;
+}
+
+GreenThread* Carrier::process_signal_target(int sig) {
+  if (sig < 1 || sig > 64) return nullptr;
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  if (!(root_.sigmask & bit)) return &root_;
+  if (!(running_->sigmask & bit)) return running_;
+  for (GreenThread* g = interruptible_; g; g = g->intr_next)
+    if (!(g->sigmask & bit)) return g;
+  return nullptr;
+}
+
+void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
+  if (h && !g->interrupt) {
+    g->intr_prev = nullptr;
+    g->intr_next = interruptible_;
+    if (interruptible_) interruptible_->intr_prev = g;
+    interruptible_ = g;
+  } else if (!h && g->interrupt) {
+    if (g->intr_prev)
+      g->intr_prev->intr_next = g->intr_next;
+    else
+      interruptible_ = g->intr_next;
+    if (g->intr_next) g->intr_next->intr_prev = g->intr_prev;
+    g->intr_prev = g->intr_next = nullptr;
+  }
+  g->interrupt = h;
+}
+
 void Carrier::deliver_interrupt() {
   int sig = pending_signal_.exchange(0, std::memory_order_acq_rel);
   if (!sig) return;
@@ -234,7 +278,7 @@ void Carrier::deliver_interrupt() {
   InterruptHook* h = target->interrupt;
   if (!h) return;  // not in an interruptible wait (or running)
   if (sig == 2 && h->restartable) return;
-  target->interrupt = nullptr;
+  set_interrupt(target, nullptr);
   h->fire(h);
 }
 
@@ -260,7 +304,10 @@ GreenThread* Carrier::pick_next() {
       continue;
     }
     stats_.waits++;
-    int rc = backend_->wait(timers_.next_deadline());
+    // Wait with the signals that some green thread would take let through,
+    // not only those of the thread that ran last.
+    uint64_t mask = wait_sigmask();
+    int rc = backend_->wait(timers_.next_deadline(), mask == applied_sigmask_ ? nullptr : &mask);
     idle_.store(false, std::memory_order_relaxed);
     if (rc == -EINTR) interrupts_++;
   }
@@ -347,6 +394,7 @@ void Carrier::exit_current(void* result) {
   GreenThread* g = running_;
   if (g_exit_hook) g_exit_hook(g);
   live_--;
+  count_mask(g->sigmask, -1);
   // A stack the program provided (pthread_attr_setstack) stays the program's.
   dead_stack_ = g->pooled_stack ? g->stack : Stack{};
   leaving_dead_ = true;

@@ -65,9 +65,26 @@ class Carrier : public ArenaObject {
   // already the OS thread's mask. Each green thread keeps its own: a switch
   // to a thread with another mask sets it (one system call, only then).
   void set_running_sigmask(uint64_t mask) {
+    count_mask(running_->sigmask, -1);
+    count_mask(mask, +1);
     running_->sigmask = mask;
     applied_sigmask_ = mask;
   }
+  // The signals that every green thread of this carrier blocks: the mask the
+  // carrier waits with, so that a signal some green thread would take
+  // interrupts the wait as it would interrupt that thread natively.
+  uint64_t wait_sigmask();
+  // Async-signal-safe, on this carrier's OS thread, in a handler for a
+  // process-directed signal `sig`: the green thread that takes it as the
+  // kernel would pick a thread that does not block it — the root if it does
+  // not, else the running thread if it does not (the signal may have come
+  // while the carrier waited with wait_sigmask()), else one in an
+  // interruptible wait that does not — or nullptr.
+  GreenThread* process_signal_target(int sig);
+
+  // Starts (h) or ends (nullptr) an interruptible wait of the running green
+  // thread g: a signal handler may end it through h->fire.
+  void set_interrupt(GreenThread* g, InterruptHook* h);
   // The green thread a pending pthread_kill targets, if any (not consumed).
   GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.
@@ -132,6 +149,10 @@ class Carrier : public ArenaObject {
   uint32_t since_poll_ = 0;                  // [carrier] switches since backend poll
 
   void deliver_interrupt();
+  // Adds (+1) or removes (-1) a green thread's mask to blocked_counts_.
+  void count_mask(uint64_t mask, int delta);
+  uint32_t blocked_counts_[64] = {};         // [carrier] live green threads blocking each signal
+  GreenThread* interruptible_ = nullptr;     // [carrier] threads with `interrupt` set
   std::atomic<int> pending_signal_{0};       // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
   uint64_t applied_sigmask_ = 0;             // [carrier] the OS thread's mask

@@ -79,9 +79,10 @@ int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, 
   hook.fire = &waiter_interrupt;
   hook.restartable = restartable;
   hook.w = &w;
-  w.g->interrupt = &hook;
+  Carrier* c = w.g->carrier;
+  c->set_interrupt(w.g, &hook);
   int r = park_waiter(w, deadline_ns, what);
-  w.g->interrupt = nullptr;
+  c->set_interrupt(w.g, nullptr);
   return r;
 }
 

@@ -64,6 +64,8 @@ struct GreenThread : ArenaObject {
   Waiter* joiner = nullptr;           // [lock] the one thread waiting in join
 
   InterruptHook* interrupt = nullptr; // [carrier] set while in an interruptible wait
+  GreenThread* intr_prev = nullptr;   // [carrier] links among the carrier's
+  GreenThread* intr_next = nullptr;   //   threads with `interrupt` set
   bool io_restartable = true;         // [carrier] ring waits survive SA_RESTART handlers
   uint64_t sigmask = 0;               // [carrier] blocked signals (kernel sigset, 64 bits)
   void* asan_fake_stack = nullptr;    // [carrier] sanitizer bookkeeping

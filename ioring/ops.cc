@@ -72,9 +72,9 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   hook.restartable = me->io_restartable && deadline < 0;
   hook.r = r;
   hook.req = req;
-  me->interrupt = &hook;
+  c->set_interrupt(me, &hook);
   c->park();
-  me->interrupt = nullptr;
+  c->set_interrupt(me, nullptr);
   me->wait = WaitInfo{};
   // A request cancelled by its linked timeout reports -ECANCELED, or -EINTR
   // when an io-wq worker was running it: either way, if the deadline has

@@ -344,7 +344,7 @@ void Ring::arm_wakeup() {
   wake_armed_ = true;
 }
 
-int Ring::wait(int64_t deadline_ns) {
+int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
   arm_wakeup();
   if (io_uring_cq_ready(&ring_) > 0) {
     reap();
@@ -364,7 +364,15 @@ int Ring::wait(int64_t deadline_ns) {
   stats_.blocking_enters++;
   polls_since_enter_ = 0;
   unsigned queued = io_uring_sq_ready(&ring_);
-  int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+  sigset_t set;
+  sigset_t* setp = nullptr;
+  if (sigmask) {
+    // liburing passes _NSIG/8 bytes: the kernel's 64-bit set.
+    sigemptyset(&set);
+    memcpy(&set, sigmask, sizeof *sigmask);
+    setp = &set;
+  }
+  int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, setp);
   if (rc >= 0 && queued > io_uring_sq_ready(&ring_))
     stats_.submitted += queued - io_uring_sq_ready(&ring_);
   if (rc < 0 && rc != -ETIME && rc != -EINTR) {

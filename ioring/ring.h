@@ -86,7 +86,7 @@ class Ring final : public Backend, public ArenaObject {
 
   // Backend contract.
   int poll() override;
-  int wait(int64_t deadline_ns) override;
+  int wait(int64_t deadline_ns, const uint64_t* sigmask) override;
   void wake() override;
   uint32_t inflight() const override { return inflight_; }
 

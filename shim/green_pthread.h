@@ -44,7 +44,9 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask);
 
 // Set while a signal handler runs for a pthread_kill aimed at a green
 // thread: pthread_self() answers with it (hook_signal.cc).
+// &g_root_self stands for the carrier's root (its OS thread's own handle).
 extern thread_local ShimThread* t_signal_self GH_TLS;
+extern ShimThread g_root_self;
 
 // Whether the thread functions are green (the shim is initialised and on).
 bool threads_green();

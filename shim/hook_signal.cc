@@ -30,11 +30,20 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   int flags = h.flags.load(std::memory_order_relaxed);
   // A signal sent to a green thread with pthread_kill runs its handler as
   // that thread: pthread_self() there names the target.
+  // A process-directed signal runs its handler as the green thread the
+  // kernel would have picked, which is also the one whose wait it ends.
   gh::Carrier* carrier = gh::Carrier::current();
   ShimThread* saved_self = t_signal_self;
   if (carrier) {
-    if (gh::GreenThread* target = carrier->signal_target())
-      t_signal_self = static_cast<ShimThread*>(target->user);
+    gh::GreenThread* target = carrier->signal_target();
+    if (!target) {
+      target = carrier->process_signal_target(sig);
+      if (target && !target->is_root()) carrier->set_signal_target(target);
+    }
+    if (target) {
+      auto* st = static_cast<ShimThread*>(target->user);
+      t_signal_self = target->is_root() || !st ? &g_root_self : st;
+    }
   }
   t_bypass++;
   if (flags & SA_SIGINFO)
@@ -126,7 +135,9 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
 namespace {
 void note_mask() {
   gh::Carrier* c = gh::Carrier::current();
-  if (!c || !threads_green()) return;
+  // Inside a signal handler the change lasts until the handler returns (the
+  // kernel restores the mask): it is not the green thread's.
+  if (!c || !threads_green() || t_bypass) return;
   uint64_t cur = 0;
   syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, sizeof cur);
   c->set_running_sigmask(cur);

@@ -26,6 +26,7 @@ namespace gh::shim {
 extern bool g_init_done;
 
 thread_local ShimThread* t_signal_self GH_TLS = nullptr;
+ShimThread g_root_self;
 
 bool threads_green() {
   if (__builtin_expect(!g_init_done, 0)) shim_init();
@@ -351,7 +352,8 @@ GH_EXPORT int pthread_detach(pthread_t t) {
 // their OS thread.
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
-  if (__builtin_expect(t_signal_self != nullptr, 0)) return reinterpret_cast<pthread_t>(t_signal_self);
+  if (__builtin_expect(t_signal_self != nullptr, 0))
+    return t_signal_self == &g_root_self ? real::pthread_self() : reinterpret_cast<pthread_t>(t_signal_self);
   gh::Carrier* c = gh::Carrier::current();
   if (!c) return real::pthread_self();
   auto* st = static_cast<ShimThread*>(c->running()->user);

@@ -40,6 +40,14 @@ void shim_init() {
     fd = static_cast<int>(r);
   }
   log_configure(static_cast<LogLevel>(c.log_level), fd);
+  for_each_real(
+      [](const RealSymbol& s, void*) {
+        if (!s.addr)
+          log_debug("libc has no %s", s.name);
+        else if (!s.version_found)
+          log_debug("libc has no %s@%s; using its default version", s.name, s.version);
+      },
+      nullptr);
   set_default_stack_size(c.stack_size);
   if (c.off) return;
   threads_init();

@@ -2,6 +2,10 @@
 // sleeping, and scale.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -291,6 +295,90 @@ TEST(Green, RunsOnCallerProvidedStack) {
     EXPECT_GE(seen_sp, reinterpret_cast<uintptr_t>(mem.data()));
     EXPECT_LT(seen_sp, reinterpret_cast<uintptr_t>(mem.data() + mem.size()));
   }
+}
+
+}  // namespace
+
+namespace {
+
+uint64_t bit_of(int sig) { return uint64_t{1} << (sig - 1); }
+
+// Sets the running green thread's mask as the shim's pthread_sigmask does.
+void set_mask(uint64_t mask) {
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  gh::Carrier::current()->set_running_sigmask(mask);
+}
+
+uint64_t current_mask() {
+  uint64_t m = 0;
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &m, sizeof m);
+  return m;
+}
+
+// The carrier waits with only the signals that every green thread blocks:
+// a thread that blocks everything and ran last must not hold back a signal
+// another thread would take.
+TEST(Green, WaitMaskIsWhatEveryThreadBlocks) {
+  gh::Carrier* c = gh::Carrier::get();
+  ASSERT_NE(c, nullptr);
+  const uint64_t root_mask = current_mask();
+  set_mask(root_mask | bit_of(SIGUSR2));
+  static gh::Waiter w;
+  w.state.store(gh::Waiter::kWaiting);
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        set_mask(~uint64_t{0} & ~(bit_of(SIGKILL) | bit_of(SIGSTOP)));
+                        w.g = gh::self();
+                        gh::park_waiter(w, gh::kNoDeadline);
+                        return nullptr;
+                      },
+                      nullptr, {}, &g),
+            0);
+  gh::yield();  // g blocks everything, then parks
+  ASSERT_NE(w.g, nullptr);
+  EXPECT_EQ(c->wait_sigmask(), root_mask | bit_of(SIGUSR2));
+  // A process-directed SIGUSR1 goes to the root, which takes it; SIGUSR2,
+  // which the root blocks, to nobody (every thread blocks it).
+  EXPECT_EQ(c->process_signal_target(SIGUSR1), c->running());
+  EXPECT_EQ(c->process_signal_target(SIGUSR2), nullptr);
+  gh::wake(&w);
+  ASSERT_EQ(gh::join(g, nullptr), 0);
+  // Alone again: the root's own mask.
+  EXPECT_EQ(c->wait_sigmask(), root_mask | bit_of(SIGUSR2));
+  set_mask(root_mask);
+  EXPECT_EQ(c->wait_sigmask(), root_mask);
+}
+
+// With the root blocking a signal, the thread that takes it is one in an
+// interruptible wait that does not block it.
+TEST(Green, ProcessSignalGoesToAWaiterThatTakesIt) {
+  gh::Carrier* c = gh::Carrier::get();
+  ASSERT_NE(c, nullptr);
+  const uint64_t root_mask = current_mask();
+  set_mask(root_mask | bit_of(SIGUSR1));
+  static gh::GreenThread* sleeper;
+  sleeper = nullptr;
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn([](void*) -> void* {
+                        set_mask(current_mask() & ~bit_of(SIGUSR1));
+                        sleeper = gh::self();
+                        return reinterpret_cast<void*>(static_cast<intptr_t>(
+                            gh::sleep_until_interruptible(gh::deadline_after(30 * gh::kNsPerSec))));
+                      },
+                      nullptr, {}, &g),
+            0);
+  gh::yield();  // the sleeper unblocks SIGUSR1 and parks
+  ASSERT_NE(sleeper, nullptr);
+  EXPECT_EQ(c->wait_sigmask() & bit_of(SIGUSR1), 0u);
+  EXPECT_EQ(c->process_signal_target(SIGUSR1), sleeper);
+  // The signal arrives (as the shim's trampoline reports it): the sleeper's
+  // wait ends with EINTR.
+  c->set_signal_target(sleeper);
+  c->signal_arrived(false);
+  void* res = nullptr;
+  ASSERT_EQ(gh::join(g, &res), 0);
+  EXPECT_EQ(reinterpret_cast<intptr_t>(res), -EINTR);
+  set_mask(root_mask);
 }
 
 }  // namespace
