@@ -28,6 +28,15 @@ inline timespec ns_timespec(int64_t ns) {
   return ts;
 }
 
+// True for the clocks glibc accepts for absolute timeouts of its pthread
+// and semaphore calls.
+inline bool valid_clock(clockid_t clk) { return clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC; }
+
+// Whether ts is a valid time value for the kernel: 0 <= tv_nsec < 1 s.
+inline bool valid_timespec(const timespec& ts) { return ts.tv_nsec >= 0 && ts.tv_nsec < kNsPerSec; }
+// The same for a relative timeout, which must not be negative.
+inline bool valid_interval(const timespec& ts) { return ts.tv_sec >= 0 && valid_timespec(ts); }
+
 // Saturating add for deadlines: now + relative without overflow.
 inline int64_t deadline_after(int64_t relative_ns) {
   int64_t now = mono_ns();

@@ -97,15 +97,6 @@ int futex_parked(const void* addr);
 
 // ---- Deadlines of the pthread *timedlock / *clockwait calls ----
 
-// True for the clocks glibc accepts for absolute timeouts.
-inline bool valid_clock(clockid_t clk) {
-  return clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC;
-}
-// True if ts is a well-formed timespec (0 <= tv_nsec < 1e9).
-inline bool valid_timespec(const timespec& ts) {
-  return ts.tv_nsec >= 0 && ts.tv_nsec < kNsPerSec;
-}
-
 // An absolute deadline on CLOCK_REALTIME or CLOCK_MONOTONIC. A REALTIME one
 // is waited for on the monotonic clock and re-checked on its own clock before
 // a timeout is reported, so it never expires early if the wall clock jumps.

@@ -116,10 +116,12 @@ int StackPool::acquire(size_t size, Stack* out) {
   *out = c.free.back();
   c.free.pop_back();
   if (c.warm > 0) c.warm--;
+  in_use_++;
   return 0;
 }
 
 void StackPool::release(const Stack& s) {
+  in_use_--;
   Class& c = class_for(s.size);
   if (c.warm >= kWarmPerClass) {
     // Keep the address range and its guard, give the memory back.

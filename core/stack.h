@@ -42,6 +42,8 @@ class StackPool {
   int acquire(size_t size, Stack* out);
   // Returns a stack to the pool.
   void release(const Stack& s);
+  // Stacks handed out by acquire() and not yet given back by release().
+  size_t in_use() const { return in_use_; }
 
   static constexpr size_t kMinSize = 16 * 1024;
   static constexpr size_t kWarmPerClass = 64;
@@ -64,6 +66,7 @@ class StackPool {
 
   std::vector<Class, ArenaAllocator<Class>> classes_;
   std::vector<Slab, ArenaAllocator<Slab>> slabs_;
+  size_t in_use_ = 0;
 };
 
 size_t page_size();

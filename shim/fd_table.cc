@@ -9,6 +9,8 @@
 
 #include <new>
 
+#include "shim/state.h"
+
 namespace gh::shim {
 
 namespace {
@@ -133,6 +135,12 @@ void fd_forget_range(unsigned lo, unsigned hi) {
       if (fd >= lo && fd <= hi) chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
     }
   }
+}
+
+FdEntry* parking_fd(int fd) {
+  if (!may_park()) return nullptr;
+  FdEntry* e = fd_get(fd);
+  return fd_parks(fd, e) ? e : nullptr;
 }
 
 }  // namespace gh::shim

@@ -71,6 +71,10 @@ FdEntry* fd_get(int fd);
 // entry takes the green path whatever its cached O_NONBLOCK says.
 bool fd_parks(int fd, const FdEntry* e);
 
+// The entry of fd if a blocking call on it made now should park the calling
+// green thread (may_park() and fd_parks()), else nullptr: pass through.
+FdEntry* parking_fd(int fd);
+
 // Records a new fd whose kind and mode are known (a fresh, private
 // description).
 void fd_created(int fd, FdKind kind, bool nonblock);

@@ -89,7 +89,7 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
     ssize_t r = io::recv_nowait(fd, buf, len, flags);
     if ((r >= 0 && static_cast<size_t>(r) == len) || r == 0 || (r < 0 && r != -EAGAIN)) return r;
     if (nonblocking_now(fd, e)) return r;
-    return run_offloaded([&]() -> ssize_t {
+    return gh::offload_call([&]() -> ssize_t {
       long n = syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
       return n < 0 ? -errno : n;
     });
@@ -195,7 +195,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
       size_t total = 0;
       for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
       if ((r >= 0 && static_cast<size_t>(r) == total) || nonblocking_now(fd, e)) return r;
-      return run_offloaded([&]() -> ssize_t {
+      return gh::offload_call([&]() -> ssize_t {
         long n = syscall(SYS_recvmsg, fd, msg, flags);
         return n < 0 ? -errno : n;
       });

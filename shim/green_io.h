@@ -47,17 +47,6 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
   }
 }
 
-// Runs call() (a blocking system call returning >= 0 or -errno) on the
-// offload pool while the calling green thread parks: for the few blocking
-// forms that neither a non-blocking attempt nor the ring can make.
-template <class Call>
-ssize_t run_offloaded(Call&& call) {
-  ssize_t r = 0;
-  auto run = [&] { r = call(); };
-  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
-  return r;
-}
-
 // Writes out, parking, what a FILE on a parking fd has buffered, so that
 // libc's final flush in fclose finds nothing to write (hook_stdio.cc).
 void stdio_flush_before_close(FILE* f);

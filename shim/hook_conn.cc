@@ -29,14 +29,6 @@ FdKind socket_kind(int type) {
   return (type & 0xf) == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
 }
 
-// The entry of fd if a blocking call on it should park, else nullptr.
-FdEntry* parking_fd(int fd) {
-  ensure_real();
-  if (!green_ok()) return nullptr;
-  FdEntry* e = fd_get(fd);
-  if (!fd_parks(fd, e) || alone_on_carrier()) return nullptr;
-  return e;
-}
 
 // Before fd is closed or replaced: green threads of this carrier parked on
 // it in the ring are cancelled (they see EBADF), so that no queued request

@@ -19,14 +19,6 @@ using namespace gh::shim;
 
 namespace {
 
-// The entry of fd if a blocking call on it should park, else nullptr.
-inline FdEntry* parking_fd(int fd) {
-  ensure_real();
-  if (!green_ok()) return nullptr;
-  FdEntry* e = fd_get(fd);
-  if (!fd_parks(fd, e) || alone_on_carrier()) return nullptr;
-  return e;
-}
 
 // A socket call on an entry that says "socket" fails with ENOTSOCK only when
 // the entry is stale: the fd was closed behind the shim's back (closefrom,
@@ -208,7 +200,7 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   if (timeout) {
     timespec ts;
     if (copy_from_user(&ts, timeout, sizeof ts) != 0) return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
-    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+    if (!gh::valid_interval(ts))
       return static_cast<int>(ret_errno(ssize_t{-EINVAL}));
     end = gh::clock_ns(CLOCK_MONOTONIC) + gh::timespec_ns(ts);
   }
@@ -328,7 +320,7 @@ ssize_t green_sendfile(int out_fd, int in_fd, Off* offset, size_t count, Real re
   int w = wait_ready(out_fd, e, POLLOUT, fd_deadline(e, true));
   if (w < 0) return ret_errno(static_cast<ssize_t>(w));
   ParkedOn parked(e);
-  return ret_errno(run_offloaded([&]() -> ssize_t {
+  return ret_errno(gh::offload_call([&]() -> ssize_t {
     ssize_t r = real_fn(out_fd, in_fd, offset, count);
     return r < 0 ? -errno : r;
   }));

@@ -48,64 +48,40 @@ void dns_init() { gh::offload_configure(&start_native, 4); }
 
 namespace {
 
-bool offloads() {
-  ensure_real();
-  return green_ok() && !alone_on_carrier();
-}
 
-template <class F>
-void run_offloaded(F& f) {
-  gh::offload_run([](void* p) { (*static_cast<F*>(p))(); }, &f);
-}
 
 }  // namespace
 
 GH_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res) {
-  if (!offloads()) return real::getaddrinfo(node, service, hints, res);
-  int rc = 0, err = 0;
-  auto call = [&] {
-    rc = real::getaddrinfo(node, service, hints, res);
-    err = errno;
-  };
-  run_offloaded(call);
-  errno = err;
-  return rc;
+  if (!may_park()) return real::getaddrinfo(node, service, hints, res);
+  return gh::offload_call([&] { return real::getaddrinfo(node, service, hints, res); });
 }
 
 GH_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags) {
-  if (!offloads()) return real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  int rc = 0, err = 0;
-  auto call = [&] {
-    rc = real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-    err = errno;
-  };
-  run_offloaded(call);
-  errno = err;
-  return rc;
+  if (!may_park()) return real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  return gh::offload_call(
+      [&] { return real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags); });
 }
 
 GH_EXPORT hostent* gethostbyname(const char* name) {
   // Returns static storage shared by the whole process, as glibc does; the
   // result must be read before the next call, exactly as natively.
-  if (!offloads()) return real::gethostbyname(name);
-  hostent* r = nullptr;
+  if (!may_park()) return real::gethostbyname(name);
   int herr = 0;
-  auto call = [&] {
-    r = real::gethostbyname(name);
+  hostent* r = gh::offload_call([&] {
+    hostent* h = real::gethostbyname(name);
     herr = h_errno;
-  };
-  run_offloaded(call);
+    return h;
+  });
   h_errno = herr;
   return r;
 }
 
 GH_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
                               hostent** result, int* h_errnop) {
-  if (!offloads()) return real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-  int rc = 0;
-  auto call = [&] { rc = real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop); };
-  run_offloaded(call);
-  return rc;
+  if (!may_park()) return real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+  return gh::offload_call(
+      [&] { return real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop); });
 }

@@ -58,10 +58,6 @@ GH_EXPORT void exit(int status) {
 
 namespace {
 
-bool wait_parks() {
-  ensure_real();
-  return green_ok() && !alone_on_carrier();
-}
 
 
 // A blocking wait: first without blocking (a child that has already changed
@@ -71,43 +67,36 @@ bool wait_parks() {
 pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
   long r = syscall(SYS_wait4, pid, status, options | WNOHANG, ru);
   if (r != 0) return static_cast<pid_t>(r);
-  int err = 0;
-  auto call = [&] {
-    r = syscall(SYS_wait4, pid, status, options, ru);
-    err = errno;
-  };
-  gh::offload_run([](void* p) { (*static_cast<decltype(call)*>(p))(); }, &call);
-  if (r < 0) errno = err;
-  return static_cast<pid_t>(r);
+  return static_cast<pid_t>(gh::offload_call([&] { return syscall(SYS_wait4, pid, status, options, ru); }));
 }
 
 }  // namespace
 
 GH_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
-  if ((options & WNOHANG) || !wait_parks())
+  if ((options & WNOHANG) || !may_park())
     return real::waitpid(pid, status, options);
   return green_wait4(pid, status, options, nullptr);
 }
 
 GH_EXPORT pid_t wait(int* status) {
-  if (!wait_parks()) return real::wait(status);
+  if (!may_park()) return real::wait(status);
   return green_wait4(-1, status, 0, nullptr);
 }
 
 GH_EXPORT pid_t wait3(int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !wait_parks())
+  if ((options & WNOHANG) || !may_park())
     return real::wait3(status, options, ru);
   return green_wait4(-1, status, options, ru);
 }
 
 GH_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !wait_parks())
+  if ((options & WNOHANG) || !may_park())
     return real::wait4(pid, status, options, ru);
   return green_wait4(pid, status, options, ru);
 }
 
 GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
-  if ((options & WNOHANG) || !wait_parks())
+  if ((options & WNOHANG) || !may_park())
     return real::waitid(idtype, id, info, options);
   long r;
   if (info) {
@@ -116,14 +105,7 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
     r = syscall(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
     if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
   }
-  int err = 0;
-  auto call = [&] {
-    r = syscall(SYS_waitid, idtype, id, info, options, nullptr);
-    err = errno;
-  };
-  gh::offload_run([](void* p) { (*static_cast<decltype(call)*>(p))(); }, &call);
-  if (r < 0) errno = err;
-  return static_cast<int>(r);
+  return static_cast<int>(gh::offload_call([&] { return syscall(SYS_waitid, idtype, id, info, options, nullptr); }));
 }
 
 // ---- system and pclose ----
@@ -134,25 +116,10 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
 // writes, answering its requests) would then never finish. They run on the
 // offload pool instead while the caller parks.
 
-namespace {
-
-template <class Call>
-int offloaded(Call&& call) {
-  int r = 0, err = 0;
-  auto run = [&] {
-    r = call();
-    err = errno;
-  };
-  gh::offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
-  errno = err;
-  return r;
-}
-}  // namespace
-
 GH_EXPORT int system(const char* command) {
   auto fn = real::system;
-  if (!wait_parks()) return fn(command);
-  return offloaded([&] { return fn(command); });
+  if (!may_park()) return fn(command);
+  return gh::offload_call([&] { return fn(command); });
 }
 
 GH_EXPORT int pclose(FILE* stream) {
@@ -162,6 +129,6 @@ GH_EXPORT int pclose(FILE* stream) {
     int fd = fileno(stream);
     if (fd >= 0) fd_forget(fd);
   }
-  if (!wait_parks()) return fn(stream);
-  return offloaded([&] { return fn(stream); });
+  if (!may_park()) return fn(stream);
+  return gh::offload_call([&] { return fn(stream); });
 }

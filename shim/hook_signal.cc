@@ -279,18 +279,17 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   return result;
 }
 
-bool parks() { return green_ok() && !alone_on_carrier(); }
 
 }  // namespace
 
 GH_EXPORT int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
   ensure_real();
-  if (!parks()) return real::sigtimedwait(set, info, tmo);
+  if (!may_park()) return real::sigtimedwait(set, info, tmo);
   int64_t deadline = gh::kNoDeadline;
   if (tmo) {
     timespec ts;
     if (copy_from_user(&ts, tmo, sizeof ts) != 0) return ret_errno(-EFAULT);
-    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= gh::kNsPerSec) return ret_errno(-EINVAL);
+    if (!gh::valid_interval(ts)) return ret_errno(-EINVAL);
     deadline = gh::deadline_after(gh::timespec_ns(ts));
   }
   return ret_errno(green_sigwait(set, info, deadline));

@@ -41,7 +41,6 @@ constexpr int kInBackup = 0x0100;
 constexpr int kLineBuf = 0x0200;
 constexpr int kPutting = 0x0800;
 
-
 // The fd of f and its entry when a blocking stdio call on f should park.
 FdEntry* parks(FILE* f, int* fd) {
   ensure_real();
@@ -49,8 +48,8 @@ FdEntry* parks(FILE* f, int* fd) {
   if (f->_mode > 0) return nullptr;  // wide-oriented: libc's
   int n = f->_fileno;
   if (n <= 2) return nullptr;  // stdio on the standard fds stays libc's (fd_table.h)
-  FdEntry* e = fd_get(n);
-  if (!fd_parks(n, e) || alone_on_carrier()) return nullptr;
+  FdEntry* e = parking_fd(n);
+  if (!e) return nullptr;
   *fd = n;
   return e;
 }
@@ -579,9 +578,7 @@ GH_EXPORT int __fprintf_chk(FILE* f, int flag, const char* fmt, ...) {
 // dprintf writes through a FILE of its own inside libc: format here and
 // write with the interposed write(), which parks.
 GH_EXPORT int vdprintf(int fd, const char* fmt, va_list ap) {
-  ensure_real();
-  FdEntry* e = green_ok() && fd > 2 ? fd_get(fd) : nullptr;
-  if (!e || !fd_parks(fd, e) || alone_on_carrier()) return real::vdprintf(fd, fmt, ap);
+  if (fd <= 2 || !parking_fd(fd)) return real::vdprintf(fd, fmt, ap);
   char stack[1024];
   char* text;
   int n = format(stack, sizeof stack, &text, fmt, ap);
@@ -638,7 +635,7 @@ int green_vfscanf(Real real_fn, FILE* f, const char* fmt, va_list ap) {
   va_list copy;
   va_copy(copy, ap);
   int err = 0;
-  ssize_t r = run_offloaded([&]() -> ssize_t {
+  ssize_t r = gh::offload_call([&]() -> ssize_t {
     int n = real_fn(f, fmt, copy);
     err = errno;
     return n;

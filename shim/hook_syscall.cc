@@ -56,8 +56,7 @@ long green_futex(uint32_t* addr, int op, uint32_t val, const timespec* tmo, uint
   int64_t deadline = gh::kNoDeadline;
   if (tmo) {
     timespec ts;
-    if (copy_from_user(&ts, tmo, sizeof ts) != 0 || ts.tv_nsec < 0 || ts.tv_nsec >= gh::kNsPerSec ||
-        ts.tv_sec < 0) {
+    if (copy_from_user(&ts, tmo, sizeof ts) != 0 || !gh::valid_interval(ts)) {
       return 0;  // let the kernel give its EFAULT / EINVAL
     }
     if (cmd == FUTEX_WAIT) {

@@ -299,8 +299,8 @@ GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk, const
   ShimThread* st = shim_from_handle(t);
   if (!st && !joins_own_root(t)) return real::pthread_clockjoin_np(t, ret, clk, abstime);
   if (!abstime) return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
-  if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) return EINVAL;
-  if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
+  if (!gh::valid_clock(clk)) return EINVAL;
+  if (!gh::valid_timespec(*abstime)) return EINVAL;
   if (!st) {
     // The root: a CLOCK_MONOTONIC deadline for the requested clock's time.
     for (;;) {

@@ -12,10 +12,6 @@ using namespace gh::shim;
 
 namespace {
 
-bool parks() {
-  ensure_real();
-  return green_ok() && !alone_on_carrier();
-}
 
 // Sleeps until the absolute time `target_ns` of clock `clk` has been reached
 // (re-arming when a REALTIME clock was stepped back meanwhile). Returns 0, or
@@ -32,7 +28,7 @@ int sleep_until_clock(clockid_t clk, int64_t target_ns) {
 int green_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
   timespec ts;
   if (copy_from_user(&ts, req, sizeof ts) != 0) return EFAULT;
-  if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return EINVAL;
+  if (!gh::valid_timespec(ts)) return EINVAL;
   // The kernel refuses a negative time, relative or absolute.
   if (ts.tv_sec < 0) return EINVAL;
   if (flags & TIMER_ABSTIME) return sleep_until_clock(clk, gh::timespec_ns(ts)) ? EINTR : 0;
@@ -57,7 +53,7 @@ bool green_clock(clockid_t clk) {
 }  // namespace
 
 GH_EXPORT int nanosleep(const timespec* req, timespec* rem) {
-  if (!parks()) return real::nanosleep(req, rem);
+  if (!may_park()) return real::nanosleep(req, rem);
   int e = green_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
   if (e) {
     errno = e;
@@ -69,12 +65,12 @@ GH_EXPORT int nanosleep(const timespec* req, timespec* rem) {
 GH_EXPORT int __nanosleep(const timespec* req, timespec* rem) { return nanosleep(req, rem); }
 
 GH_EXPORT int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
-  if (!parks() || !green_clock(clk)) return real::clock_nanosleep(clk, flags, req, rem);
+  if (!may_park() || !green_clock(clk)) return real::clock_nanosleep(clk, flags, req, rem);
   return green_nanosleep(clk, flags, req, rem);
 }
 
 GH_EXPORT unsigned sleep(unsigned secs) {
-  if (!parks()) return real::sleep(secs);
+  if (!may_park()) return real::sleep(secs);
   timespec ts{static_cast<time_t>(secs), 0};
   timespec rem{0, 0};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR)
@@ -83,7 +79,7 @@ GH_EXPORT unsigned sleep(unsigned secs) {
 }
 
 GH_EXPORT int usleep(useconds_t us) {
-  if (!parks()) return real::usleep(us);
+  if (!may_park()) return real::usleep(us);
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr) == EINTR) {
     errno = EINTR;
@@ -93,7 +89,7 @@ GH_EXPORT int usleep(useconds_t us) {
 }
 
 GH_EXPORT int sched_yield(void) {
-  if (!parks()) return real::sched_yield();
+  if (!may_park()) return real::sched_yield();
   gh::yield();
   return 0;
 }

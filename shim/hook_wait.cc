@@ -21,11 +21,6 @@ extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 namespace {
 
-bool parks() {
-  ensure_real();
-  return green_ok() && !alone_on_carrier();
-}
-
 bool deadline_passed(int64_t deadline) { return deadline >= 0 && gh::mono_ns() >= deadline; }
 
 // Parks until one of the polled fds may be ready or the deadline passes.
@@ -75,7 +70,7 @@ int ts_deadline(const timespec* tmo, int64_t* deadline) {
   }
   timespec ts;
   if (copy_from_user(&ts, tmo, sizeof ts) != 0) return EFAULT;
-  if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return EINVAL;
+  if (!gh::valid_interval(ts)) return EINVAL;
   *deadline = gh::deadline_after(gh::timespec_ns(ts));
   return 0;
 }
@@ -98,7 +93,7 @@ struct MaskScope {
 }  // namespace
 
 GH_EXPORT int poll(pollfd* fds, nfds_t n, int timeout) {
-  if (timeout == 0 || !parks()) return real::poll(fds, n, timeout);
+  if (timeout == 0 || !may_park()) return real::poll(fds, n, timeout);
   return green_poll(fds, n, ms_deadline(timeout));
 }
 
@@ -108,7 +103,7 @@ GH_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
 }
 
 GH_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
-  if (!parks()) return real::ppoll(fds, n, tmo, mask);
+  if (!may_park()) return real::ppoll(fds, n, tmo, mask);
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
@@ -163,7 +158,7 @@ int green_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, int64_t deadline)
 }  // namespace
 
 GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) {
-  if (!parks() || nfds < 0 || nfds > FD_SETSIZE) return real::select(nfds, rd, wr, ex, tv);
+  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE) return real::select(nfds, rd, wr, ex, tv);
   int64_t deadline = gh::kNoDeadline;
   if (tv) {
     timeval t;
@@ -192,7 +187,7 @@ GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) 
 
 GH_EXPORT int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* tmo,
                       const sigset_t* mask) {
-  if (!parks() || nfds < 0 || nfds > FD_SETSIZE) return real::pselect(nfds, rd, wr, ex, tmo, mask);
+  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE) return real::pselect(nfds, rd, wr, ex, tmo, mask);
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
@@ -220,19 +215,19 @@ int green_epoll(int epfd, epoll_event* evs, int max, int64_t deadline) {
 }  // namespace
 
 GH_EXPORT int epoll_wait(int epfd, epoll_event* evs, int max, int timeout) {
-  if (timeout == 0 || !parks()) return real::epoll_wait(epfd, evs, max, timeout);
+  if (timeout == 0 || !may_park()) return real::epoll_wait(epfd, evs, max, timeout);
   return green_epoll(epfd, evs, max, ms_deadline(timeout));
 }
 
 GH_EXPORT int epoll_pwait(int epfd, epoll_event* evs, int max, int timeout, const sigset_t* mask) {
-  if (timeout == 0 || !parks()) return real::epoll_pwait(epfd, evs, max, timeout, mask);
+  if (timeout == 0 || !may_park()) return real::epoll_pwait(epfd, evs, max, timeout, mask);
   MaskScope m(mask);
   return green_epoll(epfd, evs, max, ms_deadline(timeout));
 }
 
 GH_EXPORT int epoll_pwait2(int epfd, epoll_event* evs, int max, const timespec* tmo,
                            const sigset_t* mask) {
-  if (!parks()) return real::epoll_pwait2(epfd, evs, max, tmo, mask);
+  if (!may_park()) return real::epoll_pwait2(epfd, evs, max, tmo, mask);
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;

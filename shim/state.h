@@ -37,6 +37,15 @@ inline bool alone_on_carrier() {
   return !c || (c->live() <= 1 && c->backend()->inflight() == 0);
 }
 
+// Whether a blocking call made now should park the calling green thread
+// (rather than pass through to libc and block its OS thread). The one
+// answer to "may this call park?"; fd calls add the fd's own test
+// (parking_fd in fd_table.h).
+inline bool may_park() {
+  ensure_real();
+  return green_ok() && !alone_on_carrier();
+}
+
 // Sets errno from a -errno result and returns -1, or returns r.
 template <class T>
 inline T ret_errno(T r) {

@@ -20,7 +20,8 @@
 # either run unless --no-tasks is given.
 #
 # stderr is compared too: the programs write nothing there, and the shim
-# prints nothing at the default log level when all is well (SPEC §5).
+# prints nothing at the default log level when all is well
+# (docs/requirements.md#configuration).
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The macro benchmark (SPEC §6): legacy thread-per-connection servers run
+"""The macro benchmark (docs/requirements.md#performance): legacy thread-per-connection servers run
 natively and under greenhouse, next to an epoll reference, under load.
 
   run.py bench --build DIR --out-dir DIR [options]
@@ -1376,7 +1376,7 @@ def diagnosis(bench, summary, usummary, counts, ucounts):
             if s.get(key) is None or not nat.get(key):
                 continue
             r = s[key] / nat[key]
-            # System calls: SPEC §3 wants fewer than native, so "as many" is a loss too.
+            # System calls: docs/requirements.md#runtime wants fewer than native, so "as many" is a loss too.
             if (higher and r < 0.95) or (not higher and r > (1.0 if key == "sys" else 1.05)):
                 losses[key].append((n, s, nat, r))
     for n in ucounts:
@@ -1448,7 +1448,7 @@ def diagnosis(bench, summary, usummary, counts, ucounts):
             losses["mem"], lambda n, s, nat, r: "%s connections: %s vs %s" % (
                 "{:,}".format(n), human_bytes(s["mem"]), human_bytes(nat["mem"]))))
     if losses["sys"]:
-        out.append("- **System calls per request** (%s): not fewer than native, which SPEC §3 "
+        out.append("- **System calls per request** (%s): not fewer than native, which docs/requirements.md#runtime "
                    "expects at high concurrency." % where(
                        losses["sys"], lambda n, s, nat, r: "%s connections: %s vs %s" % (
                            "{:,}".format(n), fmt_num(s["sys"]), fmt_num(nat["sys"]))))
@@ -1486,8 +1486,8 @@ def diagnosis(bench, summary, usummary, counts, ucounts):
         out.append("  Why: `pthread_create` under greenhouse makes a green thread on the "
                    "calling OS thread, so all connections of the accept loop run on one "
                    "carrier, one core at most, while the native server's threads use every "
-                   "core. What would fix it: several carriers (SPEC §5 lists a carriers "
-                   "setting) with new green threads placed across them; each green thread "
+                   "core. What would fix it: several carriers (a carriers setting is planned, "
+                   "docs/requirements.md#configuration) with new green threads placed across them; each green thread "
                    "stays on its carrier (docs/design.md, \"Rejected designs\": work stealing).")
     out.append("")
     return out

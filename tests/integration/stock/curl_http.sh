@@ -103,7 +103,7 @@ combo() {  # combo SERVER_MODE CLIENT_MODE
     fail "$name: 404 gives '$got', natively '$ref404'"
   fi
 
-  # the shim has nothing to say when all is well (SPEC §5)
+  # the shim has nothing to say when all is well (docs/requirements.md#configuration)
   no_shim_messages "$name" "$out"/*.err "$WORK/server-$smode.log"
 
   # the server must still be alive after all this, and be what we think it is

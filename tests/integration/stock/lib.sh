@@ -179,7 +179,8 @@ shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
 task_count() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
 
 # no_shim_messages WHAT FILE...: fails when the shim printed anything
-# (SPEC §5: nothing at the default log level when all is well).
+# (docs/requirements.md#configuration: nothing at the default log level when
+# all is well).
 no_shim_messages() {
   local what="$1"; shift
   [ -n "${GH_STOCK_DEBUG:-}" ] && return 0
