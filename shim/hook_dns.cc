@@ -1,50 +1,12 @@
 // DNS: getaddrinfo, getnameinfo and gethostbyname(_r) block inside libc (and
 // NSS modules) without a way to make them non-blocking, so they run on the
 // offload pool (core/offload.h) while the calling green thread parks.
-#include "core/arena.h"
 #include "core/offload.h"
 #include "shim/state.h"
 
 using namespace gh::shim;
 
-namespace gh::shim {
 
-namespace {
-struct StartArg : gh::ArenaObject {
-  void* (*fn)(void*) = nullptr;
-  void* arg = nullptr;
-};
-
-// Pool threads run with every hook passing straight through.
-void* pool_thread(void* p) {
-  auto* start = static_cast<StartArg*>(p);
-  StartArg a;
-  a.fn = start->fn;
-  a.arg = start->arg;
-  delete start;
-  t_bypass = 1;
-  return a.fn(a.arg);
-}
-
-int start_native(void* (*fn)(void*), void* arg) {
-  auto* a = new (std::nothrow) StartArg;
-  if (!a) return EAGAIN;
-  a->fn = fn;
-  a->arg = arg;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t t;
-  int rc = real::pthread_create(&t, &attr, &pool_thread, a);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) delete a;
-  return rc;
-}
-}  // namespace
-
-void dns_init() { gh::offload_configure(&start_native, 4); }
-
-}  // namespace gh::shim
 
 namespace {
 

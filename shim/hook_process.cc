@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "shim/fd_table.h"
 #include "core/offload.h"
-#include "shim/green_pthread.h"
+#include "shim/thread_registry.h"
 #include "shim/state.h"
 
 using namespace gh::shim;

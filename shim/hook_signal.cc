@@ -10,7 +10,7 @@
 #include <cerrno>
 
 #include "core/carrier.h"
-#include "shim/green_pthread.h"
+#include "shim/thread_registry.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 

@@ -21,7 +21,7 @@
 #include "core/rwlock.h"
 #include "core/semaphore.h"
 #include "core/spin.h"
-#include "shim/green_pthread.h"
+#include "shim/thread_registry.h"
 #include "shim/state.h"
 
 using namespace gh::shim;

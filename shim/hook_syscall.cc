@@ -14,7 +14,7 @@
 
 #include "core/clock.h"
 #include "core/parking_lot.h"
-#include "shim/green_pthread.h"
+#include "shim/thread_registry.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 

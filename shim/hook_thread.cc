@@ -16,62 +16,13 @@
 #include "core/green.h"
 #include "core/log.h"
 #include "shim/config.h"
-#include "shim/green_pthread.h"
+#include "shim/key_table.h"
+#include "shim/thread_registry.h"
 #include "shim/state.h"
 
 using namespace gh::shim;
 
-namespace gh::shim {
-
-extern bool g_init_done;
-
-thread_local ShimThread* t_signal_self GH_TLS = nullptr;
-ShimThread g_root_self;
-
-bool threads_green() {
-  if (__builtin_expect(!g_init_done, 0)) shim_init();
-  return g_enabled;
-}
-
-ShimThread* shim_self() {
-  Carrier* c = Carrier::get();
-  if (!c) return nullptr;
-  GreenThread* g = c->running();
-  auto* st = static_cast<ShimThread*>(g->user);
-  if (!st) {
-    // A root: the code the OS thread was running when it became a carrier.
-    st = new (std::nothrow) ShimThread;
-    if (!st) return nullptr;
-    st->g = g;
-    st->root = true;
-    st->native = real::pthread_self();
-    g->user = st;
-  }
-  return st;
-}
-
-ShimThread* shim_from_handle(pthread_t t) {
-  // Our handles point at a ShimThread; glibc's at its thread descriptor,
-  // whose first word is a pointer (never our magic).
-  auto* st = reinterpret_cast<ShimThread*>(t);
-  if (!st || st->magic != kShimThreadMagic || st->root) return nullptr;
-  return st;
-}
-
 namespace {
-
-void free_shim_thread(ShimThread* st);
-
-void on_green_exit(GreenThread* g) {
-  auto* st = static_cast<ShimThread*>(g->user);
-  if (!st) return;
-  run_key_destructors(st);
-  g->lock.lock();
-  bool detached = g->detached;
-  if (detached) g->user = nullptr;
-  g->lock.unlock();
-  if (detached) free_shim_thread(st);
-}
 
 // The handle of the OS thread a pthread_t runs on, for glibc functions.
 pthread_t native_of(pthread_t t) {
@@ -89,12 +40,6 @@ pthread_t native_of(pthread_t t) {
 void* green_start(void* p) {
   auto* st = static_cast<ShimThread*>(p);
   return st->start(st->arg);
-}
-
-void free_shim_thread(ShimThread* st) {
-  free_keys(st);
-  st->magic = 0;
-  delete st;
 }
 
 size_t stack_size_from(const pthread_attr_t* attr) {
@@ -137,28 +82,6 @@ void creator_name(char out[16]) {
 }
 
 }  // namespace
-
-namespace {
-
-// glibc's own thread-specific data tells us of an OS thread's exit: its key
-// destructors run at thread exit, and setting a key's value allocates
-// nothing (unlike a thread_local destructor), so a carrier can be made
-// inside the program's malloc.
-pthread_key_t g_exit_key;
-
-void carrier_thread_exit(void*) { Carrier::thread_exiting(); }
-
-void register_carrier_exit() { real::pthread_setspecific(g_exit_key, &g_exit_key); }
-
-}  // namespace
-
-void threads_init() {
-  Carrier::set_exit_hook(&on_green_exit);
-  if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
-    Carrier::set_exit_registrar(&register_carrier_exit);
-}
-
-}  // namespace gh::shim
 
 GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                              void* (*start)(void*), void* arg) {

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "shim/config.h"
 #include "shim/state.h"
+#include "shim/thread_registry.h"
 
 namespace gh::shim {
 
@@ -16,8 +17,6 @@ bool g_enabled = false;
 bool g_init_done = false;
 thread_local int t_bypass GH_TLS = 0;
 
-void threads_init();  // hook_thread.cc
-void dns_init();      // hook_dns.cc
 
 void shim_init() {
   if (g_init_done) return;
@@ -51,7 +50,6 @@ void shim_init() {
   set_default_stack_size(c.stack_size);
   if (c.off) return;
   threads_init();
-  dns_init();
   g_enabled = true;
   log_debug("shim enabled (pid %ld)", static_cast<long>(syscall(SYS_getpid)));
 }

@@ -1,7 +1,10 @@
-// The shim's per-green-thread record behind a pthread_t, and the key (TSD)
-// table. A green thread's pthread_t is a pointer to its ShimThread; a
-// carrier's root green thread keeps the real pthread_t of its OS thread, so
-// that glibc functions the shim does not emulate still work on it.
+// SPDX-License-Identifier: MIT
+// The thread registry: the shim's per-green-thread record behind a
+// pthread_t, how records are found, made and freed, and the start-up of the
+// thread machinery. A green thread's pthread_t is a pointer to its
+// ShimThread; a carrier's root green thread keeps the real pthread_t of its
+// OS thread, so that glibc functions the shim does not emulate still work
+// on it. Hook files call this; it calls no hook file.
 #pragma once
 
 #include <pthread.h>
@@ -57,8 +60,16 @@ ShimThread* shim_self();
 // The ShimThread behind t, or nullptr if t is a glibc handle.
 ShimThread* shim_from_handle(pthread_t t);
 
-// Runs the TSD destructors of st (at green thread exit).
-void run_key_destructors(ShimThread* st);
-void free_keys(ShimThread* st);
+// Frees a record the shim made with pthread_create (its keys too).
+void free_shim_thread(ShimThread* st);
+
+// Makes sure thread-specific data of every green thread is cleaned up at its
+// exit, carriers at their OS thread's exit, and the offload pool starts its
+// threads natively. Once, from shim_init().
+void threads_init();
+
+// Starts a native OS thread (all hooks pass through on it) running fn(arg),
+// detached. Returns 0 or an errno value.
+int start_native_thread(void* (*fn)(void*), void* arg);
 
 }  // namespace gh::shim

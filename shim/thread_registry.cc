@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+#include "shim/thread_registry.h"
+
+#include <new>
+
+#include "core/arena.h"
+#include "core/offload.h"
+#include "shim/key_table.h"
+#include "shim/state.h"
+
+namespace gh::shim {
+
+thread_local ShimThread* t_signal_self GH_TLS = nullptr;
+ShimThread g_root_self;
+
+bool threads_green() {
+  if (__builtin_expect(!g_init_done, 0)) shim_init();
+  return g_enabled;
+}
+
+ShimThread* shim_self() {
+  Carrier* c = Carrier::get();
+  if (!c) return nullptr;
+  GreenThread* g = c->running();
+  auto* st = static_cast<ShimThread*>(g->user);
+  if (!st) {
+    // A root: the code the OS thread was running when it became a carrier.
+    st = new (std::nothrow) ShimThread;
+    if (!st) return nullptr;
+    st->g = g;
+    st->root = true;
+    st->native = real::pthread_self();
+    g->user = st;
+  }
+  return st;
+}
+
+ShimThread* shim_from_handle(pthread_t t) {
+  // Our handles point at a ShimThread; glibc's at its thread descriptor,
+  // whose first word is a pointer (never our magic).
+  auto* st = reinterpret_cast<ShimThread*>(t);
+  if (!st || st->magic != kShimThreadMagic || st->root) return nullptr;
+  return st;
+}
+
+void free_shim_thread(ShimThread* st) {
+  free_keys(st);
+  st->magic = 0;
+  delete st;
+}
+
+namespace {
+
+void on_green_exit(GreenThread* g) {
+  auto* st = static_cast<ShimThread*>(g->user);
+  if (!st) return;
+  run_key_destructors(st);
+  g->lock.lock();
+  bool detached = g->detached;
+  if (detached) g->user = nullptr;
+  g->lock.unlock();
+  if (detached) free_shim_thread(st);
+}
+
+struct StartArg : gh::ArenaObject {
+  void* (*fn)(void*) = nullptr;
+  void* arg = nullptr;
+};
+
+// Pool threads run with every hook passing straight through.
+void* pool_thread(void* p) {
+  auto* start = static_cast<StartArg*>(p);
+  StartArg a;
+  a.fn = start->fn;
+  a.arg = start->arg;
+  delete start;
+  t_bypass = 1;
+  return a.fn(a.arg);
+}
+
+// glibc's own thread-specific data tells us of an OS thread's exit: its key
+// destructors run at thread exit, and setting a key's value allocates
+// nothing (unlike a thread_local destructor), so a carrier can be made
+// inside the program's malloc.
+pthread_key_t g_exit_key;
+
+void carrier_thread_exit(void*) { Carrier::thread_exiting(); }
+
+void register_carrier_exit() { real::pthread_setspecific(g_exit_key, &g_exit_key); }
+
+}  // namespace
+
+int start_native_thread(void* (*fn)(void*), void* arg) {
+  auto* a = new (std::nothrow) StartArg;
+  if (!a) return EAGAIN;
+  a->fn = fn;
+  a->arg = arg;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = real::pthread_create(&t, &attr, &pool_thread, a);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) delete a;
+  return rc;
+}
+
+void threads_init() {
+  Carrier::set_exit_hook(&on_green_exit);
+  gh::offload_configure(&start_native_thread, 4);
+  if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
+    Carrier::set_exit_registrar(&register_carrier_exit);
+}
+
+}  // namespace gh::shim
