@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <new>
 
+#include "core/arch_x86_64.h"
 #include "core/context.h"
 #include "core/green.h"
 #include "core/log.h"
@@ -145,12 +146,8 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   // POSIX: a new thread inherits its creator's floating-point environment
   // (rounding mode, exception masks), not its exception flags.
   auto* frame = static_cast<SwitchFrame*>(g->sp);
-  uint32_t mxcsr;
-  uint16_t fpucw;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(fpucw));
-  frame->mxcsr = mxcsr & ~uint32_t{0x3f};
-  frame->fpucw = fpucw;
+  frame->mxcsr = arch::read_mxcsr() & ~arch::kMxcsrFlags;
+  frame->fpucw = arch::read_fpu_control();
   live_++;
   push_ready(g);
   *out = g;

@@ -73,7 +73,6 @@ struct Cond {
 static_assert(std::is_standard_layout_v<Cond> && std::is_trivial_v<Cond>);
 static_assert(sizeof(Cond) <= sizeof(pthread_cond_t));
 static_assert(alignof(Cond) <= alignof(pthread_cond_t));
-static_assert(offsetof(Cond, flags) == 36);
-static_assert(offsetof(pthread_cond_t, __data.__wrefs) == 36);
+static_assert(offsetof(Cond, flags) == glibc::kCondWrefsOffset);
 
 }  // namespace gh

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/glibc_abi.h"
 #include "core/parking_lot.h"
 
 namespace gh {
@@ -92,8 +93,7 @@ struct Mutex {
 static_assert(std::is_standard_layout_v<Mutex> && std::is_trivial_v<Mutex>);
 static_assert(sizeof(Mutex) <= sizeof(pthread_mutex_t));
 static_assert(alignof(Mutex) <= alignof(pthread_mutex_t));
-static_assert(offsetof(Mutex, kind) == 16);
-static_assert(offsetof(pthread_mutex_t, __data.__kind) == 16);
+static_assert(offsetof(Mutex, kind) == glibc::kMutexKindOffset);
 
 // The id that owns mutexes for the caller: its GreenThread id (never 0).
 uint64_t owner_id();

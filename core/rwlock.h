@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/glibc_abi.h"
 #include "core/parking_lot.h"
 
 namespace gh {
@@ -90,9 +91,7 @@ struct RwLock {
 static_assert(std::is_standard_layout_v<RwLock> && std::is_trivial_v<RwLock>);
 static_assert(sizeof(RwLock) <= sizeof(pthread_rwlock_t));
 static_assert(alignof(RwLock) <= alignof(pthread_rwlock_t));
-static_assert(offsetof(RwLock, shim_) == 28);
-static_assert(offsetof(RwLock, kind) == 48);
-static_assert(offsetof(pthread_rwlock_t, __data.__shared) == 28);
-static_assert(offsetof(pthread_rwlock_t, __data.__flags) == 48);
+static_assert(offsetof(RwLock, shim_) == glibc::kRwlockSharedOffset);
+static_assert(offsetof(RwLock, kind) == glibc::kRwlockFlagsOffset);
 
 }  // namespace gh

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "core/arch_x86_64.h"
 #include "core/green.h"
 
 namespace gh {
@@ -19,7 +20,7 @@ int Spin::lock_slow() {
       if (word.load(std::memory_order_relaxed) == 0 &&
           word.exchange(1, std::memory_order_acquire) == 0)
         return 0;
-      __builtin_ia32_pause();
+      arch::cpu_relax();
     }
     // The holder may be a green thread of this carrier: let it run.
     if (Carrier::current())

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/arch_x86_64.h"
+
 namespace gh {
 
 class SpinLock {
@@ -12,7 +14,7 @@ class SpinLock {
   void lock() {
     for (;;) {
       if (!word_.exchange(1, std::memory_order_acquire)) return;
-      while (word_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      while (word_.load(std::memory_order_relaxed)) arch::cpu_relax();
     }
   }
   bool try_lock() { return !word_.exchange(1, std::memory_order_acquire); }

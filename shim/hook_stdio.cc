@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/glibc_abi.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
@@ -33,13 +34,12 @@ using namespace gh::shim;
 
 namespace {
 
-// libio's FILE flags (glibc libio.h) beyond the ones <stdio.h> shows.
-constexpr int kUnbuffered = 0x0002;
-constexpr int kNoReads = 0x0004;
-constexpr int kNoWrites = 0x0008;
-constexpr int kInBackup = 0x0100;
-constexpr int kLineBuf = 0x0200;
-constexpr int kPutting = 0x0800;
+using gh::glibc::kIoInBackup;
+using gh::glibc::kIoLineBuf;
+using gh::glibc::kIoNoReads;
+using gh::glibc::kIoNoWrites;
+using gh::glibc::kIoPutting;
+using gh::glibc::kIoUnbuffered;
 
 // The fd of f and its entry when a blocking stdio call on f should park.
 FdEntry* parks(FILE* f, int* fd) {
@@ -80,7 +80,7 @@ int await_input(FILE* f, int fd, FdEntry* e) {
   if (f->_IO_read_ptr < f->_IO_read_end) return 0;
   // At EOF (sticky), reading from the backup area, or not readable at all:
   // libc answers without reading.
-  if (f->_flags & (_IO_EOF_SEEN | kInBackup | kNoReads)) return 0;
+  if (f->_flags & (_IO_EOF_SEEN | kIoInBackup | kIoNoReads)) return 0;
   if (nonblocking_now(fd, e)) return 0;
   return wait_ready(fd, e, POLLIN, fd_deadline(e, false));
 }
@@ -220,14 +220,14 @@ size_t green_fread(void* ptr, size_t size, size_t count, FILE* f, int fd, FdEntr
 // the FILE as libc's flush does: the buffer emptied even after an error.
 // Returns 0, or EOF with the error flag set.
 int green_flush(FILE* f, int fd, FdEntry* e) {
-  if (!(f->_flags & kPutting) || !f->_IO_buf_base) return 0;
+  if (!(f->_flags & kIoPutting) || !f->_IO_buf_base) return 0;
   char* base = f->_IO_write_base;
   size_t len = static_cast<size_t>(f->_IO_write_ptr - base);
   if (len == 0) return 0;
   ssize_t r = green_send(fd, e, base, len, 0);
   f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = f->_IO_buf_base;
   f->_IO_write_base = f->_IO_write_ptr = f->_IO_buf_base;
-  f->_IO_write_end = (f->_flags & (kLineBuf | kUnbuffered)) ? f->_IO_buf_base : f->_IO_buf_end;
+  f->_IO_write_end = (f->_flags & (kIoLineBuf | kIoUnbuffered)) ? f->_IO_buf_base : f->_IO_buf_end;
   if (r < 0 || static_cast<size_t>(r) < len) {
     f->_flags |= _IO_ERR_SEEN;
     if (r < 0) errno = static_cast<int>(-r);
@@ -253,21 +253,21 @@ int green_direct(FILE* f, const char* data, size_t len, int fd, FdEntry* e) {
 // 0 or EOF (error flag set).
 int green_put(FILE* f, const char* data, size_t len, int fd, FdEntry* e) {
   if (len == 0) return 0;
-  if (f->_flags & kNoWrites) {  // not open for writing: libc's answer
+  if (f->_flags & kIoNoWrites) {  // not open for writing: libc's answer
     f->_flags |= _IO_ERR_SEEN;
     errno = EBADF;
     return EOF;
   }
-  if (!(f->_flags & kPutting) || !f->_IO_buf_base) {
+  if (!(f->_flags & kIoPutting) || !f->_IO_buf_base) {
     // Let libc allocate the buffer and switch to writing (dropping unread
     // input as it does); with nothing pending that writes nothing.
     if (real::__overflow(f, EOF) == EOF) return EOF;
   }
-  if (f->_flags & kUnbuffered) {
+  if (f->_flags & kIoUnbuffered) {
     if (green_flush(f, fd, e) == EOF) return EOF;
     return green_direct(f, data, len, fd, e);
   }
-  if (f->_flags & kLineBuf) {
+  if (f->_flags & kIoLineBuf) {
     // Everything up to the last newline goes out now.
     const char* nl = static_cast<const char*>(memrchr(data, '\n', len));
     if (nl) {

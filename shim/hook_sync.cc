@@ -16,6 +16,7 @@
 
 #include "core/barrier.h"
 #include "core/cond.h"
+#include "core/glibc_abi.h"
 #include "core/mutex.h"
 #include "core/once.h"
 #include "core/rwlock.h"
@@ -39,8 +40,8 @@ gh::Barrier* gb(pthread_barrier_t* b) { return reinterpret_cast<gh::Barrier*>(b)
 gh::Semaphore* gs(sem_t* s) { return reinterpret_cast<gh::Semaphore*>(s); }
 gh::Spin* gsp(pthread_spinlock_t* s) { return reinterpret_cast<gh::Spin*>(const_cast<int*>(s)); }
 
-bool native(const pthread_mutex_t* m) { return !green() || (m->__data.__kind & 0xf0) != 0; }
-bool native(const pthread_cond_t* c) { return !green() || (c->__data.__wrefs & 1) != 0; }
+bool native(const pthread_mutex_t* m) { return !green() || (m->__data.__kind & gh::glibc::kMutexKindGlibcOnly) != 0; }
+bool native(const pthread_cond_t* c) { return !green() || (c->__data.__wrefs & gh::glibc::kCondWrefsShared) != 0; }
 bool native(const pthread_rwlock_t* l) { return !green() || l->__data.__shared != 0; }
 bool native(const pthread_barrier_t* b) { return !green() || gb(const_cast<pthread_barrier_t*>(b))->shim_ != kGreenMark; }
 bool native(const sem_t* s) { return !green() || gs(const_cast<sem_t*>(s))->shim_[0] != kGreenMark; }

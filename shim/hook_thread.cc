@@ -13,6 +13,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/arch_x86_64.h"
+#include "core/glibc_abi.h"
 #include "core/green.h"
 #include "core/log.h"
 #include "shim/config.h"
@@ -299,36 +301,13 @@ namespace {
 // a carrier share, so the shim keeps a chain per green thread (a carrier's
 // root keeps using glibc's) in the buffer's own `prev` field, as glibc does.
 
-// glibc's view of __pthread_unwind_buf_t (struct pthread_unwind_buf).
-struct UnwindBuf {
-  struct {
-    long jmp_buf[8];
-    int mask_was_saved;
-  } cancel_jmp_buf[1];
-  union {
-    void* pad[4];
-    struct {
-      UnwindBuf* prev;
-      void* cleanup;
-      int canceltype;
-    } data;
-  } priv;
-};
-static_assert(sizeof(UnwindBuf) <= sizeof(__pthread_unwind_buf_t), "glibc layout");
+using gh::glibc::UnwindBuf;
 
-// The stack pointer saved in the buffer's jmp_buf (mangled by glibc with
-// the pointer guard), or 0 if unknown on this architecture.
+// The stack pointer saved in the buffer's jmp_buf, which glibc mangles
+// with the pointer guard (core/glibc_abi.h).
 uintptr_t jmpbuf_sp(const UnwindBuf* b) {
-#if defined(__x86_64__)
-  uintptr_t v = static_cast<uintptr_t>(b->cancel_jmp_buf[0].jmp_buf[6]);  // JB_RSP
-  uintptr_t guard;
-  asm("mov %%fs:0x30, %0" : "=r"(guard));  // tcbhead_t.pointer_guard
-  v = (v >> 0x11) | (v << (64 - 0x11));
-  return v ^ guard;
-#else
-  (void)b;
-  return 0;  // handlers run when the unwinder reaches the end of the stack
-#endif
+  auto v = static_cast<uintptr_t>(b->cancel_jmp_buf[0].jmp_buf[gh::glibc::kJmpBufSp]);
+  return gh::arch::demangle_pointer(v, gh::arch::tcb_word(gh::glibc::kTcbPointerGuard));
 }
 
 // The running green thread's record, if it is one the shim created (not a
