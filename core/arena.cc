@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/check.h"
 #include "core/log.h"
 #include "core/spinlock.h"
 
@@ -83,6 +84,7 @@ void* arena_alloc(size_t n) {
 
 void arena_free(void* p, size_t n) {
   if (!p) return;
+  GH_DCHECK((reinterpret_cast<uintptr_t>(p) & 15) == 0, "arena_free() of a block the arena did not hand out");
   if (n == 0) n = 1;
   if (n > kMaxSmall) {
     syscall(SYS_munmap, p, round_to_pages(n));

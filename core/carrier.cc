@@ -10,6 +10,7 @@
 #include <new>
 
 #include "core/arch_x86_64.h"
+#include "core/check.h"
 #include "core/context.h"
 #include "core/green.h"
 #include "core/log.h"
@@ -154,25 +155,13 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   return 0;
 }
 
-void Carrier::push_ready(GreenThread* g) {
-  g->next = nullptr;
-  if (ready_tail_)
-    ready_tail_->next = g;
-  else
-    ready_head_ = g;
-  ready_tail_ = g;
-}
+void Carrier::push_ready(GreenThread* g) { ready_.push(g); }
 
 void Carrier::push_remote(GreenThread* g) {
   bool wake;
   {
     SpinGuard guard(remote_lock_);
-    g->next = nullptr;
-    if (remote_tail_)
-      remote_tail_->next = g;
-    else
-      remote_head_ = g;
-    remote_tail_ = g;
+    remote_.push(g);
     remote_pending_.store(true, std::memory_order_seq_cst);
     wake = idle_.load(std::memory_order_seq_cst);
     // Counted under the lock: ~Carrier waits for the count after taking the
@@ -190,26 +179,26 @@ void Carrier::push_remote(GreenThread* g) {
 
 bool Carrier::drain_remote() {
   if (!remote_pending_.load(std::memory_order_acquire)) return false;
-  GreenThread* head;
-  GreenThread* tail;
+  ThreadFifo arrived;
   {
     SpinGuard guard(remote_lock_);
-    head = remote_head_;
-    tail = remote_tail_;
-    remote_head_ = remote_tail_ = nullptr;
+    arrived.append(remote_);
     remote_pending_.store(false, std::memory_order_relaxed);
   }
-  if (!head) return false;
-  if (ready_tail_)
-    ready_tail_->next = head;
-  else
-    ready_head_ = head;
-  ready_tail_ = tail;
+  if (arrived.empty()) return false;
+  ready_.append(arrived);
   return true;
 }
 
 void Carrier::ready(GreenThread* g) {
+#if defined(GH_DCHECKS)
+  GreenState was = g->state.exchange(GreenState::kRunnable, std::memory_order_relaxed);
+  GH_DCHECK(was != GreenState::kRunnable,
+            "ready() on a thread that is already runnable: a park() answered twice");
+  GH_DCHECK(was != GreenState::kExited, "ready() on a thread that has exited");
+#else
   g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+#endif
   Carrier* c = g->carrier;
   if (c == tls_current_) {
     c->push_ready(g);
@@ -283,7 +272,7 @@ GreenThread* Carrier::pick_next() {
   for (;;) {
     if (__builtin_expect(pending_signal_.load(std::memory_order_relaxed) != 0, 0))
       deliver_interrupt();
-    if (ready_head_ && ++since_poll_ < kPollInterval) break;
+    if (!ready_.empty() && ++since_poll_ < kPollInterval) break;
     // Out of work, or time to look at the world: remote wake-ups, timers,
     // completions.
     since_poll_ = 0;
@@ -293,7 +282,7 @@ GreenThread* Carrier::pick_next() {
       stats_.polls++;
       backend_->poll();
     }
-    if (ready_head_) break;
+    if (!ready_.empty()) break;
 
     idle_.store(true, std::memory_order_seq_cst);
     if (remote_pending_.load(std::memory_order_seq_cst)) {
@@ -308,11 +297,7 @@ GreenThread* Carrier::pick_next() {
     idle_.store(false, std::memory_order_relaxed);
     if (rc == -EINTR) interrupts_++;
   }
-  GreenThread* g = ready_head_;
-  ready_head_ = g->next;
-  if (!ready_head_) ready_tail_ = nullptr;
-  g->next = nullptr;
-  return g;
+  return ready_.pop();
 }
 
 void Carrier::switch_to(GreenThread* next) {
@@ -366,6 +351,7 @@ void Carrier::schedule() {
 }
 
 void Carrier::park() {
+  GH_DCHECK(tls_current_ == this, "park() on a carrier of another OS thread");
   GreenState expected = GreenState::kRunning;
   running_->state.compare_exchange_strong(expected, GreenState::kParked,
                                           std::memory_order_relaxed);
@@ -373,6 +359,7 @@ void Carrier::park() {
 }
 
 void Carrier::yield() {
+  GH_DCHECK(tls_current_ == this, "yield() on a carrier of another OS thread");
   push_ready(running_);
   running_->state.store(GreenState::kRunnable, std::memory_order_relaxed);
   schedule();
@@ -389,6 +376,8 @@ void Carrier::entry_trampoline(void* arg) {
 
 void Carrier::exit_current(void* result) {
   GreenThread* g = running_;
+  GH_DCHECK(!g->is_root(), "the root green thread ending through exit_current()");
+  GH_DCHECK(live_ > 1, "a green thread exiting while the carrier counts only its root");
   if (g_exit_hook) g_exit_hook(g);
   live_--;
   count_mask(g->sigmask, -1);

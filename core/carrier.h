@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "core/backend.h"
 #include "core/compiler.h"
+#include "core/fifo.h"
 #include "core/green_thread.h"
 #include "core/spinlock.h"
 #include "core/stack.h"
@@ -141,8 +142,8 @@ class Carrier : public ArenaObject {
   GreenThread root_;
   Stack root_bounds_;                        // the OS thread's stack (sanitizer use)
   GreenThread* running_ = nullptr;           // [carrier]
-  GreenThread* ready_head_ = nullptr;        // [carrier] FIFO
-  GreenThread* ready_tail_ = nullptr;
+  using ThreadFifo = IntrusiveFifo<GreenThread, &GreenThread::next>;
+  ThreadFifo ready_;                         // [carrier]
   uint32_t live_ = 1;                        // [carrier]
   uint64_t interrupts_ = 0;                  // [carrier]
   CarrierStats stats_;                       // [carrier]
@@ -158,8 +159,7 @@ class Carrier : public ArenaObject {
   uint64_t applied_sigmask_ = 0;             // [carrier] the OS thread's mask
 
   SpinLock remote_lock_;                     // guards remote_*
-  GreenThread* remote_head_ = nullptr;       // [remote_lock_]
-  GreenThread* remote_tail_ = nullptr;       // [remote_lock_]
+  ThreadFifo remote_;                        // [remote_lock_]
   std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
   std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
   std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()

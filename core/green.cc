@@ -5,7 +5,7 @@
 namespace gh {
 
 namespace {
-std::atomic<size_t> g_default_stack{256 * 1024};
+std::atomic<size_t> g_default_stack{kDefaultStackSize};
 
 struct WaiterTimer : Timer {
   Waiter* w;

@@ -49,7 +49,8 @@ struct SpawnOptions {
   const char* name = nullptr;
 };
 
-// Default stack size for spawn (256 KiB unless set). Process-wide.
+// Default stack size for spawn (kDefaultStackSize, core/stack.h, unless
+// set). Process-wide.
 size_t default_stack_size();
 void set_default_stack_size(size_t bytes);
 

@@ -24,7 +24,7 @@ enum class GreenState : uint8_t {
   kExited,    // finished; waiting to be joined (unless detached)
 };
 
-// What a parked green thread waits on, for diagnostics (`greenhouse ps`).
+// What a parked green thread waits on, for diagnostics and debugging.
 struct WaitInfo {
   const char* what = nullptr;  // "read", "mutex", "sleep", ...
   int fd = -1;

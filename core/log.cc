@@ -1,11 +1,15 @@
 #include "core/log.h"
 
+#include <signal.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+
+#include "core/check.h"
 
 namespace gh {
 
@@ -61,5 +65,12 @@ GH_DEFINE_LOG(log_warn, LogLevel::kWarn)
 GH_DEFINE_LOG(log_info, LogLevel::kInfo)
 GH_DEFINE_LOG(log_debug, LogLevel::kDebug)
 #undef GH_DEFINE_LOG
+
+void check_failed(const char* cond, const char* state, const char* file, int line) {
+  log_error("internal check failed: %s (%s) at %s:%d", state, cond, file, line);
+  syscall(SYS_kill, syscall(SYS_getpid), SIGABRT);
+  syscall(SYS_exit_group, 134);
+  __builtin_unreachable();
+}
 
 }  // namespace gh

@@ -1,5 +1,7 @@
 #include "core/offload.h"
 
+#include "core/fifo.h"
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,13 +24,12 @@ struct Job {
 };
 
 SpinLock g_lock;
-Job* g_head = nullptr;            // [g_lock] FIFO of waiting jobs
-Job* g_tail = nullptr;            // [g_lock]
+IntrusiveFifo<Job, &Job::next> g_jobs;  // [g_lock] waiting jobs
 int g_workers = 0;                // [g_lock] started pool threads
 int g_idle = 0;                   // [g_lock] pool threads waiting for work
 std::atomic<uint32_t> g_seq{0};   // futex word: bumped when a job is queued
 NativeThreadStarter g_starter = nullptr;
-int g_max = 4;
+int g_max = kDefaultOffloadThreads;
 
 void futex_wait(std::atomic<uint32_t>* w, uint32_t val) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, nullptr, nullptr, 0);
@@ -37,14 +38,7 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
-Job* pop_locked() {
-  Job* j = g_head;
-  if (j) {
-    g_head = j->next;
-    if (!g_head) g_tail = nullptr;
-  }
-  return j;
-}
+Job* pop_locked() { return g_jobs.pop(); }
 
 void* worker(void*) {
   for (;;) {
@@ -85,29 +79,14 @@ void offload_run(void (*fn)(void*), void* arg) {
   g_lock.lock();
   bool start = g_idle == 0 && g_workers < g_max;
   if (start) g_workers++;
-  if (g_tail)
-    g_tail->next = &job;
-  else
-    g_head = &job;
-  g_tail = &job;
+  g_jobs.push(&job);
   g_lock.unlock();
   if (start && g_starter(&worker, nullptr) != 0) {
     g_lock.lock();
     g_workers--;
     bool nobody = g_workers == 0;
     // No pool thread at all: take the job back and run it here.
-    if (nobody) {
-      Job** p = &g_head;
-      Job* prev = nullptr;
-      while (*p && *p != &job) {
-        prev = *p;
-        p = &(*p)->next;
-      }
-      if (*p) {
-        *p = job.next;
-        if (g_tail == &job) g_tail = prev;
-      }
-    }
+    if (nobody) g_jobs.remove(&job);
     g_lock.unlock();
     if (nobody) {
       fn(arg);
@@ -121,7 +100,7 @@ void offload_run(void (*fn)(void*), void* arg) {
 
 void offload_forget_after_fork() {
   g_lock.unlock();
-  g_head = g_tail = nullptr;
+  g_jobs.clear();
   g_workers = g_idle = 0;
 }
 

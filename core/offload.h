@@ -13,6 +13,9 @@ namespace gh {
 // Starts a native thread running fn(arg). Returns 0 or an errno value.
 using NativeThreadStarter = int (*)(void* (*fn)(void*), void* arg);
 
+// Pool threads unless offload_configure says otherwise.
+constexpr int kDefaultOffloadThreads = 4;
+
 // Sets how pool threads are started and how many may exist. Call before use.
 void offload_configure(NativeThreadStarter starter, int max_threads);
 

@@ -23,6 +23,9 @@
 
 namespace gh {
 
+// The stack size of a green thread whose creator asks for none.
+constexpr size_t kDefaultStackSize = 256 * 1024;
+
 struct Stack {
   void* lo = nullptr;  // lowest usable byte; the guard page is just below
   size_t size = 0;     // usable bytes, a multiple of the page size

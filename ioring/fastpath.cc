@@ -73,11 +73,11 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
           }
           n = ev;
         } else {
-          // Fix: writable by poll yet still -EAGAIN. For a socket or pipe
+          // Writable by poll yet still -EAGAIN. For a socket or pipe
           // another writer took the room; for a regular file on a filesystem
           // whose RWF_NOWAIT writes refuse to block (xfs, btrfs), poll is
-          // always "ready" and the old loop spun forever. Let the ring do
-          // this chunk: it waits properly in every case.
+          // always "ready" and retrying would spin. Let the ring do this
+          // chunk: it waits properly in every case.
           n = is_socket ? io::send(fd, p + done, left, flags, deadline)
                         : io::write(fd, p + done, left, -1, deadline);
         }

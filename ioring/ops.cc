@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kMaxRw = 0x7ffff000;
 inline unsigned clamp_len(size_t len) { return static_cast<unsigned>(len > kMaxRw ? kMaxRw : len); }
 
-// What a green thread parked in the ring waits for (`greenhouse ps`).
+// What a green thread parked in the ring waits for (diagnostics).
 const char* op_name(uint8_t op) {
   switch (op) {
     case IORING_OP_READ: case IORING_OP_READV: return "read";

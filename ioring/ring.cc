@@ -219,21 +219,19 @@ io_uring_sqe* Ring::sqe() {
 }
 
 io_uring_sqe* Ring::sqes(unsigned n) {
-  // Fix: this used to submit once and hope. If that submit was refused or
-  // partial, sqe() would hand out the head of a linked pair and then, for
-  // the linked timeout, find the SQ full and submit the head alone: the chain
-  // would be split and the timeout fail with -EINVAL, leaving an op without
-  // its deadline. make_room() loops until n SQEs fit.
+  // The n SQEs of a linked chain must fit together: had the SQ room for the
+  // head only, the linked timeout would find it full and submit the head
+  // alone, splitting the chain (the timeout then fails with -EINVAL and the
+  // op has no deadline). make_room() loops until n SQEs fit.
   if (io_uring_sq_space_left(&ring_) < n) make_room(n);
   return sqe();
 }
 
 void Ring::make_room(unsigned n) {
-  // Fix: this used to loop on io_uring_submit() alone. When the kernel
-  // refuses a submission (-EBUSY while an older kernel holds a CQ overflow
-  // backlog, -EAGAIN when it is short of memory) nothing frees the SQ until
-  // completions are reaped, so the loop spun forever. Each round now also
-  // reaps (GETEVENTS flushes the overflow list and runs deferred work) and
+  // When the kernel refuses a submission (-EBUSY while an older kernel
+  // holds a CQ overflow backlog, -EAGAIN when it is short of memory) nothing
+  // frees the SQ until completions are reaped: each round also reaps
+  // (GETEVENTS flushes the overflow list and runs deferred work) and
   // dispatches, and backs off if the refusal persists.
   stats_.sq_full++;
   for (unsigned tries = 1; io_uring_sq_space_left(&ring_) < n; tries++) {
@@ -307,11 +305,11 @@ int Ring::dispatch() {
 }
 
 int Ring::reap() {
-  // Fix: one enter does not deliver everything the kernel holds. With
+  // One enter does not deliver everything the kernel holds. With
   // DEFER_TASKRUN a GETEVENTS enter runs only a bounded batch of deferred
   // completions (20 on 6.13+), and completions that overflowed the CQ come
-  // back only through further GETEVENTS enters; the old single enter left
-  // them for later (a busy carrier could go long without a wait). Loop while
+  // back only through further GETEVENTS enters (and a busy carrier may go
+  // long without a wait). Loop while
   // the kernel says more is pending (IORING_SQ_TASKRUN / IORING_SQ_CQ_OVERFLOW),
   // dispatching between enters so that the CQ has room.
   int total = dispatch();
@@ -377,7 +375,7 @@ int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
     stats_.submitted += queued - io_uring_sq_ready(&ring_);
   if (rc < 0 && rc != -ETIME && rc != -EINTR) {
     stats_.enter_errors++;
-    // Fix: the kernel refused the submission (-EBUSY, -EAGAIN) and so did
+    // The kernel refused the submission (-EBUSY, -EAGAIN) and so did
     // not wait either. Reap what there is; if that gives nothing, pause
     // briefly instead of letting the scheduler spin on wait().
     if (reap() == 0 && transient(rc)) raw_sleep_ns(1'000'000);

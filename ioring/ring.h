@@ -50,7 +50,7 @@ struct RingFeatures {
   unsigned cq_entries = 0;
 };
 
-// Counters, for tests, `greenhouse ps` and benchmarks. Owner thread only.
+// Counters, for tests, diagnostics and benchmarks. Owner thread only.
 struct RingStats {
   uint64_t enters = 0;           // io_uring_enter calls (submit, reap or wait)
   uint64_t blocking_enters = 0;  // of which could sleep waiting for a completion

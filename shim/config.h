@@ -5,11 +5,13 @@
 
 #include <cstddef>
 
+#include "core/stack.h"
+
 namespace gh::shim {
 
 struct Config {
   bool off = false;                 // GREENHOUSE_OFF
-  size_t stack_size = 256 * 1024;   // GREENHOUSE_STACK_SIZE
+  size_t stack_size = gh::kDefaultStackSize;  // GREENHOUSE_STACK_SIZE
   int log_level = 1;                // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
   const char* log_file = nullptr;   // GREENHOUSE_LOG_FILE
 };

@@ -107,7 +107,7 @@ int start_native_thread(void* (*fn)(void*), void* arg) {
 
 void threads_init() {
   Carrier::set_exit_hook(&on_green_exit);
-  gh::offload_configure(&start_native_thread, 4);
+  gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads);
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
     Carrier::set_exit_registrar(&register_carrier_exit);
 }
