@@ -16,8 +16,8 @@ namespace gh {
 
 namespace {
 
-constexpr size_t kMinShift = 4;                  // 16 bytes
-constexpr size_t kMaxShift = 16;                 // 64 KiB
+constexpr size_t kMinShift = 4;   // 16 bytes
+constexpr size_t kMaxShift = 16;  // 64 KiB
 constexpr size_t kMaxSmall = size_t{1} << kMaxShift;
 constexpr size_t kClasses = kMaxShift - kMinShift + 1;
 constexpr size_t kChunk = 256 * 1024;
@@ -42,7 +42,8 @@ size_t class_of(size_t n) {
 
 // Raw mmap (not the program's, which an interposer may wrap).
 void* map(size_t bytes) {
-  long r = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  long r =
+      syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (r < 0 && r > -4096) return nullptr;
   return reinterpret_cast<void*>(r);
 }
@@ -84,7 +85,8 @@ void* arena_alloc(size_t n) {
 
 void arena_free(void* p, size_t n) {
   if (!p) return;
-  GH_DCHECK((reinterpret_cast<uintptr_t>(p) & 15) == 0, "arena_free() of a block the arena did not hand out");
+  GH_DCHECK((reinterpret_cast<uintptr_t>(p) & 15) == 0,
+            "arena_free() of a block the arena did not hand out");
   if (n == 0) n = 1;
   if (n > kMaxSmall) {
     syscall(SYS_munmap, p, round_to_pages(n));

@@ -60,7 +60,9 @@ struct ArenaAllocator {
   }
   void deallocate(T* p, size_t n) { arena_free(p, n * sizeof(T)); }
   template <class U>
-  bool operator==(const ArenaAllocator<U>&) const { return true; }
+  bool operator==(const ArenaAllocator<U>&) const {
+    return true;
+  }
 };
 
 // A zero-filled array of n T's from the arena (T trivially constructible),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The contract between a carrier's scheduler and its I/O backend.
 //
 // A carrier blocks in exactly one place: Backend::wait. A backend implements

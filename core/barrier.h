@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green barrier: the storage of a pthread_barrier_t, parked on the green
 // futex (core/parking_lot.h). Return values are pthread codes.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/carrier.h"
 
 #include <pthread.h>
@@ -114,9 +115,7 @@ Carrier::~Carrier() {
   if (tls_current_ == this) tls_current_ = nullptr;
 }
 
-void Carrier::forget_after_fork() {
-  tls_current_ = nullptr;
-}
+void Carrier::forget_after_fork() { tls_current_ = nullptr; }
 
 void Carrier::set_process_exiting() { g_process_exiting.store(true, std::memory_order_relaxed); }
 
@@ -353,8 +352,7 @@ void Carrier::schedule() {
 void Carrier::park() {
   GH_DCHECK(tls_current_ == this, "park() on a carrier of another OS thread");
   GreenState expected = GreenState::kRunning;
-  running_->state.compare_exchange_strong(expected, GreenState::kParked,
-                                          std::memory_order_relaxed);
+  running_->state.compare_exchange_strong(expected, GreenState::kParked, std::memory_order_relaxed);
   schedule();
 }
 

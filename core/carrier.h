@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A carrier: the scheduler of one OS thread. It runs that thread's green
 // threads one at a time, FIFO, and blocks only in its backend's wait() when
 // none is runnable. Created lazily for the OS thread that first needs one
@@ -23,9 +24,9 @@
 namespace gh {
 
 struct CarrierStats {
-  uint64_t switches = 0;      // context switches performed
-  uint64_t waits = 0;         // times the carrier blocked in Backend::wait
-  uint64_t polls = 0;         // non-blocking backend polls
+  uint64_t switches = 0;  // context switches performed
+  uint64_t waits = 0;     // times the carrier blocked in Backend::wait
+  uint64_t polls = 0;     // non-blocking backend polls
   uint64_t remote_wakeups = 0;
 };
 
@@ -140,23 +141,23 @@ class Carrier : public ArenaObject {
   static thread_local Carrier* tls_current_ GH_TLS;
 
   GreenThread root_;
-  Stack root_bounds_;                        // the OS thread's stack (sanitizer use)
-  GreenThread* running_ = nullptr;           // [carrier]
+  Stack root_bounds_;               // the OS thread's stack (sanitizer use)
+  GreenThread* running_ = nullptr;  // [carrier]
   using ThreadFifo = IntrusiveFifo<GreenThread, &GreenThread::next>;
-  ThreadFifo ready_;                         // [carrier]
-  uint32_t live_ = 1;                        // [carrier]
-  uint64_t interrupts_ = 0;                  // [carrier]
-  CarrierStats stats_;                       // [carrier]
-  uint32_t since_poll_ = 0;                  // [carrier] switches since backend poll
+  ThreadFifo ready_;         // [carrier]
+  uint32_t live_ = 1;        // [carrier]
+  uint64_t interrupts_ = 0;  // [carrier]
+  CarrierStats stats_;       // [carrier]
+  uint32_t since_poll_ = 0;  // [carrier] switches since backend poll
 
   void deliver_interrupt();
   // Adds (+1) or removes (-1) a green thread's mask to blocked_counts_.
   void count_mask(uint64_t mask, int delta);
-  uint32_t blocked_counts_[64] = {};         // [carrier] live green threads blocking each signal
-  GreenThread* interruptible_ = nullptr;     // [carrier] threads with `interrupt` set
-  std::atomic<int> pending_signal_{0};       // any thread: 1 plain, 2 SA_RESTART
+  uint32_t blocked_counts_[64] = {};      // [carrier] live green threads blocking each signal
+  GreenThread* interruptible_ = nullptr;  // [carrier] threads with `interrupt` set
+  std::atomic<int> pending_signal_{0};    // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
-  uint64_t applied_sigmask_ = 0;             // [carrier] the OS thread's mask
+  uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
 
   SpinLock remote_lock_;                     // guards remote_*
   ThreadFifo remote_;                        // [remote_lock_]
@@ -165,11 +166,11 @@ class Carrier : public ArenaObject {
   std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()
 
   // Left behind by a green thread that exited; cleaned up by the next one.
-  Stack dead_stack_;                         // [carrier]
-  GreenThread* dead_thread_ = nullptr;       // [carrier] freed if detached
-  void* dead_sp_ = nullptr;                  // [carrier] sink for an exiting sp
-  bool leaving_dead_ = false;                // [carrier] current switch leaves a dead thread
-  Waiter* drain_waiter_ = nullptr;           // [carrier] root waiting in drain()
+  Stack dead_stack_;                    // [carrier]
+  GreenThread* dead_thread_ = nullptr;  // [carrier] freed if detached
+  void* dead_sp_ = nullptr;             // [carrier] sink for an exiting sp
+  bool leaving_dead_ = false;           // [carrier] current switch leaves a dead thread
+  Waiter* drain_waiter_ = nullptr;      // [carrier] root waiting in drain()
 
   TimerHeap timers_;
   StackPool stacks_;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Time in the runtime is int64 nanoseconds of CLOCK_MONOTONIC unless a name
 // says otherwise. A deadline < 0 means "no deadline".
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green condition variable: the storage of a pthread_cond_t, parked on the
 // green futex (core/parking_lot.h). Return values are pthread codes.
 //

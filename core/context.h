@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Machine context of a green thread: one saved stack pointer. Everything else
 // (callee-saved registers, MXCSR, x87 control word, resume address) lives in
 // the frame that sp points at; see switch_x86_64_sysv.h for the layout.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/green.h"
 
 #include <cerrno>
@@ -14,8 +15,7 @@ struct WaiterTimer : Timer {
 void waiter_timeout(Timer* t) {
   Waiter* w = static_cast<WaiterTimer*>(t)->w;
   int expected = Waiter::kWaiting;
-  if (w->state.compare_exchange_strong(expected, Waiter::kTimedOut,
-                                       std::memory_order_acq_rel))
+  if (w->state.compare_exchange_strong(expected, Waiter::kTimedOut, std::memory_order_acq_rel))
     Carrier::ready(w->g);
 }
 
@@ -41,8 +41,7 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* ob
   if (deadline_ns >= 0) {
     if (deadline_ns <= mono_ns()) {
       int expected = Waiter::kWaiting;
-      if (w.state.compare_exchange_strong(expected, Waiter::kTimedOut,
-                                          std::memory_order_acq_rel))
+      if (w.state.compare_exchange_strong(expected, Waiter::kTimedOut, std::memory_order_acq_rel))
         return Waiter::kTimedOut;
       // Someone woke us first and will ready() us: take that park.
       c->park();
@@ -91,11 +90,14 @@ int sleep_until_interruptible(int64_t deadline_ns) {
   if (!c) return 0;
   Waiter w;
   w.g = c->running();
-  return park_waiter_interruptible(w, deadline_ns, false, "sleep") == Waiter::kInterrupted ? -EINTR : 0;
+  return park_waiter_interruptible(w, deadline_ns, false, "sleep") == Waiter::kInterrupted ? -EINTR
+                                                                                           : 0;
 }
 
 size_t default_stack_size() { return g_default_stack.load(std::memory_order_relaxed); }
-void set_default_stack_size(size_t bytes) { g_default_stack.store(bytes, std::memory_order_relaxed); }
+void set_default_stack_size(size_t bytes) {
+  g_default_stack.store(bytes, std::memory_order_relaxed);
+}
 
 int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** out) {
   Carrier* c = carrier_or_die();

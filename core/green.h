@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green-thread operations for code running on a carrier: spawn, join, detach,
 // yield, sleep, and the Waiter protocol every blocking primitive builds on.
 //
@@ -43,8 +44,8 @@ int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable,
 // ---- Green threads ----
 
 struct SpawnOptions {
-  size_t stack_size = 0;      // 0: default_stack_size()
-  void* stack_addr = nullptr; // caller-provided stack [stack_addr, +stack_size)
+  size_t stack_size = 0;       // 0: default_stack_size()
+  void* stack_addr = nullptr;  // caller-provided stack [stack_addr, +stack_size)
   bool detached = false;
   const char* name = nullptr;
 };

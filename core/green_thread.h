@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A green thread: a stackful coroutine that runs on one carrier for its whole
 // life. Field comments say who may touch each field:
 //   [carrier]  only the owning carrier's OS thread
@@ -43,32 +44,32 @@ struct InterruptHook {
 };
 
 struct GreenThread : ArenaObject {
-  void* sp = nullptr;                 // [carrier] saved context when not running
-  GreenThread* next = nullptr;        // [carrier]/[remote queue lock] queue link
-  Carrier* carrier = nullptr;         // [const]
-  uint64_t id = 0;                    // [const] process-unique, never reused
+  void* sp = nullptr;           // [carrier] saved context when not running
+  GreenThread* next = nullptr;  // [carrier]/[remote queue lock] queue link
+  Carrier* carrier = nullptr;   // [const]
+  uint64_t id = 0;              // [const] process-unique, never reused
   std::atomic<GreenState> state{GreenState::kRunnable};
-  int saved_errno = 0;                // [carrier] errno while switched out
-  Stack stack;                        // [const] empty for a carrier's root thread
-  bool pooled_stack = true;           // [const] stack came from the carrier's pool
-  GreenEntry entry = nullptr;         // [const]
-  void* arg = nullptr;                // [const]
-  char name[16] = {};                 // [carrier] NUL-terminated, like pthread names
-  WaitInfo wait;                      // [carrier]
-  void* user = nullptr;               // [any] owned by the embedder (the shim)
+  int saved_errno = 0;         // [carrier] errno while switched out
+  Stack stack;                 // [const] empty for a carrier's root thread
+  bool pooled_stack = true;    // [const] stack came from the carrier's pool
+  GreenEntry entry = nullptr;  // [const]
+  void* arg = nullptr;         // [const]
+  char name[16] = {};          // [carrier] NUL-terminated, like pthread names
+  WaitInfo wait;               // [carrier]
+  void* user = nullptr;        // [any] owned by the embedder (the shim)
 
-  SpinLock lock;                      // guards the fields below
-  bool detached = false;              // [lock]
-  bool exited = false;                // [lock]
-  void* result = nullptr;             // [lock] valid once exited
-  Waiter* joiner = nullptr;           // [lock] the one thread waiting in join
+  SpinLock lock;             // guards the fields below
+  bool detached = false;     // [lock]
+  bool exited = false;       // [lock]
+  void* result = nullptr;    // [lock] valid once exited
+  Waiter* joiner = nullptr;  // [lock] the one thread waiting in join
 
-  InterruptHook* interrupt = nullptr; // [carrier] set while in an interruptible wait
-  GreenThread* intr_prev = nullptr;   // [carrier] links among the carrier's
-  GreenThread* intr_next = nullptr;   //   threads with `interrupt` set
-  bool io_restartable = true;         // [carrier] ring waits survive SA_RESTART handlers
-  uint64_t sigmask = 0;               // [carrier] blocked signals (kernel sigset, 64 bits)
-  void* asan_fake_stack = nullptr;    // [carrier] sanitizer bookkeeping
+  InterruptHook* interrupt = nullptr;  // [carrier] set while in an interruptible wait
+  GreenThread* intr_prev = nullptr;    // [carrier] links among the carrier's
+  GreenThread* intr_next = nullptr;    //   threads with `interrupt` set
+  bool io_restartable = true;          // [carrier] ring waits survive SA_RESTART handlers
+  uint64_t sigmask = 0;                // [carrier] blocked signals (kernel sigset, 64 bits)
+  void* asan_fake_stack = nullptr;     // [carrier] sanitizer bookkeeping
   bool is_root() const { return stack.lo == nullptr; }
 };
 

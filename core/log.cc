@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/log.h"
 
 #include <signal.h>
@@ -53,12 +54,12 @@ int raw_write_all(int fd, const void* buf, unsigned long len) {
   return 0;
 }
 
-#define GH_DEFINE_LOG(name, lvl)      \
-  void name(const char* fmt, ...) {   \
-    va_list ap;                       \
-    va_start(ap, fmt);                \
-    vlog(lvl, fmt, ap);               \
-    va_end(ap);                       \
+#define GH_DEFINE_LOG(name, lvl)    \
+  void name(const char* fmt, ...) { \
+    va_list ap;                     \
+    va_start(ap, fmt);              \
+    vlog(lvl, fmt, ap);             \
+    va_end(ap);                     \
   }
 GH_DEFINE_LOG(log_error, LogLevel::kError)
 GH_DEFINE_LOG(log_warn, LogLevel::kWarn)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runtime diagnostics. Every line starts with "greenhouse: " and goes to the
 // log fd (stderr unless configured) through the raw write syscall, so logging
 // never re-enters interposed functions and is safe on any stack.

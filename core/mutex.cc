@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/mutex.h"
 
 #include <cerrno>
@@ -103,9 +104,7 @@ int Mutex::unlock_owned() {
   return 0;
 }
 
-int Mutex::destroy() {
-  return state.load(std::memory_order_relaxed) != 0 ? EBUSY : 0;
-}
+int Mutex::destroy() { return state.load(std::memory_order_relaxed) != 0 ? EBUSY : 0; }
 
 int Mutex::unlock_for_wait(uint32_t* saved) {
   int32_t t = type();

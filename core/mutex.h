@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green mutex: the storage of a pthread_mutex_t, parked on the green futex
 // (core/parking_lot.h). Return values are pthread codes, as glibc's.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/offload.h"
 
 #include "core/fifo.h"
@@ -25,9 +26,9 @@ struct Job {
 
 SpinLock g_lock;
 IntrusiveFifo<Job, &Job::next> g_jobs;  // [g_lock] waiting jobs
-int g_workers = 0;                // [g_lock] started pool threads
-int g_idle = 0;                   // [g_lock] pool threads waiting for work
-std::atomic<uint32_t> g_seq{0};   // futex word: bumped when a job is queued
+int g_workers = 0;                      // [g_lock] started pool threads
+int g_idle = 0;                         // [g_lock] pool threads waiting for work
+std::atomic<uint32_t> g_seq{0};         // futex word: bumped when a job is queued
 NativeThreadStarter g_starter = nullptr;
 int g_max = kDefaultOffloadThreads;
 

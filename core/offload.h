@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The offload pool: a few native OS threads for calls that cannot be made
 // non-blocking (getaddrinfo and friends). The calling green thread parks
 // while a pool thread makes the call; its carrier runs other green threads.

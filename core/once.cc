@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/once.h"
 
 #include <cerrno>
@@ -23,8 +24,7 @@ int once(std::atomic<int>* control, void (*fn)()) {
   int s = control->load(std::memory_order_acquire);
   while (!(s & kOnceDone)) {
     if (s == kOnceInit) {
-      if (!control->compare_exchange_strong(s, kOnceRunning, std::memory_order_acquire))
-        continue;
+      if (!control->compare_exchange_strong(s, kOnceRunning, std::memory_order_acquire)) continue;
       try {
         fn();
       } catch (...) {
@@ -35,8 +35,7 @@ int once(std::atomic<int>* control, void (*fn)()) {
       return 0;
     }
     if (s == kOnceRunning) {
-      if (!control->compare_exchange_strong(s, kOnceWaiting, std::memory_order_acquire))
-        continue;
+      if (!control->compare_exchange_strong(s, kOnceWaiting, std::memory_order_acquire)) continue;
       s = kOnceWaiting;
     }
     // In progress. Ours wake us; a run by glibc itself (another encoding of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green pthread_once: runs an initialiser exactly once; concurrent callers
 // park on the green futex (core/parking_lot.h) until it has finished, also
 // when it parks itself.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/parking_lot.h"
 
 #include <sched.h>
@@ -69,8 +70,7 @@ void unlink(Bucket& b, ParkNode* n) {
 bool claim(Bucket& b, ParkNode* n) {
   unlink(b, n);
   int expected = Waiter::kWaiting;
-  return n->w.state.compare_exchange_strong(expected, Waiter::kWoken,
-                                            std::memory_order_acq_rel);
+  return n->w.state.compare_exchange_strong(expected, Waiter::kWoken, std::memory_order_acq_rel);
 }
 
 // Outside any bucket lock: readies the claimed nodes. A node may vanish as

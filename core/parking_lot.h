@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The green futex: a process-wide parking lot that every green
 // synchronisation primitive (mutex, cond, rwlock, semaphore, barrier, once)
 // parks on.
@@ -39,13 +40,9 @@ struct AtomicCell {
   static_assert(std::is_integral_v<T>);
   T raw;
 
-  T load(std::memory_order o = std::memory_order_seq_cst) const {
-    return ref().load(o);
-  }
+  T load(std::memory_order o = std::memory_order_seq_cst) const { return ref().load(o); }
   void store(T v, std::memory_order o = std::memory_order_seq_cst) { ref().store(v, o); }
-  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) {
-    return ref().exchange(v, o);
-  }
+  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) { return ref().exchange(v, o); }
   bool cas(T& expected, T desired, std::memory_order o = std::memory_order_seq_cst) {
     return ref().compare_exchange_strong(expected, desired, o);
   }
@@ -55,9 +52,7 @@ struct AtomicCell {
   T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) {
     return ref().fetch_sub(v, o);
   }
-  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) {
-    return ref().fetch_or(v, o);
-  }
+  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) { return ref().fetch_or(v, o); }
   T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) {
     return ref().fetch_and(v, o);
   }
@@ -77,8 +72,8 @@ static_assert(sizeof(AtomicCell<uint64_t>) == 8 && alignof(AtomicCell<uint64_t>)
 // Without a carrier (none can be made) it sleeps briefly and returns 0.
 int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
                const char* what = "futex");
-inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected,
-                      int64_t deadline_ns, const char* what = "futex") {
+inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int64_t deadline_ns,
+                      const char* what = "futex") {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   return futex_wait(static_cast<const void*>(addr), expected, deadline_ns, what);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/rwlock.h"
 
 #include <cerrno>
@@ -79,8 +80,7 @@ int RwLock::wrlock_until(const ClockDeadline* dl) {
     if (r == -ETIMEDOUT) {
       // Readers may be held back only for the writers that wait: if we were
       // the last one, let them go.
-      if (prefer_writer() && left == 0 &&
-          readers_waiting.load(std::memory_order_seq_cst) > 0)
+      if (prefer_writer() && left == 0 && readers_waiting.load(std::memory_order_seq_cst) > 0)
         wake_readers();
       return ETIMEDOUT;
     }
@@ -137,8 +137,7 @@ int RwLock::unlock() {
     if (s & kWriter) return EPERM;  // a writer came in: we held no read lock
     if (state.cas(s, s - 1, std::memory_order_seq_cst)) break;
   }
-  if ((s & kMaxReaders) == 1 && writers_waiting.load(std::memory_order_seq_cst) > 0)
-    wake_writer();
+  if ((s & kMaxReaders) == 1 && writers_waiting.load(std::memory_order_seq_cst) > 0) wake_writer();
   return 0;
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green reader-writer lock: the storage of a pthread_rwlock_t, parked on the
 // green futex (core/parking_lot.h). Return values are pthread codes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sanitizer fiber-switch annotations, no-ops unless built with ASan.
 #pragma once
 

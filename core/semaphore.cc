@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/semaphore.h"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green counting semaphore: the storage of a sem_t, parked on the green
 // futex (core/parking_lot.h). Return values are pthread-style codes (0 or an
 // errno value); the shim turns them into sem_*'s -1/errno.

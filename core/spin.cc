@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/spin.h"
 
 #include <sched.h>
@@ -9,9 +10,7 @@
 
 namespace gh {
 
-int Spin::trylock() {
-  return word.exchange(1, std::memory_order_acquire) == 0 ? 0 : EBUSY;
-}
+int Spin::trylock() { return word.exchange(1, std::memory_order_acquire) == 0 ? 0 : EBUSY; }
 
 int Spin::lock_slow() {
   constexpr int kSpins = 100;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green spinlock: the storage of a pthread_spinlock_t. Spins briefly, then
 // yields the green thread between attempts: a plain spin would never let a
 // holder on the same carrier run, and would spin forever.

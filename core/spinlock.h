@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A test-and-test-and-set spinlock for short critical sections that never
 // park (wait-queue bookkeeping). Zero-initialised storage is unlocked.
 #pragma once

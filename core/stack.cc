@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/stack.h"
 
 #include <sys/mman.h>
@@ -56,8 +57,10 @@ bool install_guard(char* p) {
     }
   }
   if (!g_warned_unguarded.exchange(true)) {
-    log_warn("stack guard pages exhausted vm.max_map_count/2 (%ld); "
-             "further stacks have no guard page", max_map_count());
+    log_warn(
+        "stack guard pages exhausted vm.max_map_count/2 (%ld); "
+        "further stacks have no guard page",
+        max_map_count());
   }
   return false;
 }

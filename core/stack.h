@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green-thread stacks.
 //
 // Layout (see docs/design.md, "Stacks"): stacks are carved out of slabs, one
@@ -56,9 +57,9 @@ class StackPool {
 
  private:
   struct Class {
-    size_t size;                 // usable size of each stack
-    std::vector<Stack, ArenaAllocator<Stack>> free;     // released stacks, most recent last
-    size_t warm = 0;             // how many of the last `free` are not DONTNEED'ed
+    size_t size;                                     // usable size of each stack
+    std::vector<Stack, ArenaAllocator<Stack>> free;  // released stacks, most recent last
+    size_t warm = 0;  // how many of the last `free` are not DONTNEED'ed
   };
   struct Slab {
     void* base;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Saved-frame layout of the x86-64 SysV context switch. Shared by
 // switch_x86_64_sysv_elf_gas.S (as #defines) and context.h (checked there with
 // static_assert(offsetof(...))). Keep both sides in step.

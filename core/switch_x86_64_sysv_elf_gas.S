@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Context switch for x86-64, System V ABI, ELF, GNU assembler.
 // Frame layout: see switch_x86_64_sysv.h (the table there is the contract).
 #include "switch_x86_64_sysv.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/timer.h"
 
 #include <utility>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-carrier timers: a binary min-heap of intrusive Timer nodes ordered by
 // (deadline, arming order). Nodes usually live on the stack of the green
 // thread that waits on them. Owner: the carrier's OS thread.
@@ -12,10 +13,10 @@
 namespace gh {
 
 struct Timer {
-  int64_t deadline = 0;              // CLOCK_MONOTONIC ns
-  uint64_t seq = 0;                  // tie-break: FIFO among equal deadlines
-  void (*fire)(Timer*) = nullptr;    // called on the carrier when due
-  size_t index = kNotArmed;          // position in the heap
+  int64_t deadline = 0;            // CLOCK_MONOTONIC ns
+  uint64_t seq = 0;                // tie-break: FIFO among equal deadlines
+  void (*fire)(Timer*) = nullptr;  // called on the carrier when due
+  size_t index = kNotArmed;        // position in the heap
   static constexpr size_t kNotArmed = ~size_t{0};
   bool armed() const { return index != kNotArmed; }
 };

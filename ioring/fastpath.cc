@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ioring/fastpath.h"
 
 #include <poll.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fast path: one attempt that cannot block, made with raw system calls so
 // that it never re-enters interposed functions. Only when it would block
 // (-EAGAIN) does the caller go to the ring (ioring/ops.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ioring/ops.h"
 
 #include <cerrno>
@@ -21,16 +22,30 @@ inline unsigned clamp_len(size_t len) { return static_cast<unsigned>(len > kMaxR
 // What a green thread parked in the ring waits for (diagnostics).
 const char* op_name(uint8_t op) {
   switch (op) {
-    case IORING_OP_READ: case IORING_OP_READV: return "read";
-    case IORING_OP_WRITE: case IORING_OP_WRITEV: return "write";
-    case IORING_OP_RECV: case IORING_OP_RECVMSG: return "recv";
-    case IORING_OP_SEND: case IORING_OP_SENDMSG: return "send";
-    case IORING_OP_ACCEPT: return "accept";
-    case IORING_OP_CONNECT: return "connect";
-    case IORING_OP_POLL_ADD: return "poll";
-    case IORING_OP_TIMEOUT: return "timeout";
-    case IORING_OP_ASYNC_CANCEL: return "cancel";
-    default: return "io";
+    case IORING_OP_READ:
+    case IORING_OP_READV:
+      return "read";
+    case IORING_OP_WRITE:
+    case IORING_OP_WRITEV:
+      return "write";
+    case IORING_OP_RECV:
+    case IORING_OP_RECVMSG:
+      return "recv";
+    case IORING_OP_SEND:
+    case IORING_OP_SENDMSG:
+      return "send";
+    case IORING_OP_ACCEPT:
+      return "accept";
+    case IORING_OP_CONNECT:
+      return "connect";
+    case IORING_OP_POLL_ADD:
+      return "poll";
+    case IORING_OP_TIMEOUT:
+      return "timeout";
+    case IORING_OP_ASYNC_CANCEL:
+      return "cancel";
+    default:
+      return "io";
   }
 }
 
@@ -89,8 +104,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
 ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
   return submit_and_wait(
       [&](io_uring_sqe* s) {
-        io_uring_prep_read(s, fd, buf, clamp_len(len),
-                           static_cast<__u64>(offset));
+        io_uring_prep_read(s, fd, buf, clamp_len(len), static_cast<__u64>(offset));
       },
       deadline);
 }
@@ -98,8 +112,7 @@ ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
 ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadline) {
   return submit_and_wait(
       [&](io_uring_sqe* s) {
-        io_uring_prep_write(s, fd, buf, clamp_len(len),
-                            static_cast<__u64>(offset));
+        io_uring_prep_write(s, fd, buf, clamp_len(len), static_cast<__u64>(offset));
       },
       deadline);
 }
@@ -121,13 +134,13 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
-  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, clamp_len(len), flags); },
-                         deadline);
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, clamp_len(len), flags); }, deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {
-  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, clamp_len(len), flags); },
-                         deadline);
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, clamp_len(len), flags); }, deadline);
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline) {
@@ -143,8 +156,8 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline) {
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline) {
-  return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_accept(s, fd, addr, addrlen, flags); },
-                         deadline);
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_accept(s, fd, addr, addrlen, flags); }, deadline);
 }
 
 int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline) {

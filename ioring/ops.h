@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Operations a green thread waits for through its carrier's ring.
 //
 // Each call queues one SQE (plus a linked timeout when a deadline is given),
@@ -36,8 +37,7 @@ ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline = 
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline = kNoDeadline);
 ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline = kNoDeadline);
 // Returns the new fd. flags: SOCK_NONBLOCK / SOCK_CLOEXEC as accept4.
-int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags,
-           int64_t deadline = kNoDeadline);
+int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline = kNoDeadline);
 int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline = kNoDeadline);
 // One-shot poll of one fd. Returns the ready events (POLLIN, ...), or -ETIME.
 int poll(int fd, uint32_t events, int64_t deadline = kNoDeadline);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ioring/poll_many.h"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Waiting on several fds at once: one POLL_ADD per fd, one park for all of
 // them. The first completion (or the deadline) wakes the green thread; the
 // polls still pending are then cancelled and reaped before returning, since

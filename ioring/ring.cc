@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ioring/ring.h"
 
 #include <fcntl.h>
@@ -318,7 +319,7 @@ int Ring::reap() {
     int rc = enter_nowait();
     int n = dispatch();
     total += n;
-    if (n == 0 && (rc < 0 || !features_.taskrun_flag)) break;  // nothing more to learn now
+    if (n == 0 && (rc < 0 || !features_.taskrun_flag)) break;         // nothing more to learn now
     if (static_cast<unsigned>(total) >= features_.cq_entries) break;  // bound one call's latency
   }
   return total;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One io_uring per carrier: the carrier's Backend (core/backend.h).
 //
 // A green thread that must wait for the kernel fills an SQE through sqe(),
@@ -32,20 +33,20 @@ struct Request : ArenaObject {
 
 // user_data values that are not Request pointers.
 enum : uint64_t {
-  kUserIgnore = 0,    // completion nobody waits for (linked timeouts, cancels)
-  kUserWakeup = 1,    // the cross-thread wake-up eventfd read
+  kUserIgnore = 0,  // completion nobody waits for (linked timeouts, cancels)
+  kUserWakeup = 1,  // the cross-thread wake-up eventfd read
 };
 
 // What Ring::create() obtained from the kernel.
 struct RingFeatures {
-  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
-  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
-  bool coop_taskrun = false;    // IORING_SETUP_COOP_TASKRUN (5.19)
-  bool taskrun_flag = false;    // IORING_SETUP_TASKRUN_FLAG (5.19): IORING_SQ_TASKRUN is reliable
-  bool submit_all = false;      // IORING_SETUP_SUBMIT_ALL (5.18)
-  bool registered_fd = false;   // io_uring_register_ring_fd succeeded
-  bool ext_arg = false;         // IORING_FEAT_EXT_ARG: waits with a timeout need no SQE
-  bool nodrop = false;          // IORING_FEAT_NODROP: CQ overflow is kept, not dropped
+  bool single_issuer = false;  // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;   // IORING_SETUP_COOP_TASKRUN (5.19)
+  bool taskrun_flag = false;   // IORING_SETUP_TASKRUN_FLAG (5.19): IORING_SQ_TASKRUN is reliable
+  bool submit_all = false;     // IORING_SETUP_SUBMIT_ALL (5.18)
+  bool registered_fd = false;  // io_uring_register_ring_fd succeeded
+  bool ext_arg = false;        // IORING_FEAT_EXT_ARG: waits with a timeout need no SQE
+  bool nodrop = false;         // IORING_FEAT_NODROP: CQ overflow is kept, not dropped
   unsigned sq_entries = 0;
   unsigned cq_entries = 0;
 };
@@ -111,10 +112,10 @@ class Ring final : public Backend, public ArenaObject {
   RingFeatures features_;
   RingStats stats_;
   uint32_t polls_since_enter_ = 0;  // see poll()
-  uint32_t inflight_ = 0;     // tracked Requests without a completion yet
-  int wake_fd_ = -1;          // eventfd written by wake()
-  bool wake_armed_ = false;   // a read on wake_fd_ is queued or in flight
-  uint64_t wake_buf_ = 0;     // target of that read
+  uint32_t inflight_ = 0;           // tracked Requests without a completion yet
+  int wake_fd_ = -1;                // eventfd written by wake()
+  bool wake_armed_ = false;         // a read on wake_fd_ is queued or in flight
+  uint64_t wake_buf_ = 0;           // target of that read
 };
 
 // Sizes and allowed setup flags of rings created from now on. Process-wide;
@@ -122,8 +123,8 @@ class Ring final : public Backend, public ArenaObject {
 // use it to force the fallbacks of older kernels and tiny queues.
 struct RingOptions {
   unsigned sq_entries = 256;
-  unsigned cq_entries = 4096;          // 0: the kernel's default (2 * sq_entries)
-  unsigned setup_mask = ~0u;           // IORING_SETUP_* flags create() may try
+  unsigned cq_entries = 4096;  // 0: the kernel's default (2 * sq_entries)
+  unsigned setup_mask = ~0u;   // IORING_SETUP_* flags create() may try
 };
 void set_ring_options(const RingOptions& opts);
 RingOptions ring_options();

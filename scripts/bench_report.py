@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes docs/benchmarks.md from benchmark runs (driven by scripts/bench).
 
 The document is a title, a machine description and one "## ..." section per

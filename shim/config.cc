@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "shim/config.h"
 
 #include <sys/auxv.h>

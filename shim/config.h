@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GREENHOUSE_* configuration. Parsed once at start-up by the shim and, with the
 // same code, by the launcher to fail fast before exec. Under secure execution
 // (AT_SECURE: setuid/setgid/capabilities) the environment is ignored.
@@ -10,10 +11,10 @@
 namespace gh::shim {
 
 struct Config {
-  bool off = false;                 // GREENHOUSE_OFF
+  bool off = false;                           // GREENHOUSE_OFF
   size_t stack_size = gh::kDefaultStackSize;  // GREENHOUSE_STACK_SIZE
-  int log_level = 1;                // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
-  const char* log_file = nullptr;   // GREENHOUSE_LOG_FILE
+  int log_level = 1;                          // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
+  const char* log_file = nullptr;             // GREENHOUSE_LOG_FILE
 };
 
 // One documented variable: name, accepted form, default, meaning.

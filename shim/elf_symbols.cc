@@ -21,12 +21,12 @@ constexpr ElfW(Half) kVersymIndex = 0x7fff;
 // The parts of one object's dynamic section that a lookup needs.
 struct Object {
   uintptr_t base = 0;
-  const ElfW(Sym)* symtab = nullptr;
+  const ElfW(Sym) * symtab = nullptr;
   const char* strtab = nullptr;
   const uint32_t* gnu_hash = nullptr;
   const uint32_t* sysv_hash = nullptr;
-  const ElfW(Half)* versym = nullptr;
-  const ElfW(Verdef)* verdef = nullptr;
+  const ElfW(Half) * versym = nullptr;
+  const ElfW(Verdef) * verdef = nullptr;
 };
 
 // The loader relocates the address entries of a writable dynamic section in
@@ -46,13 +46,26 @@ bool read_dynamic(const dl_phdr_info* info, Object* o) {
   for (; dyn->d_tag != DT_NULL; dyn++) {
     ElfW(Addr) v = dyn->d_un.d_ptr;
     switch (dyn->d_tag) {
-      case DT_SYMTAB: o->symtab = at<ElfW(Sym)>(o->base, v); break;
-      case DT_STRTAB: o->strtab = at<char>(o->base, v); break;
-      case DT_GNU_HASH: o->gnu_hash = at<uint32_t>(o->base, v); break;
-      case DT_HASH: o->sysv_hash = at<uint32_t>(o->base, v); break;
-      case DT_VERSYM: o->versym = at<ElfW(Half)>(o->base, v); break;
-      case DT_VERDEF: o->verdef = at<ElfW(Verdef)>(o->base, v); break;
-      default: break;
+      case DT_SYMTAB:
+        o->symtab = at<ElfW(Sym)>(o->base, v);
+        break;
+      case DT_STRTAB:
+        o->strtab = at<char>(o->base, v);
+        break;
+      case DT_GNU_HASH:
+        o->gnu_hash = at<uint32_t>(o->base, v);
+        break;
+      case DT_HASH:
+        o->sysv_hash = at<uint32_t>(o->base, v);
+        break;
+      case DT_VERSYM:
+        o->versym = at<ElfW(Half)>(o->base, v);
+        break;
+      case DT_VERDEF:
+        o->verdef = at<ElfW(Verdef)>(o->base, v);
+        break;
+      default:
+        break;
     }
   }
   return o->symtab && o->strtab && (o->gnu_hash || o->sysv_hash);
@@ -72,7 +85,8 @@ const char* version_name(const Object& o, ElfW(Half) ndx) {
   const ElfW(Verdef)* d = o.verdef;
   while (d) {
     if (d->vd_ndx == ndx) {
-      auto* aux = reinterpret_cast<const ElfW(Verdaux)*>(reinterpret_cast<const char*>(d) + d->vd_aux);
+      auto* aux =
+          reinterpret_cast<const ElfW(Verdaux)*>(reinterpret_cast<const char*>(d) + d->vd_aux);
       return o.strtab + aux->vda_name;
     }
     if (!d->vd_next) break;
@@ -81,11 +95,10 @@ const char* version_name(const Object& o, ElfW(Half) ndx) {
   return nullptr;
 }
 
-bool defined(const ElfW(Sym)& s) {
+bool defined(const ElfW(Sym) & s) {
   unsigned type = ELF64_ST_TYPE(s.st_info);
   unsigned bind = ELF64_ST_BIND(s.st_info);
-  return s.st_shndx != SHN_UNDEF && s.st_value != 0 &&
-         (bind == STB_GLOBAL || bind == STB_WEAK) &&
+  return s.st_shndx != SHN_UNDEF && s.st_value != 0 && (bind == STB_GLOBAL || bind == STB_WEAK) &&
          (type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_OBJECT || type == STT_NOTYPE);
 }
 
@@ -139,7 +152,7 @@ struct Search {
   uintptr_t after;
   SymbolQuery q;
   bool passed = false;  // the object containing `after` has been seen
-  const ElfW(Sym)* sym = nullptr;
+  const ElfW(Sym) * sym = nullptr;
   uintptr_t base = 0;
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Finds the definition of a symbol the way the dynamic loader would for
 // dlsym(RTLD_NEXT) / dlvsym(RTLD_NEXT), by reading the dynamic symbol tables
 // of the loaded objects directly.

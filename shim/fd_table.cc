@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "shim/fd_table.h"
 
 #include <fcntl.h>
@@ -15,9 +16,9 @@ namespace gh::shim {
 
 namespace {
 
-constexpr int kChunkBits = 12;                 // 4096 entries per chunk
+constexpr int kChunkBits = 12;  // 4096 entries per chunk
 constexpr int kChunkSize = 1 << kChunkBits;
-constexpr int kChunks = 1 << 8;                // up to 1,048,576 fds
+constexpr int kChunks = 1 << 8;  // up to 1,048,576 fds
 std::atomic<FdEntry*> g_chunks[kChunks];
 
 FdEntry* slot(int fd, bool create) {
@@ -54,7 +55,8 @@ FdKind classify(int fd, bool* nonblock) {
     case S_IFSOCK: {
       int type = 0;
       socklen_t len = sizeof type;
-      if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return FdKind::kPacket;
+      if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        return FdKind::kPacket;
       return type == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
     }
     case S_IFIFO:

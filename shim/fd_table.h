@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the shim knows about each file descriptor of the process.
 //
 // An entry is filled lazily the first time a hook sees the fd (fstat +
@@ -27,22 +28,22 @@
 namespace gh::shim {
 
 enum class FdKind : uint8_t {
-  kUnknown = 0,    // not looked at yet
-  kStream,         // SOCK_STREAM socket: full-write semantics
-  kPacket,         // SOCK_DGRAM / SOCK_SEQPACKET / SOCK_RAW socket
-  kPipe,           // pipe or FIFO: full-write semantics (<= PIPE_BUF atomic)
-  kPollable,       // eventfd, timerfd, signalfd, inotify, tty, char device
-  kFile,           // regular file, block device, directory: passes through
-  kBad,            // not open
+  kUnknown = 0,  // not looked at yet
+  kStream,       // SOCK_STREAM socket: full-write semantics
+  kPacket,       // SOCK_DGRAM / SOCK_SEQPACKET / SOCK_RAW socket
+  kPipe,         // pipe or FIFO: full-write semantics (<= PIPE_BUF atomic)
+  kPollable,     // eventfd, timerfd, signalfd, inotify, tty, char device
+  kFile,         // regular file, block device, directory: passes through
+  kBad,          // not open
 };
 
 struct FdEntry : gh::ArenaObject {
   std::atomic<FdKind> kind{FdKind::kUnknown};
-  std::atomic<bool> nonblock{false};     // the program asked for O_NONBLOCK
-  std::atomic<bool> shared{false};       // the description may be shared (see above)
-  std::atomic<int64_t> rcvtimeo_ns{0};   // SO_RCVTIMEO, 0 = none
-  std::atomic<int64_t> sndtimeo_ns{0};   // SO_SNDTIMEO, 0 = none
-  std::atomic<int32_t> parked{0};        // green threads waiting on it in a ring
+  std::atomic<bool> nonblock{false};    // the program asked for O_NONBLOCK
+  std::atomic<bool> shared{false};      // the description may be shared (see above)
+  std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO, 0 = none
+  std::atomic<int64_t> sndtimeo_ns{0};  // SO_SNDTIMEO, 0 = none
+  std::atomic<int32_t> parked{0};       // green threads waiting on it in a ring
   // The last blocking receive had to wait (a request/response peer): the
   // next one skips the non-blocking attempt, which would only fail, and goes
   // to the ring at once. Cleared when a wait returned a full buffer.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "shim/green_io.h"
 
 #include <fcntl.h>
@@ -22,7 +23,8 @@ int64_t fd_deadline(const FdEntry* e, bool out) {
 }
 
 bool nonblocking_now(int fd, FdEntry* e) {
-  if (!e->shared.load(std::memory_order_relaxed)) return e->nonblock.load(std::memory_order_relaxed);
+  if (!e->shared.load(std::memory_order_relaxed))
+    return e->nonblock.load(std::memory_order_relaxed);
   int saved = errno;
   long fl = syscall(SYS_fcntl, fd, F_GETFL);
   errno = saved;
@@ -119,8 +121,7 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
       else
         r = map_timeout(io::read(fd, p + got, len - got, -1, deadline));
       // A full buffer means data is streaming in: try without waiting next.
-      e->recv_waits.store(r >= 0 && static_cast<size_t>(r) < len - got,
-                          std::memory_order_relaxed);
+      e->recv_waits.store(r >= 0 && static_cast<size_t>(r) < len - got, std::memory_order_relaxed);
     }
     if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : r;
     got += static_cast<size_t>(r);
@@ -223,8 +224,8 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
     r = syscall(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
     return r < 0 ? -errno : r;
   }
-  return map_timeout(io::readv(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1,
-                               fd_deadline(e, false)));
+  return map_timeout(
+      io::readv(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1, fd_deadline(e, false)));
 }
 
 ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
@@ -273,8 +274,8 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
       long r = syscall(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
       return r < 0 ? -errno : r;
     }
-    return map_timeout(io::writev(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1,
-                                  deadline));
+    return map_timeout(
+        io::writev(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1, deadline));
   }
   // Streams and pipes: everything goes out. One non-blocking attempt with
   // the whole message first (it also lets the kernel validate msg and its
@@ -303,7 +304,8 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
   size_t total = 0;
   for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
   size_t done = first > 0 ? static_cast<size_t>(first) : 0;
-  if (done < total && nonblocking_now(fd, e)) return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
+  if (done < total && nonblocking_now(fd, e))
+    return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
   size_t skip = done;
   for (size_t i = 0; i < msg->msg_iovlen && done < total; i++) {
     const iovec& v = msg->msg_iov[i];

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The green forms of the blocking data calls, shared by the hooks.
 // All return >= 0 or -errno and never touch errno; the hooks convert.
 #pragma once

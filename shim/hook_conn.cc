@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Connections: creating, connecting, accepting, duplicating and closing fds,
 // and the mode changes the fd table must know of (fcntl F_SETFL, ioctl
 // FIONBIO, SO_RCVTIMEO/SO_SNDTIMEO). accept and connect park; the rest pass
@@ -28,7 +29,6 @@ namespace {
 FdKind socket_kind(int type) {
   return (type & 0xf) == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
 }
-
 
 // Before fd is closed or replaced: green threads of this carrier parked on
 // it in the ring are cancelled (they see EBADF), so that no queued request
@@ -386,9 +386,7 @@ GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
   return opened(real::openat64(dirfd, path, flags, mode));
 }
 
-GH_EXPORT int __open_2(const char* path, int flags) {
-  return opened(real::__open_2(path, flags));
-}
+GH_EXPORT int __open_2(const char* path, int flags) { return opened(real::__open_2(path, flags)); }
 GH_EXPORT int __open64_2(const char* path, int flags) {
   return opened(real::__open64_2(path, flags));
 }
@@ -398,12 +396,8 @@ GH_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
 GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
   return opened(real::__openat64_2(dirfd, path, flags));
 }
-GH_EXPORT int creat(const char* path, mode_t mode) {
-  return opened(real::creat(path, mode));
-}
-GH_EXPORT int creat64(const char* path, mode_t mode) {
-  return opened(real::creat64(path, mode));
-}
+GH_EXPORT int creat(const char* path, mode_t mode) { return opened(real::creat(path, mode)); }
+GH_EXPORT int creat64(const char* path, mode_t mode) { return opened(real::creat64(path, mode)); }
 
 GH_EXPORT FILE* fopen(const char* path, const char* mode) {
   FILE* f = real::fopen(path, mode);
@@ -428,13 +422,9 @@ GH_EXPORT int signalfd(int fd, const sigset_t* mask, int flags) {
   return fd == -1 ? made_pollable(r, flags) : r;
 }
 GH_EXPORT int inotify_init(void) { return made_pollable(real::inotify_init(), 0); }
-GH_EXPORT int inotify_init1(int flags) {
-  return made_pollable(real::inotify_init1(flags), flags);
-}
+GH_EXPORT int inotify_init1(int flags) { return made_pollable(real::inotify_init1(flags), flags); }
 GH_EXPORT int epoll_create(int size) { return opened(real::epoll_create(size)); }
-GH_EXPORT int epoll_create1(int flags) {
-  return opened(real::epoll_create1(flags));
-}
+GH_EXPORT int epoll_create1(int flags) { return opened(real::epoll_create1(flags)); }
 GH_EXPORT int memfd_create(const char* name, unsigned flags) {
   return opened(real::memfd_create(name, flags));
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Data: read/write and the socket send/receive family, with the fortified
 // __*_chk forms. Blocking calls on sockets, pipes and pollable devices park
 // the green thread; everything else passes through (see docs/design.md,
@@ -18,7 +19,6 @@
 using namespace gh::shim;
 
 namespace {
-
 
 // A socket call on an entry that says "socket" fails with ENOTSOCK only when
 // the entry is stale: the fd was closed behind the shim's back (closefrom,
@@ -159,8 +159,8 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
   }
   // With an address: the first bytes come with it (what the kernel reports
   // for the sender); on a stream, MSG_WAITALL then waits for the rest.
-  const bool waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
-                       e->kind.load() == FdKind::kStream;
+  const bool waitall =
+      (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && e->kind.load() == FdKind::kStream;
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
   ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
     long k = syscall(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
@@ -168,7 +168,8 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
   });
   if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
-    ssize_t more = green_recv(fd, e, static_cast<char*>(buf) + r, n - static_cast<size_t>(r), flags);
+    ssize_t more =
+        green_recv(fd, e, static_cast<char*>(buf) + r, n - static_cast<size_t>(r), flags);
     if (more > 0) r += more;
   }
   return ret_errno(r);
@@ -199,9 +200,9 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   int64_t end = -1;
   if (timeout) {
     timespec ts;
-    if (copy_from_user(&ts, timeout, sizeof ts) != 0) return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
-    if (!gh::valid_interval(ts))
-      return static_cast<int>(ret_errno(ssize_t{-EINVAL}));
+    if (copy_from_user(&ts, timeout, sizeof ts) != 0)
+      return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
+    if (!gh::valid_interval(ts)) return static_cast<int>(ret_errno(ssize_t{-EINVAL}));
     end = gh::clock_ns(CLOCK_MONOTONIC) + gh::timespec_ns(ts);
   }
   if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;  // as the kernel clamps it
@@ -225,7 +226,8 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   if (timeout) {
     int64_t left = end - gh::clock_ns(CLOCK_MONOTONIC);
     timespec t = gh::ns_timespec(left > 0 ? left : 0);
-    if (copy_to_user(timeout, &t, sizeof t) != 0) return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
+    if (copy_to_user(timeout, &t, sizeof t) != 0)
+      return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
   }
   return static_cast<int>(got);
 }
@@ -290,10 +292,11 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   if (!e || !is_socket(e->kind.load())) {
     r = real::sendmmsg(fd, vec, vlen, flags);
   } else {
-    r = static_cast<int>(ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-      long n = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-      return n < 0 ? -errno : n;
-    })));
+    r = static_cast<int>(
+        ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
+          long n = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
+          return n < 0 ? -errno : n;
+        })));
   }
   for (int i = 0; i < r; i++)
     if (vec[i].msg_hdr.msg_controllen) mark_passed_fds(&vec[i].msg_hdr);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // DNS: getaddrinfo, getnameinfo and gethostbyname(_r) block inside libc (and
 // NSS modules) without a way to make them non-blocking, so they run on the
 // offload pool (core/offload.h) while the calling green thread parks.
@@ -6,13 +7,7 @@
 
 using namespace gh::shim;
 
-
-
-namespace {
-
-
-
-}  // namespace
+namespace {}  // namespace
 
 GH_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res) {

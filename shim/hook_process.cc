@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Processes: fork gives the child a fresh runtime that holds only the forking
 // green thread; vfork is a fork (POSIX allows it, and a vfork child must not
 // touch the parent's runtime); exit marks the process as exiting so that no
@@ -58,8 +59,6 @@ GH_EXPORT void exit(int status) {
 
 namespace {
 
-
-
 // A blocking wait: first without blocking (a child that has already changed
 // state is reaped at once, and errors such as ECHILD come back at once);
 // otherwise the blocking call runs on the offload pool (any thread of the
@@ -67,14 +66,14 @@ namespace {
 pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
   long r = syscall(SYS_wait4, pid, status, options | WNOHANG, ru);
   if (r != 0) return static_cast<pid_t>(r);
-  return static_cast<pid_t>(gh::offload_call([&] { return syscall(SYS_wait4, pid, status, options, ru); }));
+  return static_cast<pid_t>(
+      gh::offload_call([&] { return syscall(SYS_wait4, pid, status, options, ru); }));
 }
 
 }  // namespace
 
 GH_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
-  if ((options & WNOHANG) || !may_park())
-    return real::waitpid(pid, status, options);
+  if ((options & WNOHANG) || !may_park()) return real::waitpid(pid, status, options);
   return green_wait4(pid, status, options, nullptr);
 }
 
@@ -84,20 +83,17 @@ GH_EXPORT pid_t wait(int* status) {
 }
 
 GH_EXPORT pid_t wait3(int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !may_park())
-    return real::wait3(status, options, ru);
+  if ((options & WNOHANG) || !may_park()) return real::wait3(status, options, ru);
   return green_wait4(-1, status, options, ru);
 }
 
 GH_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !may_park())
-    return real::wait4(pid, status, options, ru);
+  if ((options & WNOHANG) || !may_park()) return real::wait4(pid, status, options, ru);
   return green_wait4(pid, status, options, ru);
 }
 
 GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
-  if ((options & WNOHANG) || !may_park())
-    return real::waitid(idtype, id, info, options);
+  if ((options & WNOHANG) || !may_park()) return real::waitid(idtype, id, info, options);
   long r;
   if (info) {
     // With WNOHANG the kernel zeroes si_pid when no child is ready (and has
@@ -105,7 +101,8 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
     r = syscall(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
     if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
   }
-  return static_cast<int>(gh::offload_call([&] { return syscall(SYS_waitid, idtype, id, info, options, nullptr); }));
+  return static_cast<int>(
+      gh::offload_call([&] { return syscall(SYS_waitid, idtype, id, info, options, nullptr); }));
 }
 
 // ---- system and pclose ----

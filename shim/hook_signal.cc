@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Signals: the program's handlers run through a trampoline that lets the
 // carrier know a handler ran, so that a green thread parked in an
 // interruptible call gets EINTR as a native blocked call would (signal(7):
@@ -56,8 +57,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
 }
 
 bool is_function(const struct sigaction& sa) {
-  return (sa.sa_flags & SA_SIGINFO) ||
-         (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+  return (sa.sa_flags & SA_SIGINFO) || (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
 }
 
 void* handler_of(const struct sigaction& sa) {
@@ -278,7 +278,6 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   syscall(SYS_close, fd);
   return result;
 }
-
 
 }  // namespace
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stdio on sockets and pipes. glibc's FILE functions read and write through
 // libc-internal calls that the shim cannot interpose, so fgets() on a socket
 // would block the whole carrier until input arrives: with a thread-per-
@@ -129,7 +130,8 @@ char* green_fgets(char* buf, int n, FILE* f, int fd, FdEntry* e) {
       if (c == '\n') break;
       continue;
     }
-    size_t len = static_cast<size_t>(avail) < max - count ? static_cast<size_t>(avail) : max - count;
+    size_t len =
+        static_cast<size_t>(avail) < max - count ? static_cast<size_t>(avail) : max - count;
     auto* nl = static_cast<char*>(memchr(f->_IO_read_ptr, '\n', len));
     if (nl) len = static_cast<size_t>(nl - f->_IO_read_ptr) + 1;
     memcpy(buf + count, f->_IO_read_ptr, len);
@@ -382,14 +384,14 @@ GH_EXPORT int __overflow(FILE* f, int ch) {
 
 // ---- input ----
 
-#define GH_STDIO_GETC(name, locked)                       \
-  GH_EXPORT int name(FILE* f) {                           \
-    int fd;                                               \
-    FdEntry* e = parks(f, &fd);                           \
-    if (!e) return real::name(f);                      \
-    if (!(locked)) return green_getc(f, fd, e);           \
-    FileLock lock(f);                                     \
-    return green_getc(f, fd, e);                          \
+#define GH_STDIO_GETC(name, locked)             \
+  GH_EXPORT int name(FILE* f) {                 \
+    int fd;                                     \
+    FdEntry* e = parks(f, &fd);                 \
+    if (!e) return real::name(f);               \
+    if (!(locked)) return green_getc(f, fd, e); \
+    FileLock lock(f);                           \
+    return green_getc(f, fd, e);                \
   }
 GH_STDIO_GETC(fgetc, true)
 GH_STDIO_GETC(getc, true)
@@ -528,15 +530,16 @@ GH_EXPORT size_t fwrite_unlocked(const void* ptr, size_t size, size_t count, FIL
   return green_put(f, static_cast<const char*>(ptr), bytes, fd, e) == EOF ? 0 : count;
 }
 
-#define GH_STDIO_PUTC(name, locked)                                         \
-  GH_EXPORT int name(int ch, FILE* f) {                                     \
-    int fd;                                                                 \
-    FdEntry* e = parks(f, &fd);                                             \
-    if (!e) return real::name(ch, f);                                    \
-    char c = static_cast<char>(ch);                                         \
-    if (!(locked)) return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch); \
-    FileLock lock(f);                                                       \
-    return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch); \
+#define GH_STDIO_PUTC(name, locked)                                                    \
+  GH_EXPORT int name(int ch, FILE* f) {                                                \
+    int fd;                                                                            \
+    FdEntry* e = parks(f, &fd);                                                        \
+    if (!e) return real::name(ch, f);                                                  \
+    char c = static_cast<char>(ch);                                                    \
+    if (!(locked))                                                                     \
+      return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch); \
+    FileLock lock(f);                                                                  \
+    return green_put(f, &c, 1, fd, e) == EOF ? EOF : static_cast<unsigned char>(ch);   \
   }
 GH_STDIO_PUTC(fputc, true)
 GH_STDIO_PUTC(putc, true)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Synchronisation: pthread mutex, cond, rwlock, barrier, spin, sem, once.
 //
 // Each green object lives inside the program's own pthread/sem storage
@@ -40,11 +41,19 @@ gh::Barrier* gb(pthread_barrier_t* b) { return reinterpret_cast<gh::Barrier*>(b)
 gh::Semaphore* gs(sem_t* s) { return reinterpret_cast<gh::Semaphore*>(s); }
 gh::Spin* gsp(pthread_spinlock_t* s) { return reinterpret_cast<gh::Spin*>(const_cast<int*>(s)); }
 
-bool native(const pthread_mutex_t* m) { return !green() || (m->__data.__kind & gh::glibc::kMutexKindGlibcOnly) != 0; }
-bool native(const pthread_cond_t* c) { return !green() || (c->__data.__wrefs & gh::glibc::kCondWrefsShared) != 0; }
+bool native(const pthread_mutex_t* m) {
+  return !green() || (m->__data.__kind & gh::glibc::kMutexKindGlibcOnly) != 0;
+}
+bool native(const pthread_cond_t* c) {
+  return !green() || (c->__data.__wrefs & gh::glibc::kCondWrefsShared) != 0;
+}
 bool native(const pthread_rwlock_t* l) { return !green() || l->__data.__shared != 0; }
-bool native(const pthread_barrier_t* b) { return !green() || gb(const_cast<pthread_barrier_t*>(b))->shim_ != kGreenMark; }
-bool native(const sem_t* s) { return !green() || gs(const_cast<sem_t*>(s))->shim_[0] != kGreenMark; }
+bool native(const pthread_barrier_t* b) {
+  return !green() || gb(const_cast<pthread_barrier_t*>(b))->shim_ != kGreenMark;
+}
+bool native(const sem_t* s) {
+  return !green() || gs(const_cast<sem_t*>(s))->shim_[0] != kGreenMark;
+}
 
 // sem_* report errors through errno.
 int sem_ret(int rc) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // syscall(): libc's generic system call entry. Most numbers pass straight
 // through; SYS_futex waits and wakes on private futexes become the green
 // futex (core/parking_lot.h), because libstdc++ waits this way

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads: pthread_create makes a green thread on the calling carrier; join,
 // detach, exit, self, names and attributes act on green threads. Functions
 // the shim does not emulate that take a pthread_t of a green thread act on
@@ -85,8 +86,8 @@ void creator_name(char out[16]) {
 
 }  // namespace
 
-GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
-                             void* (*start)(void*), void* arg) {
+GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                             void* arg) {
   if (!threads_green() || t_bypass) return real::pthread_create(thread, attr, start, arg);
   // glibc clears this when a second OS thread starts; green threads must do
   // the same, or libstdc++ takes its single-threaded shortcuts (static-local
@@ -219,11 +220,13 @@ GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
   return 0;
 }
 
-GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk, const timespec* abstime) {
+GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
+                                   const timespec* abstime) {
   if (!threads_green()) return real::pthread_clockjoin_np(t, ret, clk, abstime);
   ShimThread* st = shim_from_handle(t);
   if (!st && !joins_own_root(t)) return real::pthread_clockjoin_np(t, ret, clk, abstime);
-  if (!abstime) return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
+  if (!abstime)
+    return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
   if (!gh::valid_clock(clk)) return EINVAL;
   if (!gh::valid_timespec(*abstime)) return EINVAL;
   if (!st) {
@@ -278,7 +281,8 @@ GH_EXPORT int pthread_detach(pthread_t t) {
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
   if (__builtin_expect(t_signal_self != nullptr, 0))
-    return t_signal_self == &g_root_self ? real::pthread_self() : reinterpret_cast<pthread_t>(t_signal_self);
+    return t_signal_self == &g_root_self ? real::pthread_self()
+                                         : reinterpret_cast<pthread_t>(t_signal_self);
   gh::Carrier* c = gh::Carrier::current();
   if (!c) return real::pthread_self();
   auto* st = static_cast<ShimThread*>(c->running()->user);
@@ -364,7 +368,6 @@ void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception* exc) { delete exc; }
   if (auto* top = static_cast<UnwindBuf*>(st->cleanup_top)) run_cleanup_buffer(st, top);
   gh::Carrier::current()->exit_current(st->exit_value);
 }
-
 
 void push_cleanup(ShimThread* st, __pthread_unwind_buf_t* buf) {
   auto* b = reinterpret_cast<UnwindBuf*>(buf);
@@ -490,7 +493,6 @@ GH_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
   pthread_attr_setdetachstate(attr, detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
   return 0;
 }
-
 
 GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!threads_green()) return real::pthread_kill(t, sig);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Time: the sleeps park the green thread on a carrier timer; sched_yield lets
 // the other green threads of the carrier run. Sleeps never end early.
 #include <sys/syscall.h>
@@ -11,7 +12,6 @@
 using namespace gh::shim;
 
 namespace {
-
 
 // Sleeps until the absolute time `target_ns` of clock `clk` has been reached
 // (re-arming when a REALTIME clock was stepped back meanwhile). Returns 0, or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Waiting: poll, select and epoll_wait. Each first asks the kernel without
 // waiting (the native call with a zero timeout); if nothing is ready and the
 // caller is willing to wait, the green thread parks on the fds in the ring
@@ -187,7 +188,8 @@ GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) 
 
 GH_EXPORT int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* tmo,
                       const sigset_t* mask) {
-  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE) return real::pselect(nfds, rd, wr, ex, tmo, mask);
+  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE)
+    return real::pselect(nfds, rd, wr, ex, tmo, mask);
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;

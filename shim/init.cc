@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Start-up of the shim: resolve libc, read GREENHOUSE_*, configure logging.
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -17,7 +18,6 @@ bool g_enabled = false;
 bool g_init_done = false;
 thread_local int t_bypass GH_TLS = 0;
 
-
 void shim_init() {
   if (g_init_done) return;
   g_init_done = true;
@@ -31,7 +31,8 @@ void shim_init() {
   set_config(c);
   int fd = 2;
   if (c.log_file) {
-    long r = syscall(SYS_openat, AT_FDCWD, c.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    long r =
+        syscall(SYS_openat, AT_FDCWD, c.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (r < 0) {
       log_error("GREENHOUSE_LOG_FILE=%s cannot be opened for appending", c.log_file);
       syscall(SYS_exit_group, 2);

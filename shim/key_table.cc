@@ -17,7 +17,7 @@ constexpr unsigned kBlock = 32;
 constexpr unsigned kBlocks = kKeys / kBlock;
 
 struct Key {
-  std::atomic<uint64_t> seq{0};     // odd: allocated
+  std::atomic<uint64_t> seq{0};  // odd: allocated
   std::atomic<void (*)(void*)> dtor{nullptr};
 };
 Key g_keys[kKeys];

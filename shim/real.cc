@@ -67,13 +67,13 @@ void resolve_real() {
 void for_each_real(void (*fn)(const RealSymbol&, void*), void* arg) {
   ensure_real();
   size_t i = 0;
-#define GH_REAL_VISIT_D(name, version)                                                   \
+#define GH_REAL_VISIT_D(name, version)                                                        \
   fn(RealSymbol{#name, version, reinterpret_cast<void*>(real::name.ptr), g_version_found[i]}, \
-     arg);                                                                                \
+     arg);                                                                                    \
   i++;
-#define GH_REAL_VISIT_T(name, ...)                                                       \
+#define GH_REAL_VISIT_T(name, ...)                                                            \
   fn(RealSymbol{#name, nullptr, reinterpret_cast<void*>(real::name.ptr), g_version_found[i]}, \
-     arg);                                                                                \
+     arg);                                                                                    \
   i++;
   GH_REAL_FUNCS(GH_REAL_VISIT_D, GH_REAL_VISIT_T)
 #undef GH_REAL_VISIT_D

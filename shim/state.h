@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // When a hook does green work and when it passes straight through.
 //
 // A hook passes the call to libc unchanged unless all of these hold:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reading a caller's argument struct without trusting the pointer: a bad
 // pointer gets EFAULT, as the native system call would report, instead of a
 // crash in the shim.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // greenhouse [options] [--] PROGRAM [ARGS...]
 //
 // Runs PROGRAM with libgreenhouse.so added to LD_PRELOAD, after checking that
@@ -31,7 +32,8 @@ namespace {
 using gh::shim::kConfigVarCount;
 using gh::shim::kConfigVars;
 
-[[noreturn]] void die(int code, const char* fmt, const std::string& a = "", const std::string& b = "") {
+[[noreturn]] void die(int code, const char* fmt, const std::string& a = "",
+                      const std::string& b = "") {
   std::fprintf(stderr, "greenhouse: ");
   std::fprintf(stderr, fmt, a.c_str(), b.c_str());
   std::fputc('\n', stderr);
@@ -176,7 +178,8 @@ void check_interposable(const std::string& path, int depth = 0) {
   bool is_go = false;
   Elf64_Shdr strtab;
   if (eh.e_shoff && eh.e_shstrndx != SHN_UNDEF &&
-      std::fseek(f, static_cast<long>(eh.e_shoff + eh.e_shstrndx * eh.e_shentsize), SEEK_SET) == 0 &&
+      std::fseek(f, static_cast<long>(eh.e_shoff + eh.e_shstrndx * eh.e_shentsize), SEEK_SET) ==
+          0 &&
       std::fread(&strtab, sizeof strtab, 1, f) == 1 && strtab.sh_size < (1u << 20)) {
     std::vector<char> names(strtab.sh_size + 1, 0);
     if (std::fseek(f, static_cast<long>(strtab.sh_offset), SEEK_SET) == 0 &&
@@ -188,7 +191,8 @@ void check_interposable(const std::string& path, int depth = 0) {
           break;
         if (sh.sh_name < strtab.sh_size) {
           const char* nm = names.data() + sh.sh_name;
-          if (!std::strcmp(nm, ".go.buildinfo") || !std::strcmp(nm, ".note.go.buildid")) is_go = true;
+          if (!std::strcmp(nm, ".go.buildinfo") || !std::strcmp(nm, ".note.go.buildid"))
+            is_go = true;
         }
       }
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green threads next to OS threads, one pair per operation:
 //   BM_Switch_*        a context switch between two threads that take turns
 //   BM_SpawnJoin_*     create a thread that returns at once, join it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green synchronisation primitives next to glibc's, one pair per operation:
 //   BM_MutexUncontended_*  lock + unlock of a free mutex (the hot path)
 //   BM_MutexHandoff_*      two threads on one CPU pass a contended mutex back

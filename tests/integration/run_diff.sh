@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Differential conformance check: runs PROGRAM natively and under the shim
 # and requires the same stdout and the same exit status.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A program linked with a replacement allocator (built twice: -ljemalloc
  * and -ltcmalloc) that runs threads and I/O. 16 threads in 8 pairs exchange
  * 200 checksummed blocks each (1 byte to 1 MiB) over pipes (even pairs) and

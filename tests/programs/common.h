@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Helpers shared by the differential conformance programs (tests/programs/).
  *
  * Every program is written the legacy way (pthreads, blocking calls) and is

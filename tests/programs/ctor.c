@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Prints what ctor_lib.c's constructor recorded before main() ran, then
  * uses what it left behind (its key, its mutexes, its background thread). */
 #include "common.h"

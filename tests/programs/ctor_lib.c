@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A shared library whose constructor uses interposed calls before main():
  * write/read on a pipe, thread-specific data, mutexes, a condition variable,
  * and a background thread that lives until the program stops it. Under the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* What ctor_lib.c's constructor recorded (see ctor.c). */
 #ifndef GH_CTOR_LIB_H
 #define GH_CTOR_LIB_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C++ waits that libstdc++ implements with raw futex system calls made
 // through libc's syscall() rather than with pthread objects: std::promise /
 // std::future handed between threads, C++20 std::atomic<T>::wait/notify,

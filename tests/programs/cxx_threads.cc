@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C++ threads: std::thread, std::mutex, std::condition_variable, std::async,
 // exceptions inside threads, and pthread_exit unwinding a thread's stack
 // (local objects' destructors run, catch (...) sees the forced unwind and

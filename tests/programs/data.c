@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Data calls between threads: read/write/readv/writev/recv/send on pipes and
  * socketpairs. Full-write semantics for large blocking writes, EOF, EPIPE,
  * EBADF, EFAULT. Built twice: plain and with -D_FORTIFY_SOURCE=2 (so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Name resolution from threads, on names /etc/hosts or numeric forms answer
  * (no network): getaddrinfo, getnameinfo, gethostbyname(_r), and their
  * errors. The calls run concurrently in several threads. */

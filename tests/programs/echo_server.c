@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A thread-per-connection TCP echo server, written the legacy way.
  *
  * The main thread accepts in a loop and starts one detached pthread per

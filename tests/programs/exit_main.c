@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pthread_exit() from main while other threads still run: the process
  * lives on until the last thread ends, their output appears, and the exit
  * status is 0. The threads finish in a fixed order (each waits for the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The process ends while threads are blocked: exit() called by a thread
  * (argument "thread", status 3) or main returning (argument "main", status
  * 4). atexit handlers run once and stdio is flushed; the blocked threads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fd numbers reused after the fd was closed behind the shim's back (a raw
  * close system call, closefrom) or by fds made by calls other than socket()
  * and pipe(): whatever the shim remembered about the old fd must not be

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fork in a multi-threaded program: the child has only the forking thread
  * and uses pipes, sleeps and threads of its own, then exits with a status
  * the parent checks with waitpid; the data it wrote arrives. Forking from a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A thread-per-connection HTTP/1.1 server with keep-alive, written the legacy
  * way: an accept loop, one detached pthread per connection (default
  * attributes), blocking read/write, a mutex-protected global request counter.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Many connections at once: N client threads and N server threads (one per
  * connection) over loopback TCP, every byte checksummed, plus connection
  * churn (short connections opened and closed) and peers that reset. */

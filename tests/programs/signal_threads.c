@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Signals and thread identity: a handler for a signal sent with pthread_kill
  * runs in the target thread (pthread_self() names it), signal masks are per
  * thread (pthread_sigmask in one thread does not change another's), a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A process-directed signal (alarm's SIGALRM) must interrupt main's wait in
  * poll, select, epoll_wait, sleep and nanosleep even when the last thread
  * that ran before the wait blocks all signals.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Signals aimed at threads blocked in interposed calls: pthread_kill runs
  * the handler in the target thread; without SA_RESTART a blocked read,
  * recv, accept, poll or sleep fails with EINTR (nanosleep reports the time

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Sockets over loopback: a thread-per-connection TCP server and client
  * threads exchanging checksummed data, UDP, connection errors (ECONNREFUSED,
  * EPIPE, ECONNRESET), SO_RCVTIMEO, non-blocking modes set at creation, with

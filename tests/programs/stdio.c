@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* stdio on sockets and pipes between threads (the legacy way to speak a line
  * protocol: fdopen + fgets/fprintf): reads that wait for the peer, partial
  * lines, big fread/fwrite, line-buffered and unbuffered streams, inline

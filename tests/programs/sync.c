@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Synchronisation: mutexes (normal, recursive, errorcheck; trylock,
  * timedlock, clocklock), condition variables (signal, broadcast, timedwait on
  * REALTIME and MONOTONIC), rwlocks, barriers, spinlocks, semaphores,

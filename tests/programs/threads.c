@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Threads: create/join/detach, self/equal, tryjoin/timedjoin/clockjoin,
  * joining oneself, thread-specific data with destructors, names, stack size
  * from the attributes, pthread_exit values and cleanup handlers. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Time: sleep, usleep, nanosleep, clock_nanosleep (relative and
  * TIMER_ABSTIME, several clocks) never return before the requested time;
  * invalid arguments give the native errors; sched_yield; many threads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pthread_attr_setstack: the thread runs on the memory the program gave it
  * (programs that place thread stacks themselves rely on it, e.g. to size
  * them exactly or to inspect them). */

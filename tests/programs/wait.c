@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Waiting for readiness: poll/ppoll, select/pselect and epoll, with timeouts
  * 0, positive and infinite, several fds of which one becomes ready (made so
  * by another thread), the error cases and the results that are

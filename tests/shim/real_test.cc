@@ -16,7 +16,8 @@ namespace {
 
 std::vector<RealSymbol> table() {
   std::vector<RealSymbol> all;
-  for_each_real([](const RealSymbol& s, void* arg) { static_cast<std::vector<RealSymbol>*>(arg)->push_back(s); },
+  for_each_real([](const RealSymbol& s,
+                   void* arg) { static_cast<std::vector<RealSymbol>*>(arg)->push_back(s); },
                 &all);
   return all;
 }

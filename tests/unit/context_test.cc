@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The raw context switch: callee-saved registers and FP control state survive
 // a round trip through another context that clobbers them.
 #include <gtest/gtest.h>
@@ -64,9 +65,9 @@ TEST(Context, SwitchPreservesCalleeSavedAndFpControl) {
       : [o_rbx] "=m"(rbx), [o_r12] "=m"(r12), [o_r13] "=m"(r13), [o_r14] "=m"(r14),
         [o_r15] "=m"(r15), [main_sp] "+m"(g_main_sp)
       : [other_sp] "m"(g_other_sp)
-      : "rbx", "r12", "r13", "r14", "r15", "rdi", "rsi", "rax", "rcx", "rdx", "r8", "r9",
-        "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+      : "rbx", "r12", "r13", "r14", "r15", "rdi", "rsi", "rax", "rcx", "rdx", "r8", "r9", "r10",
+        "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+        "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 
   uint16_t cw_after;
   asm volatile("fnstcw %0" : "=m"(cw_after));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fast path (ioring/fastpath.h): single non-blocking attempts, and
 // write_all's blocking-stream semantics on sockets and pipes.
 #include <fcntl.h>
@@ -9,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,34 +22,12 @@
 #include "ioring/fastpath.h"
 #include "ioring/ops.h"
 #include "ioring/ring.h"
+#include "ring_util.h"
+#include "test_util.h"
 
 namespace {
 
-constexpr int64_t kMs = 1'000'000;
-
-void on_fresh_carrier(const std::function<void()>& fn) {
-  std::thread t([&] { fn(); });
-  t.join();
-}
-
-gh::GreenThread* go(std::function<void()> fn) {
-  auto* p = new std::function<void()>(std::move(fn));
-  gh::GreenThread* g = nullptr;
-  EXPECT_EQ(gh::spawn(
-                [](void* a) -> void* {
-                  auto* f = static_cast<std::function<void()>*>(a);
-                  (*f)();
-                  delete f;
-                  return nullptr;
-                },
-                p, {}, &g),
-            0);
-  return g;
-}
-
-#define RING_OR_SKIP()                                                      \
-  if (!gh::ioring::Ring::current())                                         \
-  GTEST_SKIP() << "io_uring unavailable: " << strerror(errno)
+using namespace gh_test;
 
 struct Fds {
   int a = -1, b = -1;  // socketpair ends, or pipe read (a) / write (b)
@@ -85,6 +63,19 @@ struct Sum {
     for (size_t i = 0; i < n; i++) v = (v ^ p[i]) * 1099511628211ull;
   }
 };
+
+// len bytes, byte i being pattern(i * mul + add).
+std::vector<unsigned char> patterned(size_t len, size_t mul = 1, size_t add = 0) {
+  std::vector<unsigned char> data(len);
+  for (size_t i = 0; i < len; i++) data[i] = pattern(i * mul + add);
+  return data;
+}
+
+Sum sum_of(const std::vector<unsigned char>& data) {
+  Sum s;
+  s.add(data.data(), data.size());
+  return s;
+}
 
 // ---------------------------------------------------- single attempts ----
 
@@ -181,13 +172,11 @@ TEST(Fast, WritevNowaitOnFullPipeIsEagain) {
 // written.
 TEST(Fast, WriteAllSocketSlowReaderDeliversEverything) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds s = Fds::socketpair_stream();
     constexpr size_t kLen = 8 << 20;
-    std::vector<unsigned char> data(kLen);
-    for (size_t i = 0; i < kLen; i++) data[i] = pattern(i);
-    Sum want;
-    want.add(data.data(), kLen);
+    std::vector<unsigned char> data = patterned(kLen);
+    Sum want = sum_of(data);
 
     Sum got;
     size_t received = 0;
@@ -203,7 +192,6 @@ TEST(Fast, WriteAllSocketSlowReaderDeliversEverything) {
         gh::yield();
       }
     });
-    gh::ioring::Ring* r = gh::ioring::Ring::current();
     uint64_t completions0 = r->stats().completions;
     ssize_t n = gh::io::write_all(s.b, data.data(), kLen, true, MSG_NOSIGNAL);
     EXPECT_EQ(n, static_cast<ssize_t>(kLen));
@@ -219,13 +207,11 @@ TEST(Fast, WriteAllSocketSlowReaderDeliversEverything) {
 
 TEST(Fast, WriteAllPipeSlowReaderDeliversEverything) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds p = Fds::pipe();
     constexpr size_t kLen = 8 << 20;
-    std::vector<unsigned char> data(kLen);
-    for (size_t i = 0; i < kLen; i++) data[i] = pattern(i + 7);
-    Sum want;
-    want.add(data.data(), kLen);
+    std::vector<unsigned char> data = patterned(kLen, 1, 7);
+    Sum want = sum_of(data);
     Sum got;
     size_t received = 0;
     gh::GreenThread* rd = go([&] {
@@ -249,13 +235,12 @@ TEST(Fast, WriteAllPipeSlowReaderDeliversEverything) {
 
 TEST(Fast, WriteAllReaderOnAnotherOsThread) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds s = Fds::socketpair_stream();
     constexpr size_t kLen = 4 << 20;
-    std::vector<unsigned char> data(kLen);
-    for (size_t i = 0; i < kLen; i++) data[i] = pattern(i * 3);
-    Sum want, got;
-    want.add(data.data(), kLen);
+    std::vector<unsigned char> data = patterned(kLen, 3);
+    Sum want = sum_of(data);
+    Sum got;
     size_t received = 0;
     std::thread reader([&] {
       unsigned char buf[4096];
@@ -276,7 +261,7 @@ TEST(Fast, WriteAllReaderOnAnotherOsThread) {
 
 TEST(Fast, WriteAllToPipeWithoutReaderIsEpipe) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     signal(SIGPIPE, SIG_IGN);
     Fds p = Fds::pipe();
     close(p.a);
@@ -288,7 +273,7 @@ TEST(Fast, WriteAllToPipeWithoutReaderIsEpipe) {
 
 TEST(Fast, WriteAllToSocketWithoutPeerIsEpipe) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds s = Fds::socketpair_stream();
     close(s.a);
     s.a = -1;
@@ -301,7 +286,7 @@ TEST(Fast, WriteAllToSocketWithoutPeerIsEpipe) {
 // native blocking write, the count written so far comes back, not an error.
 TEST(Fast, WriteAllReaderLeavesMidwayReturnsCountWritten) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     signal(SIGPIPE, SIG_IGN);
     Fds p = Fds::pipe();
     constexpr size_t kLen = 4 << 20;
@@ -326,7 +311,7 @@ TEST(Fast, WriteAllReaderLeavesMidwayReturnsCountWritten) {
 
 TEST(Fast, WriteAllDeadlineReturnsWhatFit) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds p = Fds::pipe();
     long cap = fcntl(p.b, F_GETPIPE_SZ);
     ASSERT_GT(cap, 0);
@@ -344,7 +329,7 @@ TEST(Fast, WriteAllDeadlineReturnsWhatFit) {
 
 TEST(Fast, WriteAllZeroLengthAndRegularFile) {
   on_fresh_carrier([] {
-    RING_OR_SKIP();
+    RING_OR_SKIP(r);
     Fds s = Fds::socketpair_stream();
     EXPECT_EQ(gh::io::write_all(s.b, "", 0, true, 0), 0);
     Fds p = Fds::pipe();
@@ -358,8 +343,7 @@ TEST(Fast, WriteAllZeroLengthAndRegularFile) {
     int fd = mkstemp(path);
     ASSERT_GE(fd, 0);
     unlink(path);
-    std::vector<unsigned char> data(3 << 20);
-    for (size_t i = 0; i < data.size(); i++) data[i] = pattern(i);
+    std::vector<unsigned char> data = patterned(3 << 20);
     EXPECT_EQ(gh::io::write_all(fd, data.data(), data.size(), false, 0),
               static_cast<ssize_t>(data.size()));
     std::vector<unsigned char> back(data.size());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Green threads on one carrier: spawn, run order, join, detach, errno,
 // sleeping, and scale.
 #include <gtest/gtest.h>
@@ -58,11 +59,12 @@ TEST(Green, JoinErrors) {
 
 TEST(Green, TimedJoinTimesOutThenJoins) {
   gh::GreenThread* g;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        gh::sleep_for(50'000'000);
-                        return reinterpret_cast<void*>(7);
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  gh::sleep_for(50'000'000);
+                  return reinterpret_cast<void*>(7);
+                },
+                nullptr, {}, &g),
             0);
   EXPECT_EQ(gh::join(g, nullptr, gh::deadline_after(1'000'000)), ETIMEDOUT);
   void* r;
@@ -74,14 +76,15 @@ TEST(Green, ErrnoIsPerGreenThread) {
   static int seen_in_child = -1;
   errno = 1234;
   gh::GreenThread* g;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        seen_in_child = errno;  // a new green thread starts with 0
-                        errno = 99;
-                        gh::yield();
-                        seen_in_child = errno;
-                        return nullptr;
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  seen_in_child = errno;  // a new green thread starts with 0
+                  errno = 99;
+                  gh::yield();
+                  seen_in_child = errno;
+                  return nullptr;
+                },
+                nullptr, {}, &g),
             0);
   gh::yield();
   EXPECT_EQ(seen_in_child, 0);
@@ -107,14 +110,15 @@ TEST(Green, TimersFireInOrderAndNeverEarly) {
   std::vector<gh::GreenThread*> gs;
   for (auto& sl : s) {
     gh::GreenThread* g;
-    ASSERT_EQ(gh::spawn([](void* a) -> void* {
-                          auto* sl = static_cast<Sleeper*>(a);
-                          gh::sleep_until(sl->delay + reinterpret_cast<int64_t>(sl->woke));
-                          sl->woke = gh::mono_ns();
-                          sl->order = next_order++;
-                          return nullptr;
-                        },
-                        &sl, {}, &g),
+    ASSERT_EQ(gh::spawn(
+                  [](void* a) -> void* {
+                    auto* sl = static_cast<Sleeper*>(a);
+                    gh::sleep_until(sl->delay + reinterpret_cast<int64_t>(sl->woke));
+                    sl->woke = gh::mono_ns();
+                    sl->order = next_order++;
+                    return nullptr;
+                  },
+                  &sl, {}, &g),
               0);
     sl.woke = start;  // smuggle the common start in
     gs.push_back(g);
@@ -136,16 +140,17 @@ TEST(Green, HundredThousandThreadsParkAndJoin) {
   gh::SpawnOptions opts;
   opts.stack_size = 16 * 1024;
   for (int i = 0; i < kN; i++) {
-    ASSERT_EQ(gh::spawn([](void* a) -> void* {
-                          gh::Waiter w;
-                          w.g = gh::self();
-                          gate_waiters[reinterpret_cast<uintptr_t>(a)] = &w;
-                          started++;
-                          gh::park_waiter(w, gh::kNoDeadline);
-                          finished++;
-                          return nullptr;
-                        },
-                        reinterpret_cast<void*>(static_cast<uintptr_t>(i)), opts, &gs[i]),
+    ASSERT_EQ(gh::spawn(
+                  [](void* a) -> void* {
+                    gh::Waiter w;
+                    w.g = gh::self();
+                    gate_waiters[reinterpret_cast<uintptr_t>(a)] = &w;
+                    started++;
+                    gh::park_waiter(w, gh::kNoDeadline);
+                    finished++;
+                    return nullptr;
+                  },
+                  reinterpret_cast<void*>(static_cast<uintptr_t>(i)), opts, &gs[i]),
               0)
         << i;
   }
@@ -169,17 +174,18 @@ TEST(Green, NewThreadInheritsFpControlState) {
   uint16_t saved_cw;
   asm volatile("stmxcsr %0" : "=m"(saved_mxcsr));
   asm volatile("fnstcw %0" : "=m"(saved_cw));
-  uint32_t want_mxcsr = (saved_mxcsr & ~0x6000u) | 0x6000u;  // round toward zero
+  uint32_t want_mxcsr = (saved_mxcsr & ~0x6000u) | 0x6000u;                 // round toward zero
   uint16_t want_cw = static_cast<uint16_t>((saved_cw & ~0x0C00) | 0x0400);  // round down
   asm volatile("ldmxcsr %0" : : "m"(want_mxcsr));
   asm volatile("fldcw %0" : : "m"(want_cw));
   gh::GreenThread* g;
-  int rc = gh::spawn([](void*) -> void* {
-                       asm volatile("stmxcsr %0" : "=m"(child_mxcsr));
-                       asm volatile("fnstcw %0" : "=m"(child_cw));
-                       return nullptr;
-                     },
-                     nullptr, {}, &g);
+  int rc = gh::spawn(
+      [](void*) -> void* {
+        asm volatile("stmxcsr %0" : "=m"(child_mxcsr));
+        asm volatile("fnstcw %0" : "=m"(child_cw));
+        return nullptr;
+      },
+      nullptr, {}, &g);
   asm volatile("ldmxcsr %0" : : "m"(saved_mxcsr));
   asm volatile("fldcw %0" : : "m"(saved_cw));
   ASSERT_EQ(rc, 0);
@@ -191,12 +197,13 @@ TEST(Green, NewThreadInheritsFpControlState) {
 TEST(Green, DetachWhileJoinedLeavesThreadToJoiner) {
   static gh::GreenThread* target;
   static int detach_rc = -1;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        gh::yield();  // let the root block in join first
-                        detach_rc = gh::detach(target);
-                        return reinterpret_cast<void*>(5);
-                      },
-                      nullptr, {}, &target),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  gh::yield();  // let the root block in join first
+                  detach_rc = gh::detach(target);
+                  return reinterpret_cast<void*>(5);
+                },
+                nullptr, {}, &target),
             0);
   void* r = nullptr;
   ASSERT_EQ(gh::join(target, &r), 0);  // would be a double free if detach took it
@@ -215,13 +222,14 @@ TEST(GreenDeathTest, ExitWithParkedGreenThreadDoesNotHang) {
   EXPECT_EXIT(
       {
         gh::GreenThread* g;
-        gh::spawn([](void*) -> void* {
-                    gh::Waiter w;
-                    w.g = gh::self();
-                    gh::park_waiter(w, gh::kNoDeadline);  // never woken
-                    return nullptr;
-                  },
-                  nullptr, {}, &g);
+        gh::spawn(
+            [](void*) -> void* {
+              gh::Waiter w;
+              w.g = gh::self();
+              gh::park_waiter(w, gh::kNoDeadline);  // never woken
+              return nullptr;
+            },
+            nullptr, {}, &g);
         gh::yield();
         std::exit(3);
       },
@@ -241,15 +249,17 @@ void note_restart_signal(int) { gh::Carrier::current()->signal_arrived(true); }
 // sleeps interruptibly: the root's sleep ends with -EINTR, well before its
 // deadline; a restartable wait is left alone by an SA_RESTART handler.
 TEST(Green, SignalInterruptsRootWait) {
-  struct sigaction sa {}, old {};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = &note_signal;
   ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
   gh::GreenThread* g;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        raise(SIGUSR1);
-                        return nullptr;
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  raise(SIGUSR1);
+                  return nullptr;
+                },
+                nullptr, {}, &g),
             0);
   int64_t start = gh::mono_ns();
   EXPECT_EQ(gh::sleep_until_interruptible(start + 30 * gh::kNsPerSec), -EINTR);
@@ -258,16 +268,18 @@ TEST(Green, SignalInterruptsRootWait) {
 
   sa.sa_handler = &note_restart_signal;
   ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        raise(SIGUSR1);
-                        return nullptr;
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  raise(SIGUSR1);
+                  return nullptr;
+                },
+                nullptr, {}, &g),
             0);
   gh::Waiter w;
   w.g = gh::self();
   int64_t deadline = gh::deadline_after(20'000'000);
-  EXPECT_EQ(gh::park_waiter_interruptible(w, deadline, /*restartable=*/true), gh::Waiter::kTimedOut);
+  EXPECT_EQ(gh::park_waiter_interruptible(w, deadline, /*restartable=*/true),
+            gh::Waiter::kTimedOut);
   EXPECT_GE(gh::mono_ns(), deadline);
   ASSERT_EQ(gh::join(g, nullptr), 0);
   sigaction(SIGUSR1, &old, nullptr);
@@ -285,11 +297,12 @@ TEST(Green, RunsOnCallerProvidedStack) {
   opts.stack_size = mem.size();
   for (int round = 0; round < 2; round++) {  // the stack is not pooled: reusable by its owner
     gh::GreenThread* g;
-    ASSERT_EQ(gh::spawn([](void*) -> void* {
-                          seen_sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-                          return nullptr;
-                        },
-                        nullptr, opts, &g),
+    ASSERT_EQ(gh::spawn(
+                  [](void*) -> void* {
+                    seen_sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+                    return nullptr;
+                  },
+                  nullptr, opts, &g),
               0);
     ASSERT_EQ(gh::join(g, nullptr), 0);
     EXPECT_GE(seen_sp, reinterpret_cast<uintptr_t>(mem.data()));
@@ -326,13 +339,14 @@ TEST(Green, WaitMaskIsWhatEveryThreadBlocks) {
   static gh::Waiter w;
   w.state.store(gh::Waiter::kWaiting);
   gh::GreenThread* g;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        set_mask(~uint64_t{0} & ~(bit_of(SIGKILL) | bit_of(SIGSTOP)));
-                        w.g = gh::self();
-                        gh::park_waiter(w, gh::kNoDeadline);
-                        return nullptr;
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  set_mask(~uint64_t{0} & ~(bit_of(SIGKILL) | bit_of(SIGSTOP)));
+                  w.g = gh::self();
+                  gh::park_waiter(w, gh::kNoDeadline);
+                  return nullptr;
+                },
+                nullptr, {}, &g),
             0);
   gh::yield();  // g blocks everything, then parks
   ASSERT_NE(w.g, nullptr);
@@ -359,13 +373,14 @@ TEST(Green, ProcessSignalGoesToAWaiterThatTakesIt) {
   static gh::GreenThread* sleeper;
   sleeper = nullptr;
   gh::GreenThread* g;
-  ASSERT_EQ(gh::spawn([](void*) -> void* {
-                        set_mask(current_mask() & ~bit_of(SIGUSR1));
-                        sleeper = gh::self();
-                        return reinterpret_cast<void*>(static_cast<intptr_t>(
-                            gh::sleep_until_interruptible(gh::deadline_after(30 * gh::kNsPerSec))));
-                      },
-                      nullptr, {}, &g),
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  set_mask(current_mask() & ~bit_of(SIGUSR1));
+                  sleeper = gh::self();
+                  return reinterpret_cast<void*>(static_cast<intptr_t>(
+                      gh::sleep_until_interruptible(gh::deadline_after(30 * gh::kNsPerSec))));
+                },
+                nullptr, {}, &g),
             0);
   gh::yield();  // the sleeper unblocks SIGUSR1 and parks
   ASSERT_NE(sleeper, nullptr);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The event-driven reference for the macro benchmark: the same echo protocol
  * as tests/programs/echo_server.c, written the way people rewrite such a
  * server when threads get too expensive: one thread, non-blocking sockets,

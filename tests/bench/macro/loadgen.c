@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Closed-loop load generator for echo servers (the macro benchmark).
  *
  *   loadgen -p PORT [-H ADDR] [-c CONNS] [-s BYTES] [-w SECS] [-d SECS]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The macro benchmark (docs/requirements.md#performance): legacy thread-per-connection servers run
 natively and under greenhouse, next to an epoll reference, under load.
 

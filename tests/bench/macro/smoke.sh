@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Smoke test of the macro benchmark's path (CTest integration.macro_echo_smoke):
 # the legacy echo server, natively and under the shim, with the load generator
 # at 200 connections for 2 s. Passes when every echoed byte was checked and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # curl against `python3 -m http.server` (a ThreadingHTTPServer), natively and
 # under the shim, in all four combinations of server and client:
 #   native server + native curl, shim server + native curl,

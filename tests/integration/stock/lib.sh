@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers of the stock-tool integration tests (sourced, not run).
 #
 # Every test script is called as `SCRIPT PATH_TO_GREENHOUSE_LAUNCHER` and

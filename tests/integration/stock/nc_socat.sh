@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Data through netcat-openbsd and socat, natively and under the shim, checked
 # by sha256:
 #   1. `socat -u TCP-LISTEN:... CREATE:out` receives, `nc -N` sends;

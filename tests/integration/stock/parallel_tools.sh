@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Multi-threaded stock tools give the same bytes under the shim (all their
 # threads green, on one carrier) as natively:
 #   1. `sort --parallel=8 -S 64M` (and `sort -n`) of 2 million lines of

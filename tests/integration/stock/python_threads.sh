@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # python3 threading + sockets, natively and under the shim: a thread-per-
 # connection server and 50 client threads exchange checksummed data (each
 # client sends 100-150 KB of seeded pseudo-random bytes; the server answers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # redis-server natively and under the shim, driven by native redis-benchmark
 # and redis-cli on 127.0.0.1 (persistence off, a scratch directory):
 #   1. redis-benchmark -n 20000 -c 50 -t set,get,incr,lpush,lpop --csv: every
