@@ -342,29 +342,28 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
     // once the frame about to be unwound is that one (or an outer one).
     uintptr_t sp = jmpbuf_sp(top);
     if ((actions & _UA_END_OF_STACK) || (sp && _Unwind_GetCFA(ctx) >= sp)) {
-      delete exc;
       run_cleanup_buffer(st, top);
     }
   }
   if (actions & _UA_END_OF_STACK) {
-    delete exc;
     gh::Carrier::current()->exit_current(st->exit_value);
   }
   return _URC_NO_REASON;
 }
 
-void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception* exc) { delete exc; }
+// The exception object lives in the thread's record: nothing to free.
+void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception*) {}
 
 // Unwinds the green stack like glibc does (C++ destructors and C cleanup
 // handlers run), then ends the green thread at the bottom of its stack.
 [[noreturn]] void unwind_green(ShimThread* st) {
-  auto* exc = new _Unwind_Exception{};
+  _Unwind_Exception* exc = &st->exit_exception;
+  *exc = _Unwind_Exception{};
   exc->exception_class = 0x47484558495400ull;  // "GHEXIT"
   exc->exception_cleanup = &exit_cleanup;
   _Unwind_ForcedUnwind(exc, &exit_stop, st);
   // The unwinder could not run: still run the C handlers, then end the
   // thread without unwinding.
-  delete exc;
   if (auto* top = static_cast<UnwindBuf*>(st->cleanup_top)) run_cleanup_buffer(st, top);
   gh::Carrier::current()->exit_current(st->exit_value);
 }

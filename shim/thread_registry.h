@@ -8,6 +8,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <unwind.h>
 
 #include <atomic>
 #include <cstdint>
@@ -25,16 +26,17 @@ struct KeySlot {
 };
 
 struct ShimThread : ArenaObject {
-  uint64_t magic = kShimThreadMagic;  // [const] tells our handles from glibc's
-  GreenThread* g = nullptr;           // [const after start]
-  pthread_t native = 0;               // [const] real handle of the carrier's OS thread
-  bool root = false;                  // [const] the carrier's root green thread
-  void* (*start)(void*) = nullptr;    // [const]
-  void* arg = nullptr;                // [const]
-  void* exit_value = nullptr;         // [own thread] set by pthread_exit
-  KeySlot** key_blocks = nullptr;     // [own thread] lazily allocated TSD
-  void* cleanup_top = nullptr;        // [own thread] C pthread_cleanup_push buffers
-  bool name_known = false;            // [own thread] root: g->name holds the OS thread's comm
+  uint64_t magic = kShimThreadMagic;   // [const] tells our handles from glibc's
+  GreenThread* g = nullptr;            // [const after start]
+  pthread_t native = 0;                // [const] real handle of the carrier's OS thread
+  bool root = false;                   // [const] the carrier's root green thread
+  void* (*start)(void*) = nullptr;     // [const]
+  void* arg = nullptr;                 // [const]
+  void* exit_value = nullptr;          // [own thread] set by pthread_exit
+  KeySlot** key_blocks = nullptr;      // [own thread] lazily allocated TSD
+  void* cleanup_top = nullptr;         // [own thread] C pthread_cleanup_push buffers
+  _Unwind_Exception exit_exception{};  // [own thread] the forced unwind of pthread_exit
+  bool name_known = false;             // [own thread] root: g->name holds the OS thread's comm
   // Signals sent to this green thread with pthread_kill while its mask
   // blocks them: pending for it alone, raised when it unblocks them, seen by
   // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
