@@ -28,9 +28,9 @@ struct FreeBlock {
 
 struct alignas(64) SizeClass {
   SpinLock lock;
-  FreeBlock* free = nullptr;  // [lock]
-  char* bump = nullptr;       // [lock] unused rest of the current chunk
-  char* bump_end = nullptr;   // [lock]
+  FreeBlock* free GH_GUARDED_BY(lock) = nullptr;
+  char* bump GH_GUARDED_BY(lock) = nullptr;  // unused rest of the current chunk
+  char* bump_end GH_GUARDED_BY(lock) = nullptr;
 };
 
 constinit SizeClass g_classes[kClasses];

@@ -159,8 +159,8 @@ class Carrier : public ArenaObject {
   std::atomic<GreenThread*> signal_target_{nullptr};
   uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
 
-  SpinLock remote_lock_;                     // guards remote_*
-  ThreadFifo remote_;                        // [remote_lock_]
+  SpinLock remote_lock_;  // guards remote_*
+  ThreadFifo remote_ GH_GUARDED_BY(remote_lock_);
   std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
   std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
   std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()

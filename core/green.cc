@@ -112,7 +112,11 @@ int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** o
   int rc = c->spawn(entry, arg, opts.stack_size ? opts.stack_size : default_stack_size(), &g,
                     opts.stack_addr ? &user : nullptr);
   if (rc < 0) return rc;
-  g->detached = opts.detached;
+  if (opts.detached) {
+    g->lock.lock();
+    g->detached = true;
+    g->lock.unlock();
+  }
   if (opts.name) {
     size_t i = 0;
     for (; i + 1 < sizeof g->name && opts.name[i]; i++) g->name[i] = opts.name[i];

@@ -58,11 +58,11 @@ struct GreenThread : ArenaObject {
   WaitInfo wait;               // [carrier]
   void* user = nullptr;        // [any] owned by the embedder (the shim)
 
-  SpinLock lock;             // guards the fields below
-  bool detached = false;     // [lock]
-  bool exited = false;       // [lock]
-  void* result = nullptr;    // [lock] valid once exited
-  Waiter* joiner = nullptr;  // [lock] the one thread waiting in join
+  SpinLock lock;  // guards the fields below
+  bool detached GH_GUARDED_BY(lock) = false;
+  bool exited GH_GUARDED_BY(lock) = false;
+  void* result GH_GUARDED_BY(lock) = nullptr;    // valid once exited
+  Waiter* joiner GH_GUARDED_BY(lock) = nullptr;  // the one thread waiting in join
 
   InterruptHook* interrupt = nullptr;  // [carrier] set while in an interruptible wait
   GreenThread* intr_prev = nullptr;    // [carrier] links among the carrier's

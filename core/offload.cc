@@ -25,10 +25,10 @@ struct Job {
 };
 
 SpinLock g_lock;
-IntrusiveFifo<Job, &Job::next> g_jobs;  // [g_lock] waiting jobs
-int g_workers = 0;                      // [g_lock] started pool threads
-int g_idle = 0;                         // [g_lock] pool threads waiting for work
-std::atomic<uint32_t> g_seq{0};         // futex word: bumped when a job is queued
+IntrusiveFifo<Job, &Job::next> g_jobs GH_GUARDED_BY(g_lock);  // waiting jobs
+int g_workers GH_GUARDED_BY(g_lock) = 0;                      // started pool threads
+int g_idle GH_GUARDED_BY(g_lock) = 0;                         // pool threads waiting for work
+std::atomic<uint32_t> g_seq{0};  // futex word: bumped when a job is queued
 NativeThreadStarter g_starter = nullptr;
 int g_max = kDefaultOffloadThreads;
 
@@ -39,7 +39,7 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
-Job* pop_locked() { return g_jobs.pop(); }
+Job* pop_locked() GH_REQUIRES(g_lock) { return g_jobs.pop(); }
 
 void* worker(void*) {
   for (;;) {
@@ -99,7 +99,9 @@ void offload_run(void (*fn)(void*), void* arg) {
   park_waiter(job.done, kNoDeadline, "offload");
 }
 
-void offload_forget_after_fork() {
+// The lock may be held by a pool thread of the parent, which the child does
+// not have: it is released without having been taken here.
+void offload_forget_after_fork() GH_NO_TSA {
   g_lock.unlock();
   g_jobs.clear();
   g_workers = g_idle = 0;

@@ -8,6 +8,7 @@
 
 #include "core/green.h"
 #include "core/spinlock.h"
+#include "core/tsa.h"
 
 namespace gh {
 
@@ -27,8 +28,8 @@ struct ParkNode {
 // Guards head/tail and the links and `queued` of every node hashed here.
 struct alignas(64) Bucket {
   SpinLock lock;
-  ParkNode* head = nullptr;  // [lock] FIFO: oldest first
-  ParkNode* tail = nullptr;  // [lock]
+  ParkNode* head GH_GUARDED_BY(lock) = nullptr;  // FIFO: oldest first
+  ParkNode* tail GH_GUARDED_BY(lock) = nullptr;
 };
 
 constexpr unsigned kBucketBits = 10;
@@ -39,7 +40,7 @@ Bucket& bucket_of(const void* addr) {
   return g_buckets[h >> (64 - kBucketBits)];
 }
 
-void link_tail(Bucket& b, ParkNode* n) {
+void link_tail(Bucket& b, ParkNode* n) GH_REQUIRES(b.lock) {
   n->next = nullptr;
   n->prev = b.tail;
   if (b.tail)
@@ -50,7 +51,7 @@ void link_tail(Bucket& b, ParkNode* n) {
   n->queued = true;
 }
 
-void unlink(Bucket& b, ParkNode* n) {
+void unlink(Bucket& b, ParkNode* n) GH_REQUIRES(b.lock) {
   if (n->prev)
     n->prev->next = n->next;
   else
@@ -67,7 +68,7 @@ void unlink(Bucket& b, ParkNode* n) {
 // won (the waiter stays parked until ready(), so n stays valid until then);
 // false if its timeout won (the waiter is readied already and will find
 // itself unlinked).
-bool claim(Bucket& b, ParkNode* n) {
+bool claim(Bucket& b, ParkNode* n) GH_REQUIRES(b.lock) {
   unlink(b, n);
   int expected = Waiter::kWaiting;
   return n->w.state.compare_exchange_strong(expected, Waiter::kWoken, std::memory_order_acq_rel);
@@ -85,7 +86,9 @@ void ready_all(ParkNode* list) {
 }
 
 // Locks the bucket that n is queued in (its addr may move under requeue).
-Bucket& lock_bucket_of_node(ParkNode* n) {
+// Which lock is only known at run time: callers are exempt from the
+// analysis (GH_NO_TSA) and pair the lock by hand.
+Bucket& lock_bucket_of_node(ParkNode* n) GH_NO_TSA {
   for (;;) {
     const void* a = n->addr.load(std::memory_order_acquire);
     Bucket& b = bucket_of(a);
@@ -102,7 +105,9 @@ uint32_t load_word(const void* addr) {
 
 }  // namespace
 
-int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what) {
+// GH_NO_TSA: the bucket left after a requeue is found at run time.
+int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
+               const char* what) GH_NO_TSA {
   GreenThread* me = self();
   if (!me) {
     // No carrier can be made: degrade to polling. Callers re-check.
@@ -155,7 +160,8 @@ int futex_wake(const void* addr, int n) {
   return woken;
 }
 
-int futex_requeue(const void* from, const void* to, int n_wake, int n_requeue) {
+// GH_NO_TSA: one or two bucket locks, taken in address order.
+int futex_requeue(const void* from, const void* to, int n_wake, int n_requeue) GH_NO_TSA {
   Bucket& bf = bucket_of(from);
   Bucket& bt = bucket_of(to);
   // Lock order: by bucket address.

@@ -7,28 +7,29 @@
 #include <cstdint>
 
 #include "core/arch_x86_64.h"
+#include "core/tsa.h"
 
 namespace gh {
 
-class SpinLock {
+class GH_CAPABILITY("spinlock") SpinLock {
  public:
-  void lock() {
+  void lock() GH_ACQUIRE() {
     for (;;) {
       if (!word_.exchange(1, std::memory_order_acquire)) return;
       while (word_.load(std::memory_order_relaxed)) arch::cpu_relax();
     }
   }
-  bool try_lock() { return !word_.exchange(1, std::memory_order_acquire); }
-  void unlock() { word_.store(0, std::memory_order_release); }
+  bool try_lock() GH_TRY_ACQUIRE(true) { return !word_.exchange(1, std::memory_order_acquire); }
+  void unlock() GH_RELEASE() { word_.store(0, std::memory_order_release); }
 
  private:
   std::atomic<uint32_t> word_{0};
 };
 
-class SpinGuard {
+class GH_SCOPED_CAPABILITY SpinGuard {
  public:
-  explicit SpinGuard(SpinLock& l) : l_(l) { l_.lock(); }
-  ~SpinGuard() { l_.unlock(); }
+  explicit SpinGuard(SpinLock& l) GH_ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~SpinGuard() GH_RELEASE() { l_.unlock(); }
   SpinGuard(const SpinGuard&) = delete;
   SpinGuard& operator=(const SpinGuard&) = delete;
 
