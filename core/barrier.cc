@@ -43,21 +43,13 @@ int Barrier::wait() {
       futex_wait(&gen, g, kNoDeadline, "barrier");
     }
   }
-  // Leave; tell a waiting destroy() when we are the last. futex_wake does
-  // not touch the memory, which may be freed once we have decremented.
-  if (inside.fetch_sub(1, std::memory_order_acq_rel) == (kDestroying | 1))
-    futex_wake(&inside, INT_MAX);
+  drain_leave(&inside);
   return rc;
 }
 
 int Barrier::destroy() {
   if (static_cast<uint32_t>(state.load(std::memory_order_acquire)) != 0) return EBUSY;
-  uint32_t in = inside.fetch_or(kDestroying, std::memory_order_acq_rel) | kDestroying;
-  while (in != kDestroying) {
-    futex_wait(&inside, in, kNoDeadline, "barrier destroy");
-    in = inside.load(std::memory_order_acquire);
-  }
-  inside.store(0, std::memory_order_relaxed);
+  drain_wait(&inside, "barrier destroy");
   return 0;
 }
 

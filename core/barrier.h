@@ -25,11 +25,9 @@ namespace gh {
 //           word waiters park on (they wait until gen reaches their round+1)
 //   count   [const] set by init
 //   inside  threads inside wait() (they leave after their release), plus
-//           kDestroying while destroy() waits for them to leave
+//           kDraining (parking_lot.h) while destroy() waits for them to leave
 //   offset 12..15 belongs to the shim (glibc's `shared`): never touched
 struct Barrier {
-  static constexpr uint32_t kDestroying = 0x80000000u;
-
   AtomicCell<uint64_t> state;   // offset 0
   uint32_t count;               // offset 8
   uint32_t shim_;               // offset 12; the shim's

@@ -16,12 +16,7 @@ int Cond::init(clockid_t clk) {
   return 0;
 }
 
-void Cond::leave() {
-  // The last one out tells a waiting destroy(). futex_wake does not touch
-  // the memory, which destroy's caller may free as soon as we decrement.
-  if (waiters.fetch_sub(1, std::memory_order_acq_rel) == (kDestroying | 1))
-    futex_wake(&waiters, INT_MAX);
-}
+void Cond::leave() { drain_leave(&waiters); }
 
 int Cond::wait_until(Mutex& m, const ClockDeadline* dl) {
   // Register and read the counter while we still hold m: a signaller that
@@ -47,26 +42,21 @@ int Cond::clockwait(Mutex& m, clockid_t clk, const timespec* abs) {
 }
 
 int Cond::signal() {
-  if ((waiters.load(std::memory_order_seq_cst) & ~kDestroying) == 0) return 0;
+  if ((waiters.load(std::memory_order_seq_cst) & ~kDraining) == 0) return 0;
   seq.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&seq, 1);
   return 0;
 }
 
 int Cond::broadcast() {
-  if ((waiters.load(std::memory_order_seq_cst) & ~kDestroying) == 0) return 0;
+  if ((waiters.load(std::memory_order_seq_cst) & ~kDraining) == 0) return 0;
   seq.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&seq, INT_MAX);
   return 0;
 }
 
 int Cond::destroy() {
-  uint32_t w = waiters.fetch_or(kDestroying, std::memory_order_acq_rel) | kDestroying;
-  while (w != kDestroying) {
-    futex_wait(&waiters, w, kNoDeadline, "cond destroy");
-    w = waiters.load(std::memory_order_acquire);
-  }
-  waiters.store(0, std::memory_order_relaxed);
+  drain_wait(&waiters, "cond destroy");
   return 0;
 }
 

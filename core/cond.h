@@ -28,13 +28,12 @@ namespace gh {
 //   seq      atomic; bumped by every signal/broadcast that finds waiters;
 //            the futex word waiters park on
 //   waiters  atomic; threads inside wait() (registered until they leave,
-//            woken or not), plus kDestroying while destroy() waits for them
+//            woken or not), plus kDraining (parking_lot.h) while destroy() waits for them
 //   flags    [const after init] bit 1 (kMonotonic): the clock of timedwait
 //            is CLOCK_MONOTONIC; bit 0 belongs to the shim: never set or
 //            interpreted here. Same place as glibc's __wrefs clock bit.
 struct Cond {
   static constexpr uint32_t kMonotonic = 2;
-  static constexpr uint32_t kDestroying = 0x80000000u;
 
   AtomicCell<uint32_t> seq;      // offset 0
   AtomicCell<uint32_t> waiters;  // offset 4

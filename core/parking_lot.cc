@@ -246,4 +246,13 @@ int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* d
   return 0;  // the wall clock went back: not yet expired on its own clock
 }
 
+void drain_wait(AtomicCell<uint32_t>* inside, const char* what) {
+  uint32_t in = inside->fetch_or(kDraining, std::memory_order_acq_rel) | kDraining;
+  while (in != kDraining) {
+    futex_wait(inside, in, kNoDeadline, what);
+    in = inside->load(std::memory_order_acquire);
+  }
+  inside->store(0, std::memory_order_relaxed);
+}
+
 }  // namespace gh

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -89,6 +90,25 @@ int futex_requeue(const void* from, const void* to, int n_wake, int n_requeue);
 
 // Any thread. Green threads parked on addr right now (diagnostics, tests).
 int futex_parked(const void* addr);
+
+// ---- Drain before destroy ----
+//
+// A count of threads inside an object's wait (cond, barrier), whose top bit
+// destroy() sets: destroy then waits until every thread has left, as
+// glibc's destroy waits for woken waiters, so the caller may free the
+// object's memory as soon as destroy returns.
+constexpr uint32_t kDraining = 0x80000000u;
+
+// A thread leaves; the last one out wakes a waiting destroy. Touches no
+// memory of the object after the decrement (it may be freed then).
+inline void drain_leave(AtomicCell<uint32_t>* inside) {
+  if (inside->fetch_sub(1, std::memory_order_acq_rel) == (kDraining | 1))
+    futex_wake(inside, INT_MAX);
+}
+
+// destroy()'s side: marks the count and parks until it is empty, then
+// leaves it zero.
+void drain_wait(AtomicCell<uint32_t>* inside, const char* what);
 
 // ---- Deadlines of the pthread *timedlock / *clockwait calls ----
 
