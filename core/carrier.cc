@@ -16,6 +16,7 @@
 #include "core/green.h"
 #include "core/log.h"
 #include "core/sanitizer.h"
+#include "core/thread_pointer.h"
 
 namespace gh {
 
@@ -32,6 +33,10 @@ void (*g_exit_hook)(GreenThread*) = nullptr;
 constexpr uint32_t kPollInterval = 64;
 
 std::atomic<bool> g_process_exiting{false};
+
+// The TLS backend; nullptr: green threads share their carrier's thread
+// pointer (and the switch saves errno).
+const ThreadPointerOps* g_tp_ops = nullptr;
 
 // The default way to hear of the OS thread's exit: a thread_local object's
 // destructor. Registering one calls calloc (__cxa_thread_atexit_impl), so an
@@ -83,6 +88,9 @@ Carrier* Carrier::get() {
 
 void Carrier::set_exit_registrar(void (*registrar)()) { g_exit_registrar = registrar; }
 
+void set_thread_pointer_ops(const ThreadPointerOps* ops) { g_tp_ops = ops; }
+bool exact_tls() { return g_tp_ops != nullptr; }
+
 void Carrier::thread_exiting() {
   Carrier* c = tls_current_;
   // The main thread's thread-exit work runs inside exit(): the process is
@@ -103,6 +111,8 @@ Carrier::Carrier() {
   os_stack_bounds(&root_bounds_);
   syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
   root_.sigmask = applied_sigmask_;
+  applied_tp_ = arch::thread_pointer();
+  root_.tp = applied_tp_;
   count_mask(root_.sigmask, +1);
 }
 
@@ -142,7 +152,17 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   g->stack = s;
   g->entry = entry;
   g->arg = arg;
-  g->sp = context_init(s.hi(), &Carrier::entry_trampoline, g);
+  void* hi = s.hi();
+  if (g_tp_ops) {
+    // Its own TLS block and thread control block, at the top of its stack.
+    g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi);
+    if (!g->tp) {
+      if (!user_stack) stacks_.release(s);
+      delete g;
+      return -EAGAIN;
+    }
+  }
+  g->sp = context_init(hi, &Carrier::entry_trampoline, g);
   // POSIX: a new thread inherits its creator's floating-point environment
   // (rounding mode, exception masks), not its exception flags.
   auto* frame = static_cast<SwitchFrame*>(g->sp);
@@ -312,13 +332,19 @@ void Carrier::switch_to(GreenThread* next) {
     save = &dead_sp_;
     fake = nullptr;
   } else {
-    prev->saved_errno = errno;
+    if (!g_tp_ops) prev->saved_errno = errno;  // else errno is in its own TLS
     save = &prev->sp;
     fake = &prev->asan_fake_stack;
   }
   if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
     applied_sigmask_ = next->sigmask;
+  }
+  void* tp = next->tp ? next->tp : root_.tp;
+  if (tp != applied_tp_) {
+    arch::set_thread_pointer(tp);
+    applied_tp_ = tp;
+    tls_current_ = this;  // the carrier, as seen from next's TLS
   }
   const Stack& to = next == &root_ ? root_bounds_ : next->stack;
   san_start_switch(fake, to.lo, to.size);
@@ -332,12 +358,15 @@ void Carrier::after_switch() {
   san_finish_switch(me->asan_fake_stack);
   if (leaving_dead_) {
     leaving_dead_ = false;
+    // The TLS block lies in the stack: free it before the stack goes back.
+    if (dead_tp_) g_tp_ops->destroy(dead_tp_);
+    dead_tp_ = nullptr;
     if (dead_stack_.lo) stacks_.release(dead_stack_);
     dead_stack_ = Stack{};
     delete dead_thread_;
     dead_thread_ = nullptr;
   }
-  errno = me->saved_errno;
+  if (!g_tp_ops) errno = me->saved_errno;
 }
 
 void Carrier::schedule() {
@@ -381,6 +410,7 @@ void Carrier::exit_current(void* result) {
   count_mask(g->sigmask, -1);
   // A stack the program provided (pthread_attr_setstack) stays the program's.
   dead_stack_ = g->pooled_stack ? g->stack : Stack{};
+  dead_tp_ = g->tp;
   leaving_dead_ = true;
   g->lock.lock();
   g->exited = true;

@@ -48,6 +48,9 @@ class Carrier : public ArenaObject {
   static void thread_exiting();
 
   GreenThread* running() const { return running_; }
+  // The root green thread: the code the OS thread ran when it became a
+  // carrier.
+  GreenThread* root() { return &root_; }
   Backend* backend() const { return backend_; }
   TimerHeap& timers() { return timers_; }
   StackPool& stacks() { return stacks_; }
@@ -157,6 +160,7 @@ class Carrier : public ArenaObject {
   GreenThread* interruptible_ = nullptr;  // [carrier] threads with `interrupt` set
   std::atomic<int> pending_signal_{0};    // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
+  void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now
   uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
 
   SpinLock remote_lock_;  // guards remote_*
@@ -169,6 +173,7 @@ class Carrier : public ArenaObject {
   Stack dead_stack_;                    // [carrier]
   GreenThread* dead_thread_ = nullptr;  // [carrier] freed if detached
   void* dead_sp_ = nullptr;             // [carrier] sink for an exiting sp
+  void* dead_tp_ = nullptr;             // [carrier] thread pointer of the exited thread
   bool leaving_dead_ = false;           // [carrier] current switch leaves a dead thread
   Waiter* drain_waiter_ = nullptr;      // [carrier] root waiting in drain()
 

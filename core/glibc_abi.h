@@ -35,8 +35,29 @@ static_assert(offsetof(pthread_rwlock_t, __data.__flags) == kRwlockFlagsOffset);
 
 // ---- the thread control block (tcbhead_t, at %fs:0) ----
 
+// tcbhead_t (x86-64 TLS ABI and glibc's sysdeps/x86_64/nptl/tls.h): word 0
+// `tcb` and word 2 `self` point at the TCB itself, word 1 is the DTV, the
+// int at byte 28 is the global-scope flag of the dynamic loader, the stack
+// protector's canary is at byte 0x28.
+constexpr int kTcbSelfSlot = 0;
+constexpr int kTcbDtvSlot = 1;
+constexpr int kTcbSelfPtrSlot = 2;
+constexpr size_t kTcbGscopeFlag = 28;
 // tcbhead_t.pointer_guard: the key of PTR_MANGLE (setjmp buffers).
 constexpr uintptr_t kTcbPointerGuard = 0x30;
+
+// struct pthread's thread-specific data: specific_1stblock (32 slots of
+// {seq, data}) lies just before specific[] (32 pointers), and specific[0]
+// points at it. Checked at start-up on the main thread (shim/glibc_tls.cc).
+constexpr size_t kTsdFirstBlockBytes = 32 * 2 * sizeof(void*);
+constexpr size_t kTsdLevel1Slots = 32;
+
+// struct rseq (linux/rseq.h): cpu_id at byte 4; glibc's sched_getcpu()
+// reads it from the TCB and asks the kernel when it is negative.
+constexpr size_t kRseqCpuId = 4;
+
+// A green thread keeps at least this much stack below its TLS block.
+constexpr uintptr_t kMinStackLeft = 8 * 1024;
 
 // ---- cancellation cleanup buffers (pthread_cleanup_push in C) ----
 
@@ -61,6 +82,14 @@ static_assert(sizeof(UnwindBuf) <= sizeof(__pthread_unwind_buf_t));
 constexpr int kJmpBufSp = 6;
 
 // ---- libio's FILE ----
+
+// FILE::_lock points at an _IO_lock_t {int lock; int cnt; void* owner}: the
+// int is the futex word glibc's lock waits on, owner the holder's THREAD_SELF.
+struct IoLock {
+  int lock;
+  int cnt;
+  void* owner;
+};
 
 // FILE::_flags bits (glibc libio/libio.h) beyond the ones <stdio.h> shows.
 constexpr int kIoUnbuffered = 0x0002;

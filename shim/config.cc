@@ -20,6 +20,9 @@ const ConfigVar kConfigVars[] = {
      "what the shim reports on stderr (or GREENHOUSE_LOG_FILE)"},
     {"GREENHOUSE_LOG_FILE", "a file path", "(stderr)",
      "where messages go; the file is appended to"},
+    {"GREENHOUSE_TLS", "exact or shared", "exact",
+     "exact: every green thread has its own thread-local storage, as an OS thread; "
+     "shared: green threads share their carrier's (faster to create; for measurements)"},
 };
 const size_t kConfigVarCount = sizeof kConfigVars / sizeof kConfigVars[0];
 
@@ -88,6 +91,14 @@ bool parse_config(Config* out, char* err, size_t errlen) {
   if (const char* v = std::getenv("GREENHOUSE_LOG_FILE")) {
     if (!*v) return fail("GREENHOUSE_LOG_FILE", v);
     c.log_file = v;
+  }
+  if (const char* v = std::getenv("GREENHOUSE_TLS")) {
+    if (std::strcmp(v, "exact") == 0)
+      c.shared_tls = false;
+    else if (std::strcmp(v, "shared") == 0)
+      c.shared_tls = true;
+    else
+      return fail("GREENHOUSE_TLS", v);
   }
   *out = c;
   return true;

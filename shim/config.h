@@ -15,6 +15,7 @@ struct Config {
   size_t stack_size = gh::kDefaultStackSize;  // GREENHOUSE_STACK_SIZE
   int log_level = 1;                          // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
   const char* log_file = nullptr;             // GREENHOUSE_LOG_FILE
+  bool shared_tls = false;                    // GREENHOUSE_TLS=shared
 };
 
 // One documented variable: name, accepted form, default, meaning.

@@ -127,7 +127,7 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
     ready &= ~bit;
     st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel);
     if (st->g) st->g->carrier->set_signal_target(st->g);
-    real::pthread_kill(real::pthread_self(), sig);  // delivered before we return
+    real::pthread_kill(os_thread_handle(), sig);  // delivered before we return
   }
 }
 }  // namespace gh::shim

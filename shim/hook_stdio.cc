@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "core/glibc_abi.h"
+#include "core/parking_lot.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
@@ -71,6 +72,31 @@ class FileLock {
   FILE* f_;
   bool on_;
 };
+
+// ---- flockfile: the FILE lock, waited for green ----
+//
+// Each green thread is the owner of the FILE locks it takes (its own thread
+// pointer), and a holder may park with the lock held (a blocking write of
+// its buffer to a pipe). glibc's lock waits with a futex system call, which
+// would block the OS thread the holder needs to run on: so a green thread
+// waits for a FILE lock by parking. Unlocks through funlockfile wake it; an
+// unlock inside libc does not, so the wait looks again every millisecond.
+
+GH_EXPORT void flockfile(FILE* f) {
+  if (!may_park()) return real::flockfile(f);
+  auto* lk = static_cast<gh::glibc::IoLock*>(static_cast<void*>(f->_lock));
+  while (real::ftrylockfile(f) != 0) {
+    uint32_t seen = static_cast<uint32_t>(__atomic_load_n(&lk->lock, __ATOMIC_ACQUIRE));
+    if (seen == 0) continue;
+    gh::futex_wait(&lk->lock, seen, gh::deadline_after(1'000'000), "flockfile");
+  }
+}
+
+GH_EXPORT void funlockfile(FILE* f) {
+  real::funlockfile(f);
+  if (g_enabled && gh::Carrier::current())
+    gh::futex_wake(&static_cast<gh::glibc::IoLock*>(static_cast<void*>(f->_lock))->lock, 1);
+}
 
 // ---- input ----
 

@@ -33,7 +33,7 @@ pthread_t native_of(pthread_t t) {
     ShimThread* me = shim_self();
     if (me && st->g->carrier == me->g->carrier) {
       // Same carrier: its OS thread is ours.
-      return real::pthread_self();
+      return os_thread_handle();
     }
     if (st->native) return st->native;
   }
@@ -99,7 +99,7 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
   if (!st) return EAGAIN;
   st->start = start;
   st->arg = arg;
-  st->native = real::pthread_self();
+  st->native = os_thread_handle();
   gh::SpawnOptions opts;
   opts.stack_size = stack_size_from(attr);
   if (attr) {
@@ -149,27 +149,29 @@ int join_green(ShimThread* st, void** ret, int64_t deadline) {
 // thread joining its own OS thread and answer EDEADLK; natively the join
 // waits for main's pthread_exit and returns its value. The root publishes
 // its exit here before it drains its carrier. Per OS thread = per carrier.
-struct RootJoin {
-  bool exited = false;
-  bool joined = false;
-  void* value = nullptr;
-  gh::Waiter* waiter = nullptr;
-};
-static thread_local RootJoin t_root_join GH_TLS;
-
 namespace {
+
+// The root's join state, in its record (green threads of the carrier share
+// it; a thread-local would be each green thread's own).
+RootJoin* root_join() {
+  gh::Carrier* c = gh::Carrier::current();
+  ShimThread* root = c ? root_record(c) : nullptr;
+  return root ? &root->root_join : nullptr;
+}
 
 // Whether t names the root of the calling green thread's carrier (and the
 // caller is another green thread of it).
 bool joins_own_root(pthread_t t) {
   gh::Carrier* c = gh::Carrier::current();
   if (!c || c->running()->is_root()) return false;
-  return pthread_equal(t, real::pthread_self());
+  return pthread_equal(t, os_thread_handle());
 }
 
 // pthread codes; deadline: CLOCK_MONOTONIC ns or kNoDeadline; try: no wait.
 int join_root(void** ret, int64_t deadline, bool try_only) {
-  RootJoin& rj = t_root_join;
+  RootJoin* j = root_join();
+  if (!j) return EAGAIN;
+  RootJoin& rj = *j;
   if (rj.joined || rj.waiter) return EINVAL;  // joined already, or being joined
   if (!rj.exited) {
     if (try_only) return EBUSY;
@@ -187,7 +189,9 @@ int join_root(void** ret, int64_t deadline, bool try_only) {
 
 // The root leaving through pthread_exit: its joiner may go on.
 void root_exits(void* value) {
-  RootJoin& rj = t_root_join;
+  RootJoin* j = root_join();
+  if (!j) return;
+  RootJoin& rj = *j;
   rj.exited = true;
   rj.value = value;
   if (rj.waiter) gh::wake(rj.waiter);
@@ -281,12 +285,12 @@ GH_EXPORT int pthread_detach(pthread_t t) {
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
   if (__builtin_expect(t_signal_self != nullptr, 0))
-    return t_signal_self == &g_root_self ? real::pthread_self()
+    return t_signal_self == &g_root_self ? os_thread_handle()
                                          : reinterpret_cast<pthread_t>(t_signal_self);
   gh::Carrier* c = gh::Carrier::current();
-  if (!c) return real::pthread_self();
+  if (!c) return os_thread_handle();
   auto* st = static_cast<ShimThread*>(c->running()->user);
-  if (!st || st->root) return real::pthread_self();
+  if (!st || st->root) return os_thread_handle();
   return reinterpret_cast<pthread_t>(st);
 }
 
@@ -432,7 +436,7 @@ GH_EXPORT void pthread_exit(void* value) {
     __builtin_unreachable();
   }
   if (st->root || st->g->is_root()) {
-    if (pthread_equal(st->native, real::pthread_self()) && getpid() == gettid()) {
+    if (pthread_equal(st->native, os_thread_handle()) && getpid() == gettid()) {
       // main() leaving: natively the process lives on until its last thread
       // exits, then exits with status 0.
       run_key_destructors(st);
@@ -455,7 +459,7 @@ GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   if (!st) {
     int rc = real::pthread_setname_np(t, name);
     // Renaming the calling OS thread: what its green threads will inherit.
-    if (rc == 0 && gh::Carrier::current() && pthread_equal(t, real::pthread_self())) {
+    if (rc == 0 && gh::Carrier::current() && pthread_equal(t, os_thread_handle())) {
       ShimThread* me = shim_self();
       if (me && me->root) me->name_known = false;
     }

@@ -9,6 +9,7 @@
 #include "core/green.h"
 #include "core/log.h"
 #include "shim/config.h"
+#include "shim/glibc_tls.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 
@@ -50,6 +51,15 @@ void shim_init() {
       nullptr);
   set_default_stack_size(c.stack_size);
   if (c.off) return;
+  if (!c.shared_tls) {
+    char why[256];
+    if (!glibc_tls_init(why, sizeof why)) {
+      log_error("cannot give green threads their own thread-local storage: %s; the shim is off",
+                why);
+      return;
+    }
+    glibc_tls_enable();
+  }
   threads_init();
   g_enabled = true;
   log_debug("shim enabled (pid %ld)", static_cast<long>(syscall(SYS_getpid)));

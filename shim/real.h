@@ -211,6 +211,9 @@ namespace gh::shim {
   D(exit, nullptr)                                                              \
   D(fclose, nullptr)                                                            \
   /* stdio */                                                                   \
+  D(flockfile, nullptr)                                                         \
+  D(ftrylockfile, nullptr)                                                      \
+  D(funlockfile, nullptr)                                                       \
   D(fgets, nullptr)                                                             \
   D(fgets_unlocked, nullptr)                                                    \
   D(fgetc, nullptr)                                                             \

@@ -5,6 +5,8 @@
 
 #include "core/arena.h"
 #include "core/offload.h"
+#include "core/thread_pointer.h"
+#include "shim/glibc_tls.h"
 #include "shim/key_table.h"
 #include "shim/state.h"
 
@@ -18,21 +20,34 @@ bool threads_green() {
   return g_enabled;
 }
 
-ShimThread* shim_self() {
-  Carrier* c = Carrier::get();
-  if (!c) return nullptr;
-  GreenThread* g = c->running();
+ShimThread* root_record(Carrier* c) {
+  GreenThread* g = c->root();
   auto* st = static_cast<ShimThread*>(g->user);
   if (!st) {
-    // A root: the code the OS thread was running when it became a carrier.
+    // The code the OS thread was running when it became a carrier.
     st = new (std::nothrow) ShimThread;
     if (!st) return nullptr;
     st->g = g;
     st->root = true;
-    st->native = real::pthread_self();
+    st->native = reinterpret_cast<pthread_t>(g->tp);
     g->user = st;
   }
   return st;
+}
+
+ShimThread* shim_self() {
+  Carrier* c = Carrier::get();
+  if (!c) return nullptr;
+  GreenThread* g = c->running();
+  if (g->is_root()) return root_record(c);
+  return static_cast<ShimThread*>(g->user);
+}
+
+pthread_t os_thread_handle() {
+  Carrier* c = Carrier::current();
+  // A carrier's root runs on the OS thread's own thread control block,
+  // which is its glibc pthread_t; green threads have TCBs of their own.
+  return c ? reinterpret_cast<pthread_t>(c->root()->tp) : real::pthread_self();
 }
 
 ShimThread* shim_from_handle(pthread_t t) {
@@ -52,6 +67,8 @@ void free_shim_thread(ShimThread* st) {
 namespace {
 
 void on_green_exit(GreenThread* g) {
+  // glibc's order at thread exit: thread_local destructors, then keys.
+  if (gh::exact_tls()) glibc_tls_thread_exit();
   auto* st = static_cast<ShimThread*>(g->user);
   if (!st) return;
   run_key_destructors(st);

@@ -25,6 +25,14 @@ struct KeySlot {
   uint64_t seq = 0;  // the key's sequence when value was set
 };
 
+// A carrier's root as a thread others may join (main after pthread_exit).
+struct RootJoin {
+  bool exited = false;
+  bool joined = false;
+  void* value = nullptr;
+  gh::Waiter* waiter = nullptr;
+};
+
 struct ShimThread : ArenaObject {
   uint64_t magic = kShimThreadMagic;   // [const] tells our handles from glibc's
   GreenThread* g = nullptr;            // [const after start]
@@ -41,6 +49,7 @@ struct ShimThread : ArenaObject {
   // blocks them: pending for it alone, raised when it unblocks them, seen by
   // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
   std::atomic<uint64_t> pending_signals{0};
+  RootJoin root_join;  // [carrier] the root's: its joiner
 };
 
 // Raises, on the calling green thread, the pending signals its mask no longer
@@ -58,6 +67,14 @@ bool threads_green();
 
 // The running green thread's record (created for a root on first use).
 ShimThread* shim_self();
+
+// The pthread_t of the calling OS thread as glibc knows it (for glibc
+// functions that act on OS threads): its carrier root's, not the running
+// green thread's own thread control block.
+pthread_t os_thread_handle();
+
+// The record of carrier c's root (made on first use).
+ShimThread* root_record(Carrier* c);
 
 // The ShimThread behind t, or nullptr if t is a glibc handle.
 ShimThread* shim_from_handle(pthread_t t);

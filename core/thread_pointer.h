@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// The thread pointer of a green thread: the whole contract a TLS backend
+// implements so that each green thread has its own thread-local storage and
+// thread control block, exactly like an OS thread of the C library, and can
+// run on any OS thread (docs/design.md, "The thread pointer").
+//
+// The carrier loads a green thread's thread pointer (the %fs base on
+// x86-64) on every switch to it when it differs from the loaded one. A
+// green thread without one (tp == nullptr) runs on its carrier's: that is
+// the "shared" mode, in which errno is saved and restored by the switch.
+// The shim's backend (shim/glibc_tls.cc) builds blocks with the dynamic
+// loader's own TLS allocator.
+#pragma once
+
+namespace gh {
+
+struct ThreadPointerOps {
+  // Makes the TLS block and thread control block of a new green thread at
+  // the top of its stack [lo, *hi): returns its thread pointer and lowers
+  // *hi to where the usable stack now ends. `creator_tp` is the thread
+  // pointer of the creating thread (its TCB is the model: stack guard,
+  // pointer guard, ...). Returns nullptr when the stack is too small or
+  // memory is short.
+  void* (*create)(void* creator_tp, void* lo, void** hi);
+  // Frees what create() made (not the stack). Runs on another thread.
+  void (*destroy)(void* tp);
+};
+
+// Sets the backend; nullptr (the default) means shared thread pointers.
+// Once, at start-up, before any green thread exists.
+void set_thread_pointer_ops(const ThreadPointerOps* ops);
+// Whether green threads get their own thread pointer.
+bool exact_tls();
+
+}  // namespace gh

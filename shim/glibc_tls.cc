@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+#include "shim/glibc_tls.h"
+
+#include <gnu/libc-version.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "core/arch_x86_64.h"
+#include "core/glibc_abi.h"
+#include "core/thread_pointer.h"
+#include "shim/elf_symbols.h"
+
+namespace gh::shim {
+
+namespace {
+
+// What the backend takes from glibc. The functions are the dynamic
+// loader's (GLIBC_PRIVATE, the ones glibc's pthread_create uses); the
+// sizes and offsets come from the descriptors glibc exports for
+// libthread_db (gdb's thread support), so they are the running glibc's own.
+struct Glibc {
+  void* (*allocate_tls)(void* tcb);                     // _dl_allocate_tls
+  void (*deallocate_tls)(void* tcb, bool dealloc_tcb);  // _dl_deallocate_tls
+  void (*get_tls_static_info)(size_t* size, size_t* align);
+  void (*call_tls_dtors)();  // __call_tls_dtors
+  size_t static_size;        // static TLS + TCB, per thread
+  size_t static_align;
+  size_t tcb_size;      // sizeof(struct pthread)
+  size_t specific_off;  // struct pthread: specific[] (2nd-level TSD pointers)
+  long rseq_off;        // the rseq area from the thread pointer, or 0
+  bool rseq;            // glibc registered rseq (cpu_id in the TCB)
+};
+Glibc g;
+
+int g_anchor;  // an address in this library: lookups start after it
+
+void* find(const char* name, const char* version) {
+  SymbolFound f = find_next_symbol(&g_anchor, SymbolQuery{name, version});
+  return f.version_found ? f.addr : nullptr;
+}
+
+// A libthread_db field descriptor: {size in bits, count, offset}.
+bool db_offset(const char* name, size_t* off) {
+  auto* d = static_cast<const uint32_t*>(find(name, "GLIBC_PRIVATE"));
+  if (!d) return false;
+  *off = d[2];
+  return true;
+}
+
+// Fills a new TCB at tp from the creator's. Everything glibc keeps per
+// thread and the program's thread cannot share: self pointers, the DTV
+// (installed by the loader), the first-level TSD block, the rseq cpu id.
+void init_tcb(char* tp, const char* creator) {
+  memcpy(tp, creator, g.tcb_size);
+  auto* words = reinterpret_cast<void**>(tp);
+  words[glibc::kTcbSelfSlot] = tp;  // tcbhead_t.tcb
+  words[glibc::kTcbDtvSlot] = nullptr;
+  words[glibc::kTcbSelfPtrSlot] = tp;  // tcbhead_t.self
+  *reinterpret_cast<int*>(tp + glibc::kTcbGscopeFlag) = 0;
+  // TSD: specific[0] points at the thread's own first-level block, just
+  // before it; nothing else is allocated yet.
+  auto** specific = reinterpret_cast<void**>(tp + g.specific_off);
+  char* first_block = tp + g.specific_off - glibc::kTsdFirstBlockBytes;
+  memset(first_block, 0, glibc::kTsdFirstBlockBytes);
+  memset(specific, 0, glibc::kTsdLevel1Slots * sizeof(void*));
+  specific[0] = first_block;
+  // The kernel updates only the OS thread's rseq area: sched_getcpu() on a
+  // green thread must ask the kernel (a negative cpu_id makes it do so).
+  if (g.rseq) *reinterpret_cast<int32_t*>(tp + g.rseq_off + glibc::kRseqCpuId) = -1;
+}
+
+void* create(void* creator_tp, void* lo, void** hi) {
+  uintptr_t top = reinterpret_cast<uintptr_t>(*hi);
+  uintptr_t tp = (top - g.tcb_size) & ~(g.static_align - 1);
+  uintptr_t tls_lo = tp - (g.static_size - g.tcb_size);
+  uintptr_t new_hi = tls_lo & ~uintptr_t{63};
+  if (new_hi < reinterpret_cast<uintptr_t>(lo) + glibc::kMinStackLeft) return nullptr;
+  // The static TLS of every module is copied in by the loader; the rest
+  // (surplus for modules loaded later) starts zeroed.
+  memset(reinterpret_cast<void*>(tls_lo), 0, tp - tls_lo);
+  init_tcb(reinterpret_cast<char*>(tp), static_cast<const char*>(creator_tp));
+  if (!g.allocate_tls(reinterpret_cast<void*>(tp))) return nullptr;  // DTV: calloc failed
+  *hi = reinterpret_cast<void*>(new_hi);
+  return reinterpret_cast<void*>(tp);
+}
+
+void destroy(void* tp) { g.deallocate_tls(tp, false); }
+
+constexpr ThreadPointerOps kOps = {&create, &destroy};
+
+}  // namespace
+
+bool glibc_tls_init(char* why, unsigned long why_len) {
+  auto fail = [&](const char* what) {
+    snprintf(why, why_len, "%s (glibc %s)", what, gnu_get_libc_version());
+    return false;
+  };
+  int major = 0, minor = 0;
+  if (sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2 || major != 2 || minor < 34)
+    return fail("glibc before 2.34 is not supported");
+  g.allocate_tls = reinterpret_cast<void* (*)(void*)>(find("_dl_allocate_tls", "GLIBC_PRIVATE"));
+  g.deallocate_tls =
+      reinterpret_cast<void (*)(void*, bool)>(find("_dl_deallocate_tls", "GLIBC_PRIVATE"));
+  g.get_tls_static_info = reinterpret_cast<void (*)(size_t*, size_t*)>(
+      find("_dl_get_tls_static_info", "GLIBC_PRIVATE"));
+  g.call_tls_dtors = reinterpret_cast<void (*)()>(find("__call_tls_dtors", nullptr));
+  if (!g.allocate_tls || !g.deallocate_tls || !g.get_tls_static_info || !g.call_tls_dtors)
+    return fail("the dynamic loader's TLS allocator is not exported");
+  auto* size = static_cast<const uint32_t*>(find("_thread_db_sizeof_pthread", "GLIBC_PRIVATE"));
+  size_t tid_off = 0;
+  if (!size || !db_offset("_thread_db_pthread_specific", &g.specific_off) ||
+      !db_offset("_thread_db_pthread_tid", &tid_off))
+    return fail("glibc's thread_db descriptors are missing");
+  g.tcb_size = *size;
+  g.get_tls_static_info(&g.static_size, &g.static_align);
+  if (g.static_align == 0 || (g.static_align & (g.static_align - 1)) || g.static_size <= g.tcb_size)
+    return fail("unexpected static TLS layout");
+  auto* rseq_size = static_cast<const unsigned*>(find("__rseq_size", nullptr));
+  auto* rseq_off = static_cast<const long*>(find("__rseq_offset", nullptr));
+  g.rseq = rseq_size && rseq_off && *rseq_size > 0;
+  if (g.rseq) g.rseq_off = *rseq_off;
+  // The layout assumptions, checked on the calling thread's own TCB.
+  auto* tp = static_cast<char*>(arch::thread_pointer());
+  auto* words = reinterpret_cast<void**>(tp);
+  auto** specific = reinterpret_cast<void**>(tp + g.specific_off);
+  if (words[glibc::kTcbSelfSlot] != tp || words[glibc::kTcbSelfPtrSlot] != tp ||
+      specific[0] != tp + g.specific_off - glibc::kTsdFirstBlockBytes ||
+      *reinterpret_cast<int*>(tp + tid_off) != static_cast<int>(syscall(SYS_gettid)))
+    return fail("glibc's thread control block is not laid out as expected");
+  return true;
+}
+
+void glibc_tls_enable() { set_thread_pointer_ops(&kOps); }
+
+void glibc_tls_thread_exit() {
+  if (g.call_tls_dtors) g.call_tls_dtors();
+}
+
+}  // namespace gh::shim

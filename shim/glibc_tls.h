@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// The glibc backend of core/thread_pointer.h: each green thread gets a
+// thread control block (glibc's struct pthread) and static TLS block built
+// by the dynamic loader's own TLS allocator, as glibc builds them for its
+// threads (docs/design.md, "The thread pointer").
+#pragma once
+
+namespace gh::shim {
+
+// Resolves and checks the glibc internals the backend relies on. Returns
+// true if they are all there and as expected; otherwise writes the reason
+// into `why` and returns false.
+bool glibc_tls_init(char* why, unsigned long why_len);
+
+// Installs the backend (core/thread_pointer.h). After glibc_tls_init().
+void glibc_tls_enable();
+
+// At a green thread's exit, on its own stack and thread pointer, before its
+// pthread key destructors (glibc's order): runs its C++ thread_local
+// destructors (__call_tls_dtors).
+void glibc_tls_thread_exit();
+
+}  // namespace gh::shim
