@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/arch_x86_64.h"
+#include "core/sys.h"
 
 #include <asm/prctl.h>
 #include <sys/auxv.h>
@@ -26,7 +27,7 @@ void set_thread_pointer(void* tp) {
   if (mode == 1)
     asm volatile("wrfsbase %0" : : "r"(tp) : "memory");
   else
-    syscall(SYS_arch_prctl, ARCH_SET_FS, tp);
+    gh::sys(SYS_arch_prctl, ARCH_SET_FS, tp);
 }
 
 }  // namespace gh::arch

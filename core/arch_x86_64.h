@@ -4,7 +4,10 @@
 // provides this header's functions under its own name.
 #pragma once
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #if !defined(__x86_64__)
 #error "greenhouse: only x86-64 is supported so far"
@@ -50,7 +53,23 @@ inline void* thread_pointer() {
 // 15 ns), else the arch_prctl system call.
 void set_thread_pointer(void* tp);
 
-// glibc's PTR_DEMANGLE on x86-64: rotate right by 17, then xor with the
+// A system call made with the SYSCALL instruction, not libc's syscall(),
+// which the shim interposes: the runtime's own system calls never re-enter a
+// hook. Returns the kernel's result (-errno on failure).
+inline long raw_syscall(long n, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0,
+                        long a6 = 0) {
+  register long r10 asm("r10") = a4;
+  register long r8 asm("r8") = a5;
+  register long r9 asm("r9") = a6;
+  long ret;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+
+// ---- glibc's PTR_DEMANGLE on x86-64: rotate right by 17, then xor with the
 // pointer guard.
 inline uintptr_t demangle_pointer(uintptr_t v, uintptr_t guard) {
   return ((v >> 0x11) | (v << (64 - 0x11))) ^ guard;

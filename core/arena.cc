@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/arena.h"
+#include "core/sys.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -43,7 +44,7 @@ size_t class_of(size_t n) {
 // Raw mmap (not the program's, which an interposer may wrap).
 void* map(size_t bytes) {
   long r =
-      syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      gh::sys(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (r < 0 && r > -4096) return nullptr;
   return reinterpret_cast<void*>(r);
 }
@@ -89,7 +90,7 @@ void arena_free(void* p, size_t n) {
             "arena_free() of a block the arena did not hand out");
   if (n == 0) n = 1;
   if (n > kMaxSmall) {
-    syscall(SYS_munmap, p, round_to_pages(n));
+    gh::sys(SYS_munmap, p, round_to_pages(n));
     return;
   }
   SizeClass& c = g_classes[class_of(n)];
@@ -101,7 +102,7 @@ void arena_free(void* p, size_t n) {
 
 void arena_out_of_memory(const char* what) {
   log_error("out of memory (%s); the runtime cannot go on", what);
-  syscall(SYS_exit_group, 134);
+  gh::sys(SYS_exit_group, 134);
   __builtin_unreachable();
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/carrier.h"
+#include "core/sys.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -97,7 +98,7 @@ void Carrier::thread_exiting() {
   // ending and its other green threads end with it, as native threads
   // would. Only other OS threads wait for their green threads.
   if (!c || g_process_exiting.load(std::memory_order_relaxed) ||
-      syscall(SYS_gettid) == syscall(SYS_getpid))
+      gh::sys(SYS_gettid) == gh::sys(SYS_getpid))
     return;
   c->drain();
   delete c;
@@ -109,8 +110,9 @@ Carrier::Carrier() {
   root_.state.store(GreenState::kRunning, std::memory_order_relaxed);
   running_ = &root_;
   os_stack_bounds(&root_bounds_);
-  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
+  gh::sys(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
   root_.sigmask = applied_sigmask_;
+  os_tid_ = static_cast<pid_t>(gh::sys(SYS_gettid));
   applied_tp_ = arch::thread_pointer();
   root_.tp = applied_tp_;
   count_mask(root_.sigmask, +1);
@@ -337,7 +339,7 @@ void Carrier::switch_to(GreenThread* next) {
     fake = &prev->asan_fake_stack;
   }
   if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
+    gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
     applied_sigmask_ = next->sigmask;
   }
   void* tp = next->tp ? next->tp : root_.tp;

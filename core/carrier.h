@@ -51,6 +51,8 @@ class Carrier : public ArenaObject {
   // The root green thread: the code the OS thread ran when it became a
   // carrier.
   GreenThread* root() { return &root_; }
+  // The kernel's id of the carrier's OS thread.
+  pid_t os_tid() const { return os_tid_; }
   Backend* backend() const { return backend_; }
   TimerHeap& timers() { return timers_; }
   StackPool& stacks() { return stacks_; }
@@ -160,6 +162,7 @@ class Carrier : public ArenaObject {
   GreenThread* interruptible_ = nullptr;  // [carrier] threads with `interrupt` set
   std::atomic<int> pending_signal_{0};    // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
+  pid_t os_tid_ = 0;              // [const]
   void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now
   uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/log.h"
+#include "core/sys.h"
 
 #include <signal.h>
 
@@ -43,7 +44,7 @@ LogLevel log_level() { return g_level; }
 int raw_write_all(int fd, const void* buf, unsigned long len) {
   const char* p = static_cast<const char*>(buf);
   while (len > 0) {
-    long r = syscall(SYS_write, fd, p, len);
+    long r = gh::sys(SYS_write, fd, p, len);
     if (r < 0) {
       if (errno == EINTR) continue;
       return -errno;
@@ -69,8 +70,8 @@ GH_DEFINE_LOG(log_debug, LogLevel::kDebug)
 
 void check_failed(const char* cond, const char* state, const char* file, int line) {
   log_error("internal check failed: %s (%s) at %s:%d", state, cond, file, line);
-  syscall(SYS_kill, syscall(SYS_getpid), SIGABRT);
-  syscall(SYS_exit_group, 134);
+  gh::sys(SYS_kill, gh::sys(SYS_getpid), SIGABRT);
+  gh::sys(SYS_exit_group, 134);
   __builtin_unreachable();
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/offload.h"
+#include "core/sys.h"
 
 #include "core/fifo.h"
 
@@ -33,10 +34,10 @@ NativeThreadStarter g_starter = nullptr;
 int g_max = kDefaultOffloadThreads;
 
 void futex_wait(std::atomic<uint32_t>* w, uint32_t val) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, nullptr, nullptr, 0);
+  gh::sys(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, val, nullptr, nullptr, 0);
 }
 void futex_wake(std::atomic<uint32_t>* w, int n) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+  gh::sys(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
 Job* pop_locked() GH_REQUIRES(g_lock) { return g_jobs.pop(); }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "shim/glibc_tls.h"
+#include "core/sys.h"
 
 #include <gnu/libc-version.h>
 #include <sys/syscall.h>
@@ -129,7 +130,7 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   auto** specific = reinterpret_cast<void**>(tp + g.specific_off);
   if (words[glibc::kTcbSelfSlot] != tp || words[glibc::kTcbSelfPtrSlot] != tp ||
       specific[0] != tp + g.specific_off - glibc::kTsdFirstBlockBytes ||
-      *reinterpret_cast<int*>(tp + tid_off) != static_cast<int>(syscall(SYS_gettid)))
+      *reinterpret_cast<int*>(tp + tid_off) != static_cast<int>(gh::sys(SYS_gettid)))
     return fail("glibc's thread control block is not laid out as expected");
   return true;
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "shim/green_io.h"
+#include "core/sys.h"
 
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -26,7 +27,7 @@ bool nonblocking_now(int fd, FdEntry* e) {
   if (!e->shared.load(std::memory_order_relaxed))
     return e->nonblock.load(std::memory_order_relaxed);
   int saved = errno;
-  long fl = syscall(SYS_fcntl, fd, F_GETFL);
+  long fl = gh::sys(SYS_fcntl, fd, F_GETFL);
   errno = saved;
   if (fl < 0) return false;  // the operation itself reports the error
   bool nb = (fl & O_NONBLOCK) != 0;
@@ -92,7 +93,7 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
     if ((r >= 0 && static_cast<size_t>(r) == len) || r == 0 || (r < 0 && r != -EAGAIN)) return r;
     if (nonblocking_now(fd, e)) return r;
     return gh::offload_call([&]() -> ssize_t {
-      long n = syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+      long n = gh::sys(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
       return n < 0 ? -errno : n;
     });
   }
@@ -108,7 +109,7 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
       // not block now.
       if (got > 0) return static_cast<ssize_t>(got);
       if (is_socket(k)) return r;
-      long n = syscall(SYS_read, fd, p, len);
+      long n = gh::sys(SYS_read, fd, p, len);
       return n < 0 ? -errno : n;
     }
     if (r == -EAGAIN) {
@@ -197,7 +198,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
       for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
       if ((r >= 0 && static_cast<size_t>(r) == total) || nonblocking_now(fd, e)) return r;
       return gh::offload_call([&]() -> ssize_t {
-        long n = syscall(SYS_recvmsg, fd, msg, flags);
+        long n = gh::sys(SYS_recvmsg, fd, msg, flags);
         return n < 0 ? -errno : n;
       });
     }
@@ -221,7 +222,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
   if (nonblocking_now(fd, e)) {
     // Only a shared fd gets here in non-blocking mode; a device without
     // RWF_NOWAIT needs the plain call, which the kernel makes non-blocking.
-    r = syscall(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+    r = gh::sys(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
     return r < 0 ? -errno : r;
   }
   return map_timeout(
@@ -256,7 +257,7 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
     return retry_when_ready(fd, e, POLLOUT, deadline,
                             [&] { return io::send_nowait(fd, buf, len, flags); });
   if (nonblocking_now(fd, e)) {
-    long r = syscall(SYS_write, fd, buf, len);
+    long r = gh::sys(SYS_write, fd, buf, len);
     return r < 0 ? -errno : r;
   }
   return map_timeout(io::write(fd, buf, len, -1, deadline));
@@ -271,7 +272,7 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
                             [&] { return io::sendmsg_nowait(fd, msg, flags); });
   if (k != FdKind::kStream && k != FdKind::kPipe) {
     if (nonblocking_now(fd, e)) {
-      long r = syscall(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+      long r = gh::sys(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
       return r < 0 ? -errno : r;
     }
     return map_timeout(

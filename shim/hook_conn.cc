@@ -18,6 +18,7 @@
 #include <cerrno>
 
 #include "ioring/ops.h"
+#include "core/sys.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
@@ -202,7 +203,7 @@ GH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   ensure_real();
   auto range = [&](unsigned lo, unsigned hi) {
     int r = real::close_range ? real::close_range(lo, hi, flags)
-                              : static_cast<int>(syscall(SYS_close_range, lo, hi, flags));
+                              : static_cast<int>(gh::sys(SYS_close_range, lo, hi, flags));
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) fd_forget_range(lo, hi);
     return r;
   };
@@ -234,7 +235,7 @@ GH_EXPORT int dup(int fd) {
 // dup2/dup3 over an open fd2 retire it first, but not when they will fail
 // on a bad fd (fd2 then stays open, its waiters untouched).
 namespace {
-bool valid_fd(int fd) { return syscall(SYS_fcntl, fd, F_GETFD) >= 0; }
+bool valid_fd(int fd) { return gh::sys(SYS_fcntl, fd, F_GETFD) >= 0; }
 }  // namespace
 
 GH_EXPORT int dup2(int fd, int fd2) {

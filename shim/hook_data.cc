@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "shim/fd_table.h"
+#include "core/sys.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
@@ -154,7 +155,7 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
     ssize_t r = green_recv(fd, e, buf, n, flags);  // waits until all is there
     if (r < 0) return ret_errno(r);
     // then the same peek once more, now with the address
-    long k = syscall(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    long k = gh::sys(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
     return k < 0 ? -1 : k;
   }
   // With an address: the first bytes come with it (what the kernel reports
@@ -163,7 +164,7 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
       (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && e->kind.load() == FdKind::kStream;
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
   ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
-    long k = syscall(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
+    long k = gh::sys(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
     return k < 0 ? -errno : k;
   });
   if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
@@ -210,7 +211,7 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   int64_t deadline = fd_deadline(e, false);
   while (got < vlen) {
     ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
-      long n = syscall(SYS_recvmmsg, fd, vec + got, vlen - got,
+      long n = gh::sys(SYS_recvmmsg, fd, vec + got, vlen - got,
                        (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
       return n < 0 ? -errno : n;
     });
@@ -250,7 +251,7 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
     return ret_errno(r);
   }
   auto attempt = [&]() -> ssize_t {
-    long r = syscall(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    long r = gh::sys(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
     return r < 0 ? -errno : r;
   };
   if (e->kind.load() != FdKind::kStream) {
@@ -294,7 +295,7 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   } else {
     r = static_cast<int>(
         ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-          long n = syscall(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
+          long n = gh::sys(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
           return n < 0 ? -errno : n;
         })));
   }

@@ -13,6 +13,7 @@
 #include <cerrno>
 
 #include "core/carrier.h"
+#include "core/sys.h"
 #include "core/log.h"
 #include "shim/fd_table.h"
 #include "core/offload.h"
@@ -64,10 +65,10 @@ namespace {
 // otherwise the blocking call runs on the offload pool (any thread of the
 // process may wait for its children) while the caller parks.
 pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
-  long r = syscall(SYS_wait4, pid, status, options | WNOHANG, ru);
+  long r = gh::sys(SYS_wait4, pid, status, options | WNOHANG, ru);
   if (r != 0) return static_cast<pid_t>(r);
   return static_cast<pid_t>(
-      gh::offload_call([&] { return syscall(SYS_wait4, pid, status, options, ru); }));
+      gh::offload_call([&] { return gh::sys(SYS_wait4, pid, status, options, ru); }));
 }
 
 }  // namespace
@@ -98,11 +99,11 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
   if (info) {
     // With WNOHANG the kernel zeroes si_pid when no child is ready (and has
     // then written info, so reading it is safe).
-    r = syscall(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
+    r = gh::sys(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
     if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
   }
   return static_cast<int>(
-      gh::offload_call([&] { return syscall(SYS_waitid, idtype, id, info, options, nullptr); }));
+      gh::offload_call([&] { return gh::sys(SYS_waitid, idtype, id, info, options, nullptr); }));
 }
 
 // ---- system and pclose ----

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cerrno>
 
+#include "core/arch_x86_64.h"
 #include "core/carrier.h"
+#include "core/sys.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
@@ -33,19 +35,27 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   // that thread: pthread_self() there names the target.
   // A process-directed signal runs its handler as the green thread the
   // kernel would have picked, which is also the one whose wait it ends.
+  // With exact TLS the handler also runs on that thread's thread pointer,
+  // so it sees that thread's thread-locals (and errno).
   gh::Carrier* carrier = gh::Carrier::current();
-  ShimThread* saved_self = t_signal_self;
+  gh::GreenThread* target = nullptr;
+  ShimThread* as = nullptr;
   if (carrier) {
-    gh::GreenThread* target = carrier->signal_target();
+    target = carrier->signal_target();
     if (!target) {
       target = carrier->process_signal_target(sig);
       if (target && !target->is_root()) carrier->set_signal_target(target);
     }
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
-      t_signal_self = target->is_root() || !st ? &g_root_self : st;
+      as = target->is_root() || !st ? &g_root_self : st;
     }
   }
+  void* own_tp = gh::arch::thread_pointer();
+  void* run_tp = target && target->tp ? target->tp : own_tp;
+  if (run_tp != own_tp) gh::arch::set_thread_pointer(run_tp);
+  ShimThread* saved_self = t_signal_self;
+  if (as) t_signal_self = as;
   t_bypass++;
   if (flags & SA_SIGINFO)
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
@@ -53,6 +63,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     reinterpret_cast<void (*)(int)>(fn)(sig);
   t_bypass--;
   t_signal_self = saved_self;
+  if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   if (carrier) carrier->signal_arrived(flags & SA_RESTART);
 }
 
@@ -139,7 +150,7 @@ void note_mask() {
   // kernel restores the mask): it is not the green thread's.
   if (!c || !threads_green() || t_bypass) return;
   uint64_t cur = 0;
-  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, sizeof cur);
+  gh::sys(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, sizeof cur);
   c->set_running_sigmask(cur);
   if (ShimThread* st = shim_self()) raise_unblocked_pending(st, cur);
 }
@@ -206,7 +217,7 @@ namespace {
 int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   sigset_t s;
   if (copy_from_user(&s, set, sizeof s) != 0) return -EFAULT;
-  long fd = syscall(SYS_signalfd4, -1, &s, _NSIG / 8, SFD_NONBLOCK | SFD_CLOEXEC);
+  long fd = gh::sys(SYS_signalfd4, -1, &s, _NSIG / 8, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return -errno;
   int result;
   gh::io::RestartScope never_restarted(false);
@@ -237,7 +248,7 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
       break;
     }
     signalfd_siginfo si;
-    long n = syscall(SYS_read, fd, &si, sizeof si);
+    long n = gh::sys(SYS_read, fd, &si, sizeof si);
     if (n == static_cast<long>(sizeof si)) {
       if (info) {
         siginfo_t out{};
@@ -275,7 +286,7 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
       break;
     }
   }
-  syscall(SYS_close, fd);
+  gh::sys(SYS_close, fd);
   return result;
 }
 

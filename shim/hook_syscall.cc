@@ -14,6 +14,7 @@
 #include <climits>
 
 #include "core/clock.h"
+#include "core/sys.h"
 #include "core/parking_lot.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
@@ -95,6 +96,15 @@ GH_EXPORT long syscall(long number, ...) {
                          static_cast<uint32_t>(a3), reinterpret_cast<const timespec*>(a4),
                          static_cast<uint32_t>(a6), &handled);
     if (handled) return r;
+  }
+  if (g_init_done && green_ok()) {
+    // Thread ids (hook_tid.cc).
+    if (number == SYS_gettid) return current_tid();
+    if ((number == SYS_tgkill && is_green_tid(a2)) || (number == SYS_tkill && is_green_tid(a1))) {
+      long r = number == SYS_tgkill ? green_tgkill(a1, a2, static_cast<int>(a3))
+                                    : green_tgkill(getpid(), a1, static_cast<int>(a2));
+      return ret_errno(r);
+    }
   }
   return real::syscall(number, a1, a2, a3, a4, a5, a6);
 }

@@ -15,6 +15,7 @@
 #include <new>
 
 #include "core/arch_x86_64.h"
+#include "core/sys.h"
 #include "core/glibc_abi.h"
 #include "core/green.h"
 #include "core/log.h"
@@ -75,7 +76,7 @@ void creator_name(char out[16]) {
     return;
   }
   char comm[17] = {};
-  if (syscall(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0) != 0) comm[0] = 0;
+  if (gh::sys(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0) != 0) comm[0] = 0;
   memcpy(out, comm, 16);
   out[15] = 0;
   if (me) {
@@ -122,6 +123,7 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
     return EAGAIN;
   }
   st->g = g;
+  registry_add(st);
   g->user = st;
   creator_name(g->name);
   if (detach == PTHREAD_CREATE_DETACHED) gh::detach(g);

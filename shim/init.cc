@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "core/green.h"
+#include "core/sys.h"
 #include "core/log.h"
 #include "shim/config.h"
 #include "shim/glibc_tls.h"
@@ -27,16 +28,16 @@ void shim_init() {
   char err[512];
   if (!parse_config(&c, err, sizeof err)) {
     log_error("%s", err);
-    syscall(SYS_exit_group, 2);
+    gh::sys(SYS_exit_group, 2);
   }
   set_config(c);
   int fd = 2;
   if (c.log_file) {
     long r =
-        syscall(SYS_openat, AT_FDCWD, c.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        gh::sys(SYS_openat, AT_FDCWD, c.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (r < 0) {
       log_error("GREENHOUSE_LOG_FILE=%s cannot be opened for appending", c.log_file);
-      syscall(SYS_exit_group, 2);
+      gh::sys(SYS_exit_group, 2);
     }
     fd = static_cast<int>(r);
   }
@@ -62,7 +63,7 @@ void shim_init() {
   }
   threads_init();
   g_enabled = true;
-  log_debug("shim enabled (pid %ld)", static_cast<long>(syscall(SYS_getpid)));
+  log_debug("shim enabled (pid %ld)", static_cast<long>(gh::sys(SYS_getpid)));
 }
 
 namespace {

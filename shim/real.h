@@ -127,6 +127,14 @@ namespace gh::shim {
   D(nanosleep, nullptr)                                                         \
   D(clock_nanosleep, nullptr)                                                   \
   D(sched_yield, nullptr)                                                       \
+  D(sched_setaffinity, nullptr)                                                 \
+  D(sched_getaffinity, nullptr)                                                 \
+  D(sched_setscheduler, nullptr)                                                \
+  D(sched_getscheduler, nullptr)                                                \
+  D(sched_setparam, nullptr)                                                    \
+  D(sched_getparam, nullptr)                                                    \
+  D(setpriority, nullptr)                                                       \
+  D(getpriority, nullptr)                                                       \
   /* threads (the real ones serve process-shared objects and native threads) */ \
   D(pthread_create, nullptr)                                                    \
   D(pthread_join, nullptr)                                                      \

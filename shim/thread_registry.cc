@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include "shim/thread_registry.h"
+#include "core/sys.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <new>
 
+#include <cerrno>
+
 #include "core/arena.h"
+#include "core/spinlock.h"
+#include "core/tsa.h"
 #include "core/offload.h"
 #include "core/thread_pointer.h"
 #include "shim/glibc_tls.h"
@@ -58,6 +66,49 @@ ShimThread* shim_from_handle(pthread_t t) {
   return st;
 }
 
+namespace {
+SpinLock g_registry_lock;
+ShimThread* g_live GH_GUARDED_BY(g_registry_lock) = nullptr;
+}  // namespace
+
+void registry_add(ShimThread* st) {
+  SpinGuard guard(g_registry_lock);
+  st->live_prev = nullptr;
+  st->live_next = g_live;
+  if (g_live) g_live->live_prev = st;
+  g_live = st;
+}
+
+void registry_remove(ShimThread* st) {
+  SpinGuard guard(g_registry_lock);
+  if (st->live_prev)
+    st->live_prev->live_next = st->live_next;
+  else if (g_live == st)
+    g_live = st->live_next;
+  else
+    return;  // not linked
+  if (st->live_next) st->live_next->live_prev = st->live_prev;
+  st->live_prev = st->live_next = nullptr;
+}
+
+bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg) {
+  if (!is_green_tid(tid)) return false;
+  uint64_t id = static_cast<uint64_t>(tid - kGreenTidBase);
+  SpinGuard guard(g_registry_lock);
+  for (ShimThread* st = g_live; st; st = st->live_next) {
+    if (st->g->id != id) continue;
+    fn(st, arg);
+    return true;
+  }
+  return false;
+}
+
+pid_t current_tid() {
+  Carrier* c = Carrier::current();
+  if (c && !c->running()->is_root()) return kGreenTidBase + static_cast<pid_t>(c->running()->id);
+  return static_cast<pid_t>(gh::sys(SYS_gettid));
+}
+
 void free_shim_thread(ShimThread* st) {
   free_keys(st);
   st->magic = 0;
@@ -72,6 +123,7 @@ void on_green_exit(GreenThread* g) {
   auto* st = static_cast<ShimThread*>(g->user);
   if (!st) return;
   run_key_destructors(st);
+  registry_remove(st);
   g->lock.lock();
   bool detached = g->detached;
   if (detached) g->user = nullptr;
@@ -127,6 +179,38 @@ void threads_init() {
   gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads);
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
     Carrier::set_exit_registrar(&register_carrier_exit);
+}
+
+// The OS thread id for `tid`: itself unless it is a green thread's, whose
+// carrier's OS thread it is; -1 (errno ESRCH) for a green thread that does
+// not exist.
+long os_tid_of(long tid) {
+  if (!g_enabled || !is_green_tid(tid)) return tid;
+  long os = -1;
+  bool found = with_green_tid(
+      static_cast<pid_t>(tid),
+      [](ShimThread* st, void* out) { *static_cast<long*>(out) = st->g->carrier->os_tid(); }, &os);
+  if (!found) {
+    errno = ESRCH;
+    return -1;
+  }
+  return os;
+}
+
+// tgkill for a green thread's id: the signal goes to that green thread
+// (pthread_kill's path). Returns 0 or -errno.
+long green_tgkill(long tgid, long tid, int sig) {
+  if (tgid != static_cast<long>(getpid())) return -ESRCH;
+  pthread_t target = 0;
+  bool found = with_green_tid(
+      static_cast<pid_t>(tid),
+      [](ShimThread* st, void* out) {
+        *static_cast<pthread_t*>(out) = reinterpret_cast<pthread_t>(st);
+      },
+      &target);
+  if (!found) return -ESRCH;
+  int rc = pthread_kill(target, sig);
+  return rc ? -rc : 0;
 }
 
 }  // namespace gh::shim

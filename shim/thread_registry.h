@@ -34,6 +34,8 @@ struct RootJoin {
 };
 
 struct ShimThread : ArenaObject {
+  ShimThread* live_prev = nullptr;     // [registry lock] live green threads
+  ShimThread* live_next = nullptr;     // [registry lock]
   uint64_t magic = kShimThreadMagic;   // [const] tells our handles from glibc's
   GreenThread* g = nullptr;            // [const after start]
   pthread_t native = 0;                // [const] real handle of the carrier's OS thread
@@ -72,6 +74,30 @@ ShimThread* shim_self();
 // functions that act on OS threads): its carrier root's, not the running
 // green thread's own thread control block.
 pthread_t os_thread_handle();
+
+// Thread ids (docs/design.md, "Thread ids"): a green thread's id is
+// kGreenTidBase + its GreenThread::id, above any id the kernel hands out
+// (pid_max is at most 2^22); a root's is its OS thread's.
+constexpr pid_t kGreenTidBase = 0x40000000;
+inline bool is_green_tid(long tid) { return tid >= kGreenTidBase; }
+
+// The calling thread's id as gettid() reports it.
+pid_t current_tid();
+
+// Adds st (a green thread just created) to the live threads, or removes it
+// (at its exit).
+void registry_add(ShimThread* st);
+void registry_remove(ShimThread* st);
+
+// Calls fn on the live green thread with id tid, under the registry lock
+// (fn must not block), and returns true; false if there is none.
+bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg);
+
+// For the thread-id hooks (hook_tid.cc): the OS thread id behind `tid`
+// (-1, errno ESRCH, for a green thread that does not exist), and tgkill of a
+// green thread's id (0 or -errno).
+long os_tid_of(long tid);
+long green_tgkill(long tgid, long tid, int sig);
 
 // The record of carrier c's root (made on first use).
 ShimThread* root_record(Carrier* c);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "shim/user_mem.h"
+#include "core/sys.h"
 
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -18,8 +19,8 @@ int vm_copy(void* dst, const void* src, size_t n, bool to_user) {
   if (!src || !dst) return -EFAULT;
   iovec local{to_user ? const_cast<void*>(src) : dst, n};
   iovec remote{to_user ? dst : const_cast<void*>(src), n};
-  long pid = syscall(SYS_getpid);
-  long r = syscall(to_user ? SYS_process_vm_writev : SYS_process_vm_readv, pid, &local, 1, &remote,
+  long pid = gh::sys(SYS_getpid);
+  long r = gh::sys(to_user ? SYS_process_vm_writev : SYS_process_vm_readv, pid, &local, 1, &remote,
                    1, 0);
   if (r == static_cast<long>(n)) return 0;
   if (r < 0 && errno != EFAULT) {
