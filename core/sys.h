@@ -34,4 +34,14 @@ inline long sys(long number, Args... args) {
   return r;
 }
 
+// The same system call with the kernel's convention: the result, or -errno
+// on failure; errno is left alone. For attempts whose failure is not the
+// caller's result (a non-blocking try that finds nothing, a probe): errno
+// must be as the program left it when the call then succeeds.
+template <class... Args>
+inline long sys_ret(long number, Args... args) {
+  static_assert(sizeof...(Args) <= 6, "at most six system call arguments");
+  return arch::raw_syscall(number, sys_arg(args)...);
+}
+
 }  // namespace gh

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "ioring/fastpath.h"
+#include "core/sys.h"
 
 #include <poll.h>
 #include <sys/syscall.h>
@@ -15,33 +16,29 @@
 
 namespace gh::io {
 
-namespace {
-inline ssize_t rc(long r) { return r < 0 ? -errno : r; }
-}  // namespace
-
 ssize_t recv_nowait(int fd, void* buf, size_t len, int flags) {
-  return rc(syscall(SYS_recvfrom, fd, buf, len, flags | MSG_DONTWAIT, nullptr, nullptr));
+  return gh::sys_ret(SYS_recvfrom, fd, buf, len, flags | MSG_DONTWAIT, nullptr, nullptr);
 }
 
 ssize_t send_nowait(int fd, const void* buf, size_t len, int flags) {
-  return rc(syscall(SYS_sendto, fd, buf, len, flags | MSG_DONTWAIT, nullptr, 0));
+  return gh::sys_ret(SYS_sendto, fd, buf, len, flags | MSG_DONTWAIT, nullptr, 0);
 }
 
 ssize_t recvmsg_nowait(int fd, msghdr* msg, int flags) {
-  return rc(syscall(SYS_recvmsg, fd, msg, flags | MSG_DONTWAIT));
+  return gh::sys_ret(SYS_recvmsg, fd, msg, flags | MSG_DONTWAIT);
 }
 
 ssize_t sendmsg_nowait(int fd, const msghdr* msg, int flags) {
-  return rc(syscall(SYS_sendmsg, fd, msg, flags | MSG_DONTWAIT));
+  return gh::sys_ret(SYS_sendmsg, fd, msg, flags | MSG_DONTWAIT);
 }
 
 ssize_t readv_nowait(int fd, const iovec* iov, int iovcnt) {
   // offset -1: use and advance the file position, like readv.
-  return rc(syscall(SYS_preadv2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT));
+  return gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
 }
 
 ssize_t writev_nowait(int fd, const iovec* iov, int iovcnt) {
-  return rc(syscall(SYS_pwritev2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT));
+  return gh::sys_ret(SYS_pwritev2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
 }
 
 ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "ioring/ring.h"
+#include "core/sys.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -43,11 +44,11 @@ constexpr uint32_t kForceEnterEvery = 64;
 // kernel runs only a few (20 on 6.13+) deferred completions per enter.
 constexpr unsigned kMaxReapRounds = 512;
 
-long raw_fcntl(int fd, int cmd, long arg) { return syscall(SYS_fcntl, fd, cmd, arg); }
-void raw_close(int fd) { syscall(SYS_close, fd); }
+long raw_fcntl(int fd, int cmd, long arg) { return gh::sys(SYS_fcntl, fd, cmd, arg); }
+void raw_close(int fd) { gh::sys(SYS_close, fd); }
 void raw_sleep_ns(long ns) {
   timespec ts{0, ns};
-  syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+  gh::sys(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
 }
 
 // Moves fd to the lowest free number >= runtime_fd_floor(), close-on-exec.
@@ -178,7 +179,7 @@ Ring* Ring::create() {
   // the ring keeps working even if the program closes our fd number.
   f.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
 
-  long efd = syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
+  long efd = gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC);
   if (efd < 0) {
     int e = errno;
     delete r;
@@ -390,7 +391,7 @@ int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
 
 void Ring::wake() {
   uint64_t one = 1;
-  syscall(SYS_write, wake_fd_, &one, sizeof one);
+  gh::sys(SYS_write, wake_fd_, &one, sizeof one);
 }
 
 }  // namespace gh::ioring

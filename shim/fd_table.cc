@@ -43,20 +43,20 @@ FdEntry* slot(int fd, bool create) {
 int64_t sock_timeout_ns(int fd, int name) {
   timeval tv{};
   socklen_t len = sizeof tv;
-  if (gh::sys(SYS_getsockopt, fd, SOL_SOCKET, name, &tv, &len) != 0) return 0;
+  if (gh::sys_ret(SYS_getsockopt, fd, SOL_SOCKET, name, &tv, &len) != 0) return 0;
   return int64_t{tv.tv_sec} * 1000000000 + int64_t{tv.tv_usec} * 1000;
 }
 
 FdKind classify(int fd, bool* nonblock) {
   struct stat st;
-  if (gh::sys(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
-  long fl = gh::sys(SYS_fcntl, fd, F_GETFL);
+  if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
+  long fl = gh::sys_ret(SYS_fcntl, fd, F_GETFL);
   *nonblock = fl >= 0 && (fl & O_NONBLOCK);
   switch (st.st_mode & S_IFMT) {
     case S_IFSOCK: {
       int type = 0;
       socklen_t len = sizeof type;
-      if (gh::sys(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+      if (gh::sys_ret(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
         return FdKind::kPacket;
       return type == SOCK_STREAM ? FdKind::kStream : FdKind::kPacket;
     }
@@ -96,7 +96,7 @@ FdEntry* fd_get(int fd) {
 }
 
 bool fd_parks(int fd, const FdEntry* e) {
-  if (!e || fd <= 2) return false;
+  if (!e) return false;
   FdKind k = e->kind.load(std::memory_order_acquire);
   if (k == FdKind::kUnknown || k == FdKind::kFile) return false;
   return e->shared.load(std::memory_order_relaxed) || !e->nonblock.load(std::memory_order_relaxed);

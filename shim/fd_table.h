@@ -68,7 +68,8 @@ class ParkedOn {
 FdEntry* fd_get(int fd);
 
 // Whether a blocking call on this entry parks the green thread (true) or
-// passes through (false: non-blocking fds, files, fds 0-2, unknown). A shared
+// passes through (false: non-blocking fds, files, unknown), by what the fd
+// is, whatever its number (a socket at fd 0 parks too). A shared
 // entry takes the green path whatever its cached O_NONBLOCK says.
 bool fd_parks(int fd, const FdEntry* e);
 

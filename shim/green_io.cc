@@ -26,9 +26,7 @@ int64_t fd_deadline(const FdEntry* e, bool out) {
 bool nonblocking_now(int fd, FdEntry* e) {
   if (!e->shared.load(std::memory_order_relaxed))
     return e->nonblock.load(std::memory_order_relaxed);
-  int saved = errno;
-  long fl = gh::sys(SYS_fcntl, fd, F_GETFL);
-  errno = saved;
+  long fl = gh::sys_ret(SYS_fcntl, fd, F_GETFL);
   if (fl < 0) return false;  // the operation itself reports the error
   bool nb = (fl & O_NONBLOCK) != 0;
   e->nonblock.store(nb, std::memory_order_relaxed);
@@ -93,8 +91,8 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
     if ((r >= 0 && static_cast<size_t>(r) == len) || r == 0 || (r < 0 && r != -EAGAIN)) return r;
     if (nonblocking_now(fd, e)) return r;
     return gh::offload_call([&]() -> ssize_t {
-      long n = gh::sys(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
-      return n < 0 ? -errno : n;
+      long n = gh::sys_ret(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+      return n;
     });
   }
   for (;;) {
@@ -109,8 +107,8 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
       // not block now.
       if (got > 0) return static_cast<ssize_t>(got);
       if (is_socket(k)) return r;
-      long n = gh::sys(SYS_read, fd, p, len);
-      return n < 0 ? -errno : n;
+      long n = gh::sys_ret(SYS_read, fd, p, len);
+      return n;
     }
     if (r == -EAGAIN) {
       if (!have_deadline) {
@@ -198,8 +196,8 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
       for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
       if ((r >= 0 && static_cast<size_t>(r) == total) || nonblocking_now(fd, e)) return r;
       return gh::offload_call([&]() -> ssize_t {
-        long n = gh::sys(SYS_recvmsg, fd, msg, flags);
-        return n < 0 ? -errno : n;
+        long n = gh::sys_ret(SYS_recvmsg, fd, msg, flags);
+        return n;
       });
     }
     r = io::recvmsg_nowait(fd, msg, f);
@@ -222,8 +220,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
   if (nonblocking_now(fd, e)) {
     // Only a shared fd gets here in non-blocking mode; a device without
     // RWF_NOWAIT needs the plain call, which the kernel makes non-blocking.
-    r = gh::sys(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-    return r < 0 ? -errno : r;
+    return gh::sys_ret(SYS_readv, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
   }
   return map_timeout(
       io::readv(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1, fd_deadline(e, false)));
@@ -257,8 +254,8 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
     return retry_when_ready(fd, e, POLLOUT, deadline,
                             [&] { return io::send_nowait(fd, buf, len, flags); });
   if (nonblocking_now(fd, e)) {
-    long r = gh::sys(SYS_write, fd, buf, len);
-    return r < 0 ? -errno : r;
+    long r = gh::sys_ret(SYS_write, fd, buf, len);
+    return r;
   }
   return map_timeout(io::write(fd, buf, len, -1, deadline));
 }
@@ -272,8 +269,8 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
                             [&] { return io::sendmsg_nowait(fd, msg, flags); });
   if (k != FdKind::kStream && k != FdKind::kPipe) {
     if (nonblocking_now(fd, e)) {
-      long r = gh::sys(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-      return r < 0 ? -errno : r;
+      long r = gh::sys_ret(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+      return r;
     }
     return map_timeout(
         io::writev(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), -1, deadline));

@@ -235,7 +235,7 @@ GH_EXPORT int dup(int fd) {
 // dup2/dup3 over an open fd2 retire it first, but not when they will fail
 // on a bad fd (fd2 then stays open, its waiters untouched).
 namespace {
-bool valid_fd(int fd) { return gh::sys(SYS_fcntl, fd, F_GETFD) >= 0; }
+bool valid_fd(int fd) { return gh::sys_ret(SYS_fcntl, fd, F_GETFD) >= 0; }
 }  // namespace
 
 GH_EXPORT int dup2(int fd, int fd2) {

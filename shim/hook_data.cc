@@ -155,8 +155,7 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
     ssize_t r = green_recv(fd, e, buf, n, flags);  // waits until all is there
     if (r < 0) return ret_errno(r);
     // then the same peek once more, now with the address
-    long k = gh::sys(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
-    return k < 0 ? -1 : k;
+    return ret_errno(gh::sys_ret(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen));
   }
   // With an address: the first bytes come with it (what the kernel reports
   // for the sender); on a stream, MSG_WAITALL then waits for the rest.
@@ -164,8 +163,8 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
       (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && e->kind.load() == FdKind::kStream;
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
   ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
-    long k = gh::sys(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
-    return k < 0 ? -errno : k;
+    long k = gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
+    return k;
   });
   if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
@@ -211,9 +210,9 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   int64_t deadline = fd_deadline(e, false);
   while (got < vlen) {
     ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
-      long n = gh::sys(SYS_recvmmsg, fd, vec + got, vlen - got,
-                       (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
-      return n < 0 ? -errno : n;
+      long n = gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
+                           (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
+      return n;
     });
     if (got == 0 && stale(r, fd)) return recvmmsg(fd, vec, vlen, flags, timeout);
     if (r < 0) {
@@ -251,8 +250,8 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
     return ret_errno(r);
   }
   auto attempt = [&]() -> ssize_t {
-    long r = gh::sys(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
-    return r < 0 ? -errno : r;
+    long r = gh::sys_ret(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
+    return r;
   };
   if (e->kind.load() != FdKind::kStream) {
     ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt);
@@ -295,8 +294,8 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   } else {
     r = static_cast<int>(
         ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-          long n = gh::sys(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-          return n < 0 ? -errno : n;
+          long n = gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
+          return n;
         })));
   }
   for (int i = 0; i < r; i++)
@@ -326,7 +325,7 @@ ssize_t green_sendfile(int out_fd, int in_fd, Off* offset, size_t count, Real re
   ParkedOn parked(e);
   return ret_errno(gh::offload_call([&]() -> ssize_t {
     ssize_t r = real_fn(out_fd, in_fd, offset, count);
-    return r < 0 ? -errno : r;
+    return r;
   }));
 }
 

@@ -217,8 +217,8 @@ namespace {
 int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   sigset_t s;
   if (copy_from_user(&s, set, sizeof s) != 0) return -EFAULT;
-  long fd = gh::sys(SYS_signalfd4, -1, &s, _NSIG / 8, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) return -errno;
+  long fd = gh::sys_ret(SYS_signalfd4, -1, &s, _NSIG / 8, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) return static_cast<int>(fd);
   int result;
   gh::io::RestartScope never_restarted(false);
   ShimThread* me = shim_self();
@@ -248,7 +248,7 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
       break;
     }
     signalfd_siginfo si;
-    long n = gh::sys(SYS_read, fd, &si, sizeof si);
+    long n = gh::sys_ret(SYS_read, fd, &si, sizeof si);
     if (n == static_cast<long>(sizeof si)) {
       if (info) {
         siginfo_t out{};
@@ -267,8 +267,8 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
       result = static_cast<int>(si.ssi_signo);
       break;
     }
-    if (n < 0 && errno != EAGAIN) {
-      result = -errno;
+    if (n < 0 && n != -EAGAIN) {
+      result = static_cast<int>(n);
       break;
     }
     // Wait on the signalfd; look at this thread's own pending set again

@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -49,7 +50,6 @@ FdEntry* parks(FILE* f, int* fd) {
   if (!f || !green_ok()) return nullptr;
   if (f->_mode > 0) return nullptr;  // wide-oriented: libc's
   int n = f->_fileno;
-  if (n <= 2) return nullptr;  // stdio on the standard fds stays libc's (fd_table.h)
   FdEntry* e = parking_fd(n);
   if (!e) return nullptr;
   *fd = n;
@@ -607,7 +607,7 @@ GH_EXPORT int __fprintf_chk(FILE* f, int flag, const char* fmt, ...) {
 // dprintf writes through a FILE of its own inside libc: format here and
 // write with the interposed write(), which parks.
 GH_EXPORT int vdprintf(int fd, const char* fmt, va_list ap) {
-  if (fd <= 2 || !parking_fd(fd)) return real::vdprintf(fd, fmt, ap);
+  if (!parking_fd(fd)) return real::vdprintf(fd, fmt, ap);
   char stack[1024];
   char* text;
   int n = format(stack, sizeof stack, &text, fmt, ap);
@@ -704,6 +704,80 @@ GH_EXPORT int gh_isoc99_fscanf(FILE* f, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int r = gh_isoc99_vfscanf(f, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+// ---- the standard streams' own functions ----
+//
+// printf, puts, putchar, getchar, scanf and their fortified and unlocked
+// forms write stdout or read stdin inside libc without going through the
+// stream functions above. Each is the stream form on stdout or stdin here,
+// so that the standard streams park like any other (when they are pipes,
+// sockets or ttys; a file or /dev/null never waits).
+
+extern "C" {
+int gh_vscanf(const char*, va_list) __asm__("vscanf");
+int gh_isoc99_vscanf(const char*, va_list) __asm__("__isoc99_vscanf");
+int gh_scanf(const char*, ...) __asm__("scanf");
+int gh_isoc99_scanf(const char*, ...) __asm__("__isoc99_scanf");
+}
+
+GH_EXPORT int vprintf(const char* fmt, va_list ap) { return vfprintf(stdout, fmt, ap); }
+
+GH_EXPORT int printf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vfprintf(stdout, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+GH_EXPORT int __vprintf_chk(int flag, const char* fmt, va_list ap) {
+  return __vfprintf_chk(stdout, flag, fmt, ap);
+}
+
+GH_EXPORT int __printf_chk(int flag, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = __vfprintf_chk(stdout, flag, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+// The string and its newline under one hold of the lock, as glibc's puts;
+// the same result (the bytes written, at most INT_MAX, or EOF).
+GH_EXPORT int puts(const char* s) {
+  size_t len = strlen(s);
+  flockfile(stdout);
+  int r = fputs_unlocked(s, stdout) == EOF || putc_unlocked('\n', stdout) == EOF ? EOF : 0;
+  funlockfile(stdout);
+  if (r == EOF) return EOF;
+  return len + 1 > INT_MAX ? INT_MAX : static_cast<int>(len + 1);
+}
+
+GH_EXPORT int putchar(int c) { return putc(c, stdout); }
+GH_EXPORT int putchar_unlocked(int c) { return putc_unlocked(c, stdout); }
+GH_EXPORT int getchar(void) { return getc(stdin); }
+GH_EXPORT int getchar_unlocked(void) { return getc_unlocked(stdin); }
+
+GH_EXPORT int gh_vscanf(const char* fmt, va_list ap) { return gh_vfscanf(stdin, fmt, ap); }
+GH_EXPORT int gh_isoc99_vscanf(const char* fmt, va_list ap) {
+  return gh_isoc99_vfscanf(stdin, fmt, ap);
+}
+
+GH_EXPORT int gh_scanf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = gh_vfscanf(stdin, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+GH_EXPORT int gh_isoc99_scanf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = gh_isoc99_vfscanf(stdin, fmt, ap);
   va_end(ap);
   return r;
 }

@@ -20,10 +20,10 @@ int vm_copy(void* dst, const void* src, size_t n, bool to_user) {
   iovec local{to_user ? const_cast<void*>(src) : dst, n};
   iovec remote{to_user ? dst : const_cast<void*>(src), n};
   long pid = gh::sys(SYS_getpid);
-  long r = gh::sys(to_user ? SYS_process_vm_writev : SYS_process_vm_readv, pid, &local, 1, &remote,
-                   1, 0);
+  long r = gh::sys_ret(to_user ? SYS_process_vm_writev : SYS_process_vm_readv, pid, &local, 1,
+                       &remote, 1, 0);
   if (r == static_cast<long>(n)) return 0;
-  if (r < 0 && errno != EFAULT) {
+  if (r < 0 && r != -EFAULT) {
     // process_vm_* refused (seccomp, ptrace policy): trust the pointer.
     std::memcpy(dst, src, n);
     return 0;
