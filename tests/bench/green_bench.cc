@@ -233,7 +233,10 @@ struct Parked {
 // N green threads (default stack) each park on a Waiter; memory is measured
 // once all of them are parked, then they are woken and joined. The time is
 // that of spawning the N and running each up to its park.
-void BM_ParkedMemory_Green(benchmark::State& state) {
+}  // namespace
+
+// Shared with tls_bench.cc (the same with exact TLS).
+void run_parked_memory(benchmark::State& state) {
   if (!need_carrier(state)) return;
   const int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
@@ -268,6 +271,10 @@ void BM_ParkedMemory_Green(benchmark::State& state) {
       "time = spawn N until all parked (stacks come from the pool after the first "
       "repetition); counters = memory while parked");
 }
+
+namespace {
+
+void BM_ParkedMemory_Green(benchmark::State& state) { run_parked_memory(state); }
 BENCHMARK(BM_ParkedMemory_Green)->Arg(kParkedGreen)->Iterations(1)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -9,6 +9,8 @@
 #include "core/thread_pointer.h"
 #include "shim/glibc_tls.h"
 
+void run_parked_memory(benchmark::State& state);  // green_bench.cc
+
 namespace {
 
 // Exact TLS for the length of one benchmark (no green thread outlives it).
@@ -74,5 +76,15 @@ void BM_SpawnJoinExactTls_Green(benchmark::State& state) {
   state.SetLabel("gh::spawn + gh::join with a TLS block and TCB of its own");
 }
 BENCHMARK(BM_SpawnJoinExactTls_Green);
+
+void BM_ParkedMemoryExactTls_Green(benchmark::State& state) {
+  ExactTls tls(state);
+  if (tls.on()) run_parked_memory(state);
+}
+BENCHMARK(BM_ParkedMemoryExactTls_Green)
+    ->Arg(100000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
