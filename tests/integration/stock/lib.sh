@@ -203,3 +203,76 @@ finish() {
   log "all checks passed"
   exit 0
 }
+
+# run_gated MODE TAG CMD...: runs CMD natively or under the shim (MODE) with
+# stdout and stderr in $WORK/TAG-MODE.out and .err, for a program that, once
+# all its threads are alive, writes its pid into the file named by the
+# environment variable GH_READY_FILE (atomically: write FILE.tmp, rename) and
+# then waits for a line on its standard input. While it waits, its OS threads
+# are counted and its mappings looked at; then it gets the line and runs to
+# its end (at most 120 s in all). Sets TASKS (OS threads while all its
+# threads were alive), LOADED (libgreenhouse.so mapped: yes/no) and RC.
+run_gated() {
+  local mode="$1" tag="$2" i pid pre=()
+  shift 2
+  [ "$mode" = shim ] && pre=("$GH")
+  local ready="$WORK/ready-$tag-$mode" fifo="$WORK/go-$tag-$mode"
+  rm -f "$ready" "$fifo"
+  mkfifo "$fifo"
+  # Opened read-write first so that no open of the fifo blocks; the program
+  # gets the read side as its stdin, this shell writes the go through fd 9.
+  exec 9<> "$fifo"
+  start_bg timeout 120 env GH_READY_FILE="$ready" "${pre[@]}" "$@" < "$fifo" 9>&- \
+    > "$WORK/$tag-$mode.out" 2> "$WORK/$tag-$mode.err"
+  local bg=$BG_PID
+  TASKS=0 LOADED=no RC=-1
+  for ((i = 0; i < 1200; i++)); do      # up to 60 s
+    [ -s "$ready" ] && break
+    kill -0 "$bg" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -s "$ready" ]; then
+    pid="$(cat "$ready")"
+    TASKS="$(task_count "$pid")"
+    shim_loaded "$pid" && LOADED=yes
+  else
+    fail "$tag $mode: the program never got all its threads running"
+  fi
+  echo go >&9
+  exec 9>&-
+  if wait_gone "$bg" 90; then RC=$WAIT_RC; else fail "$tag $mode: the program did not finish"; stop_bg "$bg"; fi
+  rm -f "$fifo"
+}
+
+# compare_gated TAG N_THREADS: after `run_gated native TAG ...` (its results
+# in N_TASKS N_LOADED N_RC) and `run_gated shim TAG ...` (S_TASKS S_LOADED
+# S_RC): both exit 0, the shim mapped only in the shim run, more than one OS
+# thread natively and exactly one under the shim, the same stdout, nothing on
+# stderr.
+compare_gated() {
+  local tag="$1" what="$2" m
+  log "$tag native: exit $N_RC, $N_TASKS OS threads, shim loaded: $N_LOADED"
+  log "$tag shim:   exit $S_RC, $S_TASKS OS threads, shim loaded: $S_LOADED"
+  [ "$N_RC" -eq 0 ] || fail "$tag: native run exited $N_RC"
+  [ "$S_RC" -eq 0 ] || fail "$tag: shim run exited $S_RC"
+  [ "$N_LOADED" = no ] || fail "$tag: libgreenhouse.so is mapped in the native run"
+  [ "$S_LOADED" = yes ] || fail "$tag: libgreenhouse.so is not mapped in the shim run"
+  [ "$N_TASKS" -gt 1 ] || fail "$tag: native run had $N_TASKS OS threads while $what were alive, expected > 1"
+  if [ "$S_TASKS" -eq 1 ]; then
+    pass "$tag: 1 OS thread under the shim while $what were alive (native: $N_TASKS)"
+  else
+    fail "$tag: shim run had $S_TASKS OS threads while $what were alive, expected 1"
+  fi
+  if cmp -s "$WORK/$tag-native.out" "$WORK/$tag-shim.out"; then
+    pass "$tag: output identical to the native run ($(wc -l < "$WORK/$tag-shim.out") lines)"
+  else
+    fail "$tag: output differs from the native run (--- native, +++ shim):"
+    diff -u "$WORK/$tag-native.out" "$WORK/$tag-shim.out" | head -40 >&2
+  fi
+  for m in native shim; do
+    if [ -s "$WORK/$tag-$m.err" ]; then
+      fail "$tag: $m run wrote on stderr:"
+      head -20 "$WORK/$tag-$m.err" >&2
+    fi
+  done
+}
