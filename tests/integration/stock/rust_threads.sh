@@ -14,10 +14,10 @@ source "$(dirname "$0")/lib.sh"
 gh_init "$@"
 need mkfifo
 
-# rustc: on PATH, else rustup's (~/.cargo/bin), else the distribution's.
+# rustc: on PATH, else the distribution's (Debian rustc), else rustup's.
 RUSTC=""
-for c in "$(command -v rustc 2>/dev/null)" "${CARGO_HOME:-$HOME/.cargo}/bin/rustc" \
-         /root/.cargo/bin/rustc /usr/bin/rustc /usr/local/bin/rustc; do
+for c in "$(command -v rustc 2>/dev/null)" /usr/bin/rustc "${CARGO_HOME:-$HOME/.cargo}/bin/rustc" \
+         /usr/local/bin/rustc; do
   if [ -n "$c" ] && [ -x "$c" ] && "$c" --version >/dev/null 2>&1; then RUSTC="$c"; break; fi
 done
 [ -n "$RUSTC" ] || skip "rustc not installed"
