@@ -148,7 +148,10 @@ BENCHMARK(BM_Switch_Native)->UseRealTime();
 
 void* return_null(void*) { return nullptr; }
 
-void BM_SpawnJoin_Green(benchmark::State& state) {
+}  // namespace
+
+// Shared with tls_bench.cc (the same with exact TLS).
+void run_spawn_join(benchmark::State& state) {
   if (!need_carrier(state)) return;
   for (auto _ : state) {
     gh::GreenThread* g;
@@ -158,6 +161,12 @@ void BM_SpawnJoin_Green(benchmark::State& state) {
     }
     gh::join(g, nullptr);
   }
+}
+
+namespace {
+
+void BM_SpawnJoin_Green(benchmark::State& state) {
+  run_spawn_join(state);
   state.SetLabel("gh::spawn + gh::join, default stack");
 }
 BENCHMARK(BM_SpawnJoin_Green);
@@ -275,7 +284,10 @@ void run_parked_memory(benchmark::State& state) {
 namespace {
 
 void BM_ParkedMemory_Green(benchmark::State& state) { run_parked_memory(state); }
-BENCHMARK(BM_ParkedMemory_Green)->Arg(kParkedGreen)->Iterations(1)->UseManualTime()
+BENCHMARK(BM_ParkedMemory_Green)
+    ->Arg(kParkedGreen)
+    ->Iterations(1)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 long futex(std::atomic<uint32_t>* word, int op, uint32_t val) {
@@ -327,7 +339,10 @@ void BM_ParkedMemory_Native(benchmark::State& state) {
   }
   state.SetLabel("time = create N until all reached FUTEX_WAIT; counters = memory while parked");
 }
-BENCHMARK(BM_ParkedMemory_Native)->Arg(kParkedNative)->Iterations(1)->UseManualTime()
+BENCHMARK(BM_ParkedMemory_Native)
+    ->Arg(kParkedNative)
+    ->Iterations(1)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

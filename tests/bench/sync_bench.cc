@@ -82,7 +82,8 @@ void BM_MutexUncontended_Native(benchmark::State& state) {
   // glibc skips the bus lock while the process has never had a second
   // thread; the programs the shim is for have many, so make it have one.
   pthread_t t;
-  if (pthread_create(&t, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0)
+  if (pthread_create(
+          &t, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0)
     pthread_join(t, nullptr);
   pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   for (auto _ : state) {
@@ -152,18 +153,19 @@ void BM_MutexHandoff_Native(benchmark::State& state) {
   PinToThisCpu pin;
   NativeHandoff h;
   pthread_t partner;
-  if (start_pinned(&partner, pin.one(),
-                   [](void* arg) -> void* {
-                     auto* h = static_cast<NativeHandoff*>(arg);
-                     while (!h->stop.load(std::memory_order_relaxed)) {
-                       pthread_mutex_lock(&h->m);
-                       sched_yield();
-                       pthread_mutex_unlock(&h->m);
-                       sched_yield();
-                     }
-                     return nullptr;
-                   },
-                   &h) != 0) {
+  if (start_pinned(
+          &partner, pin.one(),
+          [](void* arg) -> void* {
+            auto* h = static_cast<NativeHandoff*>(arg);
+            while (!h->stop.load(std::memory_order_relaxed)) {
+              pthread_mutex_lock(&h->m);
+              sched_yield();
+              pthread_mutex_unlock(&h->m);
+              sched_yield();
+            }
+            return nullptr;
+          },
+          &h) != 0) {
     state.SkipWithError("pthread_create failed");
     return;
   }
@@ -246,20 +248,21 @@ void BM_CondPingPong_Native(benchmark::State& state) {
   PinToThisCpu pin;
   NativePingPong p;
   pthread_t partner;
-  if (start_pinned(&partner, pin.one(),
-                   [](void* arg) -> void* {
-                     auto* p = static_cast<NativePingPong*>(arg);
-                     pthread_mutex_lock(&p->m);
-                     for (;;) {
-                       while (p->turn != 1 && !p->stop) pthread_cond_wait(&p->c, &p->m);
-                       if (p->stop) break;
-                       p->turn = 0;
-                       pthread_cond_signal(&p->c);
-                     }
-                     pthread_mutex_unlock(&p->m);
-                     return nullptr;
-                   },
-                   &p) != 0) {
+  if (start_pinned(
+          &partner, pin.one(),
+          [](void* arg) -> void* {
+            auto* p = static_cast<NativePingPong*>(arg);
+            pthread_mutex_lock(&p->m);
+            for (;;) {
+              while (p->turn != 1 && !p->stop) pthread_cond_wait(&p->c, &p->m);
+              if (p->stop) break;
+              p->turn = 0;
+              pthread_cond_signal(&p->c);
+            }
+            pthread_mutex_unlock(&p->m);
+            return nullptr;
+          },
+          &p) != 0) {
     state.SkipWithError("pthread_create failed");
     return;
   }

@@ -9,7 +9,9 @@
 #include "core/thread_pointer.h"
 #include "shim/glibc_tls.h"
 
-void run_parked_memory(benchmark::State& state);  // green_bench.cc
+// green_bench.cc
+void run_spawn_join(benchmark::State& state);
+void run_parked_memory(benchmark::State& state);
 
 namespace {
 
@@ -37,8 +39,6 @@ class ExactTls {
   bool on_ = false;
 };
 
-void* return_null(void*) { return nullptr; }
-
 void BM_SwitchExactTls_Green(benchmark::State& state) {
   ExactTls tls(state);
   if (!tls.on()) return;
@@ -65,14 +65,7 @@ BENCHMARK(BM_SwitchExactTls_Green);
 void BM_SpawnJoinExactTls_Green(benchmark::State& state) {
   ExactTls tls(state);
   if (!tls.on()) return;
-  for (auto _ : state) {
-    gh::GreenThread* g;
-    if (gh::spawn(&return_null, nullptr, {}, &g) != 0) {
-      state.SkipWithError("spawn failed");
-      return;
-    }
-    gh::join(g, nullptr);
-  }
+  run_spawn_join(state);
   state.SetLabel("gh::spawn + gh::join with a TLS block and TCB of its own");
 }
 BENCHMARK(BM_SpawnJoinExactTls_Green);

@@ -18,7 +18,7 @@ cat > "$WORK/prog.py" <<'EOF'
 import hashlib, os, random, socket, sys, threading
 
 N = 50
-ready_path = sys.argv[1]
+ready_path = os.environ["GH_READY_FILE"]
 
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -103,67 +103,12 @@ for line in results:
 print("all ok" if all(r.endswith(" ok") for r in results) else "FAILURES")
 EOF
 
-# run_prog MODE: runs the program; sets TASKS (OS threads seen while all
-# Python threads were alive), LOADED (libgreenhouse.so mapped: yes/no), RC.
-run_prog() {
-  local mode="$1" pre=() i pid
-  [ "$mode" = shim ] && pre=("$GH")
-  local ready="$WORK/ready-$mode" fifo="$WORK/go-$mode"
-  rm -f "$ready"
-  mkfifo "$fifo"
-  # Opened read-write first so that no open of the fifo blocks (redirections
-  # of a shell function call are made by this shell itself); the program gets
-  # the read side as its stdin, and this shell writes the go through fd 9.
-  exec 9<> "$fifo"
-  start_bg timeout 120 "${pre[@]}" "$PY" "$WORK/prog.py" "$ready" < "$fifo" 9>&- \
-    > "$WORK/stdout-$mode" 2> "$WORK/stderr-$mode"
-  local bg=$BG_PID
-  TASKS=0 LOADED=no RC=-1
-  for ((i = 0; i < 1200; i++)); do      # up to 60 s
-    [ -s "$ready" ] && break
-    kill -0 "$bg" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -s "$ready" ]; then
-    pid="$(cat "$ready")"
-    TASKS="$(task_count "$pid")"
-    shim_loaded "$pid" && LOADED=yes
-  else
-    fail "$mode: the program never reached the barrier"
-  fi
-  echo go >&9
-  exec 9>&-
-  if wait_gone "$bg" 90; then RC=$WAIT_RC; else fail "$mode: the program did not finish"; stop_bg "$bg"; fi
-  rm -f "$fifo"
-}
-
 SECONDS=0
-run_prog native
-n_tasks=$TASKS n_loaded=$LOADED n_rc=$RC
-run_prog shim
-s_tasks=$TASKS s_loaded=$LOADED s_rc=$RC
-log "native: exit $n_rc, $n_tasks OS threads, shim loaded: $n_loaded"
-log "shim:   exit $s_rc, $s_tasks OS threads, shim loaded: $s_loaded"
-
-[ "$n_rc" -eq 0 ] || fail "native run exited $n_rc"
-[ "$s_rc" -eq 0 ] || fail "shim run exited $s_rc"
-[ "$n_loaded" = no ] || fail "libgreenhouse.so is mapped in the native run"
-[ "$s_loaded" = yes ] || fail "libgreenhouse.so is not mapped in the shim run"
-[ "$n_tasks" -gt 1 ] || fail "native run had $n_tasks OS threads at the barrier, expected > 1"
-if [ "$s_tasks" -eq 1 ]; then
-  pass "shim run: 1 OS thread while 102 Python threads were alive (native: $n_tasks)"
-else
-  fail "shim run had $s_tasks OS threads at the barrier, expected 1"
-fi
-grep -qx 'all ok' "$WORK/stdout-native" || fail "native run: $(grep -v ' ok$' "$WORK/stdout-native" | head -5)"
-if cmp -s "$WORK/stdout-native" "$WORK/stdout-shim"; then
-  pass "output identical to the native run ($(wc -l < "$WORK/stdout-shim") lines, $(head -1 "$WORK/stdout-shim"))"
-else
-  fail "output differs from the native run:"
-  diff "$WORK/stdout-native" "$WORK/stdout-shim" | head -20 >&2
-fi
-for m in native shim; do
-  [ -s "$WORK/stderr-$m" ] && { fail "$m run wrote on stderr:"; head -20 "$WORK/stderr-$m" >&2; }
-done
+run_gated native py "$PY" "$WORK/prog.py"
+N_TASKS=$TASKS N_LOADED=$LOADED N_RC=$RC
+run_gated shim py "$PY" "$WORK/prog.py"
+S_TASKS=$TASKS S_LOADED=$LOADED S_RC=$RC
+grep -qx 'all ok' "$WORK/py-native.out" || fail "native run: $(grep -v ' ok$' "$WORK/py-native.out" | head -5)"
+compare_gated py "102 Python threads"
 log "time: ${SECONDS}s"
 finish
