@@ -38,6 +38,7 @@ std::atomic<bool> g_process_exiting{false};
 // The TLS backend; nullptr: green threads share their carrier's thread
 // pointer (and the switch saves errno).
 const ThreadPointerOps* g_tp_ops = nullptr;
+std::atomic<uint64_t> g_tls_generation{0};
 
 // The default way to hear of the OS thread's exit: a thread_local object's
 // destructor. Registering one calls calloc (__cxa_thread_atexit_impl), so an
@@ -91,6 +92,8 @@ void Carrier::set_exit_registrar(void (*registrar)()) { g_exit_registrar = regis
 
 void set_thread_pointer_ops(const ThreadPointerOps* ops) { g_tp_ops = ops; }
 bool exact_tls() { return g_tp_ops != nullptr; }
+uint64_t tls_generation() { return g_tls_generation.load(std::memory_order_acquire); }
+void bump_tls_generation() { g_tls_generation.fetch_add(1, std::memory_order_acq_rel); }
 
 void Carrier::thread_exiting() {
   Carrier* c = tls_current_;
@@ -157,6 +160,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   void* hi = s.hi();
   if (g_tp_ops) {
     // Its own TLS block and thread control block, at the top of its stack.
+    g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
     g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi);
     if (!g->tp) {
       if (!user_stack) stacks_.release(s);
@@ -343,6 +347,14 @@ void Carrier::switch_to(GreenThread* next) {
     applied_sigmask_ = next->sigmask;
   }
   void* tp = next->tp ? next->tp : root_.tp;
+  if (next->tp && next != &root_) {
+    // A root's block is the C library's own thread's: it keeps it current.
+    uint64_t gen = g_tls_generation.load(std::memory_order_acquire);
+    if (__builtin_expect(next->tls_gen != gen, 0)) {
+      g_tp_ops->refresh(tp, next->tls_gen);
+      next->tls_gen = gen;
+    }
+  }
   if (tp != applied_tp_) {
     arch::set_thread_pointer(tp);
     applied_tp_ = tp;

@@ -69,7 +69,8 @@ struct GreenThread : ArenaObject {
   GreenThread* intr_next = nullptr;    //   threads with `interrupt` set
   bool io_restartable = true;          // [carrier] ring waits survive SA_RESTART handlers
   uint64_t sigmask = 0;                // [carrier] blocked signals (kernel sigset, 64 bits)
-  void* tp = nullptr;  // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
+  void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
+  uint64_t tls_gen = 0;  // [carrier] TLS generation its block is up to date with
   void* asan_fake_stack = nullptr;  // [carrier] sanitizer bookkeeping
   bool is_root() const { return stack.lo == nullptr; }
 };

@@ -12,6 +12,8 @@
 // loader's own TLS allocator.
 #pragma once
 
+#include <cstdint>
+
 namespace gh {
 
 struct ThreadPointerOps {
@@ -24,6 +26,11 @@ struct ThreadPointerOps {
   void* (*create)(void* creator_tp, void* lo, void** hi);
   // Frees what create() made (not the stack). Runs on another thread.
   void (*destroy)(void* tp);
+  // Brings the block of a green thread that is not running up to date with
+  // the modules loaded since generation `since` (their static TLS, which the
+  // C library initialises only in its own threads). Called by the carrier
+  // before it switches to the thread.
+  void (*refresh)(void* tp, uint64_t since);
 };
 
 // Sets the backend; nullptr (the default) means shared thread pointers.
@@ -31,5 +38,11 @@ struct ThreadPointerOps {
 void set_thread_pointer_ops(const ThreadPointerOps* ops);
 // Whether green threads get their own thread pointer.
 bool exact_tls();
+
+// The TLS generation: bumped (by the backend) before each library load that
+// may bring static TLS; a green thread whose block is older is refreshed
+// before it runs again.
+uint64_t tls_generation();
+void bump_tls_generation();
 
 }  // namespace gh

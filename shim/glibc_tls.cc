@@ -10,9 +10,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include <link.h>
+
 #include "core/arch_x86_64.h"
 #include "core/glibc_abi.h"
+#include "core/spinlock.h"
 #include "core/thread_pointer.h"
+#include "core/tsa.h"
 #include "shim/elf_symbols.h"
 
 namespace gh::shim {
@@ -30,12 +34,90 @@ struct Glibc {
   void (*call_tls_dtors)();  // __call_tls_dtors
   size_t static_size;        // static TLS + TCB, per thread
   size_t static_align;
-  size_t tcb_size;      // sizeof(struct pthread)
-  size_t specific_off;  // struct pthread: specific[] (2nd-level TSD pointers)
-  long rseq_off;        // the rseq area from the thread pointer, or 0
-  bool rseq;            // glibc registered rseq (cpu_id in the TCB)
+  size_t tcb_size;       // sizeof(struct pthread)
+  size_t specific_off;   // struct pthread: specific[] (2nd-level TSD pointers)
+  long rseq_off;         // the rseq area from the thread pointer, or 0
+  bool rseq;             // glibc registered rseq (cpu_id in the TCB)
+  size_t lm_tls_offset;  // struct link_map: l_tls_offset
+  size_t lm_tls_modid;   // struct link_map: l_tls_modid
+  r_debug* debug;        // _r_debug: the loaded objects
 };
 Glibc g;
+
+// ---- static TLS of libraries loaded while green threads exist ----
+//
+// glibc initialises a dlopen'ed library's static (initial-exec) TLS in the
+// threads on its own lists, which green threads are not in. So the shim
+// records each module with static TLS and the TLS generation it came with
+// (core/thread_pointer.h); a green thread whose block is older gets the
+// module's TLS image copied in before it runs again (refresh). The
+// generation is bumped before every dlopen (hook_dlopen.cc), after a scan
+// that files the modules already loaded under the generation they came in.
+
+struct StaticModule {
+  size_t modid;
+  uintptr_t offset;   // the block is at tp - offset
+  const void* image;  // the TLS initialisation image
+  size_t filesz;      // bytes of image
+  size_t memsz;       // bytes of block (the rest is zero)
+  uint64_t gen;       // the generation it came with
+};
+constexpr size_t kMaxModules = 256;
+SpinLock g_mod_lock;
+StaticModule g_mods[kMaxModules] GH_GUARDED_BY(g_mod_lock);
+size_t g_nmods GH_GUARDED_BY(g_mod_lock) = 0;
+
+// The thread that made each load, by generation % kLoadInfos. When it is a
+// green thread, it returns from dlopen and may use (and write) the new
+// TLS at once, uninitialised: a later refresh must not write over it.
+constexpr size_t kLoadInfos = 64;
+void* g_load_caller[kLoadInfos] GH_GUARDED_BY(g_mod_lock);
+
+// glibc's l_tls_offset values that mean "no static TLS".
+constexpr size_t kNoTlsOffset = 0;
+constexpr size_t kForcedDynamicTlsOffset = ~size_t{0};
+
+size_t link_map_field(const link_map* l, size_t off) {
+  return *reinterpret_cast<const size_t*>(reinterpret_cast<const char*>(l) + off);
+}
+
+struct ObserveArg {
+  uint64_t gen;
+};
+
+int observe_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
+  if (info->dlpi_tls_modid == 0) return 0;
+  const ElfW(Phdr)* tls = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_TLS) tls = &info->dlpi_phdr[i];
+  if (!tls) return 0;
+  size_t offset = kNoTlsOffset;
+  for (link_map* l = g.debug->r_map; l; l = l->l_next)
+    if (link_map_field(l, g.lm_tls_modid) == info->dlpi_tls_modid)
+      offset = link_map_field(l, g.lm_tls_offset);
+  if (offset == kNoTlsOffset || offset == kForcedDynamicTlsOffset || offset > g.static_size)
+    return 0;
+  StaticModule m{info->dlpi_tls_modid,
+                 offset,
+                 reinterpret_cast<const void*>(info->dlpi_addr + tls->p_vaddr),
+                 tls->p_filesz,
+                 tls->p_memsz,
+                 static_cast<ObserveArg*>(p)->gen};
+  for (size_t i = 0; i < g_nmods; i++) {
+    StaticModule& k = g_mods[i];
+    if (k.modid != m.modid) continue;
+    if (k.offset != m.offset || k.image != m.image) k = m;  // the id was reused
+    return 0;
+  }
+  if (g_nmods < kMaxModules) g_mods[g_nmods++] = m;
+  return 0;
+}
+
+// Files the modules with static TLS not yet known under generation gen.
+void observe_modules(uint64_t gen) GH_REQUIRES(g_mod_lock) {
+  ObserveArg arg{gen};
+  dl_iterate_phdr(&observe_one, &arg);
+}
 
 int g_anchor;  // an address in this library: lookups start after it
 
@@ -91,7 +173,20 @@ void* create(void* creator_tp, void* lo, void** hi) {
 
 void destroy(void* tp) { g.deallocate_tls(tp, false); }
 
-constexpr ThreadPointerOps kOps = {&create, &destroy};
+void refresh(void* tp, uint64_t since) {
+  SpinGuard guard(g_mod_lock);
+  observe_modules(tls_generation());
+  for (size_t i = 0; i < g_nmods; i++) {
+    const StaticModule& m = g_mods[i];
+    if (m.gen <= since) continue;
+    if (tp == g_load_caller[m.gen % kLoadInfos]) continue;
+    char* dest = static_cast<char*>(tp) - m.offset;
+    memcpy(dest, m.image, m.filesz);
+    memset(dest + m.filesz, 0, m.memsz - m.filesz);
+  }
+}
+
+constexpr ThreadPointerOps kOps = {&create, &destroy, &refresh};
 
 }  // namespace
 
@@ -120,6 +215,10 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   g.get_tls_static_info(&g.static_size, &g.static_align);
   if (g.static_align == 0 || (g.static_align & (g.static_align - 1)) || g.static_size <= g.tcb_size)
     return fail("unexpected static TLS layout");
+  g.debug = static_cast<r_debug*>(find("_r_debug", nullptr));
+  if (!g.debug || !db_offset("_thread_db_link_map_l_tls_offset", &g.lm_tls_offset) ||
+      !db_offset("_thread_db_link_map_l_tls_modid", &g.lm_tls_modid))
+    return fail("the loader's object list is not readable");
   auto* rseq_size = static_cast<const unsigned*>(find("__rseq_size", nullptr));
   auto* rseq_off = static_cast<const long*>(find("__rseq_offset", nullptr));
   g.rseq = rseq_size && rseq_off && *rseq_size > 0;
@@ -136,6 +235,14 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
 }
 
 void glibc_tls_enable() { set_thread_pointer_ops(&kOps); }
+
+void glibc_tls_before_load() {
+  if (!exact_tls()) return;
+  SpinGuard guard(g_mod_lock);
+  observe_modules(tls_generation());
+  g_load_caller[(tls_generation() + 1) % kLoadInfos] = arch::thread_pointer();
+  bump_tls_generation();
+}
 
 void glibc_tls_thread_exit() {
   if (g.call_tls_dtors) g.call_tls_dtors();

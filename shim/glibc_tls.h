@@ -15,6 +15,11 @@ bool glibc_tls_init(char* why, unsigned long why_len);
 // Installs the backend (core/thread_pointer.h). After glibc_tls_init().
 void glibc_tls_enable();
 
+// Before a library is loaded (dlopen, dlmopen): files the modules loaded so
+// far and starts a new TLS generation, so that green threads get the static
+// TLS of what the load brings before they run again.
+void glibc_tls_before_load();
+
 // At a green thread's exit, on its own stack and thread pointer, before its
 // pthread key destructors (glibc's order): runs its C++ thread_local
 // destructors (__call_tls_dtors).

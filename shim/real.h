@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -261,6 +262,9 @@ namespace gh::shim {
   D(pclose, nullptr)                                                            \
   D(syscall, nullptr)                                                           \
   /* dns */                                                                     \
+  /* libraries */                                                               \
+  D(dlopen, nullptr)                                                            \
+  D(dlmopen, nullptr)                                                           \
   D(getaddrinfo, nullptr)                                                       \
   D(getnameinfo, nullptr)                                                       \
   D(gethostbyname, nullptr)                                                     \
