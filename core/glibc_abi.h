@@ -42,6 +42,10 @@ static_assert(offsetof(pthread_rwlock_t, __data.__flags) == kRwlockFlagsOffset);
 constexpr int kTcbSelfSlot = 0;
 constexpr int kTcbDtvSlot = 1;
 constexpr int kTcbSelfPtrSlot = 2;
+// header.multiple_threads: glibc's SINGLE_THREAD_P on x86-64 reads it from the
+// running thread's TCB (malloc, stdio and cancellation points skip their locks
+// while it is 0); pthread_create sets it in the creator's and the new TCB.
+constexpr size_t kTcbMultipleThreads = 24;
 constexpr size_t kTcbGscopeFlag = 28;
 // tcbhead_t.pointer_guard: the key of PTR_MANGLE (setjmp buffers).
 constexpr uintptr_t kTcbPointerGuard = 0x30;

@@ -144,6 +144,13 @@ void init_tcb(char* tp, const char* creator) {
   words[glibc::kTcbDtvSlot] = nullptr;
   words[glibc::kTcbSelfPtrSlot] = tp;  // tcbhead_t.self
   *reinterpret_cast<int*>(tp + glibc::kTcbGscopeFlag) = 0;
+  // The process has several threads now, as glibc's pthread_create records
+  // in the new and the creating thread (the creator's could still say 0: a
+  // TCB copied before, or main before its first thread). Left at 0, malloc
+  // would skip its arena locks in this thread while an OS thread (the
+  // offload pool) allocates too.
+  *reinterpret_cast<int*>(tp + glibc::kTcbMultipleThreads) = 1;
+  *reinterpret_cast<int*>(const_cast<char*>(creator) + glibc::kTcbMultipleThreads) = 1;
   // TSD: specific[0] points at the thread's own first-level block, just
   // before it; nothing else is allocated yet.
   auto** specific = reinterpret_cast<void**>(tp + g.specific_off);
