@@ -32,6 +32,7 @@ struct Glibc {
   void (*deallocate_tls)(void* tcb, bool dealloc_tcb);  // _dl_deallocate_tls
   void (*get_tls_static_info)(size_t* size, size_t* align);
   void (*call_tls_dtors)();  // __call_tls_dtors
+  void (*ctype_init)();      // __ctype_init
   size_t static_size;        // static TLS + TCB, per thread
   size_t static_align;
   size_t tcb_size;       // sizeof(struct pthread)
@@ -211,7 +212,9 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   g.get_tls_static_info = reinterpret_cast<void (*)(size_t*, size_t*)>(
       find("_dl_get_tls_static_info", "GLIBC_PRIVATE"));
   g.call_tls_dtors = reinterpret_cast<void (*)()>(find("__call_tls_dtors", nullptr));
-  if (!g.allocate_tls || !g.deallocate_tls || !g.get_tls_static_info || !g.call_tls_dtors)
+  g.ctype_init = reinterpret_cast<void (*)()>(find("__ctype_init", "GLIBC_PRIVATE"));
+  if (!g.allocate_tls || !g.deallocate_tls || !g.get_tls_static_info || !g.call_tls_dtors ||
+      !g.ctype_init)
     return fail("the dynamic loader's TLS allocator is not exported");
   auto* size = static_cast<const uint32_t*>(find("_thread_db_sizeof_pthread", "GLIBC_PRIVATE"));
   size_t tid_off = 0;
@@ -249,6 +252,10 @@ void glibc_tls_before_load() {
   observe_modules(tls_generation());
   g_load_caller[(tls_generation() + 1) % kLoadInfos] = arch::thread_pointer();
   bump_tls_generation();
+}
+
+void glibc_tls_thread_start() {
+  if (g.ctype_init) g.ctype_init();
 }
 
 void glibc_tls_thread_exit() {

@@ -20,6 +20,11 @@ void glibc_tls_enable();
 // TLS of what the load brings before they run again.
 void glibc_tls_before_load();
 
+// At a green thread's start, on its own thread pointer, what glibc's
+// start_thread does for the thread's TLS: the ctype tables' per-thread
+// pointers (__ctype_init; isspace, toupper, ... read them).
+void glibc_tls_thread_start();
+
 // At a green thread's exit, on its own stack and thread pointer, before its
 // pthread key destructors (glibc's order): runs its C++ thread_local
 // destructors (__call_tls_dtors).

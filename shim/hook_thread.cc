@@ -18,8 +18,10 @@
 #include "core/sys.h"
 #include "core/glibc_abi.h"
 #include "core/green.h"
+#include "core/thread_pointer.h"
 #include "core/log.h"
 #include "shim/config.h"
+#include "shim/glibc_tls.h"
 #include "shim/key_table.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
@@ -43,6 +45,7 @@ pthread_t native_of(pthread_t t) {
 
 void* green_start(void* p) {
   auto* st = static_cast<ShimThread*>(p);
+  if (gh::exact_tls()) glibc_tls_thread_start();
   return st->start(st->arg);
 }
 
