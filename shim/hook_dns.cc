@@ -7,8 +7,6 @@
 
 using namespace gh::shim;
 
-namespace {}  // namespace
-
 GH_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res) {
   if (!may_park()) return real::getaddrinfo(node, service, hints, res);

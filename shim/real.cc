@@ -8,7 +8,7 @@
 
 namespace gh::shim {
 
-std::atomic<bool> g_real_resolved{false};
+std::atomic<int> g_real_state{0};
 
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 namespace real {
@@ -30,9 +30,6 @@ constexpr size_t kRealCount = 0
 // Whether each requested version was found (written with the pointers).
 bool g_version_found[kRealCount];
 
-// 0: not started, 1: a thread is resolving, 2: done.
-std::atomic<int> g_state{0};
-
 template <class F>
 void resolve_one(RealFn<F>& slot, const char* name, const char* version, size_t index) {
   // "Next" after this library: the lookup skips the object holding slot.
@@ -45,10 +42,10 @@ void resolve_one(RealFn<F>& slot, const char* name, const char* version, size_t 
 
 void resolve_real() {
   int expected = 0;
-  if (!g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+  if (!g_real_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
     // Another thread is resolving (the lookup calls no hook, so it cannot
     // be this one): wait for it.
-    while (g_state.load(std::memory_order_acquire) != 2) sched_yield();
+    while (g_real_state.load(std::memory_order_acquire) != kRealResolved) sched_yield();
     return;
   }
   size_t i = 0;
@@ -57,8 +54,7 @@ void resolve_real() {
   GH_REAL_FUNCS(GH_REAL_RESOLVE_D, GH_REAL_RESOLVE_T)
 #undef GH_REAL_RESOLVE_D
 #undef GH_REAL_RESOLVE_T
-  g_state.store(2, std::memory_order_release);
-  g_real_resolved.store(true, std::memory_order_release);
+  g_real_state.store(kRealResolved, std::memory_order_release);
   // Anything libc must have; without it passing through is impossible.
   if (!real::read.ptr || !real::write.ptr || !real::close.ptr || !real::pthread_create.ptr)
     log_error("cannot resolve libc functions; is this a glibc program?");

@@ -273,10 +273,13 @@ namespace gh::shim {
 // Resolves every real:: pointer. Idempotent; a caller that finds another
 // thread resolving waits for it.
 void resolve_real();
-extern std::atomic<bool> g_real_resolved;
+// 0: not started, 1: a thread is resolving, 2: resolved.
+extern std::atomic<int> g_real_state;
+constexpr int kRealResolved = 2;
 
 inline void ensure_real() {
-  if (__builtin_expect(!g_real_resolved.load(std::memory_order_acquire), 0)) resolve_real();
+  if (__builtin_expect(g_real_state.load(std::memory_order_acquire) != kRealResolved, 0))
+    resolve_real();
 }
 
 // A real function: calling it (or taking it as a function pointer) first
