@@ -2,10 +2,14 @@
 // The contract between a carrier's scheduler and its I/O backend.
 //
 // A carrier blocks in exactly one place: Backend::wait. A backend implements
-// the four calls below for one carrier; every call except wake() is made on
-// the carrier's own OS thread. Completions are delivered by calling
-// gh::ready() on the green thread that waits for them, from inside poll() or
-// wait(). The io_uring backend in ioring/ is the implementation.
+// the calls below for one carrier. poll() and prepare_wait() are made under
+// the carrier's service lock, by the carrier's OS thread or by a carrier
+// serving it; wait() by the carrier's own OS thread without the lock (no
+// other thread touches the backend's queues meanwhile: the carrier is marked
+// idle, and idle carriers are not served); wake() and inflight() from any
+// thread. Completions are delivered by calling Carrier::ready() on the green
+// thread that waits for them, from inside poll() (never wait()). The
+// io_uring backend in ioring/ is the implementation.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +24,15 @@ class Backend {
   // Submits queued requests and dispatches the completions already there,
   // without blocking. Returns the number of completions dispatched.
   virtual int poll() = 0;
-  // Submits queued requests and blocks until at least one completion is
-  // dispatched, wake() is called, or the CLOCK_MONOTONIC deadline (ns; < 0:
-  // none) passes. With sigmask, the OS thread's signal mask is *sigmask
-  // (kernel sigset, bit sig-1) for the wait only, set and restored
-  // atomically with it as ppoll does; nullptr keeps the thread's mask.
-  // Returns 0, or -EINTR when a signal handler ran meanwhile.
+  // Submits queued requests and arms what wake() needs, so that wait() only
+  // has to block.
+  virtual void prepare_wait() = 0;
+  // Blocks until a completion is ready to dispatch, wake() is called, or
+  // the CLOCK_MONOTONIC deadline (ns; < 0: none) passes. Dispatches
+  // nothing: poll() does, afterwards. With sigmask, the OS thread's signal
+  // mask is *sigmask (kernel sigset, bit sig-1) for the wait only, set and
+  // restored atomically with it as ppoll does; nullptr keeps the thread's
+  // mask. Returns 0, or -EINTR when a signal handler ran meanwhile.
   virtual int wait(int64_t deadline_ns, const uint64_t* sigmask) = 0;
   // Any thread, async-signal-safe: makes the current or the next wait()
   // return soon.

@@ -28,10 +28,21 @@ namespace {
 std::atomic<uint64_t> g_next_id{1};
 void (*g_exit_hook)(GreenThread*) = nullptr;
 
-// Switches between non-poll runs of the backend while work is runnable, so a
-// busy carrier still reaps completions (with DEFER_TASKRUN nothing completes
-// until the carrier enters the kernel).
+// Picks from the run queue between looks at the world (remote wake-ups,
+// timers, completions, other carriers), so a busy carrier still reaps
+// completions (with DEFER_TASKRUN nothing completes until the carrier
+// enters the kernel) and serves stuck carriers.
 constexpr uint32_t kPollInterval = 64;
+// Every this many looks, the pool's global queue goes first (fairness for
+// threads readied from outside the pool), as Go's schedule() does.
+constexpr uint32_t kGlobalTurn = 61;
+// How often an idle carrier looks at a stuck carrier's timers and ring.
+constexpr int64_t kServeIntervalNs = 1'000'000;
+// Stack of a carrier's idle context: scheduler code, and signal handlers
+// that arrive while the carrier sleeps.
+constexpr size_t kIdleStackSize = 256 * 1024;
+// A spare carrier idle this long retires (sleeps until needed again).
+constexpr int64_t kSpareRetireNs = 1'000'000'000;
 
 std::atomic<bool> g_process_exiting{false};
 
@@ -54,7 +65,7 @@ thread_local CarrierReaper t_reaper GH_TLS;
 void register_with_thread_local() { t_reaper.armed = true; }
 void (*g_exit_registrar)() = &register_with_thread_local;
 
-// Stack bounds of the OS thread, for the sanitizer's view of the root.
+// Stack bounds of the OS thread, for the sanitizer's view of a root.
 void os_stack_bounds(Stack* s) {
 #ifdef GH_ASAN
   pthread_attr_t attr;
@@ -71,7 +82,31 @@ void os_stack_bounds(Stack* s) {
 
 Carrier* Carrier::get() {
   if (tls_current_) return tls_current_;
-  auto* c = new (std::nothrow) Carrier();
+  Pool* proc = Pool::process();
+  if (proc && proc->slots() == 0 && proc->first_tid() == gh::sys(SYS_gettid))
+    return attach_to(proc, false);
+  auto* pool = new (std::nothrow) Pool(PoolOptions{});
+  if (!pool) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  Carrier* c = attach_to(pool, false);
+  if (!c) {
+    int e = errno;
+    delete pool;
+    errno = e;
+    return nullptr;
+  }
+  c->owns_pool_ = true;
+  return c;
+}
+
+Carrier* Carrier::attach_to(Pool* pool, bool internal_root) {
+  if (tls_current_) {
+    errno = EBUSY;
+    return nullptr;
+  }
+  auto* c = new (std::nothrow) Carrier(pool, internal_root);
   if (!c) {
     errno = ENOMEM;
     return nullptr;
@@ -81,6 +116,12 @@ Carrier* Carrier::get() {
     int e = errno;
     delete c;
     errno = e;
+    return nullptr;
+  }
+  c->slot_ = pool->attach(c);
+  if (c->slot_ < 0) {
+    delete c;
+    errno = EAGAIN;
     return nullptr;
   }
   tls_current_ = c;
@@ -100,25 +141,46 @@ void Carrier::thread_exiting() {
   // The main thread's thread-exit work runs inside exit(): the process is
   // ending and its other green threads end with it, as native threads
   // would. Only other OS threads wait for their green threads.
-  if (!c || g_process_exiting.load(std::memory_order_relaxed) ||
-      gh::sys(SYS_gettid) == gh::sys(SYS_getpid))
+  if (!c || g_process_exiting.load(std::memory_order_relaxed)) return;
+  // The OS thread that exits is the root's own: bring it home first.
+  if (!c->running_->internal) c = c->go_home();
+  if (gh::sys(SYS_gettid) == gh::sys(SYS_getpid)) return;
+  if (c->owns_pool_) {
+    c->drain();
+    delete c->pool_;  // and its carrier, c
     return;
-  c->drain();
-  delete c;
+  }
+  // A carrier of a shared pool: its slot stays (other carriers may still
+  // look at it); only its OS thread goes. Pool::stop() ends such threads
+  // only when no green thread is left.
+  c->pool_->detach(c);
+  tls_current_ = nullptr;
 }
 
-Carrier::Carrier() {
-  root_.carrier = this;
+Carrier::Carrier(Pool* pool, bool internal_root) : pool_(pool) {
+  root_.carrier.store(this, std::memory_order_relaxed);
+  root_.home = this;
+  root_.pool = pool;
+  root_.internal = internal_root;
+  // A program root may move to other carriers when green threads have
+  // thread pointers of their own; in shared mode its TLS is this OS
+  // thread's and it stays.
+  root_.pinned.store(internal_root || !g_tp_ops, std::memory_order_relaxed);
   root_.id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   root_.state.store(GreenState::kRunning, std::memory_order_relaxed);
+  root_.on_cpu.store(true, std::memory_order_relaxed);
   running_ = &root_;
-  os_stack_bounds(&root_bounds_);
+  os_stack_bounds(&root_.os_stack);
   gh::sys(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
   root_.sigmask = applied_sigmask_;
   os_tid_ = static_cast<pid_t>(gh::sys(SYS_gettid));
   applied_tp_ = arch::thread_pointer();
+  os_tp_ = applied_tp_;
   root_.tp = applied_tp_;
-  count_mask(root_.sigmask, +1);
+  if (!internal_root) {
+    pool_->add_live(1);
+    pool_->count_mask(root_.sigmask, +1);
+  }
 }
 
 Carrier::~Carrier() {
@@ -126,6 +188,15 @@ Carrier::~Carrier() {
   remote_lock_.lock();
   remote_lock_.unlock();
   while (remote_wakers_.load(std::memory_order_acquire) != 0) sched_yield();
+  if (!root_.internal && root_.pool == pool_) {
+    pool_->add_live(-1);
+    pool_->count_mask(root_.sigmask, -1);
+  }
+  if (idle_ctx_ && idle_ctx_ != &root_) {
+    if (idle_ctx_->tp && g_tp_ops) g_tp_ops->destroy(idle_ctx_->tp);
+    stacks_.release(idle_ctx_->stack);
+    delete idle_ctx_;
+  }
   delete backend_;
   if (tls_current_ == this) tls_current_ = nullptr;
 }
@@ -149,10 +220,10 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
     if (!user_stack) stacks_.release(s);
     return -EAGAIN;
   }
-  g->carrier = this;
+  g->carrier.store(this, std::memory_order_relaxed);
+  g->pool = pool_;
   g->pooled_stack = !user_stack;
   g->sigmask = running_->sigmask;  // POSIX: a new thread inherits its creator's mask
-  count_mask(g->sigmask, +1);
   g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   g->stack = s;
   g->entry = entry;
@@ -174,13 +245,50 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   auto* frame = static_cast<SwitchFrame*>(g->sp);
   frame->mxcsr = arch::read_mxcsr() & ~arch::kMxcsrFlags;
   frame->fpucw = arch::read_fpu_control();
-  live_++;
-  push_ready(g);
+  pool_->add_live(1);
+  pool_->count_mask(g->sigmask, +1);
   *out = g;
+  g->state.store(GreenState::kParked, std::memory_order_relaxed);
   return 0;
 }
 
-void Carrier::push_ready(GreenThread* g) { ready_.push(g); }
+void Carrier::start(GreenThread* g) {
+  g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  push_local(g);
+}
+
+bool Carrier::push_local(GreenThread* g) {
+  if (g->pinned.load(std::memory_order_relaxed)) {
+    // Its turn comes after what is queued now (FIFO across the queues).
+    g->ready_seq = runq_.tail() + overflow_n_.load(std::memory_order_relaxed);
+    pinned_ready_.push(g);
+    return true;
+  }
+  if (overflow_n_.load(std::memory_order_relaxed) > 0 || !runq_.push(g)) {
+    // Full: in order behind it.
+    SpinGuard guard(overflow_lock_);
+    overflow_.push(g);
+    overflow_n_.store(overflow_n_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    pool_->wake_idle(this);
+    return false;
+  }
+  // More queued than this carrier is about to run: let an idle one help.
+  if (runq_.size() > 1) pool_->wake_idle(this);
+  return true;
+}
+
+void Carrier::kick() {
+  bool wake;
+  {
+    SpinGuard guard(remote_lock_);
+    wake = idle_.load(std::memory_order_seq_cst);
+    if (wake) remote_wakers_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (wake) {
+    backend_->wake();
+    remote_wakers_.fetch_sub(1, std::memory_order_release);
+  }
+}
 
 void Carrier::push_remote(GreenThread* g) {
   bool wake;
@@ -211,7 +319,7 @@ bool Carrier::drain_remote() {
     remote_pending_.store(false, std::memory_order_relaxed);
   }
   if (arrived.empty()) return false;
-  ready_.append(arrived);
+  while (GreenThread* g = arrived.pop()) push_local(g);
   return true;
 }
 
@@ -224,12 +332,26 @@ void Carrier::ready(GreenThread* g) {
 #else
   g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
 #endif
-  Carrier* c = g->carrier;
-  if (c == tls_current_) {
-    c->push_ready(g);
-  } else {
-    c->push_remote(g);
+  Carrier* me = tls_current_;
+  if (g->pinned.load(std::memory_order_relaxed)) {
+    Carrier* home = g->home;
+    if (home == me)
+      me->push_local(g);
+    else
+      home->push_remote(g);
+    return;
   }
+  if (me && me->pool_ == g->pool) {
+    me->push_local(g);
+    return;
+  }
+  if (g->pool->slots() > 1 || g->pool->started()) {
+    g->pool->push_global(g);
+    g->pool->wake_idle(nullptr);
+    return;
+  }
+  // A pool of one carrier: straight to it.
+  g->current_carrier()->push_remote(g);
 }
 
 void Carrier::signal_arrived(bool sa_restart) {
@@ -239,115 +361,387 @@ void Carrier::signal_arrived(bool sa_restart) {
   if (cur == 0 || v < cur) pending_signal_.store(v, std::memory_order_release);
 }
 
-void Carrier::count_mask(uint64_t mask, int delta) {
-  while (mask) {
-    int bit = __builtin_ctzll(mask);
-    mask &= mask - 1;
-    blocked_counts_[bit] += static_cast<uint32_t>(delta);
-  }
-}
-
-uint64_t Carrier::wait_sigmask() {
-  uint64_t m = 0;
-  for (int bit = 0; bit < 64; bit++)
-    if (blocked_counts_[bit] == live_) m |= uint64_t{1} << bit;
-  return m;
-}
-
 GreenThread* Carrier::process_signal_target(int sig) {
   if (sig < 1 || sig > 64) return nullptr;
   uint64_t bit = uint64_t{1} << (sig - 1);
-  if (!(root_.sigmask & bit)) return &root_;
-  if (!(running_->sigmask & bit)) return running_;
+  // The kernel prefers the main thread: a pool's first carrier's root, if
+  // it runs here or runs nowhere (the caller holds it while it handles).
+  Carrier* first = pool_->slot(0);
+  if (first && !first->root_.internal && !(first->root_.sigmask & bit) &&
+      (running_ == &first->root_ || !first->root_.on_cpu.load(std::memory_order_acquire)))
+    return &first->root_;
+  if (!running_->internal && !(running_->sigmask & bit)) return running_;
+  SpinGuard guard(intr_lock_);
   for (GreenThread* g = interruptible_; g; g = g->intr_next)
     if (!(g->sigmask & bit)) return g;
   return nullptr;
 }
 
 void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
-  if (h && !g->interrupt) {
-    g->intr_prev = nullptr;
-    g->intr_next = interruptible_;
-    if (interruptible_) interruptible_->intr_prev = g;
-    interruptible_ = g;
-  } else if (!h && g->interrupt) {
+  if (h) {
+    SpinGuard guard(intr_lock_);
+    if (!g->interrupt) {
+      g->intr_owner = this;
+      g->intr_prev = nullptr;
+      g->intr_next = interruptible_;
+      if (interruptible_) interruptible_->intr_prev = g;
+      interruptible_ = g;
+    }
+    g->interrupt = h;
+    return;
+  }
+  Carrier* owner = g->intr_owner;
+  if (!owner) return;
+  SpinGuard guard(owner->intr_lock_);
+  if (g->interrupt) {
     if (g->intr_prev)
       g->intr_prev->intr_next = g->intr_next;
     else
-      interruptible_ = g->intr_next;
+      owner->interruptible_ = g->intr_next;
     if (g->intr_next) g->intr_next->intr_prev = g->intr_prev;
     g->intr_prev = g->intr_next = nullptr;
   }
-  g->interrupt = h;
+  g->interrupt = nullptr;
+  g->intr_owner = nullptr;
 }
 
 void Carrier::deliver_interrupt() {
   int sig = pending_signal_.exchange(0, std::memory_order_acq_rel);
   if (!sig) return;
   GreenThread* target = signal_target_.exchange(nullptr, std::memory_order_acq_rel);
-  if (!target || target->carrier != this) target = &root_;
-  InterruptHook* h = target->interrupt;
-  if (!h) return;  // not in an interruptible wait (or running)
-  if (sig == 2 && h->restartable) return;
-  set_interrupt(target, nullptr);
+  if (!target) target = &root_;
+  InterruptHook* h;
+  {
+    SpinGuard guard(intr_lock_);
+    if (target->intr_owner != this) return;  // not in an interruptible wait here
+    h = target->interrupt;
+    if (!h || (sig == 2 && h->restartable)) return;
+    if (target->intr_prev)
+      target->intr_prev->intr_next = target->intr_next;
+    else
+      interruptible_ = target->intr_next;
+    if (target->intr_next) target->intr_next->intr_prev = target->intr_prev;
+    target->intr_prev = target->intr_next = nullptr;
+    target->interrupt = nullptr;
+    target->intr_owner = nullptr;
+  }
   h->fire(h);
+}
+
+void Carrier::arm_timer(Timer* t) {
+  SpinGuard guard(service_lock_);
+  t->owner = this;
+  timers_.arm(t);
+}
+
+bool Carrier::cancel_timer(Timer* t) {
+  auto* owner = static_cast<Carrier*>(t->owner);
+  if (!owner) return false;
+  // Taking the lock also waits for a fire of t that is under way (fires run
+  // under it), after which t may go out of scope.
+  SpinGuard guard(owner->service_lock_);
+  return owner->timers_.cancel(t);
+}
+
+size_t Carrier::timers_armed() {
+  SpinGuard guard(service_lock_);
+  return timers_.size();
+}
+
+bool Carrier::has_pending_work() const {
+  return !runq_.empty() || overflow_n_.load(std::memory_order_relaxed) > 0 ||
+         timers_count_.load(std::memory_order_relaxed) > 0 || backend_->inflight() > 0 ||
+         remote_pending_.load(std::memory_order_relaxed);
+}
+
+bool Carrier::mark_stuck() {
+  bool expected = false;
+  return stuck_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+}
+
+void Carrier::clear_stuck() {
+  // Under the service lock: a carrier serving us finishes its pass first.
+  SpinGuard guard(service_lock_);
+  if (stuck_.exchange(false, std::memory_order_acq_rel)) pool_->note_stuck(-1);
+}
+
+bool Carrier::serve_timers_and_ring(bool) {
+  bool any = false;
+  if (!timers_.empty()) any |= timers_.fire_due(mono_ns()) > 0;
+  timers_count_.store(static_cast<uint32_t>(timers_.size()), std::memory_order_relaxed);
+  if (backend_->inflight() > 0) {
+    stats_.polls++;
+    any |= backend_->poll() > 0;
+  }
+  return any;
+}
+
+void Carrier::serve_stuck() {
+  int n = pool_->slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = pool_->slot(i);
+    if (!x || x == this || !x->is_stuck() || x->idle()) continue;
+    if (!x->service_lock_.try_lock()) continue;
+    // Under x's lock: x is not in its ring wait (it sets idle_ under this
+    // lock), so its ring and timers are ours until we unlock.
+    if (x->is_stuck() && !x->idle()) {
+      x->serve_timers_and_ring(false);
+      stats_.served++;
+    }
+    x->service_lock_.unlock();
+  }
+}
+
+GreenThread* Carrier::look_around() {
+  if (__builtin_expect(stuck_.load(std::memory_order_relaxed), 0)) clear_stuck();
+  drain_remote();
+  {
+    SpinGuard guard(service_lock_);
+    serve_timers_and_ring(false);
+  }
+  if (pool_->stuck() > 0) serve_stuck();
+  if ((++picks_ % kGlobalTurn == 0 || runq_.empty()) && !retired_.load(std::memory_order_relaxed)) {
+    if (GreenThread* g = pool_->pop_global()) return g;
+  }
+  if (GreenThread* g = pop_ready()) return g;
+  if (pool_->slots() > 1 && !retired_.load(std::memory_order_relaxed)) return steal();
+  return nullptr;
+}
+
+GreenThread* Carrier::pop_ready() {
+  if (__builtin_expect(overflow_n_.load(std::memory_order_relaxed) > 0, 0)) refill();
+  if (!pinned_ready_.empty()) {
+    // A pinned thread goes when the entries queued ahead of it have.
+    if (static_cast<int32_t>(runq_.head() - pinned_ready_.front()->ready_seq) >= 0)
+      return pinned_ready_.pop();
+    if (GreenThread* g = runq_.pop()) return g;
+    return pinned_ready_.pop();
+  }
+  return runq_.pop();
+}
+
+void Carrier::refill() {
+  SpinGuard guard(overflow_lock_);
+  uint32_t n = overflow_n_.load(std::memory_order_relaxed);
+  while (n > 0 && runq_.size() < RunQueue::kSize) {
+    runq_.push(overflow_.pop());
+    n--;
+  }
+  overflow_n_.store(n, std::memory_order_relaxed);
+}
+
+uint32_t Carrier::steal_overflow(GreenThread** out, uint32_t max) {
+  if (overflow_n_.load(std::memory_order_relaxed) == 0) return 0;
+  SpinGuard guard(overflow_lock_);
+  uint32_t n = overflow_n_.load(std::memory_order_relaxed);
+  uint32_t take = n - n / 2;
+  if (take > max) take = max;
+  for (uint32_t i = 0; i < take; i++) out[i] = overflow_.pop();
+  overflow_n_.store(n - take, std::memory_order_relaxed);
+  return take;
+}
+
+GreenThread* Carrier::steal() {
+  // Half of the first non-empty queue after ours, in slot order, as Go's
+  // findrunnable does (it starts at a random carrier; a rotating start
+  // spreads thieves just as well).
+  GreenThread* batch[RunQueue::kSize / 2 + 1];
+  int n = pool_->slots();
+  for (int k = 1; k < n; k++) {
+    Carrier* x = pool_->slot((slot_ + k) % n);
+    if (!x || x == this) continue;
+    uint32_t got = x->runq_.steal(batch, RunQueue::kSize / 2);
+    if (got == 0) got = x->steal_overflow(batch, RunQueue::kSize / 2);
+    if (got == 0) continue;
+    stats_.steals += got;
+    pool_->stats().steals.fetch_add(got, std::memory_order_relaxed);
+    for (uint32_t i = 1; i < got; i++) push_local(batch[i]);
+    return batch[0];
+  }
+  return nullptr;
+}
+
+void Carrier::stop_root() {
+  GreenThread* r = &root_;
+  // Only a root that is parked in serve() (not already readied) is readied.
+  GreenState parked = GreenState::kParked;
+  if (r->state.compare_exchange_strong(parked, GreenState::kRunnable, std::memory_order_acq_rel))
+    push_remote(r);
+}
+
+void Carrier::leave() {
+  Carrier* c = tls_current_;
+  if (!c) return;
+  c->pool_->detach(c);
+  tls_current_ = nullptr;
+}
+
+void Carrier::wait_for_work() {
+  // Stop looking before the last check, so that whoever makes work visible
+  // after it sees no carrier looking and wakes one.
+  if (spinning_.exchange(false, std::memory_order_seq_cst)) pool_->done_spinning();
+  service_lock_.lock();
+  idle_.store(true, std::memory_order_seq_cst);
+  pool_->set_idle(this, true);
+  // Re-check after announcing: whoever made work visible before seeing us
+  // idle did not wake us.
+  if (remote_pending_.load(std::memory_order_seq_cst) ||
+      (!retired_.load(std::memory_order_relaxed) &&
+       (!pool_->global_empty() || pool_->work_elsewhere(this)))) {
+    idle_.store(false, std::memory_order_relaxed);
+    pool_->set_idle(this, false);
+    service_lock_.unlock();
+    return;
+  }
+  int64_t deadline = timers_.next_deadline();
+  if (spare_ && !retired_.load(std::memory_order_relaxed)) {
+    // A spare with nothing of its own retires after a while without work.
+    if (timers_.empty() && backend_->inflight() == 0 && pool_->stuck() == 0) {
+      int64_t now = mono_ns();
+      if (idle_since_ == 0) idle_since_ = now;
+      if (now - idle_since_ >= kSpareRetireNs) {
+        retired_.store(true, std::memory_order_release);
+        idle_since_ = 0;
+        pool_->spare_retired();
+      } else if (deadline < 0 || idle_since_ + kSpareRetireNs < deadline) {
+        deadline = idle_since_ + kSpareRetireNs;
+      }
+    } else {
+      idle_since_ = 0;
+    }
+  }
+  if (pool_->stuck() > 0 && !retired_.load(std::memory_order_relaxed)) {
+    // Someone is stuck: come back soon to serve its timers and ring.
+    int64_t soon = mono_ns() + kServeIntervalNs;
+    if (deadline < 0 || soon < deadline) deadline = soon;
+  }
+  backend_->prepare_wait();
+  service_lock_.unlock();
+  stats_.waits++;
+  // Wait with the signals that some green thread would take let through,
+  // not only those of the thread that ran last.
+  uint64_t mask = wait_sigmask();
+  int rc = backend_->wait(deadline, mask == applied_sigmask_ ? nullptr : &mask);
+  service_lock_.lock();
+  idle_.store(false, std::memory_order_relaxed);
+  pool_->set_idle(this, false);
+  // Dispatch what woke us and whatever else the kernel holds by now, so one
+  // wake-up reaps a whole batch.
+  backend_->poll();
+  if (!timers_.empty()) timers_.fire_due(mono_ns());
+  timers_count_.store(static_cast<uint32_t>(timers_.size()), std::memory_order_relaxed);
+  service_lock_.unlock();
+  if (rc == -EINTR) interrupts_++;
+}
+
+GreenThread* Carrier::idle_context() {
+  if (root_.internal) return &root_;
+  if (idle_ctx_) return idle_ctx_;
+  Stack s;
+  if (stacks_.acquire(kIdleStackSize, &s) < 0) return nullptr;
+  auto* g = new (std::nothrow) GreenThread;
+  if (!g) {
+    stacks_.release(s);
+    return nullptr;
+  }
+  g->carrier.store(this, std::memory_order_relaxed);
+  g->home = this;
+  g->pool = pool_;
+  g->pinned.store(true, std::memory_order_relaxed);
+  g->internal = true;
+  g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  g->stack = s;
+  g->entry = &Carrier::idle_loop;
+  g->arg = this;
+  g->sigmask = root_.sigmask;
+  void* hi = s.hi();
+  if (g_tp_ops) {
+    // Its own thread pointer: the root, whose block is the OS thread's,
+    // may be running on another carrier meanwhile.
+    g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
+    g->tp = g_tp_ops->create(os_tp_, s.lo, &hi);
+    if (!g->tp) {
+      stacks_.release(s);
+      delete g;
+      return nullptr;
+    }
+  }
+  g->sp = context_init(hi, &Carrier::entry_trampoline, g);
+  idle_ctx_ = g;
+  return g;
+}
+
+void* Carrier::idle_loop(void* arg) {
+  auto* c = static_cast<Carrier*>(arg);
+  for (;;) c->park();
 }
 
 GreenThread* Carrier::pick_next() {
   for (;;) {
     if (__builtin_expect(pending_signal_.load(std::memory_order_relaxed) != 0, 0))
       deliver_interrupt();
-    if (!ready_.empty() && ++since_poll_ < kPollInterval) break;
-    // Out of work, or time to look at the world: remote wake-ups, timers,
-    // completions.
+    if (++since_poll_ < kPollInterval) {
+      if (GreenThread* g = pop_ready()) return g;
+    }
     since_poll_ = 0;
-    drain_remote();
-    if (!timers_.empty()) timers_.fire_due(mono_ns());
-    if (backend_->inflight() > 0) {
-      stats_.polls++;
-      backend_->poll();
+    GreenThread* g = look_around();
+    if (g) idle_since_ = 0;
+    if (spinning_.load(std::memory_order_relaxed) && g) {
+      spinning_.store(false, std::memory_order_relaxed);
+      pool_->done_spinning();
+      // Found work: if there is more, another idle carrier may help.
+      if (pool_->work_elsewhere(this) || !runq_.empty()) pool_->wake_idle(this);
     }
-    if (!ready_.empty()) break;
-
-    idle_.store(true, std::memory_order_seq_cst);
-    if (remote_pending_.load(std::memory_order_seq_cst)) {
-      idle_.store(false, std::memory_order_relaxed);
-      continue;
+    if (g) return g;
+    // Nothing runnable anywhere. Sleep only on a stack no other carrier
+    // can resume meanwhile: the running thread's if it is pinned here, else
+    // the idle context's.
+    if (!(running_->pinned.load(std::memory_order_relaxed) && running_->home == this)) {
+      if (GreenThread* idle = idle_context()) return idle;
     }
-    stats_.waits++;
-    // Wait with the signals that some green thread would take let through,
-    // not only those of the thread that ran last.
-    uint64_t mask = wait_sigmask();
-    int rc = backend_->wait(timers_.next_deadline(), mask == applied_sigmask_ ? nullptr : &mask);
-    idle_.store(false, std::memory_order_relaxed);
-    if (rc == -EINTR) interrupts_++;
+    wait_for_work();
   }
-  return ready_.pop();
 }
 
 void Carrier::switch_to(GreenThread* next) {
   GreenThread* prev = running_;
+  // It may still be leaving the carrier it parked on (ready() can come
+  // before its park() has switched away), or a signal handler may be
+  // running as it on another carrier: wait until no one holds it.
+  for (bool idle = false;
+       !next->on_cpu.compare_exchange_weak(idle, true, std::memory_order_acquire); idle = false)
+    arch::cpu_relax();
+  next->carrier.store(this, std::memory_order_relaxed);
   running_ = next;
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
   stats_.switches++;
+  ticks_.store(stats_.switches, std::memory_order_relaxed);
+  void* tp = next->tp ? next->tp : os_tp_;
   void** save;
   void** fake;
+  GreenThread* left;
   if (leaving_dead_) {
     // prev may already be freed by its joiner on another carrier: touch
     // nothing of it.
     save = &dead_sp_;
     fake = nullptr;
+    left = nullptr;
   } else {
-    if (!g_tp_ops) prev->saved_errno = errno;  // else errno is in its own TLS
+    void* prev_tp = prev->tp ? prev->tp : os_tp_;
+    if (prev_tp == tp) {
+      // Both use one TLS block: keep prev's errno aside.
+      prev->saved_errno = errno;
+      prev->errno_saved = true;
+    }
     save = &prev->sp;
     fake = &prev->asan_fake_stack;
+    left = prev;
   }
   if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
     gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
     applied_sigmask_ = next->sigmask;
   }
-  void* tp = next->tp ? next->tp : root_.tp;
-  if (next->tp && next != &root_) {
+  if (next->tp && next->tp != os_tp_) {
     // A root's block is the C library's own thread's: it keeps it current.
     uint64_t gen = g_tls_generation.load(std::memory_order_acquire);
     if (__builtin_expect(next->tls_gen != gen, 0)) {
@@ -358,18 +752,23 @@ void Carrier::switch_to(GreenThread* next) {
   if (tp != applied_tp_) {
     arch::set_thread_pointer(tp);
     applied_tp_ = tp;
-    tls_current_ = this;  // the carrier, as seen from next's TLS
   }
-  const Stack& to = next == &root_ ? root_bounds_ : next->stack;
+  tls_current_ = this;  // the carrier, as seen from next's TLS
+  switched_from_ = left;
+  const Stack& to = next->is_root() ? next->os_stack : next->stack;
   san_start_switch(fake, to.lo, to.size);
   gh_context_switch(save, next->sp);
-  // Resumed: we are prev again, on prev's stack.
-  after_switch();
+  // Resumed: we are prev again, on prev's stack, on whichever carrier
+  // switched to us (it wrote itself into prev->carrier).
+  prev->current_carrier()->after_switch();
 }
 
 void Carrier::after_switch() {
-  GreenThread* me = running_;
-  san_finish_switch(me->asan_fake_stack);
+  GreenThread* cur = running_;
+  san_finish_switch(cur->asan_fake_stack);
+  GreenThread* left = switched_from_;
+  switched_from_ = nullptr;
+  if (left) left->on_cpu.store(false, std::memory_order_release);
   if (leaving_dead_) {
     leaving_dead_ = false;
     // The TLS block lies in the stack: free it before the stack goes back.
@@ -380,7 +779,10 @@ void Carrier::after_switch() {
     delete dead_thread_;
     dead_thread_ = nullptr;
   }
-  if (!g_tp_ops) errno = me->saved_errno;
+  if (cur->errno_saved) {
+    errno = cur->saved_errno;
+    cur->errno_saved = false;
+  }
 }
 
 void Carrier::schedule() {
@@ -401,27 +803,46 @@ void Carrier::park() {
 
 void Carrier::yield() {
   GH_DCHECK(tls_current_ == this, "yield() on a carrier of another OS thread");
-  push_ready(running_);
-  running_->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  GreenThread* me = running_;
+  me->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  push_local(me);
   schedule();
+}
+
+Carrier* Carrier::go_home() {
+  GreenThread* me = running_;
+  me->pinned.store(true, std::memory_order_relaxed);
+  if (me->home == this) return this;
+  // Queue ourselves on the home carrier and leave this one; the home
+  // carrier waits for the switch away to finish (on_cpu) before it resumes
+  // us there.
+  me->state.store(GreenState::kRunnable, std::memory_order_relaxed);
+  me->home->push_remote(me);
+  GreenThread* next = pick_next();
+  if (next != me) switch_to(next);
+  return me->current_carrier();
 }
 
 void Carrier::entry_trampoline(void* arg) {
   auto* g = static_cast<GreenThread*>(arg);
-  Carrier* c = g->carrier;
-  c->after_switch();
+  g->current_carrier()->after_switch();
   errno = 0;
   void* result = g->entry(g->arg);
-  c->exit_current(result);
+  g->current_carrier()->exit_current(result);
 }
 
 void Carrier::exit_current(void* result) {
   GreenThread* g = running_;
   GH_DCHECK(!g->is_root(), "the root green thread ending through exit_current()");
-  GH_DCHECK(live_ > 1, "a green thread exiting while the carrier counts only its root");
   if (g_exit_hook) g_exit_hook(g);
-  live_--;
-  count_mask(g->sigmask, -1);
+  // The exit hook may have parked: the thread may be on another carrier.
+  Carrier* c = g->current_carrier();
+  c->exit_here(g, result);
+}
+
+void Carrier::exit_here(GreenThread* g, void* result) {
+  pool_->add_live(-1);
+  pool_->count_mask(g->sigmask, -1);
   // A stack the program provided (pthread_attr_setstack) stays the program's.
   dead_stack_ = g->pooled_stack ? g->stack : Stack{};
   dead_tp_ = g->tp;
@@ -438,22 +859,34 @@ void Carrier::exit_current(void* result) {
   if (joiner) wake(joiner);
   g->lock.unlock();
   // From here on g belongs to its joiner (or to after_switch if detached).
-  if (drain_waiter_ && live_ <= 1) {
-    Waiter* w = drain_waiter_;
-    drain_waiter_ = nullptr;
-    wake(w);
+  if (pool_->live() <= 1) {
+    if (Waiter* w = pool_->drain_waiter.exchange(nullptr, std::memory_order_seq_cst)) wake(w);
   }
   schedule();
   __builtin_unreachable();
 }
 
 void Carrier::drain() {
-  while (live_ > 1) {
+  Pool* pool = pool_;
+  GreenThread* me = running_;
+  while (pool->live() > 1) {
     Waiter w;
-    w.g = running_;
-    drain_waiter_ = &w;
+    w.g = me;
+    pool->drain_waiter.store(&w, std::memory_order_seq_cst);
+    if (pool->live() <= 1) {
+      // The last one left before it could see us: take the waiter back,
+      // unless it already took it (then its wake is on the way).
+      Waiter* expected = &w;
+      if (pool->drain_waiter.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst))
+        break;
+    }
     park_waiter(w, kNoDeadline, "drain");
   }
+}
+
+void Carrier::serve() {
+  // The root of a worker or spare: an idle context. Readied only to stop.
+  while (!pool_->stopping()) park();
 }
 
 }  // namespace gh

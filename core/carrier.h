@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT
-// A carrier: the scheduler of one OS thread. It runs that thread's green
-// threads one at a time, FIFO, and blocks only in its backend's wait() when
-// none is runnable. Created lazily for the OS thread that first needs one
-// (Carrier::get()); the code the OS thread was running becomes its root green
-// thread. Destroyed at OS-thread exit after its other green threads finish.
+// A carrier: the scheduler of one OS thread. It runs green threads one at a
+// time from its run queue, FIFO, and blocks only in its backend's wait()
+// when none is runnable and none can be stolen from the other carriers of
+// its pool (core/pool.h). Created for the OS thread that first needs one
+// (Carrier::get(), a pool of its own; or attach_to(pool)); the code the OS
+// thread was running becomes its root green thread.
 //
 // Everything here runs on the carrier's own OS thread except where a comment
-// says "any thread".
+// says "any thread". What other threads may touch is guarded by one of three
+// locks: remote_lock_ (the remote queue and calls), service_lock_ (the ring
+// and the timers: held by whoever serves them, the owner or, while the owner
+// is stuck in a green thread, an idle carrier), intr_lock_ (the list of
+// threads in interruptible waits).
 #pragma once
 
 #include <atomic>
@@ -17,6 +22,8 @@
 #include "core/compiler.h"
 #include "core/fifo.h"
 #include "core/green_thread.h"
+#include "core/pool.h"
+#include "core/run_queue.h"
 #include "core/spinlock.h"
 #include "core/stack.h"
 #include "core/timer.h"
@@ -28,13 +35,25 @@ struct CarrierStats {
   uint64_t waits = 0;     // times the carrier blocked in Backend::wait
   uint64_t polls = 0;     // non-blocking backend polls
   uint64_t remote_wakeups = 0;
+  uint64_t steals = 0;  // green threads taken from other carriers' queues
+  uint64_t served = 0;  // passes serving a stuck carrier's timers and ring
 };
 
 class Carrier : public ArenaObject {
+  using ThreadFifo = IntrusiveFifo<GreenThread, &GreenThread::next>;
+
  public:
-  // The calling OS thread's carrier, created on first use. Returns nullptr
-  // (errno set) if the backend cannot be created.
+  // The calling OS thread's carrier, created on first use (in a pool of its
+  // own). Returns nullptr (errno set) if the backend cannot be created.
   static Carrier* get();
+  // Makes the calling OS thread a carrier of `pool`. Returns nullptr (errno
+  // set) if it already is a carrier, the pool is full or the backend cannot
+  // be created. `internal_root`: the OS thread's own code is a scheduler
+  // loop (serve()), not a program thread.
+  static Carrier* attach_to(Pool* pool, bool internal_root);
+  // Runs the pool's green threads until the pool stops (or, for a spare,
+  // until it retires). For carriers made with internal_root.
+  void serve();
   // The calling OS thread's carrier if it has one, else nullptr. Never creates.
   static Carrier* current() { return tls_current_; }
 
@@ -48,17 +67,41 @@ class Carrier : public ArenaObject {
   static void thread_exiting();
 
   GreenThread* running() const { return running_; }
+  Pool* pool() const { return pool_; }
   // The root green thread: the code the OS thread ran when it became a
   // carrier.
   GreenThread* root() { return &root_; }
-  // The kernel's id of the carrier's OS thread.
+  // The kernel's id of the carrier's OS thread, and that thread's own
+  // thread pointer (its C library thread descriptor).
   pid_t os_tid() const { return os_tid_; }
+  void* os_tp() const { return os_tp_; }
   Backend* backend() const { return backend_; }
-  TimerHeap& timers() { return timers_; }
+  // Arms t on this carrier (the running thread's), to fire here or on a
+  // carrier serving this one. Owner only.
+  void arm_timer(Timer* t);
+  // Any thread: disarms t, wherever it was armed, and waits until a fire
+  // that is under way has returned. Returns true if it was armed.
+  static bool cancel_timer(Timer* t);
+  // Timers armed on this carrier (tests).
+  size_t timers_armed();
+  // Any thread: runs fn with the carrier's ring and timers to itself (the
+  // service lock), then wakes the carrier if it sleeps so that it submits
+  // what fn queued.
+  template <class Fn>
+  void with_service(Fn&& fn) {
+    service_lock_.lock();
+    fn();
+    service_lock_.unlock();
+    if (this != tls_current_) kick();
+  }
+  void lock_service() GH_ACQUIRE(service_lock_) { service_lock_.lock(); }
+  void unlock_service() GH_RELEASE(service_lock_) { service_lock_.unlock(); }
   StackPool& stacks() { return stacks_; }
   const CarrierStats& stats() const { return stats_; }
-  // Green threads alive on this carrier (not exited), root included.
-  uint32_t live() const { return live_; }
+  // Whether the carrier made an idle context (it holds one pooled stack).
+  bool has_idle_context() const { return idle_ctx_ && idle_ctx_ != &root_; }
+  // Program threads alive in this carrier's pool, roots included.
+  uint32_t live() const { return pool_->live(); }
   // Bumped each time a blocking wait was interrupted by a signal handler.
   uint64_t interrupts() const { return interrupts_; }
 
@@ -72,15 +115,17 @@ class Carrier : public ArenaObject {
   // already the OS thread's mask. Each green thread keeps its own: a switch
   // to a thread with another mask sets it (one system call, only then).
   void set_running_sigmask(uint64_t mask) {
-    count_mask(running_->sigmask, -1);
-    count_mask(mask, +1);
+    if (!running_->internal) {
+      pool_->count_mask(running_->sigmask, -1);
+      pool_->count_mask(mask, +1);
+    }
     running_->sigmask = mask;
     applied_sigmask_ = mask;
   }
-  // The signals that every green thread of this carrier blocks: the mask the
+  // The signals that every program thread of the pool blocks: the mask the
   // carrier waits with, so that a signal some green thread would take
   // interrupts the wait as it would interrupt that thread natively.
-  uint64_t wait_sigmask();
+  uint64_t wait_sigmask() { return pool_->blocked_by_all(); }
   // Async-signal-safe, on this carrier's OS thread, in a handler for a
   // process-directed signal `sig`: the green thread that takes it as the
   // kernel would pick a thread that does not block it — the root if it does
@@ -90,21 +135,27 @@ class Carrier : public ArenaObject {
   GreenThread* process_signal_target(int sig);
 
   // Starts (h) or ends (nullptr) an interruptible wait of the running green
-  // thread g: a signal handler may end it through h->fire.
+  // thread g: a signal handler may end it through h->fire. A wait started
+  // on one carrier may be ended on another (g moved meanwhile).
   void set_interrupt(GreenThread* g, InterruptHook* h);
   // The green thread a pending pthread_kill targets, if any (not consumed).
   GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.
   void set_signal_target(GreenThread* g) { signal_target_.store(g, std::memory_order_release); }
 
-  // Creates a green thread that will run entry(arg) on this carrier and
-  // queues it. Returns 0 or -errno (-EAGAIN when no stack can be had).
-  // With user_stack, runs on that memory (no guard page; never pooled).
+  // Creates a green thread that will run entry(arg) in this carrier's pool,
+  // not yet runnable: start() queues it here. Returns 0 or -errno (-EAGAIN
+  // when no stack can be had). With user_stack, runs on that memory (no
+  // guard page; never pooled).
   int spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out,
             const Stack* user_stack = nullptr);
+  void start(GreenThread* g);
 
   // Makes g runnable. Any thread; g must be parked, or about to park, and
   // exactly one ready() must answer each park().
+  // A program thread goes to the caller's run queue when the caller is a
+  // carrier of its pool, else to the pool's global queue; a pinned thread
+  // to its carrier.
   static void ready(GreenThread* g);
 
   // Parks the running green thread until someone calls ready() on it.
@@ -113,8 +164,12 @@ class Carrier : public ArenaObject {
   void yield();
 
   // Runs the scheduler until the root is the only green thread alive. Called
-  // by the root; used at OS-thread exit.
+  // by the root; used at OS-thread exit of a carrier with a pool of its own.
   void drain();
+  // Moves the running thread (a root) back to its own carrier's OS thread
+  // and pins it there: before it exits that OS thread, or calls what must
+  // run there. Returns the carrier it is now on.
+  Carrier* go_home();
 
   // Sets a hook run on a green thread's own stack just before it exits
   // (pthread key destructors). Process-wide; set once at start-up.
@@ -132,35 +187,84 @@ class Carrier : public ArenaObject {
 
   ~Carrier();
 
+  // Wakes the carrier's OS thread if it sleeps in its ring. Any thread.
+  void kick();
+  // The monitor's view: switches so far and whether the carrier sleeps.
+  uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
+  bool idle() const { return idle_.load(std::memory_order_acquire); }
+  // Whether the carrier has work besides its running thread: queued
+  // threads, armed timers or ring requests in flight. Any thread.
+  bool has_pending_work() const;
+  // Set by the monitor when the carrier has run one green thread past the
+  // threshold: others then serve its timers and ring. Cleared by the
+  // carrier at its next scheduling point.
+  bool mark_stuck();
+  bool is_stuck() const { return stuck_.load(std::memory_order_acquire); }
+  // Run-queue access for thieves (Pool::steal_for).
+  RunQueue& run_queue() { return runq_; }
+  // True for a spare the monitor started; a spare may retire when idle.
+  bool spare() const { return spare_; }
+  int slot() const { return slot_; }
+  // Any thread: makes an internal root's serve() look at the pool again
+  // (Pool::stop()).
+  void stop_root();
+  // The calling OS thread stops being a carrier of its (shared) pool.
+  static void leave();
+
  private:
-  Carrier();
-  void push_ready(GreenThread* g);
+  friend class Pool;
+  GreenThread* steal();
+  GreenThread* pop_ready();
+  void refill();
+  uint32_t steal_overflow(GreenThread** out, uint32_t max);
+  Carrier(Pool* pool, bool internal_root);
+  bool push_local(GreenThread* g);
   void push_remote(GreenThread* g);
   bool drain_remote();
   GreenThread* pick_next();
+  GreenThread* look_around();
+  void wait_for_work();
+  GreenThread* idle_context();
   void switch_to(GreenThread* next);
   void schedule();
   void after_switch();
+  [[noreturn]] void exit_here(GreenThread* g, void* result);
+  void serve_stuck();
+  bool serve_timers_and_ring(bool may_block) GH_REQUIRES(service_lock_);
+  void clear_stuck();
   static void entry_trampoline(void* g);
+  static void* idle_loop(void* carrier);
 
   static thread_local Carrier* tls_current_ GH_TLS;
 
+  Pool* pool_;              // [const]
+  bool owns_pool_ = false;  // [const] a pool of its own, deleted with it
+  bool spare_ = false;      // [const]
+  int slot_ = -1;           // [const] index in the pool
   GreenThread root_;
-  Stack root_bounds_;               // the OS thread's stack (sanitizer use)
-  GreenThread* running_ = nullptr;  // [carrier]
-  using ThreadFifo = IntrusiveFifo<GreenThread, &GreenThread::next>;
-  ThreadFifo ready_;         // [carrier]
-  uint32_t live_ = 1;        // [carrier]
-  uint64_t interrupts_ = 0;  // [carrier]
-  CarrierStats stats_;       // [carrier]
-  uint32_t since_poll_ = 0;  // [carrier] switches since backend poll
+  GreenThread* idle_ctx_ = nullptr;  // [carrier] where the carrier sleeps when no root can
+  GreenThread* running_ = nullptr;   // [carrier]
+  RunQueue runq_;                    // owner pushes and pops; thieves steal
+  ThreadFifo pinned_ready_;          // [carrier] runnable threads pinned here
+  // What the run queue cannot hold, in order behind it: refilled into it as
+  // it drains. Thieves take from it too when the run queue is empty.
+  SpinLock overflow_lock_;
+  ThreadFifo overflow_ GH_GUARDED_BY(overflow_lock_);
+  std::atomic<uint32_t> overflow_n_{0};  // its length (written under the lock)
+  void* os_tp_ = nullptr;                // [const] the OS thread's own thread pointer
+  uint64_t interrupts_ = 0;              // [carrier]
+  CarrierStats stats_;                   // [carrier]
+  uint32_t since_poll_ = 0;              // [carrier] picks since the last look around
+  uint32_t picks_ = 0;                   // [carrier] for the global queue's turn
+  std::atomic<uint64_t> ticks_{0};       // [carrier] written, monitor reads
+  std::atomic<bool> stuck_{false};
+  std::atomic<bool> retired_{false};  // a spare that sleeps until the monitor needs it
+  int64_t idle_since_ = 0;            // [carrier] a spare's: when it last had nothing to do
 
   void deliver_interrupt();
-  // Adds (+1) or removes (-1) a green thread's mask to blocked_counts_.
-  void count_mask(uint64_t mask, int delta);
-  uint32_t blocked_counts_[64] = {};      // [carrier] live green threads blocking each signal
-  GreenThread* interruptible_ = nullptr;  // [carrier] threads with `interrupt` set
-  std::atomic<int> pending_signal_{0};    // any thread: 1 plain, 2 SA_RESTART
+  SpinLock intr_lock_;  // guards the interruptible list
+  GreenThread* interruptible_ GH_GUARDED_BY(intr_lock_) = nullptr;
+  std::atomic<int> pending_signal_{0};  // any thread: 1 plain, 2 SA_RESTART
   std::atomic<GreenThread*> signal_target_{nullptr};
   pid_t os_tid_ = 0;              // [const]
   void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now
@@ -170,18 +274,21 @@ class Carrier : public ArenaObject {
   ThreadFifo remote_ GH_GUARDED_BY(remote_lock_);
   std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
   std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
+  std::atomic<bool> spinning_{false};        // woken by Pool::wake_idle to look for work
   std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()
 
   // Left behind by a green thread that exited; cleaned up by the next one.
-  Stack dead_stack_;                    // [carrier]
-  GreenThread* dead_thread_ = nullptr;  // [carrier] freed if detached
-  void* dead_sp_ = nullptr;             // [carrier] sink for an exiting sp
-  void* dead_tp_ = nullptr;             // [carrier] thread pointer of the exited thread
-  bool leaving_dead_ = false;           // [carrier] current switch leaves a dead thread
-  Waiter* drain_waiter_ = nullptr;      // [carrier] root waiting in drain()
+  Stack dead_stack_;                      // [carrier]
+  GreenThread* dead_thread_ = nullptr;    // [carrier] freed if detached
+  void* dead_sp_ = nullptr;               // [carrier] sink for an exiting sp
+  void* dead_tp_ = nullptr;               // [carrier] thread pointer of the exited thread
+  bool leaving_dead_ = false;             // [carrier] current switch leaves a dead thread
+  GreenThread* switched_from_ = nullptr;  // [carrier] whose on_cpu the next context clears
 
-  TimerHeap timers_;
-  StackPool stacks_;
+  SpinLock service_lock_;  // guards timers_ and the backend's queues
+  TimerHeap timers_ GH_GUARDED_BY(service_lock_);
+  std::atomic<uint32_t> timers_count_{0};  // timers_.size() as of the last fire (monitor)
+  StackPool stacks_;                       // [carrier]
   Backend* backend_ = nullptr;
 };
 

@@ -36,7 +36,7 @@ bool wake(Waiter* w) {
 
 int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* object) {
   GreenThread* g = w.g;
-  Carrier* c = g->carrier;
+  Carrier* c = g->current_carrier();
   WaiterTimer t;
   if (deadline_ns >= 0) {
     if (deadline_ns <= mono_ns()) {
@@ -50,13 +50,14 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* ob
     t.deadline = deadline_ns;
     t.fire = &waiter_timeout;
     t.w = &w;
-    c->timers().arm(&t);
+    c->arm_timer(&t);
   }
   g->wait.what = what;
   g->wait.object = object;
   g->wait.since_ns = 0;
   c->park();
-  if (t.armed()) c->timers().cancel(&t);
+  // We may be on another carrier now; the timer stays where it was armed.
+  if (deadline_ns >= 0) Carrier::cancel_timer(&t);
   g->wait = WaitInfo{};
   return w.state.load(std::memory_order_acquire);
 }
@@ -78,10 +79,9 @@ int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, 
   hook.fire = &waiter_interrupt;
   hook.restartable = restartable;
   hook.w = &w;
-  Carrier* c = w.g->carrier;
-  c->set_interrupt(w.g, &hook);
+  w.g->current_carrier()->set_interrupt(w.g, &hook);
   int r = park_waiter(w, deadline_ns, what);
-  c->set_interrupt(w.g, nullptr);
+  w.g->current_carrier()->set_interrupt(w.g, nullptr);
   return r;
 }
 
@@ -112,6 +112,7 @@ int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** o
   int rc = c->spawn(entry, arg, opts.stack_size ? opts.stack_size : default_stack_size(), &g,
                     opts.stack_addr ? &user : nullptr);
   if (rc < 0) return rc;
+  // Set up before the thread is queued: another carrier may run it at once.
   if (opts.detached) {
     g->lock.lock();
     g->detached = true;
@@ -122,8 +123,18 @@ int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** o
     for (; i + 1 < sizeof g->name && opts.name[i]; i++) g->name[i] = opts.name[i];
     g->name[i] = '\0';
   }
-  if (out) *out = opts.detached ? nullptr : g;
+  g->user = opts.user;
+  if (out) *out = opts.detached && !opts.suspended ? nullptr : g;
+  if (!opts.suspended) c->start(g);
   return 0;
+}
+
+void start(GreenThread* g) {
+  Carrier* c = Carrier::current();
+  if (c && c->pool() == g->pool)
+    c->start(g);
+  else
+    Carrier::ready(g);
 }
 
 int join(GreenThread* g, void** result, int64_t deadline_ns) {

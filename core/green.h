@@ -48,6 +48,8 @@ struct SpawnOptions {
   void* stack_addr = nullptr;  // caller-provided stack [stack_addr, +stack_size)
   bool detached = false;
   const char* name = nullptr;
+  void* user = nullptr;    // GreenThread::user, set before the thread can run
+  bool suspended = false;  // not runnable until start(): the caller finishes setting it up
 };
 
 // Default stack size for spawn (kDefaultStackSize, core/stack.h, unless
@@ -58,6 +60,9 @@ void set_default_stack_size(size_t bytes);
 // Spawns on the calling OS thread's carrier (created if needed).
 // Returns 0 and *out, or -errno (-EAGAIN: no stack or no carrier).
 int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** out);
+// Makes a thread spawned `suspended` runnable. Once the thread may run (on
+// any carrier of the pool), the spawner no longer owns its fields.
+void start(GreenThread* g);
 
 // The running green thread; makes the OS thread a carrier if it is not one.
 // nullptr only if no carrier can be created.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// A green thread: a stackful coroutine that runs on one carrier for its whole
-// life. Field comments say who may touch each field:
-//   [carrier]  only the owning carrier's OS thread
+// A green thread: a stackful coroutine. It runs on one carrier at a time;
+// between runs it may move to another carrier of its pool (unless pinned).
+// Field comments say who may touch each field:
+//   [running]  the carrier running the thread (at most one at a time: the
+//              hand-over from one carrier to the next is ordered by on_cpu)
 //   [lock]     under `lock`, from any thread
 //   [const]    set at creation, read-only afterwards
 #pragma once
@@ -16,11 +18,12 @@
 namespace gh {
 
 class Carrier;
+class Pool;
 struct Waiter;
 
 enum class GreenState : uint8_t {
-  kRunnable,  // in a ready queue, or about to be
-  kRunning,   // the carrier's current thread
+  kRunnable,  // in a run queue, or about to be
+  kRunning,   // some carrier's current thread
   kParked,    // waiting for ready()
   kExited,    // finished; waiting to be joined (unless detached)
 };
@@ -44,18 +47,31 @@ struct InterruptHook {
 };
 
 struct GreenThread : ArenaObject {
-  void* sp = nullptr;           // [carrier] saved context when not running
-  GreenThread* next = nullptr;  // [carrier]/[remote queue lock] queue link
-  Carrier* carrier = nullptr;   // [const]
-  uint64_t id = 0;              // [const] process-unique, never reused
+  void* sp = nullptr;                      // [running] saved context when not running
+  GreenThread* next = nullptr;             // link in a FIFO (remote or global queue; its lock)
+  std::atomic<Carrier*> carrier{nullptr};  // the carrier running it, or that ran it last
+  Pool* pool = nullptr;                    // [const] the carriers it may run on
+  uint64_t id = 0;                         // [const] process-unique, never reused
   std::atomic<GreenState> state{GreenState::kRunnable};
-  int saved_errno = 0;         // [carrier] errno while switched out
+  // True while some carrier executes on its stack: from the switch to it
+  // until the next switch away is complete. A carrier about to resume it
+  // waits for false (it may have been readied before its park finished).
+  std::atomic<bool> on_cpu{false};
+  // Runs on `home` only (a carrier's scheduler contexts; a root that must be
+  // on its own OS thread, e.g. to exit it). Read by wakers on any thread.
+  std::atomic<bool> pinned{false};
+  Carrier* home = nullptr;     // [const] a root's or scheduler context's own carrier
+  uint32_t ready_seq = 0;      // [home] pinned and queued: run-queue position it follows
+  bool internal = false;       // [const] a scheduler context, not a program thread
+  int saved_errno = 0;         // [running] errno while switched out, when its TLS is shared
+  bool errno_saved = false;    // [running] saved_errno holds a value to restore
   Stack stack;                 // [const] empty for a carrier's root thread
-  bool pooled_stack = true;    // [const] stack came from the carrier's pool
+  Stack os_stack;              // [const] a root's: its OS thread's stack (sanitizer use)
+  bool pooled_stack = true;    // [const] stack came from a carrier's pool
   GreenEntry entry = nullptr;  // [const]
   void* arg = nullptr;         // [const]
-  char name[16] = {};          // [carrier] NUL-terminated, like pthread names
-  WaitInfo wait;               // [carrier]
+  char name[16] = {};          // [running] NUL-terminated, like pthread names
+  WaitInfo wait;               // [running]
   void* user = nullptr;        // [any] owned by the embedder (the shim)
 
   SpinLock lock;  // guards the fields below
@@ -64,15 +80,19 @@ struct GreenThread : ArenaObject {
   void* result GH_GUARDED_BY(lock) = nullptr;    // valid once exited
   Waiter* joiner GH_GUARDED_BY(lock) = nullptr;  // the one thread waiting in join
 
-  InterruptHook* interrupt = nullptr;  // [carrier] set while in an interruptible wait
-  GreenThread* intr_prev = nullptr;    // [carrier] links among the carrier's
-  GreenThread* intr_next = nullptr;    //   threads with `interrupt` set
-  bool io_restartable = true;          // [carrier] ring waits survive SA_RESTART handlers
-  uint64_t sigmask = 0;                // [carrier] blocked signals (kernel sigset, 64 bits)
+  // While in an interruptible wait: the hook, and the carrier on whose list
+  // of interruptible threads it is (that carrier's intr_lock_ guards these).
+  InterruptHook* interrupt = nullptr;
+  Carrier* intr_owner = nullptr;
+  GreenThread* intr_prev = nullptr;
+  GreenThread* intr_next = nullptr;
+  bool io_restartable = true;  // [running] ring waits survive SA_RESTART handlers
+  uint64_t sigmask = 0;        // [running] blocked signals (kernel sigset, 64 bits)
   void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
-  uint64_t tls_gen = 0;  // [carrier] TLS generation its block is up to date with
-  void* asan_fake_stack = nullptr;  // [carrier] sanitizer bookkeeping
+  uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
+  void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping
   bool is_root() const { return stack.lo == nullptr; }
+  Carrier* current_carrier() const { return carrier.load(std::memory_order_relaxed); }
 };
 
 }  // namespace gh

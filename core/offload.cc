@@ -5,6 +5,7 @@
 #include "core/fifo.h"
 
 #include <linux/futex.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
 Job* pop_locked() GH_REQUIRES(g_lock) { return g_jobs.pop(); }
 
 void* worker(void*) {
+  // The runtime's own OS threads are named gh-* (docs/design.md).
+  gh::sys(SYS_prctl, PR_SET_NAME, "gh-offload", 0, 0, 0);
   for (;;) {
     g_lock.lock();
     Job* j = pop_locked();

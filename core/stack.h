@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "core/arena.h"
@@ -46,8 +47,11 @@ class StackPool {
   int acquire(size_t size, Stack* out);
   // Returns a stack to the pool.
   void release(const Stack& s);
-  // Stacks handed out by acquire() and not yet given back by release().
-  size_t in_use() const { return in_use_; }
+  // Stacks handed out by acquire() minus those given back by release(). A
+  // green thread that moved to another carrier of its pool gives its stack
+  // back to that carrier's pool, so one pool's count may be negative; the
+  // sum over a pool's carriers is what is out.
+  int64_t in_use() const { return in_use_; }
 
   static constexpr size_t kMinSize = 16 * 1024;
   static constexpr size_t kWarmPerClass = 64;
@@ -70,7 +74,7 @@ class StackPool {
 
   std::vector<Class, ArenaAllocator<Class>> classes_;
   std::vector<Slab, ArenaAllocator<Slab>> slabs_;
-  size_t in_use_ = 0;
+  int64_t in_use_ = 0;  // [carrier]
 };
 
 size_t page_size();

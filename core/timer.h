@@ -17,6 +17,7 @@ struct Timer {
   uint64_t seq = 0;                // tie-break: FIFO among equal deadlines
   void (*fire)(Timer*) = nullptr;  // called on the carrier when due
   size_t index = kNotArmed;        // position in the heap
+  void* owner = nullptr;           // the carrier whose heap it was armed in
   static constexpr size_t kNotArmed = ~size_t{0};
   bool armed() const { return index != kNotArmed; }
 };

@@ -51,8 +51,8 @@ const char* op_name(uint8_t op) {
 
 }  // namespace
 
-int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
-  Carrier* c = Carrier::current();
+int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) GH_NO_TSA {
+  Carrier* c = r->carrier();
   req->g = c->running();
   r->track(s, req);
   __kernel_timespec ts{};
@@ -69,6 +69,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   GreenThread* me = c->running();
   me->wait.what = op_name(s->opcode);
   me->wait.fd = s->fd;
+  c->unlock_service();
   // A signal handler interrupts the wait by cancelling the request.
   struct RingInterrupt : InterruptHook {
     Ring* r;
@@ -78,9 +79,11 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   hook.fire = [](InterruptHook* h) {
     auto* ri = static_cast<RingInterrupt*>(h);
     ri->fired = true;
-    io_uring_sqe* cs = ri->r->sqe();
-    io_uring_prep_cancel(cs, ri->req, 0);
-    io_uring_sqe_set_data64(cs, ioring::kUserIgnore);
+    ri->r->carrier()->with_service([ri] {
+      io_uring_sqe* cs = ri->r->sqe();
+      io_uring_prep_cancel(cs, ri->req, 0);
+      io_uring_sqe_set_data64(cs, ioring::kUserIgnore);
+    });
   };
   // SA_RESTART restarts a blocking socket call "unless a timeout has been
   // set on the socket" (signal(7)): ring deadlines are exactly those.
@@ -89,7 +92,8 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) {
   hook.req = req;
   c->set_interrupt(me, &hook);
   c->park();
-  c->set_interrupt(me, nullptr);
+  // Resumed, perhaps on another carrier.
+  me->current_carrier()->set_interrupt(me, nullptr);
   me->wait = WaitInfo{};
   // A request cancelled by its linked timeout reports -ECANCELED, or -EINTR
   // when an io-wq worker was running it: either way, if the deadline has

@@ -68,13 +68,17 @@ template <class Prep>
 int32_t submit_and_wait(Prep&& prep, int64_t deadline = kNoDeadline);
 
 // ---- implementation of the template ----
-int32_t wait_tracked(ioring::Ring* r, ioring::Request* req, io_uring_sqe* s, int64_t deadline);
+// Called with r's carrier's service lock held (the SQE is r's); releases it
+// (a hand-over the analysis cannot follow).
+int32_t wait_tracked(ioring::Ring* r, ioring::Request* req, io_uring_sqe* s,
+                     int64_t deadline) GH_NO_TSA;
 
 template <class Prep>
-int32_t submit_and_wait(Prep&& prep, int64_t deadline) {
+int32_t submit_and_wait(Prep&& prep, int64_t deadline) GH_NO_TSA {
   ioring::Ring* r = ioring::Ring::current();
   if (!r) return -ENOMEM;
   ioring::Request req;
+  r->carrier()->lock_service();
   io_uring_sqe* s = deadline >= 0 ? r->sqes(2) : r->sqe();
   prep(s);
   return wait_tracked(r, &req, s, deadline);

@@ -26,7 +26,11 @@
 #endif
 
 namespace gh {
-Backend* backend_create(Carrier*) { return ioring::Ring::create(); }
+Backend* backend_create(Carrier* c) {
+  // A ring that carriers of a pool with hand-off may serve must not be bound
+  // to one thread.
+  return ioring::Ring::create(c, c->pool()->options().handoff_ns <= 0);
+}
 }  // namespace gh
 
 namespace gh::ioring {
@@ -126,12 +130,13 @@ int runtime_fd_floor() {
   return floor;
 }
 
-Ring* Ring::create() {
+Ring* Ring::create(Carrier* c, bool one_thread) {
   auto* r = new (std::nothrow) Ring;
   if (!r) {
     errno = ENOMEM;
     return nullptr;
   }
+  r->carrier_ = c;
   // Best first; each fallback drops what an older kernel refuses (-EINVAL):
   // DEFER_TASKRUN (6.1), SINGLE_ISSUER (6.0), COOP_TASKRUN and TASKRUN_FLAG
   // (5.19), SUBMIT_ALL (5.18), CQSIZE (5.5).
@@ -141,7 +146,12 @@ Ring* Ring::create() {
   static const unsigned tries[] = {
       kS | kD | kC | kT | kA | kQ, kS | kC | kT | kA | kQ, kC | kT | kA | kQ, kA | kQ, kQ, 0,
   };
-  const RingOptions opts = g_options;
+  RingOptions opts = g_options;
+  // Completion work of a ring entered by several threads must not wait for
+  // the submitter to enter it again (DEFER_TASKRUN, SINGLE_ISSUER) nor
+  // until it next enters the kernel for its own reasons (COOP_TASKRUN):
+  // the submitter may be stuck in a green thread, or blocked.
+  if (!one_thread) opts.setup_mask &= ~(kS | kD | kC | kT);
   io_uring_params p{};
   unsigned flags = 0;
   int rc = -EINVAL;
@@ -252,7 +262,7 @@ void Ring::make_room(unsigned n) {
 void Ring::track(io_uring_sqe* s, Request* req) {
   io_uring_sqe_set_data(s, req);
   req->done = false;
-  inflight_++;
+  inflight_.store(inflight_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 int Ring::submit() { return enter_nowait(); }
@@ -295,7 +305,7 @@ int Ring::dispatch() {
     req->res = cqe->res;
     req->cqe_flags = cqe->flags;
     req->done = true;
-    inflight_--;
+    inflight_.store(inflight_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     if (req->waiter)
       gh::wake(req->waiter);
     else
@@ -344,12 +354,13 @@ void Ring::arm_wakeup() {
   wake_armed_ = true;
 }
 
-int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
+void Ring::prepare_wait() {
   arm_wakeup();
-  if (io_uring_cq_ready(&ring_) > 0) {
-    reap();
-    return 0;
-  }
+  if (io_uring_sq_ready(&ring_) > 0) enter_nowait();
+}
+
+int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
+  if (io_uring_cq_ready(&ring_) > 0) return 0;
   __kernel_timespec ts{};
   __kernel_timespec* tsp = nullptr;
   if (deadline_ns >= 0) {
@@ -363,7 +374,6 @@ int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
   stats_.enters++;
   stats_.blocking_enters++;
   polls_since_enter_ = 0;
-  unsigned queued = io_uring_sq_ready(&ring_);
   sigset_t set;
   sigset_t* setp = nullptr;
   if (sigmask) {
@@ -372,20 +382,19 @@ int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
     memcpy(&set, sigmask, sizeof *sigmask);
     setp = &set;
   }
-  int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, setp);
-  if (rc >= 0 && queued > io_uring_sq_ready(&ring_))
-    stats_.submitted += queued - io_uring_sq_ready(&ring_);
+  // With IORING_FEAT_EXT_ARG the timeout goes with the enter and nothing is
+  // submitted: the SQ stays untouched, so a carrier serving us may fill it
+  // meanwhile (it cannot: we are idle; but a green thread that moved away
+  // may queue a cancel through with_service). Without it liburing queues a
+  // timeout SQE and submits.
+  int rc = io_uring_wait_cqes(&ring_, &cqe, 1, tsp, setp);
   if (rc < 0 && rc != -ETIME && rc != -EINTR) {
     stats_.enter_errors++;
-    // The kernel refused the submission (-EBUSY, -EAGAIN) and so did
-    // not wait either. Reap what there is; if that gives nothing, pause
-    // briefly instead of letting the scheduler spin on wait().
-    if (reap() == 0 && transient(rc)) raw_sleep_ns(1'000'000);
+    // The kernel refused (-EBUSY, -EAGAIN): pause briefly instead of
+    // letting the scheduler spin on wait().
+    if (transient(rc) && io_uring_cq_ready(&ring_) == 0) raw_sleep_ns(1'000'000);
     return 0;
   }
-  // Dispatch what woke us and whatever else the kernel holds by now, so one
-  // wake-up reaps a whole batch.
-  reap();
   return rc == -EINTR ? -EINTR : 0;
 }
 

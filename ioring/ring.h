@@ -8,11 +8,16 @@
 // green threads go to the kernel in one io_uring_enter. Each completion sets
 // the Request's result and readies its green thread.
 //
-// Owner: the carrier's OS thread (IORING_SETUP_SINGLE_ISSUER), except wake().
+// Owner: whoever holds the carrier's service lock (Carrier::with_service):
+// the carrier's own OS thread, or, while that thread is stuck in a green
+// thread, a carrier of the same pool that serves it. wake() and inflight()
+// from any thread. A ring that may be served by others is set up without
+// IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN, which bind it to one thread.
 #pragma once
 
 #include <liburing.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/backend.h"
@@ -64,9 +69,12 @@ struct RingStats {
 
 class Ring final : public Backend, public ArenaObject {
  public:
-  // Sets up the ring with the best flags the kernel accepts. Returns nullptr
+  // Sets up the ring of carrier c with the best flags the kernel accepts
+  // (those that bind it to one thread only if `one_thread`). Returns nullptr
   // and sets errno on failure.
-  static Ring* create();
+  static Ring* create(Carrier* c, bool one_thread);
+  // The carrier whose ring this is.
+  Carrier* carrier() const { return carrier_; }
   ~Ring() override;
 
   // The calling OS thread's ring (creating its carrier if needed), or nullptr.
@@ -87,9 +95,10 @@ class Ring final : public Backend, public ArenaObject {
 
   // Backend contract.
   int poll() override;
+  void prepare_wait() override;
   int wait(int64_t deadline_ns, const uint64_t* sigmask) override;
   void wake() override;
-  uint32_t inflight() const override { return inflight_; }
+  uint32_t inflight() const override { return inflight_.load(std::memory_order_relaxed); }
 
   const RingFeatures& features() const { return features_; }
   const RingStats& stats() const { return stats_; }
@@ -112,10 +121,13 @@ class Ring final : public Backend, public ArenaObject {
   RingFeatures features_;
   RingStats stats_;
   uint32_t polls_since_enter_ = 0;  // see poll()
-  uint32_t inflight_ = 0;           // tracked Requests without a completion yet
-  int wake_fd_ = -1;                // eventfd written by wake()
-  bool wake_armed_ = false;         // a read on wake_fd_ is queued or in flight
-  uint64_t wake_buf_ = 0;           // target of that read
+  // Tracked Requests without a completion yet. Written under the service
+  // lock; read by the monitor.
+  std::atomic<uint32_t> inflight_{0};
+  Carrier* carrier_ = nullptr;  // [const]
+  int wake_fd_ = -1;            // eventfd written by wake()
+  bool wake_armed_ = false;     // a read on wake_fd_ is queued or in flight
+  uint64_t wake_buf_ = 0;       // target of that read
 };
 
 // Sizes and allowed setup flags of rings created from now on. Process-wide;

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "shim/config.h"
 
+#include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "core/sys.h"
 
 namespace gh::shim {
 
@@ -22,7 +26,14 @@ const ConfigVar kConfigVars[] = {
      "where messages go; the file is appended to"},
     {"GREENHOUSE_TLS", "exact or shared", "exact",
      "exact: every green thread has its own thread-local storage, as an OS thread; "
-     "shared: green threads share their carrier's (faster to create; for measurements)"},
+     "shared: green threads share their carrier's (faster to create; for measurements; "
+     "implies one carrier and no hand-off)"},
+    {"GREENHOUSE_CARRIERS", "a number of OS threads, 1 .. 256", "(usable CPUs)",
+     "how many carrier OS threads run green threads (the main thread is one); default: the "
+     "CPUs of the process's affinity mask, capped by its cgroup CPU quota"},
+    {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
+     "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
+     "thread), its other work moves to other carriers; 0 turns the hand-off off"},
 };
 const size_t kConfigVarCount = sizeof kConfigVars / sizeof kConfigVars[0];
 
@@ -92,6 +103,21 @@ bool parse_config(Config* out, char* err, size_t errlen) {
     if (!*v) return fail("GREENHOUSE_LOG_FILE", v);
     c.log_file = v;
   }
+  auto parse_int = [](const char* v, long lo, long hi, int* out) {
+    if (!v || !*v) return false;
+    char* end = nullptr;
+    errno = 0;
+    long n = std::strtol(v, &end, 10);
+    if (errno || *end != '\0' || n < lo || n > hi) return false;
+    *out = static_cast<int>(n);
+    return true;
+  };
+  if (const char* v = std::getenv("GREENHOUSE_CARRIERS")) {
+    if (!parse_int(v, 1, 256, &c.carriers)) return fail("GREENHOUSE_CARRIERS", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_HANDOFF_MS")) {
+    if (!parse_int(v, 0, 10000, &c.handoff_ms)) return fail("GREENHOUSE_HANDOFF_MS", v);
+  }
   if (const char* v = std::getenv("GREENHOUSE_TLS")) {
     if (std::strcmp(v, "exact") == 0)
       c.shared_tls = false;
@@ -102,6 +128,47 @@ bool parse_config(Config* out, char* err, size_t errlen) {
   }
   *out = c;
   return true;
+}
+
+namespace {
+// Reads up to len-1 bytes of a small file with raw system calls.
+long read_small_file(const char* path, char* buf, size_t len) {
+  long fd = gh::sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = gh::sys(SYS_read, fd, buf, len - 1);
+  gh::sys(SYS_close, fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+}  // namespace
+
+int usable_cpus() {
+  uint64_t mask[16] = {};  // 1024 CPUs
+  long n = gh::sys(SYS_sched_getaffinity, 0, sizeof mask, mask);
+  int cpus = 0;
+  if (n > 0)
+    for (long i = 0; i < n / 8; i++) cpus += __builtin_popcountll(mask[i]);
+  if (cpus <= 0) cpus = 1;
+  // cgroup v2: "max 100000" or "<quota> <period>" in the process's cgroup.
+  char cg[512];
+  if (read_small_file("/proc/self/cgroup", cg, sizeof cg) > 0 && std::strncmp(cg, "0::", 3) == 0) {
+    char* nl = std::strchr(cg, '\n');
+    if (nl) *nl = '\0';
+    char path[600];
+    std::snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", cg + 3);
+    char max[64];
+    if (read_small_file(path, max, sizeof max) > 0 && std::strncmp(max, "max", 3) != 0) {
+      char* end = nullptr;
+      long quota = std::strtol(max, &end, 10);
+      long period = end ? std::strtol(end, nullptr, 10) : 0;
+      if (quota > 0 && period > 0) {
+        long q = (quota + period - 1) / period;
+        if (q < cpus) cpus = static_cast<int>(q);
+      }
+    }
+  }
+  return cpus < 1 ? 1 : cpus;
 }
 
 }  // namespace gh::shim

@@ -16,7 +16,13 @@ struct Config {
   int log_level = 1;                          // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
   const char* log_file = nullptr;             // GREENHOUSE_LOG_FILE
   bool shared_tls = false;                    // GREENHOUSE_TLS=shared
+  int carriers = 0;                           // GREENHOUSE_CARRIERS; 0: one per usable CPU
+  int handoff_ms = 5;                         // GREENHOUSE_HANDOFF_MS; 0: no hand-off
 };
+
+// CPUs the process may use: those of its affinity mask, capped by a cgroup
+// v2 CPU quota (cpu.max), at least 1. Allocation-free.
+int usable_cpus();
 
 // One documented variable: name, accepted form, default, meaning.
 struct ConfigVar {

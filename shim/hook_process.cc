@@ -33,6 +33,8 @@ GH_EXPORT pid_t fork(void) {
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
     gh::offload_forget_after_fork();
+    // A fresh runtime: the parent's other carriers do not exist here.
+    new_process_pool();
     // The running context becomes the root of the child's new carrier and
     // keeps its pthread_t and thread-specific data.
     if (gh::Carrier* c = gh::Carrier::get()) {

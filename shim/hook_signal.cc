@@ -21,6 +21,17 @@ using namespace gh::shim;
 
 namespace {
 
+// A signal aimed at green thread `target` (pthread_kill) reached `here`, but
+// the target runs on another carrier now: sends it there. Returns false if
+// it cannot (the caller then handles it here).
+bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig) {
+  gh::Carrier* there = target->current_carrier();
+  if (there == here) return false;
+  here->set_signal_target(nullptr);
+  there->set_signal_target(target);
+  return gh::sys(SYS_tgkill, gh::sys(SYS_getpid), there->os_tid(), sig) == 0;
+}
+
 struct UserHandler {
   std::atomic<void*> fn{nullptr};
   std::atomic<int> flags{0};
@@ -40,15 +51,29 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   gh::Carrier* carrier = gh::Carrier::current();
   gh::GreenThread* target = nullptr;
   ShimThread* as = nullptr;
+  bool claimed = false;
   if (carrier) {
     target = carrier->signal_target();
-    if (!target) {
-      target = carrier->process_signal_target(sig);
-      if (target && !target->is_root()) carrier->set_signal_target(target);
+    bool directed = target != nullptr;
+    if (!target) target = carrier->process_signal_target(sig);
+    if (target && target != carrier->running()) {
+      // Run as a thread that is not running here: hold it (on_cpu) so that
+      // no carrier resumes it while its handler runs on its TLS.
+      bool idle = false;
+      claimed = target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
+      if (!claimed) {
+        if (directed && forward_signal(carrier, target, sig)) return;
+        // Process-directed: the running thread takes it if it may.
+        gh::GreenThread* r = carrier->running();
+        uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
+        target = !r->internal && !(r->sigmask & bit) ? r : nullptr;
+        carrier->set_signal_target(nullptr);
+      }
     }
+    if (target && !directed) carrier->set_signal_target(target);
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
-      as = target->is_root() || !st ? &g_root_self : st;
+      as = st ? st : &g_root_self;
     }
   }
   void* own_tp = gh::arch::thread_pointer();
@@ -64,6 +89,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   t_bypass--;
   t_signal_self = saved_self;
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
+  if (claimed) target->on_cpu.store(false, std::memory_order_release);
   if (carrier) carrier->signal_arrived(flags & SA_RESTART);
 }
 
@@ -137,7 +163,7 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
     if (!(ready & bit)) continue;
     ready &= ~bit;
     st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel);
-    if (st->g) st->g->carrier->set_signal_target(st->g);
+    if (st->g) gh::Carrier::current()->set_signal_target(st->g);
     real::pthread_kill(os_thread_handle(), sig);  // delivered before we return
   }
 }

@@ -30,16 +30,11 @@ using namespace gh::shim;
 
 namespace {
 
-// The handle of the OS thread a pthread_t runs on, for glibc functions.
+// The handle of the OS thread a pthread_t runs on now (or last ran on), for
+// glibc functions that act on OS threads.
 pthread_t native_of(pthread_t t) {
-  if (ShimThread* st = shim_from_handle(t)) {
-    ShimThread* me = shim_self();
-    if (me && st->g->carrier == me->g->carrier) {
-      // Same carrier: its OS thread is ours.
-      return os_thread_handle();
-    }
-    if (st->native) return st->native;
-  }
+  if (ShimThread* st = shim_from_handle(t))
+    return reinterpret_cast<pthread_t>(st->g->current_carrier()->os_tp());
   return t;
 }
 
@@ -97,6 +92,7 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
   // the same, or libstdc++ takes its single-threaded shortcuts (static-local
   // guards that treat a concurrent initialisation as recursion, ...).
   __libc_single_threaded = 0;
+  start_carriers();
   int detach = PTHREAD_CREATE_JOINABLE;
   if (attr) pthread_attr_getdetachstate(attr, &detach);
   auto* st = new (std::nothrow) ShimThread;
@@ -119,6 +115,10 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
     }
   }
   opts.detached = false;
+  opts.user = st;
+  // Set up completely before it can run: another carrier may start it at
+  // once.
+  opts.suspended = true;
   gh::GreenThread* g = nullptr;
   int rc = gh::spawn(&green_start, st, opts, &g);
   if (rc < 0) {
@@ -127,10 +127,10 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
   }
   st->g = g;
   registry_add(st);
-  g->user = st;
   creator_name(g->name);
   if (detach == PTHREAD_CREATE_DETACHED) gh::detach(g);
   *thread = reinterpret_cast<pthread_t>(st);
+  gh::start(g);
   return 0;
 }
 
@@ -160,7 +160,8 @@ namespace {
 // it; a thread-local would be each green thread's own).
 RootJoin* root_join() {
   gh::Carrier* c = gh::Carrier::current();
-  ShimThread* root = c ? root_record(c) : nullptr;
+  gh::GreenThread* r = c ? program_root(c) : nullptr;
+  ShimThread* root = r ? root_record(r) : nullptr;
   return root ? &root->root_join : nullptr;
 }
 
@@ -169,7 +170,8 @@ RootJoin* root_join() {
 bool joins_own_root(pthread_t t) {
   gh::Carrier* c = gh::Carrier::current();
   if (!c || c->running()->is_root()) return false;
-  return pthread_equal(t, os_thread_handle());
+  gh::GreenThread* r = program_root(c);
+  return r && pthread_equal(t, reinterpret_cast<pthread_t>(r->tp));
 }
 
 // pthread codes; deadline: CLOCK_MONOTONIC ns or kNoDeadline; try: no wait.
@@ -289,13 +291,15 @@ GH_EXPORT int pthread_detach(pthread_t t) {
 // their OS thread.
 GH_EXPORT pthread_t pthread_self(void) {
   if (!threads_green()) return real::pthread_self();
-  if (__builtin_expect(t_signal_self != nullptr, 0))
-    return t_signal_self == &g_root_self ? os_thread_handle()
-                                         : reinterpret_cast<pthread_t>(t_signal_self);
+  if (__builtin_expect(t_signal_self != nullptr, 0)) {
+    if (t_signal_self == &g_root_self) return root_handle();
+    if (t_signal_self->root) return reinterpret_cast<pthread_t>(t_signal_self->g->tp);
+    return reinterpret_cast<pthread_t>(t_signal_self);
+  }
   gh::Carrier* c = gh::Carrier::current();
-  if (!c) return os_thread_handle();
+  if (!c) return real::pthread_self();
   auto* st = static_cast<ShimThread*>(c->running()->user);
-  if (!st || st->root) return os_thread_handle();
+  if (!st || st->root) return root_handle();
   return reinterpret_cast<pthread_t>(st);
 }
 
@@ -441,7 +445,7 @@ GH_EXPORT void pthread_exit(void* value) {
     __builtin_unreachable();
   }
   if (st->root || st->g->is_root()) {
-    if (pthread_equal(st->native, os_thread_handle()) && getpid() == gettid()) {
+    if (st->g->home->os_tid() == getpid()) {
       // main() leaving: natively the process lives on until its last thread
       // exits, then exits with status 0.
       run_key_destructors(st);
@@ -451,6 +455,8 @@ GH_EXPORT void pthread_exit(void* value) {
     }
     root_exits(value);
     gh::Carrier::current()->drain();
+    // The OS thread that exits is the root's own.
+    gh::Carrier::current()->go_home();
     real::pthread_exit(value);
     __builtin_unreachable();
   }
@@ -464,7 +470,7 @@ GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   if (!st) {
     int rc = real::pthread_setname_np(t, name);
     // Renaming the calling OS thread: what its green threads will inherit.
-    if (rc == 0 && gh::Carrier::current() && pthread_equal(t, os_thread_handle())) {
+    if (rc == 0 && gh::Carrier::current() && pthread_equal(t, root_handle())) {
       ShimThread* me = shim_self();
       if (me && me->root) me->name_known = false;
     }
@@ -517,9 +523,11 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
     return 0;
   }
   // A signal for a green thread goes to the OS thread of its carrier, which
-  // then interrupts that green thread's wait (not the root's).
-  st->g->carrier->set_signal_target(st->g);
-  return real::pthread_kill(native_of(t), sig);
+  // then interrupts that green thread's wait (not the root's). Should the
+  // thread move meanwhile, the handler there forwards it (hook_signal.cc).
+  gh::Carrier* c = st->g->current_carrier();
+  c->set_signal_target(st->g);
+  return real::pthread_kill(reinterpret_cast<pthread_t>(c->os_tp()), sig);
 }
 
 GH_EXPORT int pthread_cancel(pthread_t t) {

@@ -12,8 +12,11 @@
 #include "core/arena.h"
 #include "core/spinlock.h"
 #include "core/tsa.h"
+#include "core/log.h"
 #include "core/offload.h"
+#include "core/pool.h"
 #include "core/thread_pointer.h"
+#include "shim/config.h"
 #include "shim/glibc_tls.h"
 #include "shim/key_table.h"
 #include "shim/state.h"
@@ -28,8 +31,7 @@ bool threads_green() {
   return g_enabled;
 }
 
-ShimThread* root_record(Carrier* c) {
-  GreenThread* g = c->root();
+ShimThread* root_record(GreenThread* g) {
   auto* st = static_cast<ShimThread*>(g->user);
   if (!st) {
     // The code the OS thread was running when it became a carrier.
@@ -47,15 +49,32 @@ ShimThread* shim_self() {
   Carrier* c = Carrier::get();
   if (!c) return nullptr;
   GreenThread* g = c->running();
-  if (g->is_root()) return root_record(c);
+  // A root, or a carrier's idle context (where a signal handler, or a free()
+  // of an exited thread's TLS, may run): a record of its own, made on use.
+  if (g->is_root() || g->internal) return root_record(g);
   return static_cast<ShimThread*>(g->user);
+}
+
+GreenThread* program_root(Carrier* c) {
+  Carrier* first = c->pool()->slot(0);
+  GreenThread* r = first ? first->root() : nullptr;
+  return r && !r->internal ? r : nullptr;
+}
+
+pthread_t root_handle() {
+  Carrier* c = Carrier::current();
+  if (!c) return real::pthread_self();
+  // A root runs on its OS thread's own thread control block, which is its
+  // glibc pthread_t, wherever it runs; green threads have TCBs of their own.
+  GreenThread* g = c->running();
+  if (g->is_root() && !g->internal) return reinterpret_cast<pthread_t>(g->tp);
+  if (GreenThread* r = program_root(c)) return reinterpret_cast<pthread_t>(r->tp);
+  return reinterpret_cast<pthread_t>(c->os_tp());
 }
 
 pthread_t os_thread_handle() {
   Carrier* c = Carrier::current();
-  // A carrier's root runs on the OS thread's own thread control block,
-  // which is its glibc pthread_t; green threads have TCBs of their own.
-  return c ? reinterpret_cast<pthread_t>(c->root()->tp) : real::pthread_self();
+  return c ? reinterpret_cast<pthread_t>(c->os_tp()) : real::pthread_self();
 }
 
 ShimThread* shim_from_handle(pthread_t t) {
@@ -174,7 +193,33 @@ int start_native_thread(void* (*fn)(void*), void* arg) {
   return rc;
 }
 
+void new_process_pool() {
+  const Config& cfg = config();
+  PoolOptions o;
+  // Moving green threads between OS threads needs each to carry its own
+  // TLS: with shared TLS they stay on one carrier.
+  o.carriers = cfg.shared_tls ? 1 : (cfg.carriers > 0 ? cfg.carriers : usable_cpus());
+  o.handoff_ns = cfg.shared_tls ? 0 : int64_t{cfg.handoff_ms} * 1'000'000;
+  o.start_thread = &start_native_thread;
+  auto* p = new (std::nothrow) Pool(o);
+  if (!p) return;
+  p->set_first_tid(static_cast<pid_t>(gh::sys(SYS_gettid)));
+  Pool::set_process(p);
+}
+
+void start_carriers() {
+  Pool* p = Pool::process();
+  if (!p || p->started()) return;
+  Carrier* c = Carrier::current();
+  if (!c || c->pool() != p) return;
+  int rc = p->start();
+  if (rc < 0) log_warn("cannot start all carriers: errno %d", -rc);
+  log_debug("%d carrier(s), hand-off after %lld ms", p->options().carriers,
+            static_cast<long long>(p->options().handoff_ns / 1'000'000));
+}
+
 void threads_init() {
+  new_process_pool();
   Carrier::set_exit_hook(&on_green_exit);
   gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads);
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
@@ -189,7 +234,10 @@ long os_tid_of(long tid) {
   long os = -1;
   bool found = with_green_tid(
       static_cast<pid_t>(tid),
-      [](ShimThread* st, void* out) { *static_cast<long*>(out) = st->g->carrier->os_tid(); }, &os);
+      [](ShimThread* st, void* out) {
+        *static_cast<long*>(out) = st->g->current_carrier()->os_tid();
+      },
+      &os);
   if (!found) {
     errno = ESRCH;
     return -1;

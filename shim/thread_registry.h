@@ -71,9 +71,15 @@ bool threads_green();
 ShimThread* shim_self();
 
 // The pthread_t of the calling OS thread as glibc knows it (for glibc
-// functions that act on OS threads): its carrier root's, not the running
-// green thread's own thread control block.
+// functions that act on OS threads): its carrier's, not the running green
+// thread's own thread control block.
 pthread_t os_thread_handle();
+// The pthread_t of the running root (main): its own thread control block,
+// on whichever carrier it runs. For a green thread, its pool's program root.
+pthread_t root_handle();
+// The root of c's pool that is a program thread (main for the process
+// pool), or nullptr.
+GreenThread* program_root(Carrier* c);
 
 // Thread ids (docs/design.md, "Thread ids"): a green thread's id is
 // kGreenTidBase + its GreenThread::id, above any id the kernel hands out
@@ -99,8 +105,8 @@ bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg);
 long os_tid_of(long tid);
 long green_tgkill(long tgid, long tid, int sig);
 
-// The record of carrier c's root (made on first use).
-ShimThread* root_record(Carrier* c);
+// The record of a root green thread (made on first use).
+ShimThread* root_record(GreenThread* root);
 
 // The ShimThread behind t, or nullptr if t is a glibc handle.
 ShimThread* shim_from_handle(pthread_t t);
@@ -112,6 +118,13 @@ void free_shim_thread(ShimThread* st);
 // exit, carriers at their OS thread's exit, and the offload pool starts its
 // threads natively. Once, from shim_init().
 void threads_init();
+
+// Makes the process pool (its first carrier will be the calling OS
+// thread's): at start-up, and in a fork child.
+void new_process_pool();
+// Starts the process pool's other carriers and its hand-off monitor, once:
+// at the first pthread_create of a thread of the pool.
+void start_carriers();
 
 // Starts a native OS thread (all hooks pass through on it) running fn(arg),
 // detached. Returns 0 or an errno value.

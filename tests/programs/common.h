@@ -43,40 +43,40 @@ static inline const char* errname(int e) {
 }
 
 /* Prints "label: ok" or "label: FAIL (detail)" and counts the failure. */
-#define CHECK(cond, label, ...)                       \
-  do {                                                \
-    if (cond) {                                       \
-      printf("%s: ok\n", (label));                    \
-    } else {                                          \
-      g_failures++;                                   \
-      printf("%s: FAIL (", (label));                  \
-      printf(__VA_ARGS__);                            \
-      printf(")\n");                                  \
-    }                                                 \
+#define CHECK(cond, label, ...)      \
+  do {                               \
+    if (cond) {                      \
+      printf("%s: ok\n", (label));   \
+    } else {                         \
+      g_failures++;                  \
+      printf("%s: FAIL (", (label)); \
+      printf(__VA_ARGS__);           \
+      printf(")\n");                 \
+    }                                \
   } while (0)
 
 /* A system call's result: "label: ret=R errno=E" with errno only on -1. */
-#define SHOW(label, r)                                                        \
-  do {                                                                        \
-    long r_ = (long)(r);                                                      \
-    int e_ = errno;                                                           \
+#define SHOW(label, r)                                                           \
+  do {                                                                           \
+    long r_ = (long)(r);                                                         \
+    int e_ = errno;                                                              \
     printf("%s: ret=%ld errno=%s\n", (label), r_, r_ == -1 ? errname(e_) : "0"); \
   } while (0)
 
 /* Expects a call to have failed with -1 and errno `want`. */
-#define EXPECT_ERR(label, call, want)                                          \
-  do {                                                                         \
-    errno = 0;                                                                 \
-    long r_ = (long)(call);                                                    \
-    int e_ = errno;                                                            \
-    CHECK(r_ == -1 && e_ == (want), (label), "ret=%ld errno=%s, want -1 %s", r_, \
-          errname(e_), errname(want));                                         \
+#define EXPECT_ERR(label, call, want)                                                         \
+  do {                                                                                        \
+    errno = 0;                                                                                \
+    long r_ = (long)(call);                                                                   \
+    int e_ = errno;                                                                           \
+    CHECK(r_ == -1 && e_ == (want), (label), "ret=%ld errno=%s, want -1 %s", r_, errname(e_), \
+          errname(want));                                                                     \
   } while (0)
 
 /* Expects a pthread-style call to return `want` (an error number or 0). */
-#define EXPECT_RC(label, call, want)                                             \
-  do {                                                                           \
-    int rc_ = (call);                                                            \
+#define EXPECT_RC(label, call, want)                                                    \
+  do {                                                                                  \
+    int rc_ = (call);                                                                   \
     CHECK(rc_ == (want), (label), "returned %s, want %s", errname(rc_), errname(want)); \
   } while (0)
 
@@ -107,9 +107,12 @@ static inline void pattern_fill(unsigned seed, uint64_t off, unsigned char* p, s
   for (size_t i = 0; i < n; i++) p[i] = pattern_byte(seed, off + i);
 }
 
-/* The number of OS threads of this process. Kernel io_uring workers
- * ("iou-wrk-*", "iou-sqp-*") are listed in /proc/self/task too but are not
- * threads the program (or a carrier) runs, so they are not counted. */
+/* The number of OS threads of this process that run the program's code.
+ * Kernel io_uring workers ("iou-wrk-*", "iou-sqp-*") are listed in
+ * /proc/self/task too, and so are greenhouse's own OS threads ("gh-*": the
+ * carriers other than the main thread's, the hand-off monitor, the offload
+ * pool); neither is counted. Under the shim the program's threads are green
+ * threads on those carriers, so the count is 1: the main thread. */
 static inline int count_tasks(void) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -123,7 +126,7 @@ static inline int count_tasks(void) {
     if (fd >= 0) {
       ssize_t r = read(fd, comm, sizeof comm - 1);
       close(fd);
-      if (r > 0 && strncmp(comm, "iou-", 4) == 0) continue;
+      if (r > 0 && (strncmp(comm, "iou-", 4) == 0 || strncmp(comm, "gh-", 3) == 0)) continue;
     }
     n++;
   }

@@ -35,6 +35,8 @@ static struct result g_res[ALL + 1];  // [ALL] = main
 static int g_ready[2];
 static struct gate g_go;
 
+static pthread_barrier_t g_alive;
+
 static void use_library(int i) {
   struct result* r = &g_res[i];
   r->initial = g_get(&r->name_ok, &r->zero_initial);
@@ -46,6 +48,9 @@ static void use_library(int i) {
   r->after_park = g_get(&dummy, &zero);
   r->final = g_bump(100 * (i + 1));
   g_get(&dummy, &r->zero_final);
+  // Every thread stays alive until all have recorded their block's address:
+  // a thread that ended could have its block given to a later one.
+  pthread_barrier_wait(&g_alive);
 }
 
 static void* early_thread(void* arg) {
@@ -97,6 +102,7 @@ int main(int argc, char** argv) {
   if (pipe(g_ready) != 0) return 2;
   gate_init(&g_go);
 
+  pthread_barrier_init(&g_alive, NULL, ALL + 1);
   pthread_t t[ALL];
   for (int i = 0; i < EARLY; i++)
     if (pthread_create(&t[i], NULL, early_thread, (void*)(intptr_t)i) != 0) return 2;

@@ -37,17 +37,35 @@ constexpr int64_t kPatience = 20'000 * kMs;
 //    stack released by the next switch, so by the time the root runs again
 //    every finished thread's stack is back);
 //  - armed timers (each lives on some green thread's stack).
+//  Counted over every carrier of c's pool: green threads move between them.
+inline int64_t idle_stacks(gh::Pool* p) {
+  int64_t n = 0;
+  for (int i = 0; i < p->slots(); i++)
+    if (gh::Carrier* x = p->slot(i)) n += x->has_idle_context() ? 1 : 0;
+  return n;
+}
+
 inline std::string carrier_leaks(gh::Carrier* c) {
   std::string out;
-  auto add = [&out](uint64_t n, const char* what) {
+  auto add = [&out](int64_t n, const char* what) {
     if (n == 0) return;
     if (!out.empty()) out += ", ";
     out += std::to_string(n) + " " + what;
   };
-  add(c->live() - 1, "green thread(s) alive besides the root");
-  add(c->backend() ? c->backend()->inflight() : 0, "ring request(s) in flight");
-  add(c->stacks().in_use(), "pooled stack(s) not released");
-  add(c->timers().size(), "timer(s) still armed");
+  gh::Pool* p = c->pool();
+  int64_t inflight = 0, stacks = 0, timers = 0;
+  for (int i = 0; i < p->slots(); i++) {
+    gh::Carrier* x = p->slot(i);
+    if (!x) continue;
+    inflight += x->backend() ? x->backend()->inflight() : 0;
+    stacks += x->stacks().in_use();
+    timers += static_cast<int64_t>(x->timers_armed());
+  }
+  add(static_cast<int64_t>(c->live()) - 1, "green thread(s) alive besides the root");
+  add(inflight, "ring request(s) in flight");
+  // A carrier's idle context holds one stack for the carrier's lifetime.
+  add(stacks - idle_stacks(p), "pooled stack(s) not released");
+  add(timers, "timer(s) still armed");
   return out;
 }
 

@@ -37,13 +37,18 @@ run() { # run MODE COMMAND...
     fail=1
     return
   fi
-  # The load generator; meanwhile, sample the server's OS thread count.
+  # The load generator; meanwhile, sample the server's OS thread count: the
+  # threads that run its code (greenhouse's own gh-* threads and kernel
+  # iou-* workers are not counted).
   timeout -k 5 30 "$loadgen" -p "$port" -c "$conns" -w 0.5 -d 2 -T 10 \
     --json "$tmp/$mode.json" 2>"$tmp/$mode.loadgen.err" &
   local lpid=$! threads=0 t
   while kill -0 "$lpid" 2>/dev/null; do
-    t=$(awk '/^Threads:/ {print $2}' "/proc/$spid/status" 2>/dev/null)
-    [ -n "$t" ] && [ "$t" -gt "$threads" ] && threads=$t
+    t=0
+    for c in /proc/"$spid"/task/*/comm; do
+      case $(cat "$c" 2>/dev/null) in iou-*|gh-*|'') ;; *) t=$((t + 1)) ;; esac
+    done
+    [ "$t" -gt "$threads" ] && threads=$t
     sleep 0.1
   done
   wait "$lpid"

@@ -176,8 +176,18 @@ leaf_pid() {
 # shim_loaded PID: is libgreenhouse.so mapped in process PID?
 shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
 
-# task_count PID: number of OS threads of PID.
-task_count() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
+# task_count PID: number of OS threads of PID that run the program's code:
+# kernel io_uring workers (iou-*) and greenhouse's own threads (gh-*: extra
+# carriers, the hand-off monitor, the offload pool) are not counted.
+task_count() {
+  local n=0 t comm
+  for t in /proc/"$1"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    case $comm in iou-*|gh-*) continue ;; esac
+    n=$((n + 1))
+  done
+  echo "$n"
+}
 
 # no_shim_messages WHAT FILE...: fails when the shim printed anything
 # (docs/requirements.md#configuration: nothing at the default log level when

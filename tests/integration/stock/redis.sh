@@ -19,15 +19,8 @@ source "$(dirname "$0")/lib.sh"
 gh_init "$@"
 need redis-server redis-cli redis-benchmark
 
-# os_threads PID: OS threads of PID, kernel io_uring workers not counted.
-os_threads() {
-  local n=0 c
-  for c in /proc/"$1"/task/*/comm; do
-    [ -r "$c" ] || continue
-    case "$(cat "$c" 2>/dev/null)" in iou-*) ;; *) n=$((n + 1)) ;; esac
-  done
-  echo "$n"
-}
+# os_threads PID: OS threads of PID that run the program (lib.sh task_count).
+os_threads() { task_count "$1"; }
 
 # cli PORT ARGS...: one redis-cli command, bounded.
 cli() {

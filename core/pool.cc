@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+#include "core/pool.h"
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "core/carrier.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/sys.h"
+
+namespace gh {
+
+namespace {
+std::atomic<Pool*> g_process_pool{nullptr};
+
+void futex_sleep(std::atomic<uint32_t>* word, uint32_t expected, int64_t ns) {
+  timespec ts{static_cast<time_t>(ns / kNsPerSec), static_cast<long>(ns % kNsPerSec)};
+  gh::sys(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts);
+}
+void futex_wake_all(std::atomic<uint32_t>* word) {
+  gh::sys(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1 << 30);
+}
+}  // namespace
+
+Pool* Pool::process() { return g_process_pool.load(std::memory_order_acquire); }
+void Pool::set_process(Pool* p) { g_process_pool.store(p, std::memory_order_release); }
+
+Pool::Pool(const PoolOptions& opts) : opts_(opts) {
+  if (opts_.carriers < 1) opts_.carriers = 1;
+  if (opts_.carriers > kMaxCarriers) opts_.carriers = kMaxCarriers;
+  if (opts_.max_spares <= 0) opts_.max_spares = opts_.carriers;
+}
+
+Pool::~Pool() {
+  int n = slots();
+  for (int i = 0; i < n; i++) delete slots_[i].load(std::memory_order_relaxed);
+}
+
+int Pool::attach(Carrier* c) {
+  SpinGuard guard(attach_lock_);
+  int n = nslots_.load(std::memory_order_relaxed);
+  if (n >= kMaxCarriers) return -1;
+  slots_[n].store(c, std::memory_order_release);
+  nslots_.store(n + 1, std::memory_order_release);
+  nactive_.fetch_add(1, std::memory_order_acq_rel);
+  return n;
+}
+
+void Pool::detach(Carrier*) {
+  SpinGuard guard(attach_lock_);
+  nactive_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Pool::count_mask(uint64_t mask, int delta) {
+  while (mask) {
+    int bit = __builtin_ctzll(mask);
+    mask &= mask - 1;
+    blocked_[bit].fetch_add(static_cast<uint32_t>(delta), std::memory_order_relaxed);
+  }
+}
+
+uint64_t Pool::blocked_by_all() const {
+  uint32_t live = live_.load(std::memory_order_acquire);
+  uint64_t m = 0;
+  for (int bit = 0; bit < 64; bit++)
+    if (blocked_[bit].load(std::memory_order_relaxed) == live) m |= uint64_t{1} << bit;
+  return m;
+}
+
+void Pool::push_global(GreenThread* g) {
+  SpinGuard guard(global_lock_);
+  global_.push(g);
+  global_pending_.store(true, std::memory_order_seq_cst);
+}
+
+GreenThread* Pool::pop_global() {
+  if (!global_pending_.load(std::memory_order_acquire)) return nullptr;
+  SpinGuard guard(global_lock_);
+  GreenThread* g = global_.pop();
+  if (global_.empty()) global_pending_.store(false, std::memory_order_relaxed);
+  return g;
+}
+
+void Pool::set_idle(Carrier*, bool idle) {
+  nidle_.fetch_add(idle ? 1 : -1, std::memory_order_seq_cst);
+}
+
+void Pool::done_spinning() { nspinning_.fetch_sub(1, std::memory_order_seq_cst); }
+
+void Pool::wake_idle(Carrier* from) {
+  // Pairs with the idle carrier's announce-then-check (wait_for_work): one
+  // of us sees the other.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (nidle_.load(std::memory_order_relaxed) == 0) return;
+  if (nspinning_.load(std::memory_order_relaxed) != 0) return;
+  int expected = 0;
+  if (!nspinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  int n = slots();
+  int start = from ? from->slot() + 1 : 0;
+  for (int k = 0; k < n; k++) {
+    Carrier* x = slot((start + k) % n);
+    if (!x || x == from || !x->idle() || x->retired_.load(std::memory_order_relaxed)) continue;
+    if (x->spinning_.exchange(true, std::memory_order_acq_rel)) continue;
+    x->kick();
+    return;
+  }
+  done_spinning();
+}
+
+bool Pool::work_elsewhere(const Carrier* c) const {
+  int n = slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = slot(i);
+    if (x && x != c &&
+        (!x->run_queue().empty() || x->overflow_n_.load(std::memory_order_relaxed) > 0))
+      return true;
+  }
+  return false;
+}
+
+int Pool::start() {
+  bool expected = false;
+  if (!started_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return 0;
+  if (!opts_.start_thread) return -ENOSYS;
+  int rc = 0;
+  for (int i = 1; i < opts_.carriers; i++) {
+    threads_running_.fetch_add(1, std::memory_order_acq_rel);
+    int e = opts_.start_thread(&Pool::worker_main, this);
+    if (e != 0) {
+      threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+      log_warn("cannot start carrier %d of %d: errno %d; running on %d", i + 1, opts_.carriers, e,
+               i);
+      rc = -e;
+      break;
+    }
+  }
+  if (opts_.handoff_ns > 0) {
+    threads_running_.fetch_add(1, std::memory_order_acq_rel);
+    int e = opts_.start_thread(&Pool::monitor_main, this);
+    if (e != 0) {
+      threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+      log_warn("cannot start the hand-off monitor: errno %d", e);
+      if (rc == 0) rc = -e;
+    }
+  }
+  // Return once every thread started has named itself: from then on the
+  // program sees the runtime's threads as gh-* (and its own count of OS
+  // threads is exact).
+  for (;;) {
+    uint32_t seen = named_.load(std::memory_order_acquire);
+    if (static_cast<int>(seen) >= threads_running_.load(std::memory_order_acquire)) break;
+    futex_sleep(&named_, seen, 10'000'000);
+  }
+  return rc;
+}
+
+void Pool::named() {
+  named_.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(&named_);
+}
+
+void Pool::stop() {
+  stopping_.store(true, std::memory_order_seq_cst);
+  monitor_futex_.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(&monitor_futex_);
+  while (threads_running_.load(std::memory_order_acquire) > 0) {
+    int n = slots();
+    for (int i = 0; i < n; i++) {
+      Carrier* x = slot(i);
+      if (x && x->root()->internal) x->stop_root();
+    }
+    futex_sleep(&monitor_futex_, monitor_futex_.load(), 1'000'000);
+  }
+}
+
+void* Pool::worker_main(void* arg) {
+  auto* p = static_cast<Pool*>(arg);
+  p->run_carrier(false);
+  return nullptr;
+}
+
+void Pool::run_carrier(bool spare) {
+  // Scheduler code runs with every asynchronous signal blocked; the carrier
+  // lets through, while it sleeps, those some green thread takes, and each
+  // green thread runs with its own mask.
+  uint64_t all = ~uint64_t{0};
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
+    all &= ~(uint64_t{1} << (sig - 1));
+  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
+  // The runtime's own OS threads are named gh-* (docs/design.md).
+  gh::sys(SYS_prctl, PR_SET_NAME, spare ? "gh-spare" : "gh-carrier", 0, 0, 0);
+  named();
+  Carrier* c = Carrier::attach_to(this, true);
+  if (!c) {
+    log_error("cannot make a carrier: errno %d", errno);
+    threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  c->spare_ = spare;
+  c->serve();
+  Carrier::leave();
+  threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void* Pool::spare_main(void* arg) {
+  auto* p = static_cast<Pool*>(arg);
+  p->run_carrier(true);
+  return nullptr;
+}
+
+int Pool::start_spare() {
+  // A retired spare comes back first: its OS thread sleeps in its ring.
+  int n = slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = slot(i);
+    if (!x || !x->spare()) continue;
+    bool was = true;
+    if (x->retired_.compare_exchange_strong(was, false, std::memory_order_acq_rel)) {
+      spares_.fetch_add(1, std::memory_order_acq_rel);
+      x->kick();
+      return 0;
+    }
+  }
+  if (spares_.load(std::memory_order_acquire) >= opts_.max_spares) return -EAGAIN;
+  if (slots() >= kMaxCarriers) return -EAGAIN;
+  spares_.fetch_add(1, std::memory_order_acq_rel);
+  threads_running_.fetch_add(1, std::memory_order_acq_rel);
+  int e = opts_.start_thread(&Pool::spare_main, this);
+  if (e != 0) {
+    spares_.fetch_sub(1, std::memory_order_acq_rel);
+    threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+    return -e;
+  }
+  stats_.spares_started.fetch_add(1, std::memory_order_relaxed);
+  log_debug("started a spare carrier (%d running)", spares_.load());
+  return 0;
+}
+
+void Pool::spare_retired() {
+  spares_.fetch_sub(1, std::memory_order_acq_rel);
+  stats_.spares_retired.fetch_add(1, std::memory_order_relaxed);
+  log_debug("a spare carrier retired (%d running)", spares_.load());
+}
+
+void* Pool::monitor_main(void* arg) {
+  static_cast<Pool*>(arg)->monitor();
+  return nullptr;
+}
+
+void Pool::monitor() {
+  gh::sys(SYS_prctl, PR_SET_NAME, "gh-monitor", 0, 0, 0);
+  named();
+  const int64_t threshold = opts_.handoff_ns;
+  int64_t period = threshold / 2;
+  if (period < 500'000) period = 500'000;
+  uint64_t last_ticks[kMaxCarriers] = {};
+  int64_t since[kMaxCarriers] = {};
+  while (!stopping()) {
+    futex_sleep(&monitor_futex_, monitor_futex_.load(std::memory_order_acquire), period);
+    if (stopping()) break;
+    int64_t now = mono_ns();
+    int n = slots();
+    bool need_help = false;
+    bool someone_idle = false;
+    for (int i = 0; i < n; i++) {
+      Carrier* x = slot(i);
+      if (!x || x->retired_.load(std::memory_order_relaxed)) continue;
+      uint64_t t = x->ticks();
+      if (x->idle() || t != last_ticks[i] || since[i] == 0) {
+        last_ticks[i] = t;
+        since[i] = now;
+        if (x->idle()) someone_idle = true;
+        continue;
+      }
+      if (now - since[i] < threshold) continue;
+      if (x->is_stuck()) {
+        need_help = true;
+        continue;
+      }
+      if (!x->has_pending_work()) continue;
+      if (x->mark_stuck()) {
+        note_stuck(+1);
+        stats_.handoffs.fetch_add(1, std::memory_order_relaxed);
+        log_debug(
+            "hand-off: carrier %d (os thread %d) has run one green thread for %lld ms; "
+            "others take its work (%llu hand-offs)",
+            i, x->os_tid(), static_cast<long long>((now - since[i]) / 1'000'000),
+            static_cast<unsigned long long>(stats_.handoffs.load()));
+        need_help = true;
+      }
+    }
+    if (!need_help) continue;
+    if (someone_idle) {
+      // An idle carrier serves stuck ones every kServeInterval; wake it now.
+      for (int i = 0; i < n; i++) {
+        Carrier* x = slot(i);
+        if (x && x->idle() && !x->retired_.load(std::memory_order_relaxed)) {
+          x->kick();
+          break;
+        }
+      }
+    } else {
+      int rc = start_spare();
+      if (rc < 0 && rc != -EAGAIN) log_debug("cannot start a spare carrier: errno %d", -rc);
+    }
+  }
+  threads_running_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+}  // namespace gh
