@@ -180,6 +180,7 @@ Carrier::Carrier(Pool* pool, bool internal_root) : pool_(pool) {
   if (!internal_root) {
     pool_->add_live(1);
     pool_->count_mask(root_.sigmask, +1);
+    running_takes_.store(~root_.sigmask, std::memory_order_relaxed);
   }
 }
 
@@ -361,20 +362,43 @@ void Carrier::signal_arrived(bool sa_restart) {
   if (cur == 0 || v < cur) pending_signal_.store(v, std::memory_order_release);
 }
 
+uint64_t Carrier::wait_sigmask() {
+  // A signal may reach this carrier while it sleeps only if a program
+  // thread that does not block it could take it here: one that is not
+  // running on another carrier (a thread running elsewhere takes it there;
+  // were it let through here, the thread's blocking call would not see it).
+  uint32_t live = pool_->live();
+  uint32_t elsewhere[64] = {};
+  int n = pool_->slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = pool_->slot(i);
+    if (!x || x == this) continue;
+    for (uint64_t m = x->running_takes(); m; m &= m - 1) elsewhere[__builtin_ctzll(m)]++;
+  }
+  uint64_t block = 0;
+  for (int bit = 0; bit < 64; bit++) {
+    uint32_t takers = live - pool_->blocked(bit);
+    if (takers <= elsewhere[bit] || takers > live) block |= uint64_t{1} << bit;
+  }
+  return block;
+}
+
 GreenThread* Carrier::process_signal_target(int sig) {
   if (sig < 1 || sig > 64) return nullptr;
   uint64_t bit = uint64_t{1} << (sig - 1);
-  // The kernel prefers the main thread: a pool's first carrier's root, if
-  // it runs here or runs nowhere (the caller holds it while it handles).
+  // The kernel prefers the main thread: a pool's first carrier's root,
+  // wherever it runs (the caller holds it while it handles, or sends the
+  // signal on to the carrier it runs on).
   Carrier* first = pool_->slot(0);
-  if (first && !first->root_.internal && !(first->root_.sigmask & bit) &&
-      (running_ == &first->root_ || !first->root_.on_cpu.load(std::memory_order_acquire)))
-    return &first->root_;
+  if (first && !first->root_.internal && !(first->root_.sigmask & bit)) return &first->root_;
   if (!running_->internal && !(running_->sigmask & bit)) return running_;
-  SpinGuard guard(intr_lock_);
-  for (GreenThread* g = interruptible_; g; g = g->intr_next)
-    if (!(g->sigmask & bit)) return g;
-  return nullptr;
+  // In a signal handler: the interrupted code may hold the lock.
+  if (!intr_lock_.try_lock()) return nullptr;
+  GreenThread* found = nullptr;
+  for (GreenThread* g = interruptible_; g && !found; g = g->intr_next)
+    if (!(g->sigmask & bit)) found = g;
+  intr_lock_.unlock();
+  return found;
 }
 
 void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
@@ -432,6 +456,7 @@ void Carrier::arm_timer(Timer* t) {
   SpinGuard guard(service_lock_);
   t->owner = this;
   timers_.arm(t);
+  timers_count_.store(static_cast<uint32_t>(timers_.size()), std::memory_order_relaxed);
 }
 
 bool Carrier::cancel_timer(Timer* t) {
@@ -440,7 +465,10 @@ bool Carrier::cancel_timer(Timer* t) {
   // Taking the lock also waits for a fire of t that is under way (fires run
   // under it), after which t may go out of scope.
   SpinGuard guard(owner->service_lock_);
-  return owner->timers_.cancel(t);
+  bool was = owner->timers_.cancel(t);
+  owner->timers_count_.store(static_cast<uint32_t>(owner->timers_.size()),
+                             std::memory_order_relaxed);
+  return was;
 }
 
 size_t Carrier::timers_armed() {
@@ -634,6 +662,13 @@ void Carrier::wait_for_work() {
   if (rc == -EINTR) interrupts_++;
 }
 
+uint64_t Carrier::scheduler_sigmask() {
+  uint64_t all = ~uint64_t{0};
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
+    all &= ~(uint64_t{1} << (sig - 1));
+  return all;
+}
+
 GreenThread* Carrier::idle_context() {
   if (root_.internal) return &root_;
   if (idle_ctx_) return idle_ctx_;
@@ -653,7 +688,8 @@ GreenThread* Carrier::idle_context() {
   g->stack = s;
   g->entry = &Carrier::idle_loop;
   g->arg = this;
-  g->sigmask = root_.sigmask;
+  // A signal comes while it runs only through wait_sigmask() in the wait.
+  g->sigmask = scheduler_sigmask();
   void* hi = s.hi();
   if (g_tp_ops) {
     // Its own thread pointer: the root, whose block is the OS thread's,
@@ -695,8 +731,10 @@ GreenThread* Carrier::pick_next() {
     if (g) return g;
     // Nothing runnable anywhere. Sleep only on a stack no other carrier
     // can resume meanwhile: the running thread's if it is pinned here, else
-    // the idle context's.
-    if (!(running_->pinned.load(std::memory_order_relaxed) && running_->home == this)) {
+    // the idle context's (always when the running thread has exited: it
+    // may be freed).
+    if (leaving_dead_ ||
+        !(running_->pinned.load(std::memory_order_relaxed) && running_->home == this)) {
       if (GreenThread* idle = idle_context()) return idle;
     }
     wait_for_work();
@@ -713,6 +751,7 @@ void Carrier::switch_to(GreenThread* next) {
     arch::cpu_relax();
   next->carrier.store(this, std::memory_order_relaxed);
   running_ = next;
+  running_takes_.store(next->internal ? 0 : ~next->sigmask, std::memory_order_relaxed);
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
   stats_.switches++;
   ticks_.store(stats_.switches, std::memory_order_relaxed);
@@ -862,7 +901,9 @@ void Carrier::exit_here(GreenThread* g, void* result) {
   if (pool_->live() <= 1) {
     if (Waiter* w = pool_->drain_waiter.exchange(nullptr, std::memory_order_seq_cst)) wake(w);
   }
-  schedule();
+  // Not schedule(): g may be freed by now, and a thread made meanwhile may
+  // have g's address, which must not read as "g itself, keep running".
+  switch_to(pick_next());
   __builtin_unreachable();
 }
 

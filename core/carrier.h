@@ -118,6 +118,7 @@ class Carrier : public ArenaObject {
     if (!running_->internal) {
       pool_->count_mask(running_->sigmask, -1);
       pool_->count_mask(mask, +1);
+      running_takes_.store(~mask, std::memory_order_relaxed);
     }
     running_->sigmask = mask;
     applied_sigmask_ = mask;
@@ -125,13 +126,18 @@ class Carrier : public ArenaObject {
   // The signals that every program thread of the pool blocks: the mask the
   // carrier waits with, so that a signal some green thread would take
   // interrupts the wait as it would interrupt that thread natively.
-  uint64_t wait_sigmask() { return pool_->blocked_by_all(); }
+  uint64_t wait_sigmask();
+  // The signals the running thread takes (a program thread's unblocked
+  // set; none for a scheduler context). Any thread reads it.
+  uint64_t running_takes() const { return running_takes_.load(std::memory_order_relaxed); }
   // Async-signal-safe, on this carrier's OS thread, in a handler for a
   // process-directed signal `sig`: the green thread that takes it as the
-  // kernel would pick a thread that does not block it — the root if it does
-  // not, else the running thread if it does not (the signal may have come
-  // while the carrier waited with wait_sigmask()), else one in an
-  // interruptible wait that does not — or nullptr.
+  // kernel would pick a thread that does not block it — the pool's main
+  // root if it does not (wherever it runs: the caller holds it while it
+  // handles, or sends the signal on to the carrier it runs on), else the
+  // running thread if it does not (the signal may have come while the
+  // carrier waited with wait_sigmask()), else one in an interruptible wait
+  // here that does not — or nullptr.
   GreenThread* process_signal_target(int sig);
 
   // Starts (h) or ends (nullptr) an interruptible wait of the running green
@@ -205,6 +211,10 @@ class Carrier : public ArenaObject {
   // True for a spare the monitor started; a spare may retire when idle.
   bool spare() const { return spare_; }
   int slot() const { return slot_; }
+  // The signal mask of scheduler contexts (idle contexts, the roots of
+  // workers): every asynchronous signal blocked. Synchronous ones (SIGSEGV,
+  // SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) and SIGABRT stay deliverable.
+  static uint64_t scheduler_sigmask();
   // Any thread: makes an internal root's serve() look at the pool again
   // (Pool::stop()).
   void stop_root();
@@ -258,8 +268,9 @@ class Carrier : public ArenaObject {
   uint32_t picks_ = 0;                   // [carrier] for the global queue's turn
   std::atomic<uint64_t> ticks_{0};       // [carrier] written, monitor reads
   std::atomic<bool> stuck_{false};
-  std::atomic<bool> retired_{false};  // a spare that sleeps until the monitor needs it
-  int64_t idle_since_ = 0;            // [carrier] a spare's: when it last had nothing to do
+  std::atomic<uint64_t> running_takes_{0};  // [carrier] written; see running_takes()
+  std::atomic<bool> retired_{false};        // a spare that sleeps until the monitor needs it
+  int64_t idle_since_ = 0;                  // [carrier] a spare's: when it last had nothing to do
 
   void deliver_interrupt();
   SpinLock intr_lock_;  // guards the interruptible list

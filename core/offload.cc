@@ -5,6 +5,7 @@
 #include "core/fifo.h"
 
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <climits>
 
+#include "core/carrier.h"
 #include "core/green.h"
 #include "core/spinlock.h"
 
@@ -44,8 +46,11 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
 Job* pop_locked() GH_REQUIRES(g_lock) { return g_jobs.pop(); }
 
 void* worker(void*) {
-  // The runtime's own OS threads are named gh-* (docs/design.md).
+  // The runtime's own OS threads are named gh-* (docs/design.md) and never
+  // take the program's signals.
   gh::sys(SYS_prctl, PR_SET_NAME, "gh-offload", 0, 0, 0);
+  uint64_t mask = Carrier::scheduler_sigmask();
+  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
   for (;;) {
     g_lock.lock();
     Job* j = pop_locked();

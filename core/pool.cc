@@ -34,7 +34,10 @@ void Pool::set_process(Pool* p) { g_process_pool.store(p, std::memory_order_rele
 Pool::Pool(const PoolOptions& opts) : opts_(opts) {
   if (opts_.carriers < 1) opts_.carriers = 1;
   if (opts_.carriers > kMaxCarriers) opts_.carriers = kMaxCarriers;
-  if (opts_.max_spares <= 0) opts_.max_spares = opts_.carriers;
+  // As many as it takes (a spare is started only while every carrier is
+  // stuck and there is work), up to the slots there are.
+  if (opts_.max_spares <= 0 || opts_.max_spares > kMaxCarriers - opts_.carriers)
+    opts_.max_spares = kMaxCarriers - opts_.carriers;
 }
 
 Pool::~Pool() {
@@ -189,9 +192,7 @@ void Pool::run_carrier(bool spare) {
   // Scheduler code runs with every asynchronous signal blocked; the carrier
   // lets through, while it sleeps, those some green thread takes, and each
   // green thread runs with its own mask.
-  uint64_t all = ~uint64_t{0};
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
-    all &= ~(uint64_t{1} << (sig - 1));
+  uint64_t all = Carrier::scheduler_sigmask();
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
   // The runtime's own OS threads are named gh-* (docs/design.md).
   gh::sys(SYS_prctl, PR_SET_NAME, spare ? "gh-spare" : "gh-carrier", 0, 0, 0);
@@ -254,6 +255,9 @@ void* Pool::monitor_main(void* arg) {
 }
 
 void Pool::monitor() {
+  // Not a thread of the program: it never takes the program's signals.
+  uint64_t mask = Carrier::scheduler_sigmask();
+  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
   gh::sys(SYS_prctl, PR_SET_NAME, "gh-monitor", 0, 0, 0);
   named();
   const int64_t threshold = opts_.handoff_ns;

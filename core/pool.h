@@ -84,8 +84,9 @@ class Pool : public ArenaObject {
   }
   // Adds (+1) or removes (-1) a program thread's signal mask to the counts.
   void count_mask(uint64_t mask, int delta);
-  // The signals blocked by every live program thread.
+  // The signals blocked by every live program thread; how many block `bit`.
   uint64_t blocked_by_all() const;
+  uint32_t blocked(int bit) const { return blocked_[bit].load(std::memory_order_relaxed); }
 
   // The queue of green threads readied by threads outside the pool, and of
   // run-queue overflow. Carriers take from it when their own queue is empty

@@ -183,6 +183,21 @@ int timeout(int64_t deadline) {
 }
 
 int cancel_fd(int fd) {
+  // Green threads of the pool parked on fd may have queued their requests
+  // on any carrier's ring: each other ring with requests in flight gets a
+  // cancellation too (submitted by whoever serves it next; not waited for).
+  Carrier* me = Carrier::current();
+  Pool* pool = me ? me->pool() : nullptr;
+  for (int i = 0, n = pool ? pool->slots() : 0; i < n; i++) {
+    Carrier* x = pool->slot(i);
+    if (!x || x == me || !x->backend() || x->backend()->inflight() == 0) continue;
+    auto* r = static_cast<Ring*>(x->backend());
+    x->with_service([&] {
+      io_uring_sqe* s = r->sqe();
+      io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(s, ioring::kUserIgnore);
+    });
+  }
   // With IORING_ASYNC_CANCEL_ALL the result is the number cancelled.
   int rc = submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL); });

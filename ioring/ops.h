@@ -43,8 +43,10 @@ int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline = 
 int poll(int fd, uint32_t events, int64_t deadline = kNoDeadline);
 // Waits until the deadline. Returns 0 (the kernel's -ETIME is success here).
 int timeout(int64_t deadline);
-// Cancels every request on fd of this carrier's ring and waits for the
-// cancellation. Returns the number cancelled (>= 0) or -errno.
+// Cancels every request on fd: on this carrier's ring, waiting for the
+// cancellation (returns the number cancelled, >= 0, or -errno), and on the
+// rings of the pool's other carriers that have requests in flight (queued,
+// not waited for: a green thread parked there sees its call end).
 int cancel_fd(int fd);
 // Cancels one tracked request. Returns 0, -ENOENT (already done) or -EALREADY.
 int cancel(ioring::Request* req);

@@ -30,33 +30,46 @@ int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
 
   Waiter first;
   first.g = me;
-  for (int i = 0; i < n; i++) {
-    reqs[i].g = me;
-    reqs[i].waiter = &first;
-    io_uring_sqe* s = r->sqe();
-    io_uring_prep_poll_add(s, fds[i], events[i]);
-    r->track(s, &reqs[i]);
-  }
+  // The requests are r's: whoever serves r's carrier (its own OS thread, or
+  // one serving it while it is stuck) completes them, under its service lock.
+  Carrier* owner = r->carrier();
+  owner->with_service([&] {
+    for (int i = 0; i < n; i++) {
+      reqs[i].g = me;
+      reqs[i].waiter = &first;
+      io_uring_sqe* s = r->sqe();
+      io_uring_prep_poll_add(s, fds[i], events[i]);
+      r->track(s, &reqs[i]);
+    }
+  });
   // poll/select/epoll_wait are never restarted after a signal handler.
   int how = park_waiter_interruptible(first, deadline, false, "poll");
 
   // Cancel what is still pending, then wait until every Request completed.
-  for (int i = 0; i < n; i++) {
-    if (reqs[i].done) continue;
-    io_uring_sqe* s = r->sqe();
-    io_uring_prep_cancel(s, &reqs[i], 0);
-    io_uring_sqe_set_data64(s, ioring::kUserIgnore);
-  }
+  // We may be on another carrier now: r's are queued on r, which its
+  // carrier submits when it next looks (woken if it sleeps).
+  owner->with_service([&] {
+    for (int i = 0; i < n; i++) {
+      if (reqs[i].done) continue;
+      io_uring_sqe* s = r->sqe();
+      io_uring_prep_cancel(s, &reqs[i], 0);
+      io_uring_sqe_set_data64(s, ioring::kUserIgnore);
+    }
+  });
   for (;;) {
     Waiter rest;
     rest.g = me;
     bool pending = false;
-    for (int i = 0; i < n; i++) {
-      if (!reqs[i].done) {
-        reqs[i].waiter = &rest;
-        pending = true;
+    // Under the lock: a completion dispatched meanwhile sees either the old
+    // waiter (and we see done) or the new one.
+    owner->with_service([&] {
+      for (int i = 0; i < n; i++) {
+        if (!reqs[i].done) {
+          reqs[i].waiter = &rest;
+          pending = true;
+        }
       }
-    }
+    });
     if (!pending) break;
     park_waiter(rest, kNoDeadline, "poll-cancel");
   }

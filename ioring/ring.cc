@@ -186,8 +186,11 @@ Ring* Ring::create(Carrier* c, bool one_thread) {
   r->ring_.ring_fd = hi;
   r->ring_.enter_ring_fd = hi;
   // With the fd registered, io_uring_enter no longer looks the file up, and
-  // the ring keeps working even if the program closes our fd number.
-  f.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
+  // the ring keeps working even if the program closes our fd number. A
+  // registration is the registering thread's own (an index in its table), so
+  // a ring that other threads enter keeps its plain fd (the shim keeps the
+  // program from closing it).
+  if (one_thread) f.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
 
   long efd = gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC);
   if (efd < 0) {

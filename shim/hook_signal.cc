@@ -22,14 +22,23 @@ using namespace gh::shim;
 namespace {
 
 // A signal aimed at green thread `target` (pthread_kill) reached `here`, but
-// the target runs on another carrier now: sends it there. Returns false if
-// it cannot (the caller then handles it here).
-bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig) {
+// or a process-directed one that `target` should take, reached `here`, but
+// the target runs on another carrier: sends it there with its siginfo
+// unchanged (rt_tgsigqueueinfo within the process keeps si_code and the
+// sender). Returns false if it cannot (the caller then handles it here).
+bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo_t* info) {
   gh::Carrier* there = target->current_carrier();
   if (there == here) return false;
   here->set_signal_target(nullptr);
   there->set_signal_target(target);
-  return gh::sys(SYS_tgkill, gh::sys(SYS_getpid), there->os_tid(), sig) == 0;
+  long pid = gh::sys(SYS_getpid);
+  if (gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, info) == 0) return true;
+  // The kernel lets a thread queue a kill()- or kernel-style siginfo
+  // (si_code >= 0, or SI_TKILL) only to itself: elsewhere it goes as
+  // SI_QUEUE, with the sender's pid, uid and value kept.
+  siginfo_t copy = *info;
+  copy.si_code = SI_QUEUE;
+  return gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
 }
 
 struct UserHandler {
@@ -62,7 +71,9 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       bool idle = false;
       claimed = target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
       if (!claimed) {
-        if (directed && forward_signal(carrier, target, sig)) return;
+        // It runs on another carrier: the handler runs there, as it would
+        // natively interrupt that thread.
+        if (forward_signal(carrier, target, sig, info)) return;
         // Process-directed: the running thread takes it if it may.
         gh::GreenThread* r = carrier->running();
         uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;

@@ -210,7 +210,7 @@ void new_process_pool() {
 void start_carriers() {
   Pool* p = Pool::process();
   if (!p || p->started()) return;
-  Carrier* c = Carrier::current();
+  Carrier* c = Carrier::get();
   if (!c || c->pool() != p) return;
   int rc = p->start();
   if (rc < 0) log_warn("cannot start all carriers: errno %d", -rc);
