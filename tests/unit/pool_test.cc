@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+// The M:N scheduler (core/pool.h): green threads of a pool run on all its
+// carriers, move between them, and keep running while a carrier is stuck in
+// one of them. Each test runs on a fresh OS thread that becomes the pool's
+// first carrier, for 1, 2 and 4 carriers (PoolCarriers/<Name>/<N>carriers),
+// and stops the pool at the end; the teardown checks every carrier of the
+// pool for leaks (test_util.h carrier_leaks).
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cond.h"
+#include "core/mutex.h"
+#include "core/pool.h"
+#include "core/semaphore.h"
+#include "core/sys.h"
+#include "ioring/ops.h"
+#include "test_util.h"
+
+namespace {
+
+using gh_test::go;
+using gh_test::join_all;
+using gh_test::kMs;
+
+int start_std_thread(void* (*fn)(void*), void* arg) {
+  std::thread([fn, arg] { fn(arg); }).detach();
+  return 0;
+}
+
+class PoolCarriers : public ::testing::TestWithParam<int> {
+ protected:
+  // Runs body as the root of the first carrier of a new pool of GetParam()
+  // carriers (hand-off after handoff_ns; 0: none), then stops the pool.
+  void run(const std::function<void(gh::Pool*)>& body, int64_t handoff_ns = 0) {
+    std::thread t([&] {
+      gh::PoolOptions o;
+      o.carriers = GetParam();
+      o.handoff_ns = handoff_ns;
+      o.start_thread = &start_std_thread;
+      auto* pool = new gh::Pool(o);
+      gh::Carrier* c = gh::Carrier::attach_to(pool, false);
+      ASSERT_NE(c, nullptr);
+      ASSERT_EQ(pool->start(), 0);
+      body(pool);
+      std::string leaks = gh_test::carrier_leaks(c);
+      EXPECT_EQ(leaks, "") << "leak check after the test body";
+      gh::Carrier::leave();
+      pool->stop();
+      delete pool;
+    });
+    t.join();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(PoolCarriers, PoolCarriers, ::testing::Values(1, 2, 4),
+                         [](const auto& info) { return std::to_string(info.param) + "carriers"; });
+
+long os_tid() { return gh::sys(SYS_gettid); }
+
+// Busy for about ns of CPU, without a system call the runtime sees.
+void burn(int64_t ns) {
+  int64_t end = gh::mono_ns() + ns;
+  volatile uint64_t x = 0;
+  while (gh::mono_ns() < end) x = x + 1;
+}
+
+TEST_P(PoolCarriers, ThreadsRunOnEveryCarrier) {
+  run([](gh::Pool* pool) {
+    // Threads that each burn a while: idle carriers steal them, so they run
+    // on as many OS threads as the pool has carriers.
+    std::mutex m;
+    std::set<long> tids;
+    std::vector<gh::GreenThread*> gs;
+    std::atomic<int> started{0};
+    const int n = 4 * GetParam();
+    for (int i = 0; i < n; i++) {
+      gs.push_back(go([&] {
+        started++;
+        burn(20 * kMs);
+        std::lock_guard<std::mutex> l(m);
+        tids.insert(os_tid());
+      }));
+    }
+    join_all(gs);
+    EXPECT_EQ(started.load(), n);
+    EXPECT_EQ(static_cast<int>(tids.size()), GetParam());
+    if (GetParam() > 1) EXPECT_GT(pool->stats().steals.load(), 0u);
+  });
+}
+
+TEST_P(PoolCarriers, MutexCondPingPongAcrossCarriersIsExact) {
+  run([](gh::Pool*) {
+    constexpr int kPairs = 200, kRounds = 100;
+    struct Pair {
+      gh::Mutex m;
+      gh::Cond cv;
+      int turn = 0;
+      int exchanges = 0;
+    };
+    std::vector<Pair> pairs(kPairs);
+    for (auto& p : pairs) {
+      p.m.init(gh::Mutex::kNormal);
+      p.cv.init(CLOCK_REALTIME);
+    }
+    std::atomic<long> moved{0};  // exchanges that went to another OS thread
+    std::vector<gh::GreenThread*> gs;
+    for (int i = 0; i < kPairs; i++) {
+      for (int me = 0; me < 2; me++) {
+        gs.push_back(go([&, i, me] {
+          Pair& p = pairs[i];
+          long last = os_tid();
+          for (int r = 0; r < kRounds; r++) {
+            p.m.lock();
+            while (p.turn != me) p.cv.wait(p.m);
+            p.exchanges++;
+            p.turn = !me;
+            p.cv.signal();
+            p.m.unlock();
+            if (os_tid() != last) moved++;
+            last = os_tid();
+          }
+        }));
+      }
+    }
+    join_all(gs);
+    for (int i = 0; i < kPairs; i++) ASSERT_EQ(pairs[i].exchanges, 2 * kRounds) << "pair " << i;
+    if (GetParam() > 1) EXPECT_GT(moved.load(), 0) << "no thread ever changed carriers";
+  });
+}
+
+TEST_P(PoolCarriers, SemaphoreRingAcrossCarriersIsExact) {
+  run([](gh::Pool*) {
+    constexpr int kRing = 64, kLaps = 50;
+    std::vector<gh::Semaphore> sems(kRing);
+    for (auto& sem : sems) sem.init(0);
+    std::vector<int> passes(kRing, 0);
+    std::vector<gh::GreenThread*> gs;
+    for (int i = 0; i < kRing; i++) {
+      gs.push_back(go([&, i] {
+        for (int lap = 0; lap < kLaps; lap++) {
+          sems[i].wait();
+          passes[i]++;
+          sems[(i + 1) % kRing].post();
+        }
+      }));
+    }
+    sems[0].post();
+    join_all(gs);
+    for (int i = 0; i < kRing; i++) ASSERT_EQ(passes[i], kLaps) << i;
+  });
+}
+
+TEST_P(PoolCarriers, SleepsNeverEndEarlyWhereverTheyResume) {
+  run([](gh::Pool*) {
+    std::vector<gh::GreenThread*> gs;
+    std::atomic<int> early{0};
+    for (int i = 0; i < 50; i++) {
+      gs.push_back(go([&, i] {
+        for (int k = 0; k < 5; k++) {
+          int64_t want = (1 + (i + k) % 3) * kMs;
+          int64_t t0 = gh::mono_ns();
+          gh::sleep_for(want);
+          if (gh::mono_ns() - t0 < want) early++;
+          burn(200'000);  // lets others steal the next wake-up
+        }
+      }));
+    }
+    join_all(gs);
+    EXPECT_EQ(early.load(), 0);
+  });
+}
+
+// Hand-off: every carrier is stuck in a thread that spins until a flag is
+// set; the thread that sets it sleeps first (a timer on a stuck carrier) and
+// its sleep must still end: an idle or spare carrier serves the stuck
+// carriers' timers and takes their queued threads.
+TEST_P(PoolCarriers, StuckCarriersHandTheirWorkOver) {
+  run(
+      [](gh::Pool* pool) {
+        std::atomic<bool> flag{false};
+        std::atomic<int> spinning{0};
+        std::vector<gh::GreenThread*> gs;
+        const int spinners = GetParam() + 1;
+        for (int i = 0; i < spinners; i++) {
+          gs.push_back(go([&] {
+            spinning++;
+            while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+          }));
+        }
+        gs.push_back(go([&] {
+          gh::sleep_for(10 * kMs);
+          flag.store(true, std::memory_order_release);
+        }));
+        ASSERT_TRUE(gh_test::wait_until_true([&] { return flag.load(); }));
+        join_all(gs);
+        EXPECT_EQ(spinning.load(), spinners);
+        EXPECT_GT(pool->stats().handoffs.load(), 0u);
+      },
+      2 * kMs);
+}
+
+// Ring I/O of a thread parked on a stuck carrier completes: the pipe read
+// was queued on the ring of a carrier that then runs a spinner.
+TEST_P(PoolCarriers, RingWaitOnAStuckCarrierCompletes) {
+  run(
+      [](gh::Pool*) {
+        int fds[2];
+        ASSERT_EQ(pipe(fds), 0);
+        std::atomic<bool> flag{false};
+        std::atomic<bool> reading{false};
+        char got = 0;
+        std::vector<gh::GreenThread*> gs;
+        gs.push_back(go([&] {
+          reading = true;
+          char c;
+          EXPECT_EQ(gh::io::read(fds[0], &c, 1), 1);
+          got = c;
+          flag.store(true, std::memory_order_release);
+        }));
+        ASSERT_TRUE(gh_test::wait_until_true([&] { return reading.load(); }));
+        for (int i = 0; i < GetParam(); i++) {
+          gs.push_back(go([&] {
+            while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+          }));
+        }
+        // Not the root: in these tests (shared TLS) it stays on its own
+        // carrier, which may be the stuck one.
+        gs.push_back(go([&] {
+          gh::sleep_for(5 * kMs);
+          char x = 'x';
+          EXPECT_EQ(gh::sys(SYS_write, fds[1], &x, 1), 1);
+        }));
+        join_all(gs);
+        EXPECT_EQ(got, 'x');
+        close(fds[0]);
+        close(fds[1]);
+      },
+      2 * kMs);
+}
+
+}  // namespace
