@@ -171,6 +171,7 @@ Carrier::Carrier(Pool* pool, bool internal_root) : pool_(pool) {
   root_.on_cpu.store(true, std::memory_order_relaxed);
   running_ = &root_;
   os_stack_bounds(&root_.os_stack);
+  root_.tsan_fiber = tsan_current_fiber();
   gh::sys(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &applied_sigmask_, sizeof applied_sigmask_);
   root_.sigmask = applied_sigmask_;
   os_tid_ = static_cast<pid_t>(gh::sys(SYS_gettid));
@@ -194,6 +195,7 @@ Carrier::~Carrier() {
     pool_->count_mask(root_.sigmask, -1);
   }
   if (idle_ctx_ && idle_ctx_ != &root_) {
+    tsan_destroy_fiber(idle_ctx_->tsan_fiber);
     if (idle_ctx_->tp && g_tp_ops) g_tp_ops->destroy(idle_ctx_->tp);
     stacks_.release(idle_ctx_->stack);
     delete idle_ctx_;
@@ -241,6 +243,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
     }
   }
   g->sp = context_init(hi, &Carrier::entry_trampoline, g);
+  g->tsan_fiber = tsan_create_fiber();
   // POSIX: a new thread inherits its creator's floating-point environment
   // (rounding mode, exception masks), not its exception flags.
   auto* frame = static_cast<SwitchFrame*>(g->sp);
@@ -622,7 +625,7 @@ void Carrier::wait_for_work() {
     return;
   }
   int64_t deadline = timers_.next_deadline();
-  if (spare_ && !retired_.load(std::memory_order_relaxed)) {
+  if (spare_.load(std::memory_order_relaxed) && !retired_.load(std::memory_order_relaxed)) {
     // A spare with nothing of its own retires after a while without work.
     if (timers_.empty() && backend_->inflight() == 0 && pool_->stuck() == 0) {
       int64_t now = mono_ns();
@@ -703,6 +706,7 @@ GreenThread* Carrier::idle_context() {
     }
   }
   g->sp = context_init(hi, &Carrier::entry_trampoline, g);
+  g->tsan_fiber = tsan_create_fiber();
   idle_ctx_ = g;
   return g;
 }
@@ -796,6 +800,7 @@ void Carrier::switch_to(GreenThread* next) {
   switched_from_ = left;
   const Stack& to = next->is_root() ? next->os_stack : next->stack;
   san_start_switch(fake, to.lo, to.size);
+  tsan_switch_to(next->tsan_fiber);
   gh_context_switch(save, next->sp);
   // Resumed: we are prev again, on prev's stack, on whichever carrier
   // switched to us (it wrote itself into prev->carrier).
@@ -813,6 +818,8 @@ void Carrier::after_switch() {
     // The TLS block lies in the stack: free it before the stack goes back.
     if (dead_tp_) g_tp_ops->destroy(dead_tp_);
     dead_tp_ = nullptr;
+    tsan_destroy_fiber(dead_fiber_);
+    dead_fiber_ = nullptr;
     if (dead_stack_.lo) stacks_.release(dead_stack_);
     dead_stack_ = Stack{};
     delete dead_thread_;
@@ -885,6 +892,7 @@ void Carrier::exit_here(GreenThread* g, void* result) {
   // A stack the program provided (pthread_attr_setstack) stays the program's.
   dead_stack_ = g->pooled_stack ? g->stack : Stack{};
   dead_tp_ = g->tp;
+  dead_fiber_ = g->tsan_fiber;
   leaving_dead_ = true;
   g->lock.lock();
   g->exited = true;

@@ -209,7 +209,7 @@ class Carrier : public ArenaObject {
   // Run-queue access for thieves (Pool::steal_for).
   RunQueue& run_queue() { return runq_; }
   // True for a spare the monitor started; a spare may retire when idle.
-  bool spare() const { return spare_; }
+  bool spare() const { return spare_.load(std::memory_order_acquire); }
   int slot() const { return slot_; }
   // The signal mask of scheduler contexts (idle contexts, the roots of
   // workers): every asynchronous signal blocked. Synchronous ones (SIGSEGV,
@@ -247,10 +247,10 @@ class Carrier : public ArenaObject {
 
   static thread_local Carrier* tls_current_ GH_TLS;
 
-  Pool* pool_;              // [const]
-  bool owns_pool_ = false;  // [const] a pool of its own, deleted with it
-  bool spare_ = false;      // [const]
-  int slot_ = -1;           // [const] index in the pool
+  Pool* pool_;                      // [const]
+  bool owns_pool_ = false;          // [const] a pool of its own, deleted with it
+  std::atomic<bool> spare_{false};  // set once, before it serves
+  int slot_ = -1;                   // [const] index in the pool
   GreenThread root_;
   GreenThread* idle_ctx_ = nullptr;  // [carrier] where the carrier sleeps when no root can
   GreenThread* running_ = nullptr;   // [carrier]
@@ -293,6 +293,7 @@ class Carrier : public ArenaObject {
   GreenThread* dead_thread_ = nullptr;    // [carrier] freed if detached
   void* dead_sp_ = nullptr;               // [carrier] sink for an exiting sp
   void* dead_tp_ = nullptr;               // [carrier] thread pointer of the exited thread
+  void* dead_fiber_ = nullptr;            // [carrier] its TSan fiber
   bool leaving_dead_ = false;             // [carrier] current switch leaves a dead thread
   GreenThread* switched_from_ = nullptr;  // [carrier] whose on_cpu the next context clears
 

@@ -91,6 +91,7 @@ struct GreenThread : ArenaObject {
   void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
   uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping
+  void* tsan_fiber = nullptr;       // [const] TSan's fiber for it (TSan builds)
   bool is_root() const { return stack.lo == nullptr; }
   Carrier* current_carrier() const { return carrier.load(std::memory_order_relaxed); }
 };

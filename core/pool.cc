@@ -203,7 +203,7 @@ void Pool::run_carrier(bool spare) {
     threads_running_.fetch_sub(1, std::memory_order_acq_rel);
     return;
   }
-  c->spare_ = spare;
+  c->spare_.store(spare, std::memory_order_release);
   c->serve();
   Carrier::leave();
   threads_running_.fetch_sub(1, std::memory_order_acq_rel);
@@ -265,11 +265,26 @@ void Pool::monitor() {
   if (period < 500'000) period = 500'000;
   uint64_t last_ticks[kMaxCarriers] = {};
   int64_t since[kMaxCarriers] = {};
+  int64_t last_report = mono_ns();
+  uint64_t reported[2] = {};
   while (!stopping()) {
     futex_sleep(&monitor_futex_, monitor_futex_.load(std::memory_order_acquire), period);
     if (stopping()) break;
     int64_t now = mono_ns();
     int n = slots();
+    if (log_level() >= LogLevel::kDebug && now - last_report >= 1'000'000'000) {
+      // Once a second, when something moved: the totals so far.
+      uint64_t h = stats_.handoffs.load(std::memory_order_relaxed);
+      uint64_t st = stats_.steals.load(std::memory_order_relaxed);
+      if (h != reported[0] || st != reported[1]) {
+        log_debug("pool: %d carriers (%d spare, %d idle), %llu hand-offs, %llu steals", active(),
+                  spares_.load(std::memory_order_relaxed), nidle_.load(std::memory_order_relaxed),
+                  static_cast<unsigned long long>(h), static_cast<unsigned long long>(st));
+        reported[0] = h;
+        reported[1] = st;
+      }
+      last_report = now;
+    }
     bool need_help = false;
     bool someone_idle = false;
     for (int i = 0; i < n; i++) {

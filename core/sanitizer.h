@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Sanitizer fiber-switch annotations, no-ops unless built with ASan.
+// Sanitizer fiber-switch annotations: ASan's stack bounds and fake stacks,
+// TSan's fibers (each green thread is one, so that TSan keeps a shadow
+// state per green thread and sees a switch as the hand-over it is). No-ops
+// in other builds.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +15,19 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define GH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GH_TSAN 1
+#endif
+#endif
+
 #ifdef GH_ASAN
 #include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef GH_TSAN
+#include <sanitizer/tsan_interface.h>
 #endif
 
 namespace gh {
@@ -35,6 +49,38 @@ inline void san_finish_switch(void* fake_stack_save) {
   __sanitizer_finish_switch_fiber(fake_stack_save, nullptr, nullptr);
 #else
   (void)fake_stack_save;
+#endif
+}
+
+// TSan: the calling OS thread's own fiber (a carrier's root), a fiber for a
+// new green thread, its end, and the switch to `fiber` (just before the
+// context switch). nullptr and no-ops without TSan.
+inline void* tsan_current_fiber() {
+#ifdef GH_TSAN
+  return __tsan_get_current_fiber();
+#else
+  return nullptr;
+#endif
+}
+inline void* tsan_create_fiber() {
+#ifdef GH_TSAN
+  return __tsan_create_fiber(0);
+#else
+  return nullptr;
+#endif
+}
+inline void tsan_destroy_fiber(void* fiber) {
+#ifdef GH_TSAN
+  if (fiber) __tsan_destroy_fiber(fiber);
+#else
+  (void)fiber;
+#endif
+}
+inline void tsan_switch_to(void* fiber) {
+#ifdef GH_TSAN
+  if (fiber) __tsan_switch_to_fiber(fiber, 0);
+#else
+  (void)fiber;
 #endif
 }
 

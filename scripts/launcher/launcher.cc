@@ -51,6 +51,8 @@ void usage(FILE* out) {
                "  --stack-size=SIZE   sets GREENHOUSE_STACK_SIZE\n"
                "  --log-level=LEVEL   sets GREENHOUSE_LOG_LEVEL\n"
                "  --log-file=PATH     sets GREENHOUSE_LOG_FILE\n"
+               "  --carriers=N        sets GREENHOUSE_CARRIERS\n"
+               "  --handoff-ms=MS     sets GREENHOUSE_HANDOFF_MS\n"
                "  --off               sets GREENHOUSE_OFF=1 (run without interposition)\n"
                "  -h, --help          this text\n"
                "  --version           the version\n"
@@ -261,6 +263,10 @@ int main(int argc, char** argv) {
       setenv("GREENHOUSE_LOG_LEVEL", v2, 1);
     } else if (const char* v3 = value("--log-file")) {
       setenv("GREENHOUSE_LOG_FILE", v3, 1);
+    } else if (const char* v4 = value("--carriers")) {
+      setenv("GREENHOUSE_CARRIERS", v4, 1);
+    } else if (const char* v5 = value("--handoff-ms")) {
+      setenv("GREENHOUSE_HANDOFF_MS", v5, 1);
     } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "greenhouse: unknown option %s (see greenhouse --help)\n", a.c_str());
       return 2;

@@ -8,11 +8,14 @@
  * about greenhouse: it is the program the product is for, and the macro
  * benchmark (scripts/bench, scripts/demo) runs it natively and under the shim.
  *
- *   echo_server [-a ADDR] [-p PORT] [-b BACKLOG]
+ *   echo_server [-a ADDR] [-p PORT] [-b BACKLOG] [-w USEC]
  *
  *   -a ADDR     address to listen on (default 127.0.0.1)
  *   -p PORT     port (default 7007; 0 lets the kernel choose)
  *   -b BACKLOG  listen backlog (default SOMAXCONN)
+ *   -w USEC     CPU work per request: hashes the request for USEC
+ *               microseconds before echoing it (default 0), to make a
+ *               CPU-heavy server
  *
  * When it listens it prints "listening on ADDR:PORT" on stdout. It raises its
  * soft RLIMIT_NOFILE to the hard limit (one descriptor per client). SIGINT or
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,12 +44,29 @@ static unsigned long long connections; /* accepted so far */
 static unsigned long long requests;    /* reads echoed back */
 static unsigned long long bytes;       /* bytes echoed back */
 
+static long work_usec; /* -w */
+static volatile unsigned long long work_sink;
+
+/* Hashes buf over and over for work_usec microseconds of wall time. */
+static void work(const char* buf, ssize_t n) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  unsigned long long h = 1469598103934665603ull;
+  long long goal = work_usec * 1000;
+  do {
+    for (ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < goal);
+  work_sink += h;
+}
+
 static void* client(void* arg) {
   int fd = (int)(intptr_t)arg;
   char buf[16384];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n <= 0) break; /* peer closed, or reset */
+    if (work_usec > 0) work(buf, n);
     ssize_t off = 0;
     while (off < n) {
       ssize_t w = write(fd, buf + off, n - off);
@@ -89,13 +110,14 @@ static void on_signal(int sig) {
 int main(int argc, char** argv) {
   const char* addr = "127.0.0.1";
   int port = 7007, backlog = SOMAXCONN, opt;
-  while ((opt = getopt(argc, argv, "a:p:b:")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:b:w:")) != -1) {
     switch (opt) {
       case 'a': addr = optarg; break;
       case 'p': port = atoi(optarg); break;
       case 'b': backlog = atoi(optarg); break;
+      case 'w': work_usec = atol(optarg); break;
       default:
-        fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-b BACKLOG]\n", argv[0]);
+        fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-b BACKLOG] [-w USEC]\n", argv[0]);
         return 2;
     }
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/green.h"
+#include "test_util.h"
 
 namespace {
 
@@ -132,7 +133,7 @@ TEST(Green, TimersFireInOrderAndNeverEarly) {
 }
 
 TEST(Green, HundredThousandThreadsParkAndJoin) {
-  constexpr int kN = 100'000;
+  constexpr int kN = gh_test::scaled(100'000);
   static int started, finished;
   started = finished = 0;
   static gh::Waiter* gate_waiters[kN];

@@ -196,7 +196,7 @@ void* poller(void*) {
 TEST(Ring, HundredThousandGreenThreadsParkedOnOnePipe) {
   on_fresh_carrier([] {
     RING_OR_SKIP(r);
-    constexpr int kN = 100'000;
+    constexpr int kN = gh_test::scaled(100'000);
     int64_t t0 = gh::mono_ns();
     Pipe p;
     hundred_k::pipe_r = p.r;

@@ -7,6 +7,12 @@ natively and under greenhouse, next to an epoll reference, under load.
       The full benchmark for scripts/bench. Writes echo.md, http.md (bodies
       of the "## Macro benchmark: ..." sections of docs/benchmarks.md) and
       runs.json (every run's raw numbers) into --out-dir.
+  run.py mn --build DIR --out-dir DIR [options]
+      M:N on all cores, unpinned (server and load share every CPU): the echo
+      server natively, under greenhouse, the epoll reference and a Go
+      goroutine-per-connection server (if the Debian golang-go package is
+      there), and a CPU-heavy thread-per-connection server (echo_server -w).
+      Writes mn.md.
   run.py demo --build DIR [--connections N]
       The short side-by-side of scripts/demo: the echo server natively and
       under greenhouse, printed as a table on the terminal.
@@ -394,6 +400,20 @@ class Bench:
         self.quiet_budget = getattr(args, "quiet_wait", 0.0)
         self.quiet_waited = 0.0
         self.version = source_version()
+        self.server_extra = []  # more server arguments (-w USEC)
+        self.shim_env = []      # env VAR=VALUE ... before the launcher
+        self.go = None
+        gosrc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go_echo_server.go")
+        if args.cmd == "mn" and shutil.which("go") and os.path.exists(gosrc):
+            out = os.path.join(self.tmp, "go_echo_server")
+            env = dict(os.environ, GOCACHE=os.path.join(self.tmp, "gocache"),
+                       GOPATH=os.path.join(self.tmp, "gopath"), GO111MODULE="off", GOFLAGS="")
+            r = subprocess.run(["go", "build", "-o", out, gosrc], env=env,
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                self.go = out
+            else:
+                log("go build failed: %s" % r.stderr.strip()[-300:])
         cpus = sorted(os.sched_getaffinity(0))
         self.server_cpus = self.load_cpus = None
         if getattr(args, "pin", True) and len(cpus) >= 2 and shutil.which("taskset"):
@@ -419,12 +439,16 @@ class Bench:
         extra = []
         if program == self.http:
             extra = ["-s", str(getattr(self.args, "http_body", 128))]
+        extra = extra + self.server_extra
         if kind == "native":
             return [program or self.echo, "-p", "0"] + extra
         if kind == "shim":
-            return [self.launcher, program or self.echo, "-p", "0"] + extra
+            env = ["env"] + self.shim_env if self.shim_env else []
+            return env + [self.launcher, program or self.echo, "-p", "0"] + extra
         if kind == "epoll":
             return [self.epoll, "-p", "0"]
+        if kind == "go":
+            return [self.go, "-p", "0"] + self.server_extra
         raise ValueError(kind)
 
     def loadgen_argv(self, port, conns, warm, dur, json_path, extra=(), pinned=True):
@@ -1704,6 +1728,124 @@ def cmd_bench(args):
         bench.cleanup()
 
 
+def pool_stats(path):
+    """The last "pool: ..." line of a shim log at debug level: (carriers,
+    spares, hand-offs, steals), or None."""
+    last = None
+    for line in read(path).splitlines():
+        m = re.search(r"pool: (\d+) carriers \((\d+) spare, \d+ idle\), (\d+) hand-offs, "
+                      r"(\d+) steals", line)
+        if m:
+            last = tuple(int(x) for x in m.groups())
+    return last
+
+
+def cmd_mn(args):
+    """M:N on all cores: unpinned echo runs of every kind, and the CPU-heavy
+    server natively and under greenhouse. Writes mn.md."""
+    args.pin = False
+    bench = Bench(args)
+    bench.nice = set_nice(args.nice)
+    kinds = ["native", "shim", "epoll"] + (["go"] if bench.go else [])
+    counts = [int(x) for x in args.counts.split(",") if x]
+    t_start = time.monotonic()
+    table = []  # (section, kind, conns, rec)
+
+    def one(section, kind, n, rep):
+        logf = os.path.join(bench.tmp, "shim-%s-%d-%d.log" % (section, n, rep))
+        bench.shim_env = ["GREENHOUSE_LOG_LEVEL=debug", "GREENHOUSE_LOG_FILE=" + logf] \
+            if kind == "shim" else []
+        rec = bench.checked(bench.echo_run, kind, n, rep, pinned=False)
+        bench.shim_env = []
+        if kind == "shim":
+            rec["pool"] = pool_stats(logf)
+        rec["phase"] = "mn-" + section
+        table.append((section, kind, n, rec))
+
+    try:
+        for n in counts:
+            for rep in range(args.reps):
+                for kind in kinds:
+                    one("echo", kind, n, rep)
+        bench.server_extra = ["-w", str(args.work)]
+        for rep in range(args.reps):
+            for kind in ["native", "shim"] + (["go"] if bench.go else []):
+                one("cpu", kind, args.cpu_connections, rep)
+        bench.server_extra = []
+        elapsed = time.monotonic() - t_start
+        os.makedirs(args.out_dir, exist_ok=True)
+        with open(os.path.join(args.out_dir, "mn.md"), "w") as f:
+            f.write(mn_markdown(bench, table, kinds, counts, args, elapsed))
+        with open(os.path.join(args.out_dir, "mn-runs.json"), "w") as f:
+            json.dump(bench.runs, f, indent=1, default=str)
+    finally:
+        bench.cleanup()
+
+
+def mn_markdown(bench, table, kinds, counts, args, elapsed):
+    names = {"native": "native threads", "shim": "greenhouse", "epoll": "epoll reference",
+             "go": "Go (goroutine per connection)"}
+    cpus = len(os.sched_getaffinity(0))
+    out = []
+    out.append("Server and load generator unpinned: they share all %d CPUs, as a server "
+               "deployed on a whole machine would. greenhouse runs with its defaults "
+               "(`GREENHOUSE_CARRIERS` = %d usable CPUs, hand-off after 5 ms). Medians of %d "
+               "runs of %s s after %s s of warm-up; ratios against native threads in the same "
+               "run. Hand-offs and steals are the pool's totals over the server's whole life "
+               "(warm-up included, from its debug log) per second of that life. The runs "
+               "took %.0f s."
+               % (cpus, cpus, args.reps, fmt_num(args.duration), fmt_num(args.warmup), elapsed))
+    out.append("")
+    if not bench.go:
+        out.append("Go: not measured (no `go` command; scripts/setup installs golang-go).")
+        out.append("")
+
+    def rows(section, ks, ns):
+        lines = ["| connections | server | requests/s | vs native | p99 latency (us) | "
+                 "OS threads | cores busy | hand-offs/s | steals/s |",
+                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in ns:
+            base = None
+            for k in ks:
+                recs = [r for (sec, kind, c, r) in table if sec == section and kind == k and c == n
+                        and r.get("ok")]
+                if not recs:
+                    lines.append("| %s | %s | failed | | | | | | |" % ("{:,}".format(n), names[k]))
+                    continue
+                rate = med([r["result"].get("requests_per_second") or 0 for r in recs])
+                p99 = med([r["result"].get("latency_us", {}).get("p99") or 0 for r in recs])
+                thr = med([r.get("threads_measure") or r.get("threads_max") or 0 for r in recs])
+                cores = med([r.get("server_cores") or 0 for r in recs])
+                if k == "native":
+                    base = rate
+                ho = st = ""
+                life = args.warmup + args.duration
+                pools = [r.get("pool") for r in recs if r.get("pool")]
+                if pools:
+                    ho = fmt_num(med([p[2] for p in pools]) / life)
+                    st = fmt_num(med([p[3] for p in pools]) / life)
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    "{:,}".format(n), names[k], "{:,.0f}".format(rate),
+                    ("%.2fx" % (rate / base)) if base else "", "{:,.0f}".format(p99),
+                    "{:.0f}".format(thr), "%.2f" % cores, ho, st))
+        return lines
+
+    out.append("### Echo, thread per connection, all cores")
+    out.append("")
+    out += rows("echo", kinds, counts)
+    out.append("")
+    out.append("### CPU-heavy thread-per-connection server")
+    out.append("")
+    out.append("`echo_server -w %d`: every request costs %d us of CPU before its echo, %d "
+               "connections. Natively the kernel spreads the threads over the cores; under "
+               "greenhouse idle carriers steal runnable green threads from busy ones."
+               % (args.work, args.work, args.cpu_connections))
+    out.append("")
+    out += rows("cpu", ["native", "shim"] + (["go"] if bench.go else []), [args.cpu_connections])
+    out.append("")
+    return "\n".join(out) + "\n"
+
+
 def cmd_demo(args):
     bench = Bench(args)
     n = args.connections
@@ -1844,6 +1986,17 @@ def main():
                    help="niceness of the driver and so of every server and load generator "
                         "(the machine may be shared: other processes then disturb less)")
     b.set_defaults(func=cmd_bench)
+
+    m = sub.add_parser("mn", help="M:N on all cores: echo vs native, epoll and Go; CPU-heavy server")
+    common(m)
+    m.add_argument("--out-dir", required=True)
+    m.add_argument("--counts", default="1000,10000")
+    m.add_argument("--work", type=int, default=40, help="us of CPU per request, CPU-heavy server")
+    m.add_argument("--cpu-connections", type=int, default=64)
+    m.add_argument("--disturbed", type=float, default=0.5)
+    m.add_argument("--quiet-wait", type=float, default=60.0)
+    m.add_argument("--nice", type=int, default=-10)
+    m.set_defaults(func=cmd_mn)
 
     d = sub.add_parser("demo", help="native vs greenhouse side by side on the terminal")
     common(d)
