@@ -6,7 +6,12 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 #include "core/carrier.h"
@@ -26,6 +31,35 @@ void futex_sleep(std::atomic<uint32_t>* word, uint32_t expected, int64_t ns) {
 void futex_wake_all(std::atomic<uint32_t>* word) {
   gh::sys(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1 << 30);
 }
+// Reads a small /proc file with raw system calls into buf (NUL-terminated).
+bool read_proc(const char* path, char* buf, size_t len) {
+  long fd = gh::sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  long n = gh::sys(SYS_read, fd, buf, len - 1);
+  gh::sys(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  return true;
+}
+
+// The CPU time an OS thread of this process has run (ns, from schedstat),
+// and its scheduler state letter (R, S, D, ...) if `state`. -1 if unknown.
+int64_t os_thread_run_ns(int tid, char* state) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+  if (!read_proc(path, buf, sizeof buf)) return -1;
+  int64_t run = strtoll(buf, nullptr, 10);
+  if (state) {
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if (read_proc(path, buf, sizeof buf)) {
+      // "tid (comm) S ...": the state follows the last ')'.
+      const char* p = strrchr(buf, ')');
+      if (p && p[1] == ' ') *state = p[2];
+    }
+  }
+  return run;
+}
+
 }  // namespace
 
 Pool* Pool::process() { return g_process_pool.load(std::memory_order_acquire); }
@@ -265,6 +299,8 @@ void Pool::monitor() {
   if (period < 500'000) period = 500'000;
   uint64_t last_ticks[kMaxCarriers] = {};
   int64_t since[kMaxCarriers] = {};
+  int64_t run_at_since[kMaxCarriers];  // the OS thread's CPU time at since[i]
+  for (auto& r : run_at_since) r = -1;
   int64_t last_report = mono_ns();
   uint64_t reported[2] = {};
   while (!stopping()) {
@@ -294,15 +330,28 @@ void Pool::monitor() {
       if (x->idle() || t != last_ticks[i] || since[i] == 0) {
         last_ticks[i] = t;
         since[i] = now;
+        run_at_since[i] = -1;
         if (x->idle()) someone_idle = true;
         continue;
       }
+      if (run_at_since[i] < 0) run_at_since[i] = os_thread_run_ns(x->os_tid(), nullptr);
       if (now - since[i] < threshold) continue;
       if (x->is_stuck()) {
         need_help = true;
         continue;
       }
       if (!x->has_pending_work()) continue;
+      // Not switching because the kernel does not run it (more runnable OS
+      // threads than CPUs) is not being stuck: a spare would only add one
+      // more. Stuck is running (a computation) or blocked in the kernel.
+      char state = 0;
+      int64_t ran = os_thread_run_ns(x->os_tid(), &state);
+      if (state == 'R' && run_at_since[i] >= 0 && ran >= 0 &&
+          ran - run_at_since[i] < (now - since[i]) / 2) {
+        since[i] = now;
+        run_at_since[i] = ran;
+        continue;
+      }
       if (x->mark_stuck()) {
         note_stuck(+1);
         stats_.handoffs.fetch_add(1, std::memory_order_relaxed);
