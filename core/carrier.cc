@@ -218,6 +218,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   } else if (stacks_.acquire(stack_size, &s) < 0) {
     return -EAGAIN;
   }
+  san_fresh_stack(s.lo, s.size);
   auto* g = new (std::nothrow) GreenThread;
   if (!g) {
     if (!user_stack) stacks_.release(s);
@@ -259,6 +260,9 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
 void Carrier::start(GreenThread* g) {
   g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
   push_local(g);
+  // A new thread may well run alongside its creator (which goes on running):
+  // an idle carrier takes it now, not only once a second one queues up.
+  pool_->wake_idle(this);
 }
 
 bool Carrier::push_local(GreenThread* g) {
@@ -394,7 +398,8 @@ GreenThread* Carrier::process_signal_target(int sig) {
   // signal on to the carrier it runs on).
   Carrier* first = pool_->slot(0);
   if (first && !first->root_.internal && !(first->root_.sigmask & bit)) return &first->root_;
-  if (!running_->internal && !(running_->sigmask & bit)) return running_;
+  GreenThread* run = signal_safe_running();
+  if (run && !run->internal && !(run->sigmask & bit)) return run;
   // In a signal handler: the interrupted code may hold the lock.
   if (!intr_lock_.try_lock()) return nullptr;
   GreenThread* found = nullptr;
@@ -408,7 +413,7 @@ void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
   if (h) {
     SpinGuard guard(intr_lock_);
     if (!g->interrupt) {
-      g->intr_owner = this;
+      g->intr_owner.store(this, std::memory_order_release);
       g->intr_prev = nullptr;
       g->intr_next = interruptible_;
       if (interruptible_) interruptible_->intr_prev = g;
@@ -417,19 +422,28 @@ void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
     g->interrupt = h;
     return;
   }
-  Carrier* owner = g->intr_owner;
-  if (!owner) return;
-  SpinGuard guard(owner->intr_lock_);
-  if (g->interrupt) {
-    if (g->intr_prev)
-      g->intr_prev->intr_next = g->intr_next;
-    else
-      owner->interruptible_ = g->intr_next;
-    if (g->intr_next) g->intr_next->intr_prev = g->intr_prev;
-    g->intr_prev = g->intr_next = nullptr;
+  // Ended, perhaps on another carrier than the one whose list has g. A
+  // handler firing g's hook holds that list's lock until the hook returned:
+  // taking it keeps the hook's frame alive until then.
+  for (;;) {
+    Carrier* owner = g->intr_owner.load(std::memory_order_acquire);
+    if (!owner) return;
+    SpinGuard guard(owner->intr_lock_);
+    if (g->intr_owner.load(std::memory_order_relaxed) != owner) continue;
+    if (g->interrupt) owner->unlink_interruptible(g);
+    g->interrupt = nullptr;
+    g->intr_owner.store(nullptr, std::memory_order_release);
+    return;
   }
-  g->interrupt = nullptr;
-  g->intr_owner = nullptr;
+}
+
+void Carrier::unlink_interruptible(GreenThread* g) {
+  if (g->intr_prev)
+    g->intr_prev->intr_next = g->intr_next;
+  else
+    interruptible_ = g->intr_next;
+  if (g->intr_next) g->intr_next->intr_prev = g->intr_prev;
+  g->intr_prev = g->intr_next = nullptr;
 }
 
 void Carrier::deliver_interrupt() {
@@ -437,22 +451,20 @@ void Carrier::deliver_interrupt() {
   if (!sig) return;
   GreenThread* target = signal_target_.exchange(nullptr, std::memory_order_acq_rel);
   if (!target) target = &root_;
-  InterruptHook* h;
-  {
-    SpinGuard guard(intr_lock_);
-    if (target->intr_owner != this) return;  // not in an interruptible wait here
-    h = target->interrupt;
-    if (!h || (sig == 2 && h->restartable)) return;
-    if (target->intr_prev)
-      target->intr_prev->intr_next = target->intr_next;
-    else
-      interruptible_ = target->intr_next;
-    if (target->intr_next) target->intr_next->intr_prev = target->intr_prev;
-    target->intr_prev = target->intr_next = nullptr;
-    target->interrupt = nullptr;
-    target->intr_owner = nullptr;
-  }
+  // The wait may have started on another carrier (the thread moved there
+  // before it parked): its hook is on that carrier's list.
+  Carrier* owner = target->intr_owner.load(std::memory_order_acquire);
+  if (!owner) return;  // not in an interruptible wait
+  SpinGuard guard(owner->intr_lock_);
+  if (target->intr_owner.load(std::memory_order_relaxed) != owner) return;
+  InterruptHook* h = target->interrupt;
+  if (!h || (sig == 2 && h->restartable)) return;
+  owner->unlink_interruptible(target);
+  target->interrupt = nullptr;
+  // Under the lock: the thread, woken meanwhile by something else, cannot
+  // leave its wait (set_interrupt) and drop the hook before fire returns.
   h->fire(h);
+  target->intr_owner.store(nullptr, std::memory_order_release);
 }
 
 void Carrier::arm_timer(Timer* t) {
@@ -634,6 +646,8 @@ void Carrier::wait_for_work() {
         retired_.store(true, std::memory_order_release);
         idle_since_ = 0;
         pool_->spare_retired();
+        // A wake-up meant for us while we decided goes to another carrier.
+        pool_->wake_idle(this);
       } else if (deadline < 0 || idle_since_ + kSpareRetireNs < deadline) {
         deadline = idle_since_ + kSpareRetireNs;
       }
@@ -677,6 +691,7 @@ GreenThread* Carrier::idle_context() {
   if (idle_ctx_) return idle_ctx_;
   Stack s;
   if (stacks_.acquire(kIdleStackSize, &s) < 0) return nullptr;
+  san_fresh_stack(s.lo, s.size);
   auto* g = new (std::nothrow) GreenThread;
   if (!g) {
     stacks_.release(s);
@@ -717,6 +732,18 @@ void* Carrier::idle_loop(void* arg) {
 }
 
 GreenThread* Carrier::pick_next() {
+  GreenThread* g = find_next();
+  if (__builtin_expect(spinning_.load(std::memory_order_relaxed), 0)) {
+    // Woken to look for work and found some: stop looking, and if there is
+    // more, let another idle carrier help.
+    spinning_.store(false, std::memory_order_relaxed);
+    pool_->done_spinning();
+    if (pool_->work_elsewhere(this) || !runq_.empty()) pool_->wake_idle(this);
+  }
+  return g;
+}
+
+GreenThread* Carrier::find_next() {
   for (;;) {
     if (__builtin_expect(pending_signal_.load(std::memory_order_relaxed) != 0, 0))
       deliver_interrupt();
@@ -725,14 +752,10 @@ GreenThread* Carrier::pick_next() {
     }
     since_poll_ = 0;
     GreenThread* g = look_around();
-    if (g) idle_since_ = 0;
-    if (spinning_.load(std::memory_order_relaxed) && g) {
-      spinning_.store(false, std::memory_order_relaxed);
-      pool_->done_spinning();
-      // Found work: if there is more, another idle carrier may help.
-      if (pool_->work_elsewhere(this) || !runq_.empty()) pool_->wake_idle(this);
+    if (g) {
+      idle_since_ = 0;
+      return g;
     }
-    if (g) return g;
     // Nothing runnable anywhere. Sleep only on a stack no other carrier
     // can resume meanwhile: the running thread's if it is pinned here, else
     // the idle context's (always when the running thread has exited: it
@@ -749,10 +772,23 @@ void Carrier::switch_to(GreenThread* next) {
   GreenThread* prev = running_;
   // It may still be leaving the carrier it parked on (ready() can come
   // before its park() has switched away), or a signal handler may be
-  // running as it on another carrier: wait until no one holds it.
-  for (bool idle = false;
-       !next->on_cpu.compare_exchange_weak(idle, true, std::memory_order_acquire); idle = false)
-    arch::cpu_relax();
+  // running as it on another carrier: wait until no one holds it. But not
+  // while standing on a stack that can be stolen: the carrier holding
+  // `next` may itself be waiting for prev (each parked, each readied into
+  // the other's queue). Then requeue `next` and wait on the idle context.
+  bool free_now = false;
+  if (!next->on_cpu.compare_exchange_strong(free_now, true, std::memory_order_acquire)) {
+    bool safe_here =
+        leaving_dead_ || (prev->pinned.load(std::memory_order_relaxed) && prev->home == this);
+    GreenThread* idle = safe_here ? nullptr : idle_context();
+    if (idle && idle != next) {
+      push_local(next);
+      next = idle;
+    }
+    for (bool f = false; !next->on_cpu.compare_exchange_weak(f, true, std::memory_order_acquire);
+         f = false)
+      arch::cpu_relax();
+  }
   next->carrier.store(this, std::memory_order_relaxed);
   running_ = next;
   running_takes_.store(next->internal ? 0 : ~next->sigmask, std::memory_order_relaxed);

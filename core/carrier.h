@@ -67,6 +67,9 @@ class Carrier : public ArenaObject {
   static void thread_exiting();
 
   GreenThread* running() const { return running_; }
+  // For signal handlers: the running thread, or nullptr while it is an
+  // exited one (its joiner may have freed it already).
+  GreenThread* signal_safe_running() const { return leaving_dead_ ? nullptr : running_; }
   Pool* pool() const { return pool_; }
   // The root green thread: the code the OS thread ran when it became a
   // carrier.
@@ -232,6 +235,8 @@ class Carrier : public ArenaObject {
   void push_remote(GreenThread* g);
   bool drain_remote();
   GreenThread* pick_next();
+  GreenThread* find_next();
+  void unlink_interruptible(GreenThread* g) GH_REQUIRES(intr_lock_);
   GreenThread* look_around();
   void wait_for_work();
   GreenThread* idle_context();

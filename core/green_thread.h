@@ -83,7 +83,7 @@ struct GreenThread : ArenaObject {
   // While in an interruptible wait: the hook, and the carrier on whose list
   // of interruptible threads it is (that carrier's intr_lock_ guards these).
   InterruptHook* interrupt = nullptr;
-  Carrier* intr_owner = nullptr;
+  std::atomic<Carrier*> intr_owner{nullptr};
   GreenThread* intr_prev = nullptr;
   GreenThread* intr_next = nullptr;
   bool io_restartable = true;  // [running] ring waits survive SA_RESTART handlers

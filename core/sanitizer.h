@@ -24,6 +24,7 @@
 #endif
 
 #ifdef GH_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef GH_TSAN
@@ -49,6 +50,17 @@ inline void san_finish_switch(void* fake_stack_save) {
   __sanitizer_finish_switch_fiber(fake_stack_save, nullptr, nullptr);
 #else
   (void)fake_stack_save;
+#endif
+}
+
+// ASan: a stack handed out again may still carry the shadow of frames a
+// dead thread left there (they never returned, so their redzones were never
+// cleared); clear it before the new thread's first frame.
+inline void san_fresh_stack(void* lo, size_t size) {
+#ifdef GH_ASAN
+  __asan_unpoison_memory_region(lo, size);
+#else
+  (void)lo, (void)size;
 #endif
 }
 

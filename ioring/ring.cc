@@ -27,9 +27,11 @@
 
 namespace gh {
 Backend* backend_create(Carrier* c) {
-  // A ring that carriers of a pool with hand-off may serve must not be bound
-  // to one thread.
-  return ioring::Ring::create(c, c->pool()->options().handoff_ns <= 0);
+  // A ring that other carriers may serve (hand-off) or queue on (a green
+  // thread that moved cancelling its requests) must not be bound to one
+  // thread: only a lone carrier's may be.
+  const PoolOptions& o = c->pool()->options();
+  return ioring::Ring::create(c, o.carriers <= 1 && o.handoff_ns <= 0);
 }
 }  // namespace gh
 

@@ -8,6 +8,9 @@
 // say) must not deadlock against a carrier blocked in waitpid.
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <errno.h>
+#include <cstring>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -35,6 +38,16 @@ GH_EXPORT pid_t fork(void) {
     gh::offload_forget_after_fork();
     // A fresh runtime: the parent's other carriers do not exist here.
     new_process_pool();
+    // The child's one OS thread is the one the forking green thread ran on,
+    // maybe a carrier named gh-*: give it the thread's own name, as the
+    // kernel gives a child the name of the thread that forked.
+    char comm[16] = {};
+    gh::sys(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0);
+    if (std::strncmp(comm, "gh-", 3) == 0) {
+      const char* name =
+          st && st->g && st->g->name[0] ? st->g->name : program_invocation_short_name;
+      gh::sys(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
+    }
     // The running context becomes the root of the child's new carrier and
     // keeps its pthread_t and thread-specific data.
     if (gh::Carrier* c = gh::Carrier::get()) {

@@ -61,11 +61,23 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   gh::GreenThread* target = nullptr;
   ShimThread* as = nullptr;
   bool claimed = false;
-  if (carrier) {
+  // A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS raised by the
+  // kernel for an instruction) belongs to the thread that executed it: the
+  // running one. Runtimes rely on it (a JVM's null checks and safepoints).
+  bool fault = info && info->si_code > 0 &&
+               (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+                sig == SIGTRAP || sig == SIGSYS);
+  if (carrier && fault) {
+    target = carrier->signal_safe_running();
+    if (target) {
+      auto* st = static_cast<ShimThread*>(target->user);
+      as = st ? st : &g_root_self;
+    }
+  } else if (carrier) {
     target = carrier->signal_target();
     bool directed = target != nullptr;
     if (!target) target = carrier->process_signal_target(sig);
-    if (target && target != carrier->running()) {
+    if (target && target != carrier->signal_safe_running()) {
       // Run as a thread that is not running here: hold it (on_cpu) so that
       // no carrier resumes it while its handler runs on its TLS.
       bool idle = false;
@@ -75,9 +87,9 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
         // natively interrupt that thread.
         if (forward_signal(carrier, target, sig, info)) return;
         // Process-directed: the running thread takes it if it may.
-        gh::GreenThread* r = carrier->running();
+        gh::GreenThread* r = carrier->signal_safe_running();
         uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
-        target = !r->internal && !(r->sigmask & bit) ? r : nullptr;
+        target = r && !r->internal && !(r->sigmask & bit) ? r : nullptr;
         carrier->set_signal_target(nullptr);
       }
     }
@@ -101,7 +113,8 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   t_signal_self = saved_self;
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   if (claimed) target->on_cpu.store(false, std::memory_order_release);
-  if (carrier) carrier->signal_arrived(flags & SA_RESTART);
+  // A fault interrupts no wait: its thread was running, not waiting.
+  if (carrier && !fault) carrier->signal_arrived(flags & SA_RESTART);
 }
 
 bool is_function(const struct sigaction& sa) {
