@@ -1164,10 +1164,9 @@ def echo_markdown(bench, counts, kinds, ucounts, lim, probe, selfruns, cmdline, 
     if bench.server_cpus:
         pin = ("Servers run on CPU %s and the load generator on CPU %s (`taskset`), so that "
                "each side has its own core%s and the load generator's CPU use shows whether it "
-               "kept up: every server gets the same CPU, and the native server cannot use "
-               "more cores than greenhouse, whose green threads all run on the one OS thread "
-               "that called `pthread_create` (see \"Unpinned\" below for the difference that "
-               "makes). " % (",".join(map(str, bench.server_cpus)),
+               "kept up: every server gets the same CPUs, and greenhouse starts one carrier "
+               "per CPU its affinity mask allows (see \"Unpinned\" below, and \"M:N on all "
+               "cores\"). " % (",".join(map(str, bench.server_cpus)),
                              ",".join(map(str, bench.load_cpus)),
                              "s" if len(bench.server_cpus) > 1 else ""))
     out.append("Runs alternate (%s, %s, ... at one connection count, then the next count), "
@@ -1218,7 +1217,8 @@ def echo_markdown(bench, counts, kinds, ucounts, lim, probe, selfruns, cmdline, 
         out.append("")
         out.append("The same runs without `taskset`: server and load generator share all %d "
                    "cores, as a program is usually run. The native server's threads spread "
-                   "over every core; greenhouse runs them all on one OS thread." %
+                   "over every core; greenhouse runs them on one carrier per core, and its "
+                   "carriers take work from each other." %
                    len(os.sched_getaffinity(0)))
         out.append("")
         out += table_unpinned(usummary, ucounts, kinds)
@@ -1938,9 +1938,8 @@ def cmd_demo(args):
         "the server's own memory cgroup" if bench.cgroup_kind else
         "the drop of MemAvailable (system-wide, includes the load generator)"))
     if nat["rps"] and sh["rps"] and sh["rps"] < nat["rps"] * 0.95:
-        print("greenhouse is slower here: it runs all of the server's threads on one OS thread")
-        print("(one core), while the native server's threads use every core; see")
-        print("docs/benchmarks.md for the full benchmark and why.")
+        print("greenhouse is slower here; see docs/benchmarks.md for the full benchmark")
+        print("and where the time goes.")
     return 0 if all(res[k]["ok"] == res[k]["all"] and res[k]["ok"] for k in res) else 1
 
 
