@@ -38,18 +38,7 @@ static void block_usr1(void) {
 static void* server(void* arg) {
   (void)arg;
   block_usr1();
-  int c = accept(g_listener, NULL, NULL);
-  if (c < 0) {
-    g_failures++;
-    return NULL;
-  }
-  char buf[64];
-  for (;;) {
-    ssize_t n = read(c, buf, sizeof buf);
-    if (n <= 0) break;
-    if (write_full(c, buf, (size_t)n) != 0) break;
-  }
-  close(c);
+  accept_and_echo(g_listener);
   return NULL;
 }
 

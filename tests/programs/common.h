@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,23 @@ static inline ssize_t read_full(int fd, void* buf, size_t n) {
     got += (size_t)r;
   }
   return (ssize_t)got;
+}
+
+/* Accepts one connection on `listener` and echoes what it reads until the
+ * peer closes. Counts a failed accept in g_failures. */
+static inline void accept_and_echo(int listener) {
+  int c = accept(listener, NULL, NULL);
+  if (c < 0) {
+    g_failures++;
+    return;
+  }
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(c, buf, sizeof buf);
+    if (n <= 0) break;
+    if (write_full(c, buf, (size_t)n) != 0) break;
+  }
+  close(c);
 }
 
 /* A one-shot gate made of a pipe: gate_wait() blocks until gate_open().

@@ -40,18 +40,7 @@ static void* compute(void* arg) {
 
 static void* echo(void* arg) {
   (void)arg;
-  int c = accept(g_listener, NULL, NULL);
-  if (c < 0) {
-    g_failures++;
-    return NULL;
-  }
-  char buf[64];
-  for (;;) {
-    ssize_t n = read(c, buf, sizeof buf);
-    if (n <= 0) break;
-    if (write_full(c, buf, (size_t)n) != 0) break;
-  }
-  close(c);
+  accept_and_echo(g_listener);
   return NULL;
 }
 
