@@ -22,8 +22,9 @@ const ConfigVar kConfigVars[] = {
      "pthread_attr_setstacksize"},
     {"GREENHOUSE_LOG_LEVEL", "error, warn, info or debug", "warn",
      "what the shim reports on stderr (or GREENHOUSE_LOG_FILE)"},
-    {"GREENHOUSE_LOG_FILE", "a file path", "(stderr)",
-     "where messages go; the file is appended to"},
+    {"GREENHOUSE_LOG_FILE", "the path of a regular file, a terminal or /dev/null", "(stderr)",
+     "where messages go; appended to, created with mode 0600; a symbolic link, FIFO, socket or "
+     "other device is refused"},
     {"GREENHOUSE_TLS", "exact or shared", "exact",
      "exact: every green thread has its own thread-local storage, as an OS thread; "
      "shared: green threads share their carrier's (faster to create; for measurements; "

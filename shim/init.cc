@@ -4,7 +4,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/green.h"
 #include "core/sys.h"
@@ -20,6 +27,44 @@ bool g_enabled = false;
 bool g_init_done = false;
 thread_local int t_bypass GH_TLS = 0;
 
+namespace {
+// Opens GREENHOUSE_LOG_FILE for appending. Returns the fd, or -1 with the
+// reason in why.
+int open_log_file(const char* path, char* why, size_t len) {
+  // O_NONBLOCK: opening a FIFO must not wait for a reader (it is refused
+  // below anyway). O_NOFOLLOW: a symlink planted in a shared directory must
+  // not redirect a privileged process's appends. 0600: reports may name
+  // paths and addresses.
+  long fd = gh::sys_ret(SYS_openat, AT_FDCWD, path,
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    int e = static_cast<int>(-fd);
+    if (e == ELOOP)
+      std::snprintf(why, len, "is a symbolic link (not followed)");
+    else if (e == ENXIO)
+      std::snprintf(why, len, "is a FIFO or socket");
+    else
+      std::snprintf(why, len, "cannot be opened for appending: %s", strerror(e));
+    return -1;
+  }
+  struct stat st {};
+  gh::sys(SYS_fstat, fd, &st);
+  termios tio{};
+  bool tty = S_ISCHR(st.st_mode) && gh::sys(SYS_ioctl, fd, TCGETS, &tio) == 0;
+  // /dev/null: the usual way to silence a tool.
+  bool null = S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+  if (!S_ISREG(st.st_mode) && !tty && !null) {
+    gh::sys(SYS_close, fd);
+    std::snprintf(why, len, "is another kind of file");
+    return -1;
+  }
+  // Reports are written whole: a terminal under flow control may make us
+  // wait, as it makes the program wait.
+  if (tty) gh::sys(SYS_fcntl, fd, F_SETFL, O_WRONLY | O_APPEND);
+  return static_cast<int>(fd);
+}
+}  // namespace
+
 void shim_init() {
   if (g_init_done) return;
   g_init_done = true;
@@ -33,13 +78,15 @@ void shim_init() {
   set_config(c);
   int fd = 2;
   if (c.log_file) {
-    long r =
-        gh::sys(SYS_openat, AT_FDCWD, c.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (r < 0) {
-      log_error("GREENHOUSE_LOG_FILE=%s cannot be opened for appending", c.log_file);
+    char why[160];
+    fd = open_log_file(c.log_file, why, sizeof why);
+    if (fd < 0) {
+      log_error(
+          "GREENHOUSE_LOG_FILE=%s %s; expected a regular file (created 0600), a terminal or "
+          "/dev/null",
+          c.log_file, why);
       gh::sys(SYS_exit_group, 2);
     }
-    fd = static_cast<int>(r);
   }
   log_configure(static_cast<LogLevel>(c.log_level), fd);
   for_each_real(
