@@ -74,7 +74,7 @@ GH_EXPORT unsigned sleep(unsigned secs) {
   timespec ts{static_cast<time_t>(secs), 0};
   timespec rem{0, 0};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR)
-    return static_cast<unsigned>(rem.tv_sec + (rem.tv_nsec > 0 ? 1 : 0));  // rounded up
+    return static_cast<unsigned>(rem.tv_sec);  // glibc's: whole seconds, rounded down
   return 0;
 }
 

@@ -2,7 +2,8 @@
 /* Time: sleep, usleep, nanosleep, clock_nanosleep (relative and
  * TIMER_ABSTIME, several clocks) never return before the requested time;
  * invalid arguments give the native errors; sched_yield; many threads
- * sleeping at once all finish, concurrently. */
+ * sleeping at once all finish, concurrently; the remainder an interrupted
+ * sleep() returns. */
 #include "common.h"
 
 #include <pthread.h>
@@ -205,6 +206,33 @@ static void check_yield(void) {
         "two threads alternating 100 times with sched_yield", "turn=%d", g_turn);
 }
 
+/* sleep() ended early by a signal handler returns the unslept seconds as
+ * glibc computes them (the differential compares the value): sleep(4)
+ * interrupted after 1.5 s leaves 2.5 s, half a second from either
+ * rounding, so scheduling noise cannot change the answer. */
+static void on_usr1(int sig) { (void)sig; }
+static void* interrupt_main(void* p) {
+  struct timespec ts = {1, 500 * MS};
+  nanosleep(&ts, NULL);
+  pthread_kill(*(pthread_t*)p, SIGUSR1);
+  return NULL;
+}
+static void check_sleep_remainder(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1; /* no SA_RESTART: sleeps are never restarted anyway */
+  sigaction(SIGUSR1, &sa, NULL);
+  pthread_t self = pthread_self(), t;
+  pthread_create(&t, NULL, interrupt_main, &self);
+  int64_t t0 = now_ns(CLOCK_MONOTONIC);
+  unsigned left = sleep(4);
+  int64_t dt = now_ns(CLOCK_MONOTONIC) - t0;
+  pthread_join(t, NULL);
+  printf("sleep(4) interrupted after 1.5 s returned %u\n", left);
+  CHECK(dt < 3900 * MS, "the interrupted sleep ended early", "slept %lld ms", (long long)(dt / MS));
+  signal(SIGUSR1, SIG_DFL);
+}
+
 static void* in_thread(void* unused) {
   (void)unused;
   check_sleeps("thread");
@@ -222,5 +250,6 @@ int main(void) {
   pthread_join(t, NULL);
   check_many_sleepers();
   check_yield();
+  check_sleep_remainder();
   return test_end();
 }
