@@ -41,18 +41,20 @@ ssize_t writev_nowait(int fd, const iovec* iov, int iovcnt) {
   return gh::sys_ret(SYS_pwritev2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
 }
 
-ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags,
-                  int64_t deadline) {
+ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags, int64_t deadline,
+                  bool progressed, int* late_error) {
   const char* p = static_cast<const char*>(buf);
   size_t done = 0;
   bool nowait_ok = true;  // the fd takes RWF_NOWAIT (sockets: MSG_DONTWAIT)
   bool polled = false;    // POLLOUT was reported since the last progress
   do {
+    const bool after_progress = progressed || done > 0;
+    const int f = after_progress ? flags | MSG_NOSIGNAL : flags;
     size_t left = len - done;
     ssize_t n;
     if (nowait_ok) {
       if (is_socket) {
-        n = send_nowait(fd, p + done, left, flags);
+        n = send_nowait(fd, p + done, left, f);
       } else {
         iovec v{const_cast<char*>(p + done), left};
         n = writev_nowait(fd, &v, 1);
@@ -65,6 +67,9 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
         if (!polled) {
           // Full: wait until writable, then try again without blocking.
           int ev = io::poll(fd, POLLOUT, deadline);
+          // A socket error while we waited ends this call with the count
+          // written; the error stays with the socket for the next call.
+          if (ev >= 0 && (ev & POLLERR) && is_socket && after_progress) break;
           if (ev >= 0) {
             polled = true;
             continue;
@@ -76,14 +81,18 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
           // whose RWF_NOWAIT writes refuse to block (xfs, btrfs), poll is
           // always "ready" and retrying would spin. Let the ring do this
           // chunk: it waits properly in every case.
-          n = is_socket ? io::send(fd, p + done, left, flags, deadline)
+          n = is_socket ? io::send(fd, p + done, left, f, deadline)
                         : io::write(fd, p + done, left, -1, deadline);
         }
       }
     } else {
       n = io::write(fd, p + done, left, -1, deadline);
     }
-    if (n < 0) return done > 0 ? static_cast<ssize_t>(done) : n;
+    if (n < 0) {
+      if (!after_progress) return n;
+      if (is_socket && late_error && error_reported_once(n)) *late_error = static_cast<int>(n);
+      break;
+    }
     done += static_cast<size_t>(n);
     polled = false;
   } while (done < len);

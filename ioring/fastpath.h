@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
 
 #include "core/clock.h"
@@ -26,11 +27,27 @@ ssize_t sendmsg_nowait(int fd, const msghdr* msg, int flags);
 ssize_t readv_nowait(int fd, const iovec* iov, int iovcnt);
 ssize_t writev_nowait(int fd, const iovec* iov, int iovcnt);
 
+// Whether a socket call's error -errno is one the kernel reports once
+// (sock_error() clears sk_err: ECONNRESET, ETIMEDOUT, ...), unlike EPIPE (the
+// shutdown stays), the call's own timeout or interruption, or a closed fd.
+inline bool error_reported_once(ssize_t n) {
+  return n < 0 && n != -EPIPE && n != -EAGAIN && n != -ETIME && n != -EINTR && n != -ECANCELED &&
+         n != -EBADF;
+}
+
 // Blocking-stream write semantics on a socket (is_socket, send flags) or a
 // pipe: returns only when all len bytes are written or an error occurs. On an
 // error after some bytes went out returns the count written, else -errno.
 // Tries the non-blocking form first and waits in the ring only when full.
+//
+// An error after progress (`progressed`: the caller already wrote part of
+// this call) is left for the next call, as the kernel leaves it: a socket
+// error the poll reports (POLLERR) is not collected at all, and one that a
+// retry collected anyway (ECONNRESET, ...) is stored in *late_error (-errno)
+// for the caller to report next. Retries after progress never raise SIGPIPE
+// (the kernel returns the short count without one).
 ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags,
-                  int64_t deadline = kNoDeadline);
+                  int64_t deadline = kNoDeadline, bool progressed = false,
+                  int* late_error = nullptr);
 
 }  // namespace gh::io

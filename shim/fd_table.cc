@@ -21,6 +21,8 @@ constexpr int kChunkBits = 12;  // 4096 entries per chunk
 constexpr int kChunkSize = 1 << kChunkBits;
 constexpr int kChunks = 1 << 8;  // up to 1,048,576 fds
 std::atomic<FdEntry*> g_chunks[kChunks];
+// Entries with a late_error stored: parking_fd's fast test.
+std::atomic<int> g_late_errors{0};
 
 FdEntry* slot(int fd, bool create) {
   if (fd < 0) return nullptr;
@@ -86,6 +88,7 @@ FdEntry* fd_get(int fd) {
     // the shim does not see, so possibly shared.
     e->shared.store(true, std::memory_order_relaxed);
     e->recv_waits.store(false, std::memory_order_relaxed);
+    fd_take_late_error(e);
     // A socket made elsewhere may come with SO_RCVTIMEO / SO_SNDTIMEO.
     bool sock = k == FdKind::kStream || k == FdKind::kPacket;
     e->rcvtimeo_ns.store(sock ? sock_timeout_ns(fd, SO_RCVTIMEO) : 0, std::memory_order_relaxed);
@@ -108,6 +111,7 @@ void fd_created(int fd, FdKind kind, bool nonblock) {
   e->nonblock.store(nonblock, std::memory_order_relaxed);
   e->shared.store(false, std::memory_order_relaxed);
   e->recv_waits.store(false, std::memory_order_relaxed);
+  fd_take_late_error(e);
   e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
   e->sndtimeo_ns.store(0, std::memory_order_relaxed);
   e->kind.store(kind, std::memory_order_release);
@@ -140,8 +144,26 @@ void fd_forget_range(unsigned lo, unsigned hi) {
   }
 }
 
+void fd_set_late_error(FdEntry* e, int neg_errno) {
+  if (e->late_error.exchange(neg_errno, std::memory_order_relaxed) == 0)
+    g_late_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+int fd_take_late_error(FdEntry* e) {
+  if (e->late_error.load(std::memory_order_relaxed) == 0) return 0;
+  int err = e->late_error.exchange(0, std::memory_order_relaxed);
+  if (err != 0) g_late_errors.fetch_sub(1, std::memory_order_relaxed);
+  return err;
+}
+
 FdEntry* parking_fd(int fd) {
-  if (!may_park()) return nullptr;
+  if (!may_park()) {
+    // A late error is reported by the green path even when the call would
+    // otherwise pass through (the kernel no longer has it).
+    if (g_late_errors.load(std::memory_order_relaxed) == 0 || !green_ok()) return nullptr;
+    FdEntry* e = slot(fd, false);
+    return e && e->late_error.load(std::memory_order_relaxed) != 0 ? e : nullptr;
+  }
   FdEntry* e = fd_get(fd);
   return fd_parks(fd, e) ? e : nullptr;
 }

@@ -48,6 +48,10 @@ struct FdEntry : gh::ArenaObject {
   // next one skips the non-blocking attempt, which would only fail, and goes
   // to the ring at once. Cleared when a wait returned a full buffer.
   std::atomic<bool> recv_waits{false};
+  // -errno that a call collected from the kernel after it had transferred
+  // part of its data and so returned the count instead: the next data call
+  // on the fd reports it, as the kernel would have (fd_take_late_error).
+  std::atomic<int32_t> late_error{0};
 };
 
 // Counts a green thread as waiting on e in the ring for its lifetime, so that
@@ -62,6 +66,11 @@ class ParkedOn {
  private:
   FdEntry* e_;
 };
+
+// Stores -errno (< 0) for the next data call on e to report.
+void fd_set_late_error(FdEntry* e, int neg_errno);
+// The stored late error of e (clearing it), or 0.
+int fd_take_late_error(FdEntry* e);
 
 // The entry for fd, classified if needed; nullptr for fd < 0 or beyond the
 // table (such calls pass through and get the kernel's EBADF).

@@ -77,6 +77,7 @@ ssize_t recv_once(int fd, FdKind k, void* buf, size_t len, int flags) {
 
 ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
   ParkedOn parked(e);
+  if (int late = fd_take_late_error(e)) return late;
   FdKind k = e->kind.load(std::memory_order_relaxed);
   int64_t deadline = kNoDeadline;
   bool have_deadline = false;
@@ -122,7 +123,11 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
       // A full buffer means data is streaming in: try without waiting next.
       e->recv_waits.store(r >= 0 && static_cast<size_t>(r) < len - got, std::memory_order_relaxed);
     }
-    if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : r;
+    if (r < 0) {
+      if (got == 0) return r;
+      if (is_socket(k) && io::error_reported_once(r)) fd_set_late_error(e, static_cast<int>(r));
+      return static_cast<ssize_t>(got);
+    }
     got += static_cast<size_t>(r);
     if (!waitall || r == 0 || got >= len || (f & MSG_PEEK)) return static_cast<ssize_t>(got);
   }
@@ -163,6 +168,9 @@ ssize_t recvmsg_rest(int fd, FdEntry* e, const msghdr* msg, int flags, size_t do
       if (nonblocking_now(fd, e)) break;
       r = map_timeout(io::recvmsg(fd, &m, f, deadline));
     }
+    // An error after the first bytes ends the call with the count; the
+    // kernel keeps it for the next call, and so do we (it was collected).
+    if (io::error_reported_once(r)) fd_set_late_error(e, static_cast<int>(r));
     if (r <= 0) break;
     done += static_cast<size_t>(r);
     size_t left = static_cast<size_t>(r);
@@ -180,6 +188,7 @@ ssize_t recvmsg_rest(int fd, FdEntry* e, const msghdr* msg, int flags, size_t do
 
 ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
   ParkedOn parked(e);
+  if (int late = fd_take_late_error(e)) return late;
   FdKind k = e->kind.load(std::memory_order_relaxed);
   ssize_t r;
   if (is_socket(k)) {
@@ -228,6 +237,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
 
 ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
   ParkedOn parked(e);
+  if (int late = fd_take_late_error(e)) return late;
   FdKind k = e->kind.load(std::memory_order_relaxed);
   int64_t deadline = fd_deadline(e, true);
   if (k == FdKind::kStream || k == FdKind::kPipe) {
@@ -245,8 +255,10 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
     if (first < 0 && first != -EAGAIN) return first;
     size_t done = first > 0 ? static_cast<size_t>(first) : 0;
     if (nonblocking_now(fd, e)) return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
+    int late = 0;
     ssize_t r = io::write_all(fd, static_cast<const char*>(buf) + done, len - done,
-                              k == FdKind::kStream, flags, deadline);
+                              k == FdKind::kStream, flags, deadline, done > 0, &late);
+    if (late) fd_set_late_error(e, late);
     if (r < 0) return done > 0 ? static_cast<ssize_t>(done) : map_timeout(r);
     return static_cast<ssize_t>(done) + r;
   }
@@ -262,6 +274,7 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
 
 ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
   ParkedOn parked(e);
+  if (int late = fd_take_late_error(e)) return late;
   FdKind k = e->kind.load(std::memory_order_relaxed);
   int64_t deadline = fd_deadline(e, true);
   if (k == FdKind::kPacket)
@@ -314,7 +327,10 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
     const char* base = static_cast<const char*>(v.iov_base) + skip;
     size_t left = v.iov_len - skip;
     skip = 0;
-    ssize_t r = io::write_all(fd, base, left, k == FdKind::kStream, flags, deadline);
+    int late = 0;
+    ssize_t r =
+        io::write_all(fd, base, left, k == FdKind::kStream, flags, deadline, done > 0, &late);
+    if (late) fd_set_late_error(e, late);
     if (r < 0) return done > 0 ? static_cast<ssize_t>(done) : map_timeout(r);
     done += static_cast<size_t>(r);
     if (static_cast<size_t>(r) < left) break;  // error after a partial write
