@@ -8,8 +8,13 @@
 // other thread touches the backend's queues meanwhile: the carrier is marked
 // idle, and idle carriers are not served); wake() and inflight() from any
 // thread. Completions are delivered by calling Carrier::ready() on the green
-// thread that waits for them, from inside poll() (never wait()). The
-// io_uring backend in ioring/ is the implementation.
+// thread that waits for them, from inside poll() (never wait()).
+//
+// Two implementations, both in ioring/: io_uring (ring.h: the kernel does
+// the I/O and reports completions) and epoll (epoll.h: the kernel reports
+// readiness and the green thread makes the non-blocking call itself). The
+// operations green threads wait for (ioring/ops.h) work on either;
+// backend_create (ioring/backend.cc) picks one per carrier.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +23,19 @@ namespace gh {
 
 class Carrier;
 
+// Which backend a pool's carriers use.
+enum class BackendKind : uint8_t {
+  kAuto,     // io_uring if the kernel lets us set up a ring, else epoll
+  kIoUring,  // io_uring or nothing
+  kEpoll,    // epoll, even where io_uring works
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  // "io_uring" or "epoll".
+  virtual const char* name() const = 0;
+  virtual BackendKind kind() const = 0;
   // Submits queued requests and dispatches the completions already there,
   // without blocking. Returns the number of completions dispatched.
   virtual int poll() = 0;
@@ -41,8 +56,14 @@ class Backend {
   virtual uint32_t inflight() const = 0;
 };
 
-// Creates the backend of carrier c. Defined by the backend (ioring/ring.cc).
-// Returns nullptr with errno set when the kernel refuses.
+// Creates the backend of carrier c, of the kind its pool's options ask for
+// (ioring/backend.cc). Returns nullptr with errno set when the kernel
+// refuses.
 Backend* backend_create(Carrier* c);
+
+// The kind PoolOptions{} start with (tests use it to run on epoll).
+// Process-wide; set before the carriers it should affect are created.
+void set_default_backend(BackendKind k);
+BackendKind default_backend();
 
 }  // namespace gh

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "core/arena.h"
+#include "core/backend.h"
 #include "core/fifo.h"
 #include "core/green_thread.h"
 #include "core/spinlock.h"
@@ -31,6 +32,7 @@ struct PoolOptions {
   int carriers = 1;        // carriers to run (the first one's OS thread included)
   int64_t handoff_ns = 0;  // run time after which a carrier's other work moves; 0: never
   int max_spares = 0;      // spare carriers the monitor may add (0: carriers)
+  BackendKind backend = default_backend();  // I/O backend of every carrier
   // Starts an OS thread running fn(arg); returns 0 or an errno value. The
   // embedder's, so that its hooks treat the thread as its own.
   int (*start_thread)(void* (*fn)(void*), void* arg) = nullptr;

@@ -5,6 +5,7 @@
 
 #include "core/carrier.h"
 #include "core/green.h"
+#include "ioring/ops_epoll.h"
 
 namespace gh::io {
 
@@ -47,6 +48,13 @@ const char* op_name(uint8_t op) {
     default:
       return "io";
   }
+}
+
+// Whether the calling thread's carrier waits with epoll: the operations
+// below then go to ops_epoll.cc.
+inline bool on_epoll() {
+  Carrier* c = Carrier::get();
+  return c && c->backend()->kind() == BackendKind::kEpoll;
 }
 
 }  // namespace
@@ -106,6 +114,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) G
 }
 
 ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::read(fd, buf, len, offset, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) {
         io_uring_prep_read(s, fd, buf, clamp_len(len), static_cast<__u64>(offset));
@@ -114,6 +123,7 @@ ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {
 }
 
 ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::write(fd, buf, len, offset, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) {
         io_uring_prep_write(s, fd, buf, clamp_len(len), static_cast<__u64>(offset));
@@ -122,6 +132,7 @@ ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadl
 }
 
 ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::readv(fd, iov, iovcnt, offset, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) {
         io_uring_prep_readv(s, fd, iov, static_cast<unsigned>(iovcnt), static_cast<__u64>(offset));
@@ -130,6 +141,7 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dead
 }
 
 ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::writev(fd, iov, iovcnt, offset, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) {
         io_uring_prep_writev(s, fd, iov, static_cast<unsigned>(iovcnt), static_cast<__u64>(offset));
@@ -138,42 +150,50 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, clamp_len(len), flags); }, deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::send(fd, buf, len, flags, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, clamp_len(len), flags); }, deadline);
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::recvmsg(fd, msg, flags, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_recvmsg(s, fd, msg, static_cast<unsigned>(flags)); },
       deadline);
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::sendmsg(fd, msg, flags, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_sendmsg(s, fd, msg, static_cast<unsigned>(flags)); },
       deadline);
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::accept(fd, addr, addrlen, flags, deadline);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_accept(s, fd, addr, addrlen, flags); }, deadline);
 }
 
 int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::connect(fd, addr, addrlen, deadline);
   return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_connect(s, fd, addr, addrlen); },
                          deadline);
 }
 
 int poll(int fd, uint32_t events, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::poll(fd, events, deadline);
   return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_poll_add(s, fd, events); }, deadline);
 }
 
 int timeout(int64_t deadline) {
+  if (on_epoll()) return epoll_impl::timeout(deadline);
   __kernel_timespec ts{};
   ts.tv_sec = deadline / kNsPerSec;
   ts.tv_nsec = deadline % kNsPerSec;
@@ -183,14 +203,17 @@ int timeout(int64_t deadline) {
 }
 
 int cancel_fd(int fd) {
-  // Green threads of the pool parked on fd may have queued their requests
-  // on any carrier's ring: each other ring with requests in flight gets a
-  // cancellation too (submitted by whoever serves it next; not waited for).
+  // Green threads of the pool parked on fd may wait on any carrier's
+  // backend. Epoll waits end at once; each other ring with requests in
+  // flight gets a cancellation (submitted by whoever serves it next; not
+  // waited for).
+  int ended = epoll_impl::cancel_fd_everywhere(fd);
   Carrier* me = Carrier::current();
   Pool* pool = me ? me->pool() : nullptr;
   for (int i = 0, n = pool ? pool->slots() : 0; i < n; i++) {
     Carrier* x = pool->slot(i);
     if (!x || x == me || !x->backend() || x->backend()->inflight() == 0) continue;
+    if (x->backend()->kind() != BackendKind::kIoUring) continue;
     auto* r = static_cast<Ring*>(x->backend());
     x->with_service([&] {
       io_uring_sqe* s = r->sqe();
@@ -198,13 +221,29 @@ int cancel_fd(int fd) {
       io_uring_sqe_set_data64(s, ioring::kUserIgnore);
     });
   }
+  if (on_epoll()) return ended;
   // With IORING_ASYNC_CANCEL_ALL the result is the number cancelled.
   int rc = submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL); });
-  return rc == -ENOENT ? 0 : rc;
+  return rc == -ENOENT ? ended : (rc < 0 ? rc : rc + ended);
+}
+
+ssize_t splice(int fd_in, int64_t* off_in, int fd_out, int64_t* off_out, size_t len,
+               unsigned flags) {
+  if (on_epoll()) return epoll_impl::splice(fd_in, off_in, fd_out, off_out, len, flags);
+  int32_t r = submit_and_wait([&](io_uring_sqe* s) {
+    io_uring_prep_splice(s, fd_in, off_in ? *off_in : -1, fd_out, off_out ? *off_out : -1,
+                         clamp_len(len), flags);
+  });
+  if (r > 0) {
+    if (off_in) *off_in += r;
+    if (off_out) *off_out += r;
+  }
+  return r;
 }
 
 int cancel(ioring::Request* target) {
+  if (on_epoll()) return -ENOENT;
   return submit_and_wait([&](io_uring_sqe* s) { io_uring_prep_cancel(s, target, 0); });
 }
 

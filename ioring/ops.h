@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Operations a green thread waits for through its carrier's ring.
+// Operations a green thread waits for through its carrier's backend: the
+// io_uring ring (here) or epoll (ops_epoll.cc, picked per call by the
+// carrier's backend kind).
 //
 // Each call queues one SQE (plus a linked timeout when a deadline is given),
 // parks the calling green thread, and returns the completion's result exactly
@@ -43,12 +45,17 @@ int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline = 
 int poll(int fd, uint32_t events, int64_t deadline = kNoDeadline);
 // Waits until the deadline. Returns 0 (the kernel's -ETIME is success here).
 int timeout(int64_t deadline);
+// splice(2) with offsets passed by pointer (nullptr: none) and advanced by
+// the count spliced, as the kernel does.
+ssize_t splice(int fd_in, int64_t* off_in, int fd_out, int64_t* off_out, size_t len,
+               unsigned flags);
 // Cancels every request on fd: on this carrier's ring, waiting for the
 // cancellation (returns the number cancelled, >= 0, or -errno), and on the
 // rings of the pool's other carriers that have requests in flight (queued,
 // not waited for: a green thread parked there sees its call end).
 int cancel_fd(int fd);
-// Cancels one tracked request. Returns 0, -ENOENT (already done) or -EALREADY.
+// Cancels one tracked request. Returns 0, -ENOENT (already done; always on
+// an epoll carrier, which has no requests) or -EALREADY.
 int cancel(ioring::Request* req);
 
 // Every wait above can be ended by a signal handler (see

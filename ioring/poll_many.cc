@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/green.h"
+#include "ioring/ops_epoll.h"
 #include "ioring/ring.h"
 
 namespace gh::io {
@@ -14,6 +15,9 @@ using ioring::Request;
 using ioring::Ring;
 
 int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
+  Carrier* cur = Carrier::get();
+  if (cur && cur->backend()->kind() == BackendKind::kEpoll)
+    return epoll_impl::poll_many(fds, events, n, deadline);
   Ring* r = Ring::current();
   if (!r) return -ENOMEM;
   Carrier* c = Carrier::current();

@@ -20,20 +20,11 @@
 #include "core/green.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "ioring/runtime_fd.h"
 
 #ifndef LIBURING_UDATA_TIMEOUT
 #define LIBURING_UDATA_TIMEOUT ((__u64)-1)
 #endif
-
-namespace gh {
-Backend* backend_create(Carrier* c) {
-  // A ring that other carriers may serve (hand-off) or queue on (a green
-  // thread that moved cancelling its requests) must not be bound to one
-  // thread: only a lone carrier's may be.
-  const PoolOptions& o = c->pool()->options();
-  return ioring::Ring::create(c, o.carriers <= 1 && o.handoff_ns <= 0);
-}
-}  // namespace gh
 
 namespace gh::ioring {
 
@@ -50,20 +41,10 @@ constexpr uint32_t kForceEnterEvery = 64;
 // kernel runs only a few (20 on 6.13+) deferred completions per enter.
 constexpr unsigned kMaxReapRounds = 512;
 
-long raw_fcntl(int fd, int cmd, long arg) { return gh::sys(SYS_fcntl, fd, cmd, arg); }
 void raw_close(int fd) { gh::sys(SYS_close, fd); }
 void raw_sleep_ns(long ns) {
   timespec ts{0, ns};
   gh::sys(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
-}
-
-// Moves fd to the lowest free number >= runtime_fd_floor(), close-on-exec.
-// Returns the new fd (or the old one if it cannot be moved).
-int move_high(int fd) {
-  long hi = raw_fcntl(fd, F_DUPFD_CLOEXEC, runtime_fd_floor());
-  if (hi < 0) return fd;
-  raw_close(fd);
-  return static_cast<int>(hi);
 }
 
 int setup(io_uring* ring, unsigned flags, const RingOptions& o, io_uring_params* p) {
@@ -81,56 +62,6 @@ bool transient(int rc) { return rc == -EBUSY || rc == -EAGAIN || rc == -EINTR ||
 
 void set_ring_options(const RingOptions& opts) { g_options = opts; }
 RingOptions ring_options() { return g_options; }
-
-namespace {
-// The runtime's own fds, so that the shim can keep the program from closing
-// them. Slots hold fd + 1 (0 = free).
-constexpr int kRuntimeFdSlots = 512;
-std::atomic<int> g_runtime_fds[kRuntimeFdSlots];
-
-void register_runtime_fd(int fd) {
-  for (auto& slot : g_runtime_fds) {
-    int expected = 0;
-    if (slot.compare_exchange_strong(expected, fd + 1)) return;
-  }
-}
-
-void unregister_runtime_fd(int fd) {
-  for (auto& slot : g_runtime_fds) {
-    int expected = fd + 1;
-    if (slot.compare_exchange_strong(expected, 0)) return;
-  }
-}
-}  // namespace
-
-bool is_runtime_fd(int fd) {
-  if (fd < runtime_fd_floor()) return false;
-  for (const auto& slot : g_runtime_fds)
-    if (slot.load(std::memory_order_relaxed) == fd + 1) return true;
-  return false;
-}
-
-int runtime_fds(int* out, int max) {
-  int n = 0;
-  for (const auto& slot : g_runtime_fds) {
-    int v = slot.load(std::memory_order_relaxed);
-    if (v > 0 && n < max) out[n++] = v - 1;
-  }
-  for (int i = 1; i < n; i++)  // insertion sort: n is tiny
-    for (int j = i; j > 0 && out[j - 1] > out[j]; j--) std::swap(out[j - 1], out[j]);
-  return n;
-}
-
-int runtime_fd_floor() {
-  static const int floor = [] {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1024;
-    long soft = static_cast<long>(rl.rlim_cur);
-    long f = soft >= 1024 ? soft - 256 : soft / 2;
-    return static_cast<int>(f < 3 ? 3 : f);
-  }();
-  return floor;
-}
 
 Ring* Ring::create(Carrier* c, bool one_thread) {
   auto* r = new (std::nothrow) Ring;
@@ -222,7 +153,8 @@ Ring::~Ring() {
 
 Ring* Ring::current() {
   Carrier* c = Carrier::get();
-  return c ? static_cast<Ring*>(c->backend()) : nullptr;
+  if (!c || c->backend()->kind() != BackendKind::kIoUring) return nullptr;
+  return static_cast<Ring*>(c->backend());
 }
 
 io_uring_sqe* Ring::sqe() {

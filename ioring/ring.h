@@ -22,6 +22,7 @@
 
 #include "core/backend.h"
 #include "core/green_thread.h"
+#include "ioring/runtime_fd.h"
 
 namespace gh::ioring {
 
@@ -77,7 +78,8 @@ class Ring final : public Backend, public ArenaObject {
   Carrier* carrier() const { return carrier_; }
   ~Ring() override;
 
-  // The calling OS thread's ring (creating its carrier if needed), or nullptr.
+  // The calling OS thread's ring (creating its carrier if needed), or nullptr
+  // (no carrier, or its backend is epoll).
   static Ring* current();
 
   // A zeroed SQE. When the SQ is full, submits what is queued to make room
@@ -94,6 +96,8 @@ class Ring final : public Backend, public ArenaObject {
   int submit();
 
   // Backend contract.
+  const char* name() const override { return "io_uring"; }
+  BackendKind kind() const override { return BackendKind::kIoUring; }
   int poll() override;
   void prepare_wait() override;
   int wait(int64_t deadline_ns, const uint64_t* sigmask) override;
@@ -140,15 +144,5 @@ struct RingOptions {
 };
 void set_ring_options(const RingOptions& opts);
 RingOptions ring_options();
-
-// Lowest fd number the runtime uses for its own descriptors (ring, eventfd),
-// chosen high so that they stay out of the program's usual range.
-int runtime_fd_floor();
-
-// True if fd is one of the runtime's own descriptors (a ring or its wake-up
-// eventfd) on any carrier. Any thread; cheap for fd < runtime_fd_floor().
-bool is_runtime_fd(int fd);
-// Copies up to max runtime fds, ascending, into out. Returns how many.
-int runtime_fds(int* out, int max);
 
 }  // namespace gh::ioring

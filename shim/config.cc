@@ -32,6 +32,9 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_CARRIERS", "a number of OS threads, 1 .. 256", "(usable CPUs)",
      "how many carrier OS threads run green threads (the main thread is one); default: the "
      "CPUs of the process's affinity mask, capped by its cgroup CPU quota"},
+    {"GREENHOUSE_BACKEND", "auto, io_uring or epoll", "auto",
+     "how carriers wait for I/O: io_uring, or epoll where io_uring is refused (container seccomp "
+     "profiles, kernel.io_uring_disabled); io_uring: never epoll; epoll: always"},
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
      "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
      "thread), its other work moves to other carriers; 0 turns the hand-off off"},
@@ -118,6 +121,16 @@ bool parse_config(Config* out, char* err, size_t errlen) {
   }
   if (const char* v = std::getenv("GREENHOUSE_HANDOFF_MS")) {
     if (!parse_int(v, 0, 10000, &c.handoff_ms)) return fail("GREENHOUSE_HANDOFF_MS", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_BACKEND")) {
+    if (std::strcmp(v, "auto") == 0)
+      c.backend = gh::BackendKind::kAuto;
+    else if (std::strcmp(v, "io_uring") == 0)
+      c.backend = gh::BackendKind::kIoUring;
+    else if (std::strcmp(v, "epoll") == 0)
+      c.backend = gh::BackendKind::kEpoll;
+    else
+      return fail("GREENHOUSE_BACKEND", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_TLS")) {
     if (std::strcmp(v, "exact") == 0)

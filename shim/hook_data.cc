@@ -360,16 +360,13 @@ GH_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
   if ((off_in && oin < 0) || (off_out && oout < 0)) return ret_errno(ssize_t{-EINVAL});
   FdEntry* e = out ? out : in;
   ParkedOn parked(e);
-  int32_t r = gh::io::submit_and_wait([&](io_uring_sqe* s) {
-    io_uring_prep_splice(s, fd_in, off_in ? oin : -1, fd_out, off_out ? oout : -1,
-                         static_cast<unsigned>(len > 0x7ffff000u ? 0x7ffff000u : len), flags);
-  });
+  int64_t in_off = oin, out_off = oout;
+  ssize_t r = gh::io::splice(fd_in, off_in ? &in_off : nullptr, fd_out,
+                             off_out ? &out_off : nullptr, len, flags);
   if (r == -ECANCELED) r = -EBADF;  // close() of one of the fds cancelled it
   if (r > 0) {
-    if (off_in) oin += r;
-    if (off_out) oout += r;
-    if ((off_in && copy_to_user(off_in, &oin, sizeof oin) != 0) ||
-        (off_out && copy_to_user(off_out, &oout, sizeof oout) != 0))
+    if ((off_in && copy_to_user(off_in, &in_off, sizeof in_off) != 0) ||
+        (off_out && copy_to_user(off_out, &out_off, sizeof out_off) != 0))
       return ret_errno(ssize_t{-EFAULT});
   }
   return ret_errno(static_cast<ssize_t>(r));

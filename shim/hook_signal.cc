@@ -61,13 +61,20 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   gh::GreenThread* target = nullptr;
   ShimThread* as = nullptr;
   bool claimed = false;
-  // A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS raised by the
-  // kernel for an instruction) belongs to the thread that executed it: the
-  // running one. Runtimes rely on it (a JVM's null checks and safepoints).
-  bool fault = info && info->si_code > 0 &&
-               (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-                sig == SIGTRAP || sig == SIGSYS);
-  if (carrier && fault) {
+  // A synchronous signal belongs to the thread that caused it: the running
+  // one. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS raised by
+  // the kernel for an instruction): runtimes rely on it (a JVM's null checks
+  // and safepoints).
+  bool synchronous = info && info->si_code > 0 &&
+                     (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+                      sig == SIGTRAP || sig == SIGSYS);
+  // So does the SIGPIPE (SIGXFSZ) the kernel raises for a write to a closed
+  // pipe or socket (past the file size limit): it is directed at the
+  // writing thread, and its siginfo is a kill() from our own pid.
+  if (!synchronous && (sig == SIGPIPE || sig == SIGXFSZ) && info && info->si_code == SI_USER &&
+      info->si_pid == static_cast<pid_t>(gh::sys(SYS_getpid)))
+    synchronous = true;
+  if (carrier && synchronous) {
     target = carrier->signal_safe_running();
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
@@ -113,8 +120,8 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   t_signal_self = saved_self;
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   if (claimed) target->on_cpu.store(false, std::memory_order_release);
-  // A fault interrupts no wait: its thread was running, not waiting.
-  if (carrier && !fault) carrier->signal_arrived(flags & SA_RESTART);
+  // A synchronous signal interrupts no wait: its thread was running.
+  if (carrier && !synchronous) carrier->signal_arrived(flags & SA_RESTART);
 }
 
 bool is_function(const struct sigaction& sa) {

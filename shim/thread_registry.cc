@@ -201,6 +201,7 @@ void new_process_pool() {
   o.carriers = cfg.shared_tls ? 1 : (cfg.carriers > 0 ? cfg.carriers : usable_cpus());
   o.handoff_ns = cfg.shared_tls ? 0 : int64_t{cfg.handoff_ms} * 1'000'000;
   o.start_thread = &start_native_thread;
+  o.backend = cfg.backend;
   auto* p = new (std::nothrow) Pool(o);
   if (!p) return;
   p->set_first_tid(static_cast<pid_t>(gh::sys(SYS_gettid)));

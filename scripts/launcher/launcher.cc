@@ -6,7 +6,9 @@
 // and that the configuration is valid. See `greenhouse --help`.
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,7 +47,8 @@ void usage(FILE* out) {
                "usage: greenhouse [options] [--] PROGRAM [ARGS...]\n"
                "\n"
                "Runs PROGRAM with its threads as green threads and its blocking I/O through\n"
-               "io_uring (libgreenhouse.so in LD_PRELOAD). The program is not modified.\n"
+               "io_uring, or epoll where io_uring is refused (libgreenhouse.so in LD_PRELOAD).\n"
+               "The program is not modified.\n"
                "\n"
                "options:\n"
                "  --stack-size=SIZE   sets GREENHOUSE_STACK_SIZE\n"
@@ -53,9 +56,10 @@ void usage(FILE* out) {
                "  --log-file=PATH     sets GREENHOUSE_LOG_FILE\n"
                "  --carriers=N        sets GREENHOUSE_CARRIERS\n"
                "  --handoff-ms=MS     sets GREENHOUSE_HANDOFF_MS\n"
+               "  --backend=KIND      sets GREENHOUSE_BACKEND (auto, io_uring, epoll)\n"
                "  --off               sets GREENHOUSE_OFF=1 (run without interposition)\n"
                "  -h, --help          this text\n"
-               "  --version           the version\n"
+               "  --version           the version, and the I/O backend programs would use here\n"
                "\n"
                "environment (read by the shim in the program; ignored for setuid programs):\n");
   for (size_t i = 0; i < kConfigVarCount; i++) {
@@ -232,6 +236,25 @@ std::string find_library() {
   die(1, "cannot find libgreenhouse.so next to the launcher or in %s", GREENHOUSE_LIBDIR);
 }
 
+// What backend the shim would choose in this environment (the launcher runs
+// under the same seccomp profile and sysctls as the program it starts).
+std::string backend_line() {
+  gh::shim::Config cfg;
+  char err[512];
+  if (!gh::shim::parse_config(&cfg, err, sizeof err)) return err;
+  if (cfg.backend == gh::BackendKind::kEpoll) return "epoll (GREENHOUSE_BACKEND=epoll)";
+  io_uring_params p{};
+  long fd = syscall(__NR_io_uring_setup, 1, &p);
+  if (fd >= 0) {
+    close(static_cast<int>(fd));
+    return "io_uring";
+  }
+  std::string why = std::string("io_uring refused here: ") + std::strerror(errno);
+  if (cfg.backend == gh::BackendKind::kIoUring)
+    return "none (GREENHOUSE_BACKEND=io_uring; " + why + ")";
+  return "epoll (" + why + ")";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,6 +276,7 @@ int main(int argc, char** argv) {
     }
     if (a == "--version") {
       std::printf("greenhouse %s\n", GREENHOUSE_VERSION);
+      std::printf("backend: %s\n", backend_line().c_str());
       return 0;
     }
     if (a == "--off") {
@@ -267,6 +291,8 @@ int main(int argc, char** argv) {
       setenv("GREENHOUSE_CARRIERS", v4, 1);
     } else if (const char* v5 = value("--handoff-ms")) {
       setenv("GREENHOUSE_HANDOFF_MS", v5, 1);
+    } else if (const char* v6 = value("--backend")) {
+      setenv("GREENHOUSE_BACKEND", v6, 1);
     } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "greenhouse: unknown option %s (see greenhouse --help)\n", a.c_str());
       return 2;

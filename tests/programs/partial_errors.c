@@ -4,12 +4,14 @@
  * returns the short count; the reset (ECONNRESET, no SIGPIPE) is the answer
  * of the next write, and only the write after that gets EPIPE and SIGPIPE.
  * The same with sendmsg (several iovecs), and for a MSG_WAITALL receive
- * that got part of its data before the reset. */
+ * that got part of its data before the reset. The SIGPIPE of a write goes
+ * to the writer and interrupts no other thread's wait. */
 #include "common.h"
 
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
@@ -145,12 +147,49 @@ static void check_waitall_reset(void) {
   close(cli);
 }
 
+/* The SIGPIPE of a write to a pipe without a reader is the writer's: it
+ * interrupts no other thread's wait (main's poll here). */
+struct piper {
+  int dead_w, wake_w;
+};
+static void* write_to_dead_pipe(void* p) {
+  struct piper* pp = p;
+  errno = 0;
+  ssize_t r = write(pp->dead_w, "x", 1);
+  printf("write to a pipe without reader: ret=%zd errno=%s\n", r, errname(errno));
+  /* Let whatever the signal did to other threads happen before main's
+   * wait can end for its own reason. */
+  sched_yield();
+  if (write(pp->wake_w, "w", 1) != 1) g_failures++;
+  return NULL;
+}
+static void check_sigpipe_is_the_writers(void) {
+  int dead[2], wake[2];
+  if (pipe(dead) || pipe(wake)) exit(2);
+  close(dead[0]);
+  struct piper pp = {dead[1], wake[1]};
+  int before = g_sigpipes;
+  pthread_t t;
+  pthread_create(&t, NULL, write_to_dead_pipe, &pp);
+  struct pollfd p = {.fd = wake[0], .events = POLLIN};
+  errno = 0;
+  int n = poll(&p, 1, -1);
+  printf("main's poll while another thread got SIGPIPE: ret=%d errno=%s\n", n,
+         n < 0 ? errname(errno) : "0");
+  pthread_join(t, NULL);
+  CHECK(g_sigpipes - before == 1, "one SIGPIPE, to the writer", "%d", g_sigpipes - before);
+  close(dead[1]);
+  close(wake[0]);
+  close(wake[1]);
+}
+
 int main(void) {
   test_start();
   signal(SIGPIPE, on_sigpipe);
   check_write_reset(0);
   check_write_reset(1);
   check_waitall_reset();
+  check_sigpipe_is_the_writers();
   printf("sigpipes: %d\n", (int)g_sigpipes);
   return test_end();
 }

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+#include "ioring/runtime_fd.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <utility>
+
+#include "core/sys.h"
+
+namespace gh::ioring {
+
+namespace {
+// Slots hold fd + 1 (0 = free).
+constexpr int kRuntimeFdSlots = 512;
+std::atomic<int> g_runtime_fds[kRuntimeFdSlots];
+}  // namespace
+
+int runtime_fd_floor() {
+  static const int floor = [] {
+    rlimit rl{};
+    if (gh::sys(SYS_getrlimit, RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+      return 1024;
+    long soft = static_cast<long>(rl.rlim_cur);
+    long f = soft >= 1024 ? soft - 256 : soft / 2;
+    return static_cast<int>(f < 3 ? 3 : f);
+  }();
+  return floor;
+}
+
+int move_high(int fd) {
+  long hi = gh::sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, runtime_fd_floor());
+  if (hi < 0) return fd;
+  gh::sys(SYS_close, fd);
+  return static_cast<int>(hi);
+}
+
+void register_runtime_fd(int fd) {
+  for (auto& slot : g_runtime_fds) {
+    int expected = 0;
+    if (slot.compare_exchange_strong(expected, fd + 1)) return;
+  }
+}
+
+void unregister_runtime_fd(int fd) {
+  for (auto& slot : g_runtime_fds) {
+    int expected = fd + 1;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+bool is_runtime_fd(int fd) {
+  if (fd < runtime_fd_floor()) return false;
+  for (const auto& slot : g_runtime_fds)
+    if (slot.load(std::memory_order_relaxed) == fd + 1) return true;
+  return false;
+}
+
+int runtime_fds(int* out, int max) {
+  int n = 0;
+  for (const auto& slot : g_runtime_fds) {
+    int v = slot.load(std::memory_order_relaxed);
+    if (v > 0 && n < max) out[n++] = v - 1;
+  }
+  for (int i = 1; i < n; i++)  // insertion sort: n is tiny
+    for (int j = i; j > 0 && out[j - 1] > out[j]; j--) std::swap(out[j - 1], out[j]);
+  return n;
+}
+
+}  // namespace gh::ioring
