@@ -17,6 +17,7 @@
 // backend_create (ioring/backend.cc) picks one per carrier.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace gh {
@@ -60,6 +61,12 @@ class Backend {
 // (ioring/backend.cc). Returns nullptr with errno set when the kernel
 // refuses.
 Backend* backend_create(Carrier* c);
+
+// Whether a backend of kind k can be set up in this process (seccomp,
+// sysctls, limits). Returns 0, or -errno with the reasons in why. Cheap
+// (no ring is kept); a refusal of io_uring is remembered, so that carriers
+// of kind kAuto go straight to epoll.
+int backend_probe(BackendKind k, char* why, size_t len);
 
 // The kind PoolOptions{} start with (tests use it to run on epoll).
 // Process-wide; set before the carriers it should affect are created.

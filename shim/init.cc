@@ -99,8 +99,16 @@ void shim_init() {
       nullptr);
   set_default_stack_size(c.stack_size);
   if (c.off) return;
+  // Nothing of the program may fail because the runtime cannot start: with
+  // no backend at all, every call passes through (decided before any hook
+  // made green state).
+  char why[256];
+  if (backend_probe(c.backend, why, sizeof why) != 0) {
+    log_error("no I/O backend can be set up here (%s); the program runs without green threads",
+              why);
+    return;
+  }
   if (!c.shared_tls) {
-    char why[256];
     if (!glibc_tls_init(why, sizeof why)) {
       log_error("cannot give green threads their own thread-local storage: %s; the shim is off",
                 why);
