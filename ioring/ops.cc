@@ -150,9 +150,14 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
-  if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline);
+  if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline, false);
   return submit_and_wait(
       [&](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, clamp_len(len), flags); }, deadline);
+}
+
+ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags, int64_t deadline) {
+  if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline, true);
+  return recv(fd, buf, len, flags, deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {

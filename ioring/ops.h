@@ -35,6 +35,11 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset = -1,
 ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset = -1,
                int64_t deadline = kNoDeadline);
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
+// recv for a caller that skipped its own attempt because the fd usually
+// makes it wait: on an epoll carrier it parks before the first attempt
+// (saving the attempt that would fail); on io_uring it is recv.
+ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags,
+                            int64_t deadline = kNoDeadline);
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline = kNoDeadline);
 ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline = kNoDeadline);

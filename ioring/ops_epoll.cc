@@ -62,16 +62,27 @@ bool restartable(int64_t deadline) {
   return c && c->running()->io_restartable && deadline < 0;
 }
 
-// Repeats attempt() (a non-blocking call; -EAGAIN: would block), parking
-// until fd has `events` between attempts.
+// Makes attempt() (a non-blocking call; -EAGAIN: would block) and, while it
+// would block, parks until fd has `events` and tries again. With
+// `wait_first` the park comes first (the caller expects to wait; a fd that
+// is ready after all is reported by the level-triggered registration at
+// once). A wait that reaches the deadline makes one last attempt: what
+// arrived by then counts, as for the blocking call.
 template <class Attempt>
-ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attempt&& attempt) {
+ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attempt&& attempt,
+              bool wait_first = false) {
   const bool restart = restartable(deadline);
-  for (;;) {
+  for (bool wait = wait_first;; wait = true) {
+    if (wait) {
+      int ev = wait_fd(fd, events, deadline, restart, what);
+      if (ev == -ETIME) {
+        ssize_t r = attempt();
+        return r == -EAGAIN ? -ETIME : r;
+      }
+      if (ev < 0) return ev;
+    }
     ssize_t r = attempt();
     if (r != -EAGAIN) return r;
-    int ev = wait_fd(fd, events, deadline, restart, what);
-    if (ev < 0) return ev;
   }
 }
 
@@ -134,8 +145,8 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dead
     if (nowait) {
       ssize_t r = gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
       if (r != -EOPNOTSUPP) return r;
+      // Without RWF_NOWAIT (some devices): the plain call once readable.
       nowait = false;
-      // Without RWF_NOWAIT (some devices): wait until readable first.
       return -EAGAIN;
     }
     return gh::sys_ret(SYS_readv, fd, iov, iovcnt);
@@ -166,8 +177,9 @@ ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadl
   return writev(fd, &v, 1, offset, deadline);
 }
 
-ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
-  return retry(fd, POLLIN, deadline, "recv", [&] { return recv_nowait(fd, buf, len, flags); });
+ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline, bool wait_first) {
+  return retry(
+      fd, POLLIN, deadline, "recv", [&] { return recv_nowait(fd, buf, len, flags); }, wait_first);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The operations of ioring/ops.h and ioring/poll_many.h on a carrier whose
-// backend is epoll (ioring/epoll.h). Same contracts, same results: a
-// non-blocking attempt, and while it would block, a park until the fd is
-// ready. Called by ops.cc / poll_many.cc, which pick the backend; ep is the
-// calling green thread's carrier's.
+// backend is epoll (ioring/epoll.h). Same contracts, same results: the
+// non-blocking call, and while it would block, a park until the fd is
+// ready. Called by ops.cc / poll_many.cc, which pick the backend per call.
 #pragma once
 
 #include <sys/socket.h>
@@ -20,7 +19,7 @@ ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline);
 ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadline);
 ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline);
 ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline);
-ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline);
+ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline, bool wait_first);
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline);
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline);
 ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline);

@@ -116,7 +116,9 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
         deadline = fd_deadline(e, false);
         have_deadline = true;
       }
-      if (is_socket(k))
+      if (is_socket(k) && skip)
+        r = map_timeout(io::recv_expecting_wait(fd, p + got, len - got, f, deadline));
+      else if (is_socket(k))
         r = map_timeout(io::recv(fd, p + got, len - got, f, deadline));
       else
         r = map_timeout(io::read(fd, p + got, len - got, -1, deadline));

@@ -442,8 +442,11 @@ class Bench:
         extra = extra + self.server_extra
         if kind == "native":
             return [program or self.echo, "-p", "0"] + extra
-        if kind == "shim":
-            env = ["env"] + self.shim_env if self.shim_env else []
+        if kind in ("shim", "shim-epoll"):
+            # shim-epoll: the same program on the epoll backend, as where a
+            # container refuses io_uring.
+            env = self.shim_env + (["GREENHOUSE_BACKEND=epoll"] if kind == "shim-epoll" else [])
+            env = ["env"] + env if env else []
             return env + [self.launcher, program or self.echo, "-p", "0"] + extra
         if kind == "epoll":
             return [self.epoll, "-p", "0"]
@@ -964,7 +967,8 @@ def ratio(value, base, higher_is_better):
 
 # ---------------------------------------------------------------- echo report
 
-LABEL = {"native": "native (threads)", "shim": "greenhouse", "epoll": "epoll reference"}
+LABEL = {"native": "native (threads)", "shim": "greenhouse", "shim-epoll": "greenhouse, epoll backend",
+         "epoll": "epoll reference"}
 SATURATED = 0.9  # load generator cores at or above which it, not the server, set the pace
 DISTURBED = [0.5]  # other processes' cores above which a run counts as disturbed (--disturbed)
 
@@ -1146,7 +1150,10 @@ def echo_markdown(bench, counts, kinds, ucounts, lim, probe, selfruns, cmdline, 
     out.append("```")
     out.append("%s   # the driver (scripts/bench)" % cmdline)
     for kind, what in (("native", "natively"), ("shim", "under greenhouse"),
+                       ("shim-epoll", "under greenhouse on its epoll backend"),
                        ("epoll", "the epoll reference")):
+        if kind not in kinds:
+            continue
         out.append("%s   # %s" % (show(bench.pin("server") + bench.server_argv(kind)), what))
     lg = bench.loadgen_argv("PORT", "N", "W", a.duration, None)
     out.append(show(lg) + "   # the load")
@@ -1963,7 +1970,7 @@ def main():
     b.add_argument("--counts", default="100,1000,10000")
     b.add_argument("--max", type=int, default=-1,
                    help="also this count; -1: the fd hard limit less 100; 0: none")
-    b.add_argument("--servers", default="native,shim,epoll")
+    b.add_argument("--servers", default="native,shim,shim-epoll,epoll")
     b.add_argument("--unpinned-counts", default="1000",
                    help="counts also run without taskset (server and load share all CPUs)")
     b.add_argument("--syscall-duration", type=float, default=3.0)
