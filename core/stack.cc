@@ -25,47 +25,50 @@ constexpr size_t kSlabMaxStacks = 256;
 std::atomic<int> g_cheap_guards{-1};
 // VMAs spent on mprotect guards (fallback path only), process-wide.
 std::atomic<long> g_guard_vmas{0};
-std::atomic<bool> g_warned_unguarded{false};
+std::atomic<bool> g_warned_refused{false};
+// force_mprotect_guards(): no MADV_GUARD_INSTALL, and this VMA budget.
+std::atomic<bool> g_simulate_old{false};
+std::atomic<long> g_simulated_limit{-1};
 
-long max_map_count() {
-  static long cached = [] {
-    long v = 65530;
-    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "re")) {
-      if (std::fscanf(f, "%ld", &v) != 1) v = 65530;
-      std::fclose(f);
-    }
-    return v;
-  }();
-  return cached;
-}
+enum class Guard { kRefused, kCheap, kMprotect };
 
-// Returns true if a guard page was put at [p, p + page).
-bool install_guard(char* p) {
+// Puts a guard page at [p, p + page). kRefused if the kernel refuses
+// (vm.max_map_count reached).
+Guard install_guard(char* p) {
   size_t pg = page_size();
-  int cheap = g_cheap_guards.load(std::memory_order_relaxed);
+  int cheap = g_simulate_old.load(std::memory_order_relaxed)
+                  ? 0
+                  : g_cheap_guards.load(std::memory_order_relaxed);
   if (cheap != 0) {
     if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) {
       g_cheap_guards.store(1, std::memory_order_relaxed);
-      return true;
+      return Guard::kCheap;
     }
     g_cheap_guards.store(0, std::memory_order_relaxed);
   }
-  if (g_guard_vmas.load(std::memory_order_relaxed) < max_map_count() / 2) {
-    if (mprotect(p, pg, PROT_NONE) == 0) {
-      g_guard_vmas.fetch_add(2, std::memory_order_relaxed);
-      return true;
-    }
+  long limit = g_simulated_limit.load(std::memory_order_relaxed);
+  if ((limit < 0 || g_guard_vmas.load(std::memory_order_relaxed) + 2 <= limit) &&
+      mprotect(p, pg, PROT_NONE) == 0) {
+    g_guard_vmas.fetch_add(2, std::memory_order_relaxed);
+    return Guard::kMprotect;
   }
-  if (!g_warned_unguarded.exchange(true)) {
+  if (!g_warned_refused.exchange(true)) {
     log_warn(
-        "stack guard pages exhausted vm.max_map_count/2 (%ld); "
-        "further stacks have no guard page",
-        max_map_count());
+        "no guard page for another thread stack (vm.max_map_count reached, %ld VMAs in "
+        "guards): threads are refused (EAGAIN) until others end",
+        g_guard_vmas.load(std::memory_order_relaxed));
   }
-  return false;
+  return Guard::kRefused;
 }
 
 }  // namespace
+
+void StackPool::force_mprotect_guards(bool on, long vma_limit) {
+  g_simulate_old.store(on, std::memory_order_relaxed);
+  g_simulated_limit.store(on ? vma_limit : -1, std::memory_order_relaxed);
+}
+
+long StackPool::guard_vmas() { return g_guard_vmas.load(std::memory_order_relaxed); }
 
 size_t page_size() {
   static const size_t pg = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -75,7 +78,13 @@ size_t page_size() {
 bool StackPool::cheap_guards() { return g_cheap_guards.load() == 1; }
 
 StackPool::~StackPool() {
-  for (const Slab& s : slabs_) munmap(s.base, s.bytes);
+  for (const Slab& s : slabs_) unmap(s);
+}
+
+void StackPool::unmap(const Slab& s) {
+  munmap(s.base, s.bytes);
+  // Guards made with mprotect go with their slab.
+  if (s.mprotect_guards) g_guard_vmas.fetch_sub(2 * s.stacks, std::memory_order_relaxed);
 }
 
 StackPool::Class& StackPool::class_for(size_t size) {
@@ -95,11 +104,23 @@ int StackPool::grow(Class& c) {
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return -ENOMEM;
-  slabs_.push_back(Slab{base, bytes});
+  Slab slab{base, bytes, n, false};
+  for (size_t i = 0; i < n; i++) {
+    Guard g = install_guard(static_cast<char*>(base) + i * slot);
+    if (g == Guard::kRefused) {
+      // A stack without a guard is never handed out: refuse, as glibc
+      // refuses a thread whose guard it cannot install.
+      slab.stacks = i;
+      unmap(slab);
+      return -EAGAIN;
+    }
+    if (g == Guard::kMprotect) slab.mprotect_guards = true;
+  }
+  slab.stacks = n;
+  slabs_.push_back(slab);
   // Push in reverse so the lowest stack is handed out first.
   for (size_t i = n; i-- > 0;) {
     char* slot_lo = static_cast<char*>(base) + i * slot;
-    install_guard(slot_lo);
     c.free.push_back(Stack{slot_lo + pg, c.size});
   }
   // Fresh pages are not resident, so they count as cold, not warm.
@@ -134,6 +155,12 @@ void StackPool::release(const Stack& s) {
     c.free.insert(c.free.end() - static_cast<long>(c.warm), s);
     return;
   }
+  // Warm: the first kHotPerClass keep all their pages (a thread that is
+  // made and ends again and again reuses one stack without a system call);
+  // the others keep the top kWarmBytes, where the next thread starts, and
+  // what the finished thread touched below goes back.
+  if (c.warm >= kHotPerClass && s.size > kWarmBytes)
+    madvise(s.lo, s.size - kWarmBytes, MADV_DONTNEED);
   c.free.push_back(s);
   c.warm++;
 }

@@ -17,9 +17,10 @@ namespace gh::shim {
 const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_OFF", "0 or 1", "0",
      "1 disables the shim: every call passes straight through to libc"},
-    {"GREENHOUSE_STACK_SIZE", "bytes, or with suffix k/m (16k .. 1024m)", "256k",
+    {"GREENHOUSE_STACK_SIZE", "bytes, or with suffix k/m (16k .. 1024m)",
+     "glibc's (from RLIMIT_STACK: 8 MiB usually)",
      "stack size of a green thread whose creator did not set one with "
-     "pthread_attr_setstacksize"},
+     "pthread_attr_setstacksize; address space only: memory is used as the thread touches it"},
     {"GREENHOUSE_LOG_LEVEL", "error, warn, info or debug", "warn",
      "what the shim reports on stderr (or GREENHOUSE_LOG_FILE)"},
     {"GREENHOUSE_LOG_FILE", "the path of a regular file, a terminal or /dev/null", "(stderr)",
@@ -35,6 +36,9 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_BACKEND", "auto, io_uring or epoll", "auto",
      "how carriers wait for I/O: io_uring, or epoll where io_uring is refused (container seccomp "
      "profiles, kernel.io_uring_disabled); io_uring: never epoll; epoll: always"},
+    {"GREENHOUSE_GUARD_PAGES", "auto or mprotect", "auto",
+     "how green stacks get their guard pages: auto: MADV_GUARD_INSTALL where the kernel has it "
+     "(6.13+), else mprotect; mprotect: always mprotect, two VMAs per stack, as on older kernels"},
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
      "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
      "thread), its other work moves to other carriers; 0 turns the hand-off off"},
@@ -131,6 +135,14 @@ bool parse_config(Config* out, char* err, size_t errlen) {
       c.backend = gh::BackendKind::kEpoll;
     else
       return fail("GREENHOUSE_BACKEND", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_GUARD_PAGES")) {
+    if (std::strcmp(v, "auto") == 0)
+      c.mprotect_guards = false;
+    else if (std::strcmp(v, "mprotect") == 0)
+      c.mprotect_guards = true;
+    else
+      return fail("GREENHOUSE_GUARD_PAGES", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_TLS")) {
     if (std::strcmp(v, "exact") == 0)

@@ -12,14 +12,15 @@
 namespace gh::shim {
 
 struct Config {
-  bool off = false;                                  // GREENHOUSE_OFF
-  size_t stack_size = gh::kDefaultStackSize;         // GREENHOUSE_STACK_SIZE
-  int log_level = 1;                                 // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
-  const char* log_file = nullptr;                    // GREENHOUSE_LOG_FILE
-  bool shared_tls = false;                           // GREENHOUSE_TLS=shared
-  int carriers = 0;                                  // GREENHOUSE_CARRIERS; 0: one per usable CPU
-  int handoff_ms = 5;                                // GREENHOUSE_HANDOFF_MS; 0: no hand-off
+  bool off = false;                // GREENHOUSE_OFF
+  size_t stack_size = 0;           // GREENHOUSE_STACK_SIZE; 0: glibc's default thread stack size
+  int log_level = 1;               // GREENHOUSE_LOG_LEVEL: 0 error .. 3 debug
+  const char* log_file = nullptr;  // GREENHOUSE_LOG_FILE
+  bool shared_tls = false;         // GREENHOUSE_TLS=shared
+  int carriers = 0;                // GREENHOUSE_CARRIERS; 0: one per usable CPU
+  int handoff_ms = 5;              // GREENHOUSE_HANDOFF_MS; 0: no hand-off
   gh::BackendKind backend = gh::BackendKind::kAuto;  // GREENHOUSE_BACKEND
+  bool mprotect_guards = false;                      // GREENHOUSE_GUARD_PAGES=mprotect
 };
 
 // CPUs the process may use: those of its affinity mask, capped by a cgroup

@@ -14,6 +14,7 @@
 #include "core/carrier.h"
 #include "core/sys.h"
 #include "shim/thread_registry.h"
+#include "shim/stack_overflow.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -74,6 +75,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   if (!synchronous && (sig == SIGPIPE || sig == SIGXFSZ) && info && info->si_code == SI_USER &&
       info->si_pid == static_cast<pid_t>(gh::sys(SYS_getpid)))
     synchronous = true;
+  if (carrier && synchronous && is_fault_signal(sig)) report_overflow(sig, info, uc);
   if (carrier && synchronous) {
     target = carrier->signal_safe_running();
     if (target) {
@@ -147,6 +149,7 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   UserHandler& h = g_handlers[sig];
   void* prev_fn = h.fn.load(std::memory_order_acquire);
   int prev_flags = h.flags.load(std::memory_order_relaxed);
+  void (*prev_disposition)(int) = fault_disposition(sig);
   struct sigaction install;
   const struct sigaction* to_kernel = nullptr;
   if (act) {
@@ -156,6 +159,15 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
       h.fn.store(handler_of(want), std::memory_order_release);
       install.sa_sigaction = &trampoline;
       install.sa_flags |= SA_SIGINFO;
+      // A stack overflow leaves no stack to run the handler on
+      // (shim/stack_overflow.h).
+      if (is_fault_signal(sig)) install.sa_flags |= SA_ONSTACK;
+    } else if (is_fault_signal(sig)) {
+      // SIG_DFL / SIG_IGN: the runtime's handler stands in to report stack
+      // overflows, then acts as the disposition says.
+      set_fault_disposition(sig, want.sa_handler);
+      install.sa_sigaction = &default_fault_handler;
+      install.sa_flags = SA_SIGINFO | SA_ONSTACK;
     }
     to_kernel = &install;
   }
@@ -166,9 +178,15 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
       h.flags.store(prev_flags, std::memory_order_relaxed);
       h.fn.store(prev_fn, std::memory_order_release);
     }
+    if (act) set_fault_disposition(sig, prev_disposition);
     return r;
   }
   if (oact) {
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &default_fault_handler) {
+      // Report what the program set (or had): SIG_DFL or SIG_IGN.
+      old.sa_flags &= ~(SA_SIGINFO | SA_ONSTACK);
+      old.sa_handler = prev_disposition;
+    }
     if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &trampoline) {
       // Report the program's own handler, not the trampoline.
       old.sa_flags = prev_flags;

@@ -24,6 +24,7 @@
 #include "shim/glibc_tls.h"
 #include "shim/key_table.h"
 #include "shim/thread_registry.h"
+#include "shim/stack_overflow.h"
 #include "shim/state.h"
 
 using namespace gh::shim;
@@ -44,19 +45,28 @@ void* green_start(void* p) {
   return st->start(st->arg);
 }
 
-size_t stack_size_from(const pthread_attr_t* attr) {
-  if (!attr) return config().stack_size;
-  size_t size = 0;
-  if (pthread_attr_getstacksize(attr, &size) != 0) return config().stack_size;
-  // An attr whose stack size nobody set reports glibc's default (the stack
-  // rlimit, usually 8 MiB): that means "default", which is ours.
+// glibc's default thread stack size: from RLIMIT_STACK at start-up (8 MiB
+// usually; 2 MiB when unlimited), or what pthread_setattr_default_np set.
+size_t glibc_default_stack_size() {
   pthread_attr_t def;
-  size_t def_size = 0;
+  size_t size = 0;
   if (pthread_getattr_default_np(&def) == 0) {
-    pthread_attr_getstacksize(&def, &def_size);
+    pthread_attr_getstacksize(&def, &size);
     pthread_attr_destroy(&def);
   }
-  if (size == def_size) return config().stack_size;
+  return size;
+}
+
+size_t stack_size_from(const pthread_attr_t* attr) {
+  size_t def_size = glibc_default_stack_size();
+  // GREENHOUSE_STACK_SIZE, else what glibc would give the thread.
+  size_t ours = config().stack_size ? config().stack_size : def_size;
+  if (!attr || ours == 0) return ours ? ours : gh::default_stack_size();
+  size_t size = 0;
+  if (pthread_attr_getstacksize(attr, &size) != 0) return ours;
+  // An attr whose stack size nobody set reports glibc's default: that means
+  // "default", which is ours.
+  if (size == def_size) return ours;
   return size;
 }
 
@@ -93,6 +103,7 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
   // guards that treat a concurrent initialisation as recursion, ...).
   __libc_single_threaded = 0;
   start_carriers();
+  overflow_prepare_backtrace();
   int detach = PTHREAD_CREATE_JOINABLE;
   if (attr) pthread_attr_getdetachstate(attr, &detach);
   auto* st = new (std::nothrow) ShimThread;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Start-up of the shim: resolve libc, read GREENHOUSE_*, configure logging.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "core/log.h"
 #include "shim/config.h"
 #include "shim/glibc_tls.h"
+#include "shim/stack_overflow.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 
@@ -97,7 +99,20 @@ void shim_init() {
           log_debug("libc has no %s@%s; using its default version", s.name, s.version);
       },
       nullptr);
-  set_default_stack_size(c.stack_size);
+  if (c.mprotect_guards) StackPool::force_mprotect_guards(true);
+  // The stack of a green thread nobody chose one for: GREENHOUSE_STACK_SIZE,
+  // else what glibc gives a thread (hook_thread.cc asks glibc per thread).
+  if (c.stack_size) {
+    set_default_stack_size(c.stack_size);
+  } else {
+    pthread_attr_t def;
+    size_t size = 0;
+    if (pthread_getattr_default_np(&def) == 0) {
+      pthread_attr_getstacksize(&def, &size);
+      pthread_attr_destroy(&def);
+    }
+    if (size) set_default_stack_size(size);
+  }
   if (c.off) return;
   // Nothing of the program may fail because the runtime cannot start: with
   // no backend at all, every call passes through (decided before any hook
@@ -117,6 +132,7 @@ void shim_init() {
     glibc_tls_enable();
   }
   threads_init();
+  overflow_init();
   g_enabled = true;
   log_debug("shim enabled (pid %ld)", static_cast<long>(gh::sys(SYS_getpid)));
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "shim/thread_registry.h"
+#include "shim/stack_overflow.h"
 #include "core/sys.h"
 
 #include <sys/syscall.h>
@@ -163,6 +164,7 @@ void* pool_thread(void* p) {
   a.arg = start->arg;
   delete start;
   t_bypass = 1;
+  overflow_thread_start();
   return a.fn(a.arg);
 }
 

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+#include "shim/stack_overflow.h"
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+
+#include "core/carrier.h"
+#include "core/log.h"
+#include "core/stack.h"
+#include "core/sys.h"
+#include "shim/real.h"
+#include "shim/state.h"
+#include "shim/thread_registry.h"
+
+namespace gh::shim {
+
+namespace {
+
+constexpr size_t kAltStackSize = 64 * 1024;
+
+// libunwind's local unwinder, loaded with RTLD_LOCAL: linked normally its
+// _Unwind_* would take the place of libgcc's for the whole program.
+struct Unwinder {
+  int (*init_local2)(void* cursor, void* uc, int flag) = nullptr;
+  int (*step)(void* cursor) = nullptr;
+  int (*get_reg)(void* cursor, int reg, uint64_t* val) = nullptr;
+  int (*get_proc_name)(void* cursor, char* buf, size_t len, uint64_t* off) = nullptr;
+};
+std::atomic<bool> g_unwinder_ready{false};
+Unwinder g_unwinder;
+constexpr int kUnwRegIp = 16;            // UNW_X86_64_RIP
+constexpr int kUnwInitSignalFrame = 1;   // UNW_INIT_SIGNAL_FRAME
+constexpr size_t kUnwCursorWords = 127;  // UNW_TDEP_CURSOR_LEN
+constexpr int kMaxFrames = 24;           // lines of backtrace
+constexpr long kMaxSteps = 1'000'000;    // frames walked (an 8 MiB recursion has ~100,000)
+
+std::atomic<void (*)(int)> g_disposition[3];  // SIGSEGV, SIGBUS: the program's SIG_DFL / SIG_IGN
+int slot(int sig) { return sig == SIGSEGV ? 1 : sig == SIGBUS ? 2 : 0; }
+
+// Gives the calling OS thread an alternate signal stack unless it has one.
+void ensure_alt_stack() {
+  stack_t cur{};
+  if (gh::sys(SYS_sigaltstack, nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;
+  long pg = static_cast<long>(page_size());
+  void* p =
+      reinterpret_cast<void*>(gh::sys(SYS_mmap, nullptr, kAltStackSize + pg, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  if (p == MAP_FAILED || reinterpret_cast<long>(p) < 0) return;
+  // A guard below it too: an overflow of the handler must not go unnoticed.
+  gh::sys(SYS_mprotect, p, pg, PROT_NONE);
+  stack_t ss{};
+  ss.ss_sp = static_cast<char*>(p) + pg;
+  ss.ss_size = kAltStackSize;
+  gh::sys(SYS_sigaltstack, &ss, nullptr);
+}
+
+void install_default(int sig) {
+  struct sigaction sa {};
+  sa.sa_sigaction = &default_fault_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  real::sigaction(sig, &sa, nullptr);
+}
+
+// Writes the frames from the faulting one outwards; a run of frames at the
+// same address (a recursion) is one line with its count.
+void backtrace(void* uc) {
+  if (!g_unwinder_ready.load(std::memory_order_acquire)) return;
+  uint64_t cursor[kUnwCursorWords];
+  if (g_unwinder.init_local2(cursor, uc, kUnwInitSignalFrame) < 0) return;
+  int lines = 0;
+  uint64_t run_ip = 0;
+  long run = 0;
+  char name[128];
+  uint64_t off = 0;
+  bool named = false;
+  auto flush = [&] {
+    if (run == 0) return;
+    char count[32] = "";
+    if (run > 1) std::snprintf(count, sizeof count, " (%ld frames)", run);
+    if (named)
+      log_error("  #%d 0x%lx %s+0x%lx%s", lines, static_cast<unsigned long>(run_ip), name,
+                static_cast<unsigned long>(off), count);
+    else
+      log_error("  #%d 0x%lx%s", lines, static_cast<unsigned long>(run_ip), count);
+    lines++;
+  };
+  for (long steps = 0; steps < kMaxSteps; steps++) {
+    uint64_t ip = 0;
+    g_unwinder.get_reg(cursor, kUnwRegIp, &ip);
+    if (run > 0 && ip == run_ip) {
+      run++;
+    } else {
+      flush();
+      if (lines >= kMaxFrames) {
+        log_error("  ...");
+        return;
+      }
+      run_ip = ip;
+      run = 1;
+      named = g_unwinder.get_proc_name(cursor, name, sizeof name, &off) == 0;
+    }
+    if (g_unwinder.step(cursor) <= 0) break;
+  }
+  flush();
+}
+
+}  // namespace
+
+bool is_fault_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+
+void set_fault_disposition(int sig, void (*disposition)(int)) {
+  if (slot(sig)) g_disposition[slot(sig)].store(disposition, std::memory_order_relaxed);
+}
+
+void (*fault_disposition(int sig))(int) {
+  return slot(sig) ? g_disposition[slot(sig)].load(std::memory_order_relaxed) : SIG_DFL;
+}
+
+void overflow_init() {
+  ensure_alt_stack();
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction cur {};
+    if (real::sigaction(sig, nullptr, &cur) != 0) continue;
+    // Only where nobody (a library constructor run before ours) has a
+    // handler: such a handler is the program's, and stays.
+    if (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) continue;
+    set_fault_disposition(sig, cur.sa_handler);
+    install_default(sig);
+  }
+}
+
+void overflow_thread_start() { ensure_alt_stack(); }
+
+void overflow_prepare_backtrace() {
+  static std::atomic<bool> tried{false};
+  if (tried.exchange(true)) return;
+  Bypass bypass;
+  void* h = real::dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    log_debug("libunwind.so.8 not loaded: stack overflow reports come without a backtrace");
+    return;
+  }
+  g_unwinder.init_local2 =
+      reinterpret_cast<decltype(g_unwinder.init_local2)>(dlsym(h, "_ULx86_64_init_local2"));
+  g_unwinder.step = reinterpret_cast<decltype(g_unwinder.step)>(dlsym(h, "_ULx86_64_step"));
+  g_unwinder.get_reg =
+      reinterpret_cast<decltype(g_unwinder.get_reg)>(dlsym(h, "_ULx86_64_get_reg"));
+  g_unwinder.get_proc_name =
+      reinterpret_cast<decltype(g_unwinder.get_proc_name)>(dlsym(h, "_ULx86_64_get_proc_name"));
+  if (g_unwinder.init_local2 && g_unwinder.step && g_unwinder.get_reg && g_unwinder.get_proc_name)
+    g_unwinder_ready.store(true, std::memory_order_release);
+}
+
+void report_overflow(int sig, const siginfo_t* info, void* uc) {
+  if (!info || info->si_code <= 0) return;  // sent, not a fault
+  Carrier* c = Carrier::current();
+  GreenThread* g = c ? c->signal_safe_running() : nullptr;
+  if (!g || g->is_root() || !g->pooled_stack) return;
+  const char* addr = static_cast<const char*>(info->si_addr);
+  const char* lo = static_cast<const char*>(g->stack.lo);
+  if (addr >= lo || addr < lo - page_size()) return;
+  auto* ctx = static_cast<ucontext_t*>(uc);
+  uintptr_t sp = ctx ? static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]) : 0;
+  uintptr_t hi = reinterpret_cast<uintptr_t>(g->stack.hi());
+  size_t used = sp && sp <= hi ? hi - sp : g->stack.size;
+  log_error(
+      "stack overflow in thread %s (id %ld): stack %zu KiB, used %zu KiB; set "
+      "GREENHOUSE_STACK_SIZE (or pthread_attr_setstacksize) larger",
+      g->name[0] ? g->name : "?", static_cast<long>(kGreenTidBase + static_cast<long>(g->id)),
+      g->stack.size / 1024, used / 1024);
+  (void)sig;
+  backtrace(uc);
+}
+
+void default_fault_handler(int sig, siginfo_t* info, void* uc) {
+  report_overflow(sig, info, uc);
+  bool fault = info && info->si_code > 0;
+  // A SIGSEGV sent with kill() that the program ignores stays ignored.
+  if (!fault && fault_disposition(sig) == SIG_IGN) return;
+  // The default action, as natively: a fault recurs when we return (and
+  // kills the process), a sent signal is sent again (it is blocked here,
+  // so it arrives when we return).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  real::sigaction(sig, &dfl, nullptr);
+  if (!fault) gh::sys(SYS_tgkill, gh::sys(SYS_getpid), gh::sys(SYS_gettid), sig);
+}
+
+}  // namespace gh::shim

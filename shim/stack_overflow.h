@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// Green-thread stack overflows, caught and named.
+//
+// Every pooled green stack has a guard page just below it (core/stack.h). A
+// thread that runs past its stack faults there with no stack left to run a
+// handler on, so each OS thread of the runtime has an alternate signal stack
+// and SIGSEGV and SIGBUS are always handled there (SA_ONSTACK). A fault in
+// the running green thread's guard page is reported:
+//
+//   greenhouse: stack overflow in thread NAME (id TID): stack N KiB, used
+//   M KiB; set GREENHOUSE_STACK_SIZE (or pthread_attr_setstacksize) larger
+//
+// with a backtrace (libunwind, loaded privately when the first green thread
+// starts), and then the signal takes its course: the program's own handler
+// if it installed one (it still gets every SIGSEGV and SIGBUS), else the
+// default action (the process dies of SIGSEGV, with a core dump if enabled).
+#pragma once
+
+#include <signal.h>
+
+namespace gh::shim {
+
+// At start-up, on the main thread: its alternate signal stack, and the
+// runtime's handler for SIGSEGV and SIGBUS while the program has none.
+void overflow_init();
+// On each OS thread the runtime starts (carriers, spares, monitor, offload):
+// its alternate signal stack.
+void overflow_thread_start();
+// Before the first green thread runs: loads libunwind for the backtrace.
+void overflow_prepare_backtrace();
+// If the fault `info` is in the guard page of the green thread running on
+// this carrier, writes the report and the backtrace. Async-signal context.
+void report_overflow(int sig, const siginfo_t* info, void* uc);
+
+// The handler the kernel has for SIGSEGV/SIGBUS while the program's
+// disposition is SIG_DFL or SIG_IGN (kept in `disposition`); the sigaction
+// hook (hook_signal.cc) reports that disposition, not this handler.
+void default_fault_handler(int sig, siginfo_t* info, void* uc);
+bool is_fault_signal(int sig);
+void set_fault_disposition(int sig, void (*disposition)(int));
+void (*fault_disposition(int sig))(int);
+
+}  // namespace gh::shim
