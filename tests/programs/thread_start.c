@@ -19,6 +19,8 @@ struct result {
   int errno_at_start, ctype_ok, parse_ok, global_locale, pw_rc, pw_same;
 };
 static struct result g_res[8];
+/* The threads stay until main has counted the OS threads. */
+static pthread_barrier_t g_all_counted;
 
 static void* check(void* arg) {
   struct result* r = &g_res[(long)arg];
@@ -33,6 +35,7 @@ static void* check(void* arg) {
   char buf[4096];
   r->pw_rc = getpwuid_r(getuid(), &pw, buf, sizeof buf, &res);
   r->pw_same = r->pw_rc == 0 && res && strcmp(pw.pw_name, g_main_user) == 0;
+  pthread_barrier_wait(&g_all_counted);
   return NULL;
 }
 
@@ -40,8 +43,10 @@ int main(void) {
   struct passwd* p = getpwuid(getuid());
   snprintf(g_main_user, sizeof g_main_user, "%s", p ? p->pw_name : "?");
   pthread_t t[8];
+  pthread_barrier_init(&g_all_counted, NULL, 9);
   for (long i = 0; i < 8; i++) pthread_create(&t[i], NULL, check, (void*)i);
   tasks_sample();
+  pthread_barrier_wait(&g_all_counted);
   for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
   for (int i = 0; i < 8; i++) {
     const struct result* r = &g_res[i];
