@@ -84,7 +84,7 @@ StackPool::~StackPool() {
 void StackPool::unmap(const Slab& s) {
   munmap(s.base, s.bytes);
   // Guards made with mprotect go with their slab.
-  if (s.mprotect_guards) g_guard_vmas.fetch_sub(2 * s.stacks, std::memory_order_relaxed);
+  g_guard_vmas.fetch_sub(2 * static_cast<long>(s.mprotect_guards), std::memory_order_relaxed);
 }
 
 StackPool::Class& StackPool::class_for(size_t size) {
@@ -104,17 +104,22 @@ int StackPool::grow(Class& c) {
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return -ENOMEM;
-  Slab slab{base, bytes, n, false};
+  Slab slab{base, bytes, n, 0};
   for (size_t i = 0; i < n; i++) {
     Guard g = install_guard(static_cast<char*>(base) + i * slot);
     if (g == Guard::kRefused) {
-      // A stack without a guard is never handed out: refuse, as glibc
-      // refuses a thread whose guard it cannot install.
-      slab.stacks = i;
-      unmap(slab);
-      return -EAGAIN;
+      // A stack without a guard is never handed out: the guarded ones are
+      // kept; with none, refuse, as glibc refuses a thread whose guard it
+      // cannot install.
+      if (i == 0) {
+        slab.stacks = 0;
+        unmap(slab);
+        return -EAGAIN;
+      }
+      n = i;
+      break;
     }
-    if (g == Guard::kMprotect) slab.mprotect_guards = true;
+    if (g == Guard::kMprotect) slab.mprotect_guards++;
   }
   slab.stacks = n;
   slabs_.push_back(slab);

@@ -85,8 +85,8 @@ class StackPool {
   struct Slab {
     void* base;
     size_t bytes;
-    size_t stacks;         // stacks in it (each with a guard)
-    bool mprotect_guards;  // its guards cost two VMAs each
+    size_t stacks;           // stacks in it (each with a guard)
+    size_t mprotect_guards;  // of its guards, those made with mprotect (two VMAs each)
   };
   Class& class_for(size_t size);
   int grow(Class& c);

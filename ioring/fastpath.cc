@@ -67,9 +67,11 @@ ssize_t write_all(int fd, const void* buf, size_t len, bool is_socket, int flags
         if (!polled) {
           // Full: wait until writable, then try again without blocking.
           int ev = io::poll(fd, POLLOUT, deadline);
-          // A socket error while we waited ends this call with the count
-          // written; the error stays with the socket for the next call.
-          if (ev >= 0 && (ev & POLLERR) && is_socket && after_progress) break;
+          // A reset (or another fatal error) while we waited ends this
+          // call with the count written; the error stays with the socket
+          // for the next call. POLLERR alone may be an error queue
+          // (MSG_ZEROCOPY notices): not an end.
+          if (ev >= 0 && (ev & POLLERR) && (ev & POLLHUP) && is_socket && after_progress) break;
           if (ev >= 0) {
             polled = true;
             continue;

@@ -233,6 +233,12 @@ int cancel_fd(int fd) {
   return rc == -ENOENT ? ended : (rc < 0 ? rc : rc + ended);
 }
 
+long file_status_flags(int fd) { return epoll_impl::file_status_flags(fd); }
+long set_file_status_flags(int fd, long flags) {
+  return epoll_impl::set_file_status_flags(fd, flags);
+}
+bool nonblock_toggled(int fd) { return epoll_impl::nonblock_toggled(fd); }
+
 ssize_t splice(int fd_in, int64_t* off_in, int fd_out, int64_t* off_out, size_t len,
                unsigned flags) {
   if (on_epoll()) return epoll_impl::splice(fd_in, off_in, fd_out, off_out, len, flags);

@@ -63,6 +63,16 @@ int cancel_fd(int fd);
 // an epoll carrier, which has no requests) or -EALREADY.
 int cancel(ioring::Request* req);
 
+// accept and connect on an epoll carrier set O_NONBLOCK on a blocking socket
+// for the one call (ops_epoll.cc). What the program sees of the flags must
+// not show it: file_status_flags is F_GETFL as the program set the flags,
+// set_file_status_flags is F_SETFL that a toggle in progress does not undo,
+// and nonblock_toggled says whether the runtime has fd non-blocking now.
+// Each returns what fcntl returns (>= 0, or -errno). Any thread.
+long file_status_flags(int fd);
+long set_file_status_flags(int fd, long flags);
+bool nonblock_toggled(int fd);
+
 // Every wait above can be ended by a signal handler (see
 // Carrier::signal_arrived): the request is cancelled and the call returns
 // -EINTR. Whether an SA_RESTART handler does so is set per green thread by

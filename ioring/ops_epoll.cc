@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 
 #include <cerrno>
+#include <atomic>
 #include <memory>
 #include <new>
 
@@ -27,6 +28,8 @@ using ioring::Epoll;
 using ioring::FdWait;
 
 namespace {
+
+constexpr int64_t kMsNs = 1'000'000;
 
 // Parks the running green thread until fd has one of `events` (or an error
 // or hang-up), the deadline passes, a signal handler ends the wait (unless
@@ -72,17 +75,36 @@ template <class Attempt>
 ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attempt&& attempt,
               bool wait_first = false) {
   const bool restart = restartable(deadline);
+  int64_t backoff = 0;
   for (bool wait = wait_first;; wait = true) {
+    uint32_t ev = 0;
     if (wait) {
-      int ev = wait_fd(fd, events, deadline, restart, what);
-      if (ev == -ETIME) {
+      int w = wait_fd(fd, events, deadline, restart, what);
+      if (w == -ETIME) {
         ssize_t r = attempt();
         return r == -EAGAIN ? -ETIME : r;
       }
-      if (ev < 0) return ev;
+      if (w < 0) return w;
+      ev = static_cast<uint32_t>(w);
     }
     ssize_t r = attempt();
     if (r != -EAGAIN) return r;
+    // Woken only by POLLERR or POLLHUP, which stay (an error queue of
+    // MSG_ZEROCOPY or IP_RECVERR notices the call does not read), and still
+    // nothing to do: the next wait would end at once. Pause between tries
+    // (1 ms, doubling up to 64 ms) instead of spinning.
+    if (wait && !(ev & events)) {
+      backoff = backoff ? (backoff < 64 * kMsNs ? backoff * 2 : backoff) : kMsNs;
+      int64_t until = deadline_after(backoff);
+      if (deadline >= 0 && deadline < until) until = deadline;
+      Carrier* c = Carrier::get();
+      Waiter pause;
+      pause.g = c->running();
+      if (park_waiter_interruptible(pause, until, restart, what) == Waiter::kInterrupted)
+        return -EINTR;
+    } else {
+      backoff = 0;
+    }
   }
 }
 
@@ -107,6 +129,14 @@ Toggle g_toggles[kToggles] GH_GUARDED_BY(g_toggle_lock);
 // Makes fd non-blocking until nonblock_end. Returns true if it must be
 // ended, false if the fd already was non-blocking (or there is no room: the
 // call then blocks its carrier, as it would natively block its thread).
+std::atomic<int> g_toggled{0};  // Toggles in use: the fast test of toggled()
+
+Toggle* find_locked(int fd) GH_REQUIRES(g_toggle_lock) {
+  for (Toggle& t : g_toggles)
+    if (t.users > 0 && t.fd == fd) return &t;
+  return nullptr;
+}
+
 bool nonblock_begin(int fd) {
   SpinGuard guard(g_toggle_lock);
   Toggle* free_slot = nullptr;
@@ -121,20 +151,50 @@ bool nonblock_begin(int fd) {
   if (fl < 0 || (fl & O_NONBLOCK) || !free_slot) return false;
   if (gh::sys_ret(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
   *free_slot = Toggle{fd, 1, fl};
+  g_toggled.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 void nonblock_end(int fd) {
   SpinGuard guard(g_toggle_lock);
-  for (Toggle& t : g_toggles) {
-    if (t.users > 0 && t.fd == fd) {
-      if (--t.users == 0) gh::sys_ret(SYS_fcntl, fd, F_SETFL, t.saved);
-      return;
+  if (Toggle* t = find_locked(fd)) {
+    if (--t->users == 0) {
+      gh::sys_ret(SYS_fcntl, fd, F_SETFL, t->saved);
+      g_toggled.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 }
 
 }  // namespace
+
+bool nonblock_toggled(int fd) {
+  if (g_toggled.load(std::memory_order_relaxed) == 0) return false;
+  SpinGuard guard(g_toggle_lock);
+  return find_locked(fd) != nullptr;
+}
+
+long file_status_flags(int fd) {
+  if (g_toggled.load(std::memory_order_relaxed) == 0) return gh::sys_ret(SYS_fcntl, fd, F_GETFL);
+  SpinGuard guard(g_toggle_lock);
+  if (Toggle* t = find_locked(fd)) return t->saved;
+  return gh::sys_ret(SYS_fcntl, fd, F_GETFL);
+}
+
+long set_file_status_flags(int fd, long flags) {
+  if (g_toggled.load(std::memory_order_relaxed) == 0)
+    return gh::sys_ret(SYS_fcntl, fd, F_SETFL, flags);
+  SpinGuard guard(g_toggle_lock);
+  Toggle* t = find_locked(fd);
+  if (!t) return gh::sys_ret(SYS_fcntl, fd, F_SETFL, flags);
+  // Toggled: the kernel keeps O_NONBLOCK until the last user is done, and
+  // then gets what the program set meanwhile.
+  long r = gh::sys_ret(SYS_fcntl, fd, F_SETFL, flags | O_NONBLOCK);
+  if (r == 0) {
+    long now = gh::sys_ret(SYS_fcntl, fd, F_GETFL);  // with the access mode
+    t->saved = (now & ~static_cast<long>(O_NONBLOCK)) | (flags & O_NONBLOCK);
+  }
+  return r;
+}
 
 ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
   // Positional reads are for files, which never wait for readiness (and

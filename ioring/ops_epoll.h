@@ -30,6 +30,10 @@ int timeout(int64_t deadline);
 ssize_t splice(int fd_in, int64_t* off_in, int fd_out, int64_t* off_out, size_t len,
                unsigned flags);
 int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline);
+// See ops.h (file_status_flags and friends).
+bool nonblock_toggled(int fd);
+long file_status_flags(int fd);
+long set_file_status_flags(int fd, long flags);
 // Ends the waits on fd of every epoll carrier of the pool (the caller's
 // included). Returns how many ended.
 int cancel_fd_everywhere(int fd);

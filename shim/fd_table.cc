@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "shim/fd_table.h"
+
+#include "ioring/ops.h"
 #include "core/sys.h"
 
 #include <fcntl.h>
@@ -52,7 +54,7 @@ int64_t sock_timeout_ns(int fd, int name) {
 FdKind classify(int fd, bool* nonblock) {
   struct stat st;
   if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
-  long fl = gh::sys_ret(SYS_fcntl, fd, F_GETFL);
+  long fl = gh::io::file_status_flags(fd);
   *nonblock = fl >= 0 && (fl & O_NONBLOCK);
   switch (st.st_mode & S_IFMT) {
     case S_IFSOCK: {
@@ -130,7 +132,10 @@ void fd_mark_all_shared() {
 }
 
 void fd_forget(int fd) {
-  if (FdEntry* e = slot(fd, false)) e->kind.store(FdKind::kUnknown, std::memory_order_release);
+  if (FdEntry* e = slot(fd, false)) {
+    fd_take_late_error(e);
+    e->kind.store(FdKind::kUnknown, std::memory_order_release);
+  }
 }
 
 void fd_forget_range(unsigned lo, unsigned hi) {
@@ -139,7 +144,9 @@ void fd_forget_range(unsigned lo, unsigned hi) {
     if (!chunk) continue;
     for (int i = 0; i < kChunkSize; i++) {
       unsigned fd = (c << kChunkBits) | static_cast<unsigned>(i);
-      if (fd >= lo && fd <= hi) chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
+      if (fd < lo || fd > hi) continue;
+      fd_take_late_error(&chunk[i]);
+      chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
     }
   }
 }
@@ -162,7 +169,10 @@ FdEntry* parking_fd(int fd) {
     // otherwise pass through (the kernel no longer has it).
     if (g_late_errors.load(std::memory_order_relaxed) == 0 || !green_ok()) return nullptr;
     FdEntry* e = slot(fd, false);
-    return e && e->late_error.load(std::memory_order_relaxed) != 0 ? e : nullptr;
+    return e && e->late_error.load(std::memory_order_relaxed) != 0 &&
+                   e->kind.load(std::memory_order_acquire) != FdKind::kUnknown
+               ? e
+               : nullptr;
   }
   FdEntry* e = fd_get(fd);
   return fd_parks(fd, e) ? e : nullptr;

@@ -26,8 +26,8 @@ int64_t fd_deadline(const FdEntry* e, bool out) {
 bool nonblocking_now(int fd, FdEntry* e) {
   if (!e->shared.load(std::memory_order_relaxed))
     return e->nonblock.load(std::memory_order_relaxed);
-  long fl = gh::sys_ret(SYS_fcntl, fd, F_GETFL);
-  if (fl < 0) return false;  // the operation itself reports the error
+  long fl = io::file_status_flags(fd);  // not a toggle of the runtime's own
+  if (fl < 0) return false;             // the operation itself reports the error
   bool nb = (fl & O_NONBLOCK) != 0;
   e->nonblock.store(nb, std::memory_order_relaxed);
   return nb;

@@ -21,7 +21,10 @@
 #include "core/sys.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
+#include "ioring/runtime_fd.h"
+#include "core/log.h"
 #include "shim/state.h"
+#include "shim/user_mem.h"
 
 using namespace gh::shim;
 
@@ -107,9 +110,23 @@ GH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
   return r;
 }
 
+namespace {
+// A pipe made for the runtime itself (t_runtime_fds): numbered high.
+void adopt_runtime_pipe(int fds[2]) {
+  for (int i = 0; i < 2; i++) {
+    fds[i] = gh::ioring::move_high(fds[i]);
+    gh::ioring::register_runtime_fd(fds[i]);
+  }
+}
+}  // namespace
+
 GH_EXPORT int pipe(int fds[2]) {
   ensure_real();
   int r = real::pipe(fds);
+  if (r == 0 && t_runtime_fds) {
+    adopt_runtime_pipe(fds);
+    return r;
+  }
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, false);
     fd_created(fds[1], FdKind::kPipe, false);
@@ -120,6 +137,10 @@ GH_EXPORT int pipe(int fds[2]) {
 GH_EXPORT int pipe2(int fds[2], int flags) {
   ensure_real();
   int r = real::pipe2(fds, flags);
+  if (r == 0 && t_runtime_fds) {
+    adopt_runtime_pipe(fds);
+    return r;
+  }
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, flags & O_NONBLOCK);
     fd_created(fds[1], FdKind::kPipe, flags & O_NONBLOCK);
@@ -129,6 +150,12 @@ GH_EXPORT int pipe2(int fds[2], int flags) {
 
 GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
   FdEntry* e = parking_fd(fd);
+  // A listener the epoll backend holds non-blocking for another green
+  // thread's accept: the real call would answer EAGAIN. Wait as they do.
+  if (!e && green_ok() && gh::io::nonblock_toggled(fd) && gh::Carrier::current()) {
+    e = fd_get(fd);
+    if (e && !is_socket(e->kind.load())) e = nullptr;
+  }
   int r;
   if (!e || nonblocking_now(fd, e)) {
     r = real::accept4(fd, addr, addrlen, flags);
@@ -259,6 +286,18 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
   // Every fcntl command takes at most one argument, an int or a pointer;
   // reading it as a pointer-sized value is what glibc itself does.
   void* arg = va_arg(ap, void*);
+  // The flags as the program set them, not O_NONBLOCK the runtime holds on
+  // the fd for an accept or connect of the epoll backend (ops.h).
+  if (cmd == F_GETFL && gh::io::nonblock_toggled(fd))
+    return static_cast<int>(ret_errno(gh::io::file_status_flags(fd)));
+  if (cmd == F_SETFL && gh::io::nonblock_toggled(fd)) {
+    long r = ret_errno(gh::io::set_file_status_flags(fd, reinterpret_cast<long>(arg)));
+    if (r == 0) {
+      FdEntry* e = fd_get(fd);
+      if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
+    }
+    return static_cast<int>(r);
+  }
   if (cmd == F_SETFL) {
     int r = fn(fd, cmd, arg);
     if (r == 0) {
@@ -297,6 +336,19 @@ GH_EXPORT int ioctl(int fd, unsigned long req, ...) {
   va_start(ap, req);
   void* arg = va_arg(ap, void*);
   va_end(ap);
+  if (req == FIONBIO && arg && gh::io::nonblock_toggled(fd)) {
+    // As F_SETFL: kept for when the runtime's toggle ends (ops.h).
+    int on = 0;
+    if (copy_from_user(&on, arg, sizeof on) != 0) return static_cast<int>(ret_errno(long{-EFAULT}));
+    long fl = gh::io::file_status_flags(fd);
+    if (fl < 0) return static_cast<int>(ret_errno(fl));
+    long r = gh::io::set_file_status_flags(
+        fd, on ? fl | O_NONBLOCK : fl & ~static_cast<long>(O_NONBLOCK));
+    if (r == 0) {
+      if (FdEntry* e = fd_get(fd)) e->nonblock.store(on != 0);
+    }
+    return static_cast<int>(ret_errno(r));
+  }
   int r = real::ioctl(fd, req, arg);
   if (r == 0 && req == FIONBIO && arg) {
     if (FdEntry* e = fd_get(fd)) e->nonblock.store(*static_cast<int*>(arg) != 0);

@@ -149,7 +149,7 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   UserHandler& h = g_handlers[sig];
   void* prev_fn = h.fn.load(std::memory_order_acquire);
   int prev_flags = h.flags.load(std::memory_order_relaxed);
-  void (*prev_disposition)(int) = fault_disposition(sig);
+  int prev_dfl_flags = fault_flags(sig);
   struct sigaction install;
   const struct sigaction* to_kernel = nullptr;
   if (act) {
@@ -162,10 +162,10 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
       // A stack overflow leaves no stack to run the handler on
       // (shim/stack_overflow.h).
       if (is_fault_signal(sig)) install.sa_flags |= SA_ONSTACK;
-    } else if (is_fault_signal(sig)) {
-      // SIG_DFL / SIG_IGN: the runtime's handler stands in to report stack
-      // overflows, then acts as the disposition says.
-      set_fault_disposition(sig, want.sa_handler);
+    } else if (is_fault_signal(sig) && want.sa_handler == SIG_DFL) {
+      // The runtime's handler stands in to report stack overflows, then
+      // takes the default action.
+      set_fault_flags(sig, want.sa_flags);
       install.sa_sigaction = &default_fault_handler;
       install.sa_flags = SA_SIGINFO | SA_ONSTACK;
     }
@@ -178,14 +178,14 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
       h.flags.store(prev_flags, std::memory_order_relaxed);
       h.fn.store(prev_fn, std::memory_order_release);
     }
-    if (act) set_fault_disposition(sig, prev_disposition);
+    if (act) set_fault_flags(sig, prev_dfl_flags);
     return r;
   }
   if (oact) {
     if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &default_fault_handler) {
-      // Report what the program set (or had): SIG_DFL or SIG_IGN.
-      old.sa_flags &= ~(SA_SIGINFO | SA_ONSTACK);
-      old.sa_handler = prev_disposition;
+      // Report what the program set (or had): SIG_DFL, with its flags.
+      old.sa_flags = prev_dfl_flags;
+      old.sa_handler = SIG_DFL;
     }
     if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &trampoline) {
       // Report the program's own handler, not the trampoline.

@@ -28,6 +28,7 @@ namespace gh::shim {
 bool g_enabled = false;
 bool g_init_done = false;
 thread_local int t_bypass GH_TLS = 0;
+thread_local bool t_runtime_fds GH_TLS = false;
 
 namespace {
 // Opens GREENHOUSE_LOG_FILE for appending. Returns the fd, or -1 with the
@@ -36,9 +37,11 @@ int open_log_file(const char* path, char* why, size_t len) {
   // O_NONBLOCK: opening a FIFO must not wait for a reader (it is refused
   // below anyway). O_NOFOLLOW: a symlink planted in a shared directory must
   // not redirect a privileged process's appends. 0600: reports may name
-  // paths and addresses.
-  long fd = gh::sys_ret(SYS_openat, AT_FDCWD, path,
-                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW, 0600);
+  // paths and addresses. O_NOCTTY: a terminal named here must not become a
+  // session leader's controlling terminal.
+  long fd = gh::sys_ret(
+      SYS_openat, AT_FDCWD, path,
+      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY, 0600);
   if (fd < 0) {
     int e = static_cast<int>(-fd);
     if (e == ELOOP)

@@ -22,7 +22,9 @@ namespace gh::shim {
 
 namespace {
 
-constexpr size_t kAltStackSize = 64 * 1024;
+// Address space only (MAP_NORESERVE): room for a program's own SIGSEGV
+// handler that symbolises a backtrace, as well as for the report.
+constexpr size_t kAltStackSize = 1024 * 1024;
 
 // libunwind's local unwinder, loaded with RTLD_LOCAL: linked normally its
 // _Unwind_* would take the place of libgcc's for the whole program.
@@ -40,7 +42,7 @@ constexpr size_t kUnwCursorWords = 127;  // UNW_TDEP_CURSOR_LEN
 constexpr int kMaxFrames = 24;           // lines of backtrace
 constexpr long kMaxSteps = 1'000'000;    // frames walked (an 8 MiB recursion has ~100,000)
 
-std::atomic<void (*)(int)> g_disposition[3];  // SIGSEGV, SIGBUS: the program's SIG_DFL / SIG_IGN
+std::atomic<int> g_dfl_flags[3];  // SIGSEGV, SIGBUS: the flags of the program's SIG_DFL
 int slot(int sig) { return sig == SIGSEGV ? 1 : sig == SIGBUS ? 2 : 0; }
 
 // Gives the calling OS thread an alternate signal stack unless it has one.
@@ -111,37 +113,8 @@ void backtrace(void* uc) {
   flush();
 }
 
-}  // namespace
-
-bool is_fault_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
-
-void set_fault_disposition(int sig, void (*disposition)(int)) {
-  if (slot(sig)) g_disposition[slot(sig)].store(disposition, std::memory_order_relaxed);
-}
-
-void (*fault_disposition(int sig))(int) {
-  return slot(sig) ? g_disposition[slot(sig)].load(std::memory_order_relaxed) : SIG_DFL;
-}
-
-void overflow_init() {
-  ensure_alt_stack();
-  for (int sig : {SIGSEGV, SIGBUS}) {
-    struct sigaction cur {};
-    if (real::sigaction(sig, nullptr, &cur) != 0) continue;
-    // Only where nobody (a library constructor run before ours) has a
-    // handler: such a handler is the program's, and stays.
-    if (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) continue;
-    set_fault_disposition(sig, cur.sa_handler);
-    install_default(sig);
-  }
-}
-
-void overflow_thread_start() { ensure_alt_stack(); }
-
-void overflow_prepare_backtrace() {
-  static std::atomic<bool> tried{false};
-  if (tried.exchange(true)) return;
-  Bypass bypass;
+// Loads libunwind privately and resolves what the report uses.
+void load_unwinder() {
   void* h = real::dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     log_debug("libunwind.so.8 not loaded: stack overflow reports come without a backtrace");
@@ -154,12 +127,66 @@ void overflow_prepare_backtrace() {
       reinterpret_cast<decltype(g_unwinder.get_reg)>(dlsym(h, "_ULx86_64_get_reg"));
   g_unwinder.get_proc_name =
       reinterpret_cast<decltype(g_unwinder.get_proc_name)>(dlsym(h, "_ULx86_64_get_proc_name"));
-  if (g_unwinder.init_local2 && g_unwinder.step && g_unwinder.get_reg && g_unwinder.get_proc_name)
-    g_unwinder_ready.store(true, std::memory_order_release);
+  // No caching: the cache takes a lock and changes the signal mask, which a
+  // report made in a signal handler must not.
+  auto set_caching =
+      reinterpret_cast<int (*)(void*, int)>(dlsym(h, "_ULx86_64_set_caching_policy"));
+  auto* local_as = static_cast<void**>(dlsym(h, "_ULx86_64_local_addr_space"));
+  if (!set_caching || !local_as || set_caching(*local_as, 0 /* UNW_CACHE_NONE */) != 0) return;
+  if (!g_unwinder.init_local2 || !g_unwinder.step || !g_unwinder.get_reg ||
+      !g_unwinder.get_proc_name)
+    return;
+  // One unwind now, so that whatever libunwind sets up on first use (its
+  // address-test pipe) is made here, not in a signal handler.
+  ucontext_t uc;
+  uint64_t cursor[kUnwCursorWords];
+  if (getcontext(&uc) == 0 && g_unwinder.init_local2(cursor, &uc, 0) >= 0) g_unwinder.step(cursor);
+  g_unwinder_ready.store(true, std::memory_order_release);
+}
+
+}  // namespace
+
+bool is_fault_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+
+void set_fault_flags(int sig, int flags) {
+  if (slot(sig)) g_dfl_flags[slot(sig)].store(flags, std::memory_order_relaxed);
+}
+
+int fault_flags(int sig) {
+  return slot(sig) ? g_dfl_flags[slot(sig)].load(std::memory_order_relaxed) : 0;
+}
+
+void overflow_init() {
+  ensure_alt_stack();
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction cur {};
+    if (real::sigaction(sig, nullptr, &cur) != 0) continue;
+    // Only where the disposition is the default: a handler (of a library
+    // constructor run before ours) is the program's, and SIG_IGN (inherited
+    // across exec) stays as natively.
+    if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL) continue;
+    set_fault_flags(sig, cur.sa_flags);
+    install_default(sig);
+  }
+}
+
+void overflow_thread_start() { ensure_alt_stack(); }
+
+void overflow_prepare_backtrace() {
+  static std::atomic<bool> tried{false};
+  if (tried.exchange(true)) return;
+  Bypass bypass;
+  // libunwind makes a pipe when it initialises (to test addresses): the
+  // runtime's, not one of the program's low fd numbers.
+  t_runtime_fds = true;
+  load_unwinder();
+  t_runtime_fds = false;
 }
 
 void report_overflow(int sig, const siginfo_t* info, void* uc) {
   if (!info || info->si_code <= 0) return;  // sent, not a fault
+  // Whatever the report calls (libunwind) must not reach the hooks.
+  Bypass bypass;
   Carrier* c = Carrier::current();
   GreenThread* g = c ? c->signal_safe_running() : nullptr;
   if (!g || g->is_root() || !g->pooled_stack) return;
@@ -181,9 +208,9 @@ void report_overflow(int sig, const siginfo_t* info, void* uc) {
 
 void default_fault_handler(int sig, siginfo_t* info, void* uc) {
   report_overflow(sig, info, uc);
-  bool fault = info && info->si_code > 0;
-  // A SIGSEGV sent with kill() that the program ignores stays ignored.
-  if (!fault && fault_disposition(sig) == SIG_IGN) return;
+  // A fault recurs when the instruction runs again; BUS_MCEERR_AO (memory
+  // corruption found in the background) and sent signals do not.
+  bool fault = info && info->si_code > 0 && !(sig == SIGBUS && info->si_code == BUS_MCEERR_AO);
   // The default action, as natively: a fault recurs when we return (and
   // kills the process), a sent signal is sent again (it is blocked here,
   // so it arrives when we return).

@@ -14,6 +14,7 @@
 // starts), and then the signal takes its course: the program's own handler
 // if it installed one (it still gets every SIGSEGV and SIGBUS), else the
 // default action (the process dies of SIGSEGV, with a core dump if enabled).
+// Only SIG_IGN is left alone: natively an ignored fault kills silently too.
 #pragma once
 
 #include <signal.h>
@@ -33,11 +34,13 @@ void overflow_prepare_backtrace();
 void report_overflow(int sig, const siginfo_t* info, void* uc);
 
 // The handler the kernel has for SIGSEGV/SIGBUS while the program's
-// disposition is SIG_DFL or SIG_IGN (kept in `disposition`); the sigaction
-// hook (hook_signal.cc) reports that disposition, not this handler.
+// disposition is SIG_DFL (the flags it gave are kept): the sigaction hook
+// (hook_signal.cc) reports SIG_DFL, not this handler. SIG_IGN is installed as
+// it is (a fault then kills the process without a report, as the kernel
+// does with an ignored fault).
 void default_fault_handler(int sig, siginfo_t* info, void* uc);
 bool is_fault_signal(int sig);
-void set_fault_disposition(int sig, void (*disposition)(int));
-void (*fault_disposition(int sig))(int);
+void set_fault_flags(int sig, int flags);
+int fault_flags(int sig);
 
 }  // namespace gh::shim

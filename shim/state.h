@@ -19,6 +19,10 @@ namespace gh::shim {
 extern bool g_enabled;    // written once in the constructor
 extern bool g_init_done;  // shim_init() has run
 extern thread_local int t_bypass GH_TLS;
+// While set, fds made on this thread by the pipe hooks are the runtime's
+// (libunwind's, loaded by shim/stack_overflow.cc): moved out of the program's
+// range and kept from its close calls, like the rings (ioring/runtime_fd.h).
+extern thread_local bool t_runtime_fds GH_TLS;
 
 inline bool green_ok() { return g_enabled && t_bypass == 0; }
 

@@ -7,6 +7,7 @@
 // poll_many, and wake-ups from another OS thread. Each test runs on a fresh
 // carrier whose pool uses epoll.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -278,6 +279,42 @@ TEST(Epoll, WokenByAnotherOsThread) {
     join(rd);
     writer.join();
     EXPECT_EQ(c, 'z');
+  });
+}
+
+TEST(Epoll, PersistentPollerrDoesNotSpin) {
+  on_epoll_carrier([] {
+    // A UDP socket with IP_RECVERR whose datagram to a closed port came back
+    // as an ICMP error: the error queue keeps POLLERR set, and a blocking
+    // receive still has nothing to read.
+    Listener closed(false);  // a TCP port number is as good as any: free
+    int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    ASSERT_EQ(setsockopt(u, SOL_IP, IP_RECVERR, &on, sizeof on), 0);
+    int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&a), &al), 0);
+    close(probe);  // now nobody listens on that UDP port
+    ASSERT_EQ(connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(send(u, "x", 1, 0), 1);
+    pollfd p{u, 0, 0};
+    ASSERT_TRUE(yield_until([&] { return poll(&p, 1, 0) == 1 && (p.revents & POLLERR); }));
+    char c;
+    EXPECT_EQ(recv(u, &c, 1, MSG_DONTWAIT), -1);  // ECONNREFUSED, once
+    p.revents = 0;
+    ASSERT_EQ(poll(&p, 1, 0), 1);
+    ASSERT_TRUE(p.revents & POLLERR) << "the error queue should still say POLLERR";
+    gh::ioring::Epoll* ep = gh::ioring::Epoll::current();
+    uint64_t before = ep->stats().events;
+    EXPECT_EQ(gh::io::recv(u, &c, 1, 0, gh::deadline_after(200 * kMs)), -ETIME);
+    // With the pause doubling from 1 ms, about ten wake-ups in 200 ms; a
+    // spinning wait would take thousands.
+    EXPECT_LT(ep->stats().events - before, 40u);
+    close(u);
   });
 }
 

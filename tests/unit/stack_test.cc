@@ -101,12 +101,24 @@ TEST(Stack, NoGuardNoStack) {
     got.push_back(s);
   }
   EXPECT_EQ(pool.acquire(8 << 20, &s), -EAGAIN);
-  // Small stacks come many to a slab: the slab is refused whole.
+  // Small stacks come many to a slab: with no guard at all, none.
   EXPECT_EQ(pool.acquire(16 << 10, &s), -EAGAIN);
   for (Stack& x : got) pool.release(x);
   // A released stack is reused: no new guard needed.
   ASSERT_EQ(pool.acquire(8 << 20, &s), 0);
   pool.release(s);
+}
+
+TEST(Stack, ASlabKeepsTheStacksThatGotGuards) {
+  ForcedMprotect forced(StackPool::guard_vmas() + 4);  // two guards
+  StackPool pool;
+  Stack a, b, c;
+  ASSERT_EQ(pool.acquire(16 << 10, &a), 0);
+  ASSERT_EQ(pool.acquire(16 << 10, &b), 0);
+  EXPECT_EQ(pool.acquire(16 << 10, &c), -EAGAIN);
+  for (Stack* x : {&a, &b}) EXPECT_TRUE(write_faults(static_cast<char*>(x->lo) - gh::page_size()));
+  pool.release(a);
+  pool.release(b);
 }
 
 TEST(Stack, SpawnRefusedWithEagainWhenNoGuardCanBeMade) {
