@@ -80,6 +80,10 @@ void os_stack_bounds(Stack* s) {
 
 }  // namespace
 
+void Carrier::kick_unless_current() {
+  if (this != tls_current_) kick();
+}
+
 Carrier* Carrier::get() {
   if (tls_current_) return tls_current_;
   Pool* proc = Pool::process();

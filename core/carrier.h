@@ -95,8 +95,10 @@ class Carrier : public ArenaObject {
     service_lock_.lock();
     fn();
     service_lock_.unlock();
-    if (this != tls_current_) kick();
+    kick_unless_current();
   }
+  // kick() unless this is the calling thread's carrier.
+  void kick_unless_current();
   void lock_service() GH_ACQUIRE(service_lock_) { service_lock_.lock(); }
   void unlock_service() GH_RELEASE(service_lock_) { service_lock_.unlock(); }
   StackPool& stacks() { return stacks_; }

@@ -31,6 +31,14 @@ namespace {
 
 constexpr int64_t kMsNs = 1'000'000;
 
+// Removes the FdWaits f[0..n) from ep's lists, under the lock of ep's
+// carrier `owner`.
+void unregister(Carrier* owner, Epoll* ep, FdWait* f, int n) GH_NO_TSA {
+  owner->lock_service();
+  for (int i = 0; i < n; i++) ep->remove(&f[i]);
+  owner->unlock_service();
+}
+
 // Parks the running green thread until fd has one of `events` (or an error
 // or hang-up), the deadline passes, a signal handler ends the wait (unless
 // `restartable` and the handler has SA_RESTART), or cancel_fd. Returns the
@@ -51,8 +59,9 @@ int wait_fd(int fd, uint32_t events, int64_t deadline, bool restartable, const c
   if (rc != 0) return rc > 0 ? static_cast<int>(f.revents) : rc;
   me->wait.fd = fd;
   int how = park_waiter_interruptible(w, deadline, restartable, what);
-  // Perhaps on another carrier now: f is in ep's lists, under its lock.
-  owner->with_service([&] { ep->remove(&f); });
+  // Perhaps on another carrier now: f is in ep's lists, under its lock
+  // (nothing for ep's carrier to do after: no kick).
+  unregister(owner, ep, &f, 1);
   if (f.cancelled) return -ECANCELED;
   if (f.revents) return static_cast<int>(f.revents);
   return how == Waiter::kInterrupted ? -EINTR : -ETIME;
@@ -350,9 +359,7 @@ int poll_many(const int* fds, const uint32_t* events, int n, int64_t deadline) {
   });
   int how = Waiter::kWoken;
   if (ready_now == 0) how = park_waiter_interruptible(first, deadline, false, "poll");
-  owner->with_service([&] {
-    for (int i = 0; i < n; i++) ep->remove(&f[i]);
-  });
+  unregister(owner, ep, f, n);
   int completed = 0;
   for (int i = 0; i < n; i++)
     if (f[i].revents || f[i].cancelled) completed++;

@@ -5,7 +5,9 @@
 // can be made (vm.max_map_count, simulated) stacks are refused with -EAGAIN
 // and spawn fails with -EAGAIN, never handing out an unguarded stack;
 // released stacks keep only their top warm part resident.
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +49,15 @@ std::string prot_at(const void* addr) {
 bool write_faults(void* addr) {
   pid_t pid = fork();
   if (pid == 0) {
+    // The default action, not a sanitizer's SIGSEGV handler (the kernel's
+    // struct sigaction; a raw call, which no sanitizer intercepts).
+    struct {
+      void* handler;
+      unsigned long flags;
+      void* restorer;
+      unsigned long mask;
+    } dfl = {nullptr, 0, nullptr, 0};
+    syscall(SYS_rt_sigaction, SIGSEGV, &dfl, nullptr, sizeof dfl.mask);
     *static_cast<volatile char*>(addr) = 1;
     _exit(0);
   }
