@@ -3,6 +3,8 @@
 // park (wait-queue bookkeeping). Zero-initialised storage is unlocked.
 #pragma once
 
+#include <sys/syscall.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -16,13 +18,22 @@ class GH_CAPABILITY("spinlock") SpinLock {
   void lock() GH_ACQUIRE() {
     for (;;) {
       if (!word_.exchange(1, std::memory_order_acquire)) return;
-      while (word_.load(std::memory_order_relaxed)) arch::cpu_relax();
+      // Held for a few instructions, unless its holder lost its CPU (more
+      // runnable threads than cores): then give ours up now and then
+      // rather than spin until the holder is scheduled again.
+      for (uint32_t spins = 1; word_.load(std::memory_order_relaxed); spins++) {
+        if (spins % kSpinsBeforeYield == 0)
+          arch::raw_syscall(SYS_sched_yield);
+        else
+          arch::cpu_relax();
+      }
     }
   }
   bool try_lock() GH_TRY_ACQUIRE(true) { return !word_.exchange(1, std::memory_order_acquire); }
   void unlock() GH_RELEASE() { word_.store(0, std::memory_order_release); }
 
  private:
+  static constexpr uint32_t kSpinsBeforeYield = 1024;
   std::atomic<uint32_t> word_{0};
 };
 

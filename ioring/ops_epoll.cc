@@ -59,9 +59,11 @@ int wait_fd(int fd, uint32_t events, int64_t deadline, bool restartable, const c
   if (rc != 0) return rc > 0 ? static_cast<int>(f.revents) : rc;
   me->wait.fd = fd;
   int how = park_waiter_interruptible(w, deadline, restartable, what);
-  // Perhaps on another carrier now: f is in ep's lists, under its lock
-  // (nothing for ep's carrier to do after: no kick).
-  unregister(owner, ep, &f, 1);
+  // Woken by an event or cancel_fd: the dispatcher unlinked f before the
+  // wake (whose compare-and-swap orders it before this). Otherwise (a
+  // timeout, a signal) f may still be in ep's lists: take it out under the
+  // lock of ep's carrier, perhaps another one's now.
+  if (how != Waiter::kWoken) unregister(owner, ep, &f, 1);
   if (f.cancelled) return -ECANCELED;
   if (f.revents) return static_cast<int>(f.revents);
   return how == Waiter::kInterrupted ? -EINTR : -ETIME;
