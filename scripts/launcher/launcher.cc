@@ -238,10 +238,7 @@ std::string find_library() {
 
 // What backend the shim would choose in this environment (the launcher runs
 // under the same seccomp profile and sysctls as the program it starts).
-std::string backend_line() {
-  gh::shim::Config cfg;
-  char err[512];
-  if (!gh::shim::parse_config(&cfg, err, sizeof err)) return err;
+std::string backend_line(const gh::shim::Config& cfg) {
   if (cfg.backend == gh::BackendKind::kEpoll) return "epoll (GREENHOUSE_BACKEND=epoll)";
   io_uring_params p{};
   long fd = syscall(__NR_io_uring_setup, 1, &p);
@@ -276,7 +273,13 @@ int main(int argc, char** argv) {
     }
     if (a == "--version") {
       std::printf("greenhouse %s\n", GREENHOUSE_VERSION);
-      std::printf("backend: %s\n", backend_line().c_str());
+      gh::shim::Config cfg;
+      char err[512];
+      if (!gh::shim::parse_config(&cfg, err, sizeof err)) {
+        std::fprintf(stderr, "greenhouse: %s\n", err);
+        return 2;
+      }
+      std::printf("backend: %s\n", backend_line(cfg).c_str());
       return 0;
     }
     if (a == "--off") {
