@@ -38,6 +38,12 @@ inline bool valid_timespec(const timespec& ts) { return ts.tv_nsec >= 0 && ts.tv
 // The same for a relative timeout, which must not be negative.
 inline bool valid_interval(const timespec& ts) { return ts.tv_sec >= 0 && valid_timespec(ts); }
 
+// Nanoseconds from now until the deadline, 0 when it has passed.
+inline int64_t ns_until(int64_t deadline_ns) {
+  int64_t rel = deadline_ns - mono_ns();
+  return rel < 0 ? 0 : rel;
+}
+
 // Saturating add for deadlines: now + relative without overflow.
 inline int64_t deadline_after(int64_t relative_ns) {
   int64_t now = mono_ns();

@@ -264,15 +264,8 @@ int Epoll::wait(int64_t deadline_ns, const uint64_t* sigmask) {
   stats_.blocking_waits++;
   long got;
   if (pwait2_) {
-    timespec ts{};
-    timespec* tsp = nullptr;
-    if (deadline_ns >= 0) {
-      int64_t rel = deadline_ns - mono_ns();
-      if (rel < 0) rel = 0;
-      ts.tv_sec = rel / kNsPerSec;
-      ts.tv_nsec = rel % kNsPerSec;
-      tsp = &ts;
-    }
+    timespec ts = ns_timespec(deadline_ns >= 0 ? ns_until(deadline_ns) : 0);
+    timespec* tsp = deadline_ns >= 0 ? &ts : nullptr;
     got = gh::sys_ret(SYS_epoll_pwait2, epfd_, pending_, kMaxEvents, tsp, sigmask,
                       sigmask ? sizeof *sigmask : 0);
     if (got != -ENOSYS && got != -EPERM) {
@@ -284,11 +277,8 @@ int Epoll::wait(int64_t deadline_ns, const uint64_t* sigmask) {
     pwait2_ = false;
   }
   int ms = -1;
-  if (deadline_ns >= 0) {
-    int64_t rel = deadline_ns - mono_ns();
-    // Rounded up: waking before the deadline would only make us wait again.
-    ms = rel <= 0 ? 0 : static_cast<int>((rel + 999'999) / 1'000'000);
-  }
+  // Rounded up: waking before the deadline would only make us wait again.
+  if (deadline_ns >= 0) ms = static_cast<int>((ns_until(deadline_ns) + 999'999) / 1'000'000);
   got = gh::sys_ret(SYS_epoll_pwait, epfd_, pending_, kMaxEvents, ms, sigmask,
                     sigmask ? sizeof *sigmask : 0);
   if (got == -EINTR) return -EINTR;

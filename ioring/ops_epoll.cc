@@ -207,35 +207,34 @@ long set_file_status_flags(int fd, long flags) {
   return r;
 }
 
+namespace {
+// readv/writev at the file position: with RWF_NOWAIT (preadv2/pwritev2), or
+// for devices without it the plain call (plain_nr) once poll says ready.
+ssize_t vectored(int fd, const iovec* iov, int iovcnt, int64_t deadline, uint32_t events,
+                 const char* what, long nowait_nr, long plain_nr) {
+  bool nowait = true;
+  return retry(fd, events, deadline, what, [&]() -> ssize_t {
+    if (nowait) {
+      ssize_t r = gh::sys_ret(nowait_nr, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
+      if (r != -EOPNOTSUPP) return r;
+      nowait = false;
+      return -EAGAIN;
+    }
+    return gh::sys_ret(plain_nr, fd, iov, iovcnt);
+  });
+}
+}  // namespace
+
 ssize_t readv(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
   // Positional reads are for files, which never wait for readiness (and
   // anything else answers ESPIPE).
   if (offset >= 0) return gh::sys_ret(SYS_preadv, fd, iov, iovcnt, offset, 0);
-  bool nowait = true;
-  return retry(fd, POLLIN, deadline, "read", [&]() -> ssize_t {
-    if (nowait) {
-      ssize_t r = gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
-      if (r != -EOPNOTSUPP) return r;
-      // Without RWF_NOWAIT (some devices): the plain call once readable.
-      nowait = false;
-      return -EAGAIN;
-    }
-    return gh::sys_ret(SYS_readv, fd, iov, iovcnt);
-  });
+  return vectored(fd, iov, iovcnt, deadline, POLLIN, "read", SYS_preadv2, SYS_readv);
 }
 
 ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t deadline) {
   if (offset >= 0) return gh::sys_ret(SYS_pwritev, fd, iov, iovcnt, offset, 0);
-  bool nowait = true;
-  return retry(fd, POLLOUT, deadline, "write", [&]() -> ssize_t {
-    if (nowait) {
-      ssize_t r = gh::sys_ret(SYS_pwritev2, fd, iov, iovcnt, -1L, -1L, RWF_NOWAIT);
-      if (r != -EOPNOTSUPP) return r;
-      nowait = false;
-      return -EAGAIN;
-    }
-    return gh::sys_ret(SYS_writev, fd, iov, iovcnt);
-  });
+  return vectored(fd, iov, iovcnt, deadline, POLLOUT, "write", SYS_pwritev2, SYS_writev);
 }
 
 ssize_t read(int fd, void* buf, size_t len, int64_t offset, int64_t deadline) {

@@ -301,8 +301,7 @@ int Ring::wait(int64_t deadline_ns, const uint64_t* sigmask) {
   __kernel_timespec ts{};
   __kernel_timespec* tsp = nullptr;
   if (deadline_ns >= 0) {
-    int64_t rel = deadline_ns - mono_ns();
-    if (rel < 0) rel = 0;
+    int64_t rel = ns_until(deadline_ns);
     ts.tv_sec = rel / kNsPerSec;
     ts.tv_nsec = rel % kNsPerSec;
     tsp = &ts;
