@@ -17,8 +17,11 @@ using NativeThreadStarter = int (*)(void* (*fn)(void*), void* arg);
 // Pool threads unless offload_configure says otherwise.
 constexpr int kDefaultOffloadThreads = 4;
 
-// Sets how pool threads are started and how many may exist. Call before use.
-void offload_configure(NativeThreadStarter starter, int max_threads);
+// Sets how pool threads are started, how many may serve offload_run at once,
+// and the signal that interrupts a pool thread's call for
+// offload_run_interruptible (0: none; the embedder installs a handler for it
+// without SA_RESTART). Call before use.
+void offload_configure(NativeThreadStarter starter, int max_threads, int interrupt_signal = 0);
 
 // Runs fn(arg) on a pool thread and parks the calling green thread until it
 // returns. Falls back to running fn(arg) on the caller when no pool thread
@@ -52,6 +55,43 @@ auto offload_call(Call&& call) -> decltype(call()) {
     errno = err;
     return r;
   }
+}
+
+// Runs fn(arg) on a pool thread, as offload_run, for a call that waits for as
+// long as another party decides (a lock, a message queue, a FIFO's peer):
+//  - it never waits behind other jobs: a pool thread is started for it when
+//    none is idle, beyond max_threads (natively the caller is an OS thread
+//    of its own, and the party it waits for may need the pool meanwhile);
+//  - it is interruptible as the native call is: when a signal handler runs
+//    for the caller meanwhile (other than an SA_RESTART one, if
+//    `restartable`), the pool thread is sent the interrupt signal until fn
+//    returns, so that the call in it fails with EINTR (or completes, if it
+//    got there first).
+// Returns 0 once fn(arg) has run, -EINTR if the interruption came before a
+// pool thread started it (fn did not run). Without a carrier, fn runs on the
+// caller.
+int offload_run_interruptible(void (*fn)(void*), void* arg, bool restartable);
+
+// offload_run_interruptible for a callable returning -1 and errno on failure
+// (a system call's wrapper): returns what it returned, with its errno; -1 and
+// EINTR if it was interrupted before it started.
+template <class Call>
+auto offload_call_interruptible(bool restartable, Call&& call) -> decltype(call()) {
+  using R = decltype(call());
+  int err = errno;
+  R r{};
+  auto run = [&] {
+    errno = err;
+    r = call();
+    err = errno;
+  };
+  if (offload_run_interruptible([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run,
+                                restartable) != 0) {
+    errno = EINTR;
+    return R(-1);
+  }
+  errno = err;
+  return r;
 }
 
 // In a fork child: the parent's pool threads do not exist there.

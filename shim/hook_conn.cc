@@ -13,16 +13,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
 
 #include "ioring/ops.h"
+#include "core/offload.h"
 #include "core/sys.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "ioring/runtime_fd.h"
 #include "core/log.h"
+#include "shim/locks.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -298,6 +301,8 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
     }
     return static_cast<int>(r);
   }
+  if ((cmd == F_SETLKW || cmd == F_OFD_SETLKW) && may_park())
+    return fcntl_lock_wait(fn, fd, cmd, arg);
   if (cmd == F_SETFL) {
     int r = fn(fd, cmd, arg);
     if (r == 0) {
@@ -405,6 +410,27 @@ mode_t mode_arg(int flags, va_list ap) {
   return open_needs_mode(flags) ? static_cast<mode_t>(va_arg(ap, int)) : 0;
 }
 
+// Whether opening path (relative to dirfd) with flags may wait: a FIFO opened
+// without O_NONBLOCK waits for its other end (fifo(7)). Asked only of a green
+// thread that may park; one fstatat, which fails harmlessly on a bad path
+// (the open then gives the native error).
+bool open_may_wait(int dirfd, const char* path, int flags) {
+  if ((flags & (O_NONBLOCK | O_PATH)) || (flags & O_TMPFILE) == O_TMPFILE || !may_park())
+    return false;
+  struct stat st;
+  if (gh::sys(SYS_newfstatat, dirfd, path, &st, 0) != 0) return false;
+  return S_ISFIFO(st.st_mode);
+}
+
+// Opens with call(): on the offload pool, parking the caller, if the open may
+// wait for a FIFO's peer (interruptible; restarted after an SA_RESTART
+// handler, as open is natively), else at once.
+template <class Call>
+int open_with(int dirfd, const char* path, int flags, Call&& call) {
+  if (open_may_wait(dirfd, path, flags)) return opened(gh::offload_call_interruptible(true, call));
+  return opened(call());
+}
+
 }  // namespace
 
 GH_EXPORT int open(const char* path, int flags, ...) {
@@ -412,7 +438,7 @@ GH_EXPORT int open(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(real::open(path, flags, mode));
+  return open_with(AT_FDCWD, path, flags, [&] { return real::open(path, flags, mode); });
 }
 
 GH_EXPORT int open64(const char* path, int flags, ...) {
@@ -420,7 +446,7 @@ GH_EXPORT int open64(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(real::open64(path, flags, mode));
+  return open_with(AT_FDCWD, path, flags, [&] { return real::open64(path, flags, mode); });
 }
 
 GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
@@ -428,7 +454,7 @@ GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(real::openat(dirfd, path, flags, mode));
+  return open_with(dirfd, path, flags, [&] { return real::openat(dirfd, path, flags, mode); });
 }
 
 GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
@@ -436,31 +462,39 @@ GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return opened(real::openat64(dirfd, path, flags, mode));
+  return open_with(dirfd, path, flags, [&] { return real::openat64(dirfd, path, flags, mode); });
 }
 
-GH_EXPORT int __open_2(const char* path, int flags) { return opened(real::__open_2(path, flags)); }
+GH_EXPORT int __open_2(const char* path, int flags) {
+  return open_with(AT_FDCWD, path, flags, [&] { return real::__open_2(path, flags); });
+}
 GH_EXPORT int __open64_2(const char* path, int flags) {
-  return opened(real::__open64_2(path, flags));
+  return open_with(AT_FDCWD, path, flags, [&] { return real::__open64_2(path, flags); });
 }
 GH_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
-  return opened(real::__openat_2(dirfd, path, flags));
+  return open_with(dirfd, path, flags, [&] { return real::__openat_2(dirfd, path, flags); });
 }
 GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
-  return opened(real::__openat64_2(dirfd, path, flags));
+  return open_with(dirfd, path, flags, [&] { return real::__openat64_2(dirfd, path, flags); });
 }
 GH_EXPORT int creat(const char* path, mode_t mode) { return opened(real::creat(path, mode)); }
 GH_EXPORT int creat64(const char* path, mode_t mode) { return opened(real::creat64(path, mode)); }
 
-GH_EXPORT FILE* fopen(const char* path, const char* mode) {
-  FILE* f = real::fopen(path, mode);
+namespace {
+// fopen opens inside libc, past the open hooks: a FIFO is looked for here.
+template <class Call>
+FILE* fopen_with(const char* path, Call&& call) {
+  FILE* f = open_may_wait(AT_FDCWD, path, 0) ? gh::offload_call_interruptible(true, call) : call();
   if (f) opened(fileno(f));
   return f;
 }
+}  // namespace
+
+GH_EXPORT FILE* fopen(const char* path, const char* mode) {
+  return fopen_with(path, [&] { return real::fopen(path, mode); });
+}
 GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
-  FILE* f = real::fopen64(path, mode);
-  if (f) opened(fileno(f));
-  return f;
+  return fopen_with(path, [&] { return real::fopen64(path, mode); });
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {

@@ -12,6 +12,7 @@
 
 #include "core/arch_x86_64.h"
 #include "core/carrier.h"
+#include "core/green.h"
 #include "core/sys.h"
 #include "shim/thread_registry.h"
 #include "shim/stack_overflow.h"
@@ -141,6 +142,7 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   ensure_real();
   if (!threads_green() || sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
     return real::sigaction(sig, act, oact);
+  if (sig == kOffloadInterruptSignal) return ret_errno(-EINVAL);  // the runtime's (below)
   struct sigaction want;
   if (act && copy_from_user(&want, act, sizeof want) != 0) {
     errno = EFAULT;
@@ -394,4 +396,61 @@ GH_EXPORT int sigwait(const sigset_t* set, int* sig) {
     }
     if (errno != EINTR) return errno;
   }
+}
+
+// pause and sigsuspend wait only for a signal handler to run: the green
+// thread parks in an interruptible wait that only a handler ends (run for
+// this thread: thread-directed, or a process-directed signal the kernel would
+// have given it), and returns -1 with EINTR as natively.
+namespace {
+int wait_for_handler() {
+  while (gh::sleep_until_interruptible(gh::kNoDeadline) != -EINTR) {
+  }
+  errno = EINTR;
+  return -1;
+}
+}  // namespace
+
+GH_EXPORT int pause(void) {
+  if (!may_park()) return real::pause();
+  return wait_for_handler();
+}
+
+GH_EXPORT int sigsuspend(const sigset_t* mask) {
+  if (!may_park()) return real::sigsuspend(mask);
+  sigset_t want, old;
+  if (copy_from_user(&want, mask, sizeof want) != 0) return ret_errno(-EFAULT);
+  // The mask is the thread's own while it waits; a signal it unblocks that is
+  // already pending runs its handler here, which ends the wait at once.
+  pthread_sigmask(SIG_SETMASK, &want, &old);
+  int r = wait_for_handler();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = EINTR;
+  return r;
+}
+
+// ---- The offload pool's interrupt signal ----
+// The runtime takes the highest real-time signal for itself, as glibc takes
+// the lowest two: SIGRTMAX, which programs read through
+// __libc_current_sigrtmax(), is one lower under the shim, and the program
+// cannot install a handler for the reserved signal (EINVAL, as for glibc's).
+
+namespace {
+void interrupt_noop(int) {}
+}  // namespace
+
+namespace gh::shim {
+int install_offload_interrupt() {
+  struct sigaction sa {};
+  sa.sa_handler = &interrupt_noop;  // no SA_RESTART: the call returns EINTR
+  sigfillset(&sa.sa_mask);
+  if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
+  return kOffloadInterruptSignal;
+}
+}  // namespace gh::shim
+
+GH_EXPORT int __libc_current_sigrtmax(void) {
+  ensure_real();
+  int max = real::__libc_current_sigrtmax();
+  return threads_green() && max == kOffloadInterruptSignal ? max - 1 : max;
 }

@@ -24,7 +24,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <mqueue.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -215,6 +219,21 @@ namespace gh::shim {
   D(signal, nullptr)                                                            \
   D(sigpending, nullptr)                                                        \
   D(sigtimedwait, nullptr)                                                      \
+  D(pause, nullptr)                                                             \
+  D(sigsuspend, nullptr)                                                        \
+  T(__libc_current_sigrtmax, int(void))                                         \
+  /* locks and IPC: waiting for another party */                                \
+  D(flock, nullptr)                                                             \
+  D(lockf, nullptr)                                                             \
+  D(lockf64, nullptr)                                                           \
+  D(msgsnd, nullptr)                                                            \
+  D(msgrcv, nullptr)                                                            \
+  D(semop, nullptr)                                                             \
+  D(semtimedop, nullptr)                                                        \
+  D(mq_send, nullptr)                                                           \
+  D(mq_receive, nullptr)                                                        \
+  D(mq_timedsend, nullptr)                                                      \
+  D(mq_timedreceive, nullptr)                                                   \
   /* processes */                                                               \
   D(fork, nullptr)                                                              \
   D(exit, nullptr)                                                              \

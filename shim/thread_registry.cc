@@ -224,7 +224,8 @@ void start_carriers() {
 void threads_init() {
   new_process_pool();
   Carrier::set_exit_hook(&on_green_exit);
-  gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads);
+  gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads,
+                        install_offload_interrupt());
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
     Carrier::set_exit_registrar(&register_carrier_exit);
 }

@@ -130,4 +130,10 @@ void start_carriers();
 // detached. Returns 0 or an errno value.
 int start_native_thread(void* (*fn)(void*), void* arg);
 
+// The signal that interrupts an offload-pool thread's waiting call
+// (core/offload.h); reserved by the runtime (shim/hook_signal.cc).
+constexpr int kOffloadInterruptSignal = 64;
+// Installs its handler. Returns the signal, or 0 if it cannot be had.
+int install_offload_interrupt();
+
 }  // namespace gh::shim
