@@ -12,6 +12,8 @@
 #                    a native run that fails means the test itself is broken
 #   --timeout SECS   limit for each run (default 60)
 #   --no-tasks       the program does not record its OS thread count
+#   --stdin-closed   start both runs with stdin closed (0<&-) instead of on
+#                    /dev/null
 #
 # Programs that use threads write the number of OS threads they saw, while all
 # their threads were alive, to the file named by GREENHOUSE_TEST_TASKS
@@ -30,6 +32,7 @@ launcher=${GREENHOUSE_LAUNCHER:-$here/../../build/greenhouse}
 want_status=0
 limit=60
 tasks=1
+stdin_closed=0
 while [ $# -gt 0 ]; do
   case $1 in
     --launcher) launcher=$2; shift 2 ;;
@@ -39,13 +42,14 @@ while [ $# -gt 0 ]; do
     --timeout) limit=$2; shift 2 ;;
     --timeout=*) limit=${1#*=}; shift ;;
     --no-tasks) tasks=0; shift ;;
+    --stdin-closed) stdin_closed=1; shift ;;
     --) shift; break ;;
     -*) echo "run_diff.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 if [ $# -lt 1 ]; then
-  echo "usage: run_diff.sh [--launcher PATH] [--status N] [--timeout SECS] [--no-tasks] PROGRAM [ARGS...]" >&2
+  echo "usage: run_diff.sh [--launcher PATH] [--status N] [--timeout SECS] [--no-tasks] [--stdin-closed] PROGRAM [ARGS...]" >&2
   exit 2
 fi
 prog=$1
@@ -69,8 +73,9 @@ run() { # run KIND CMD...
   shift
   mkdir -p "$tmp/$kind.cwd"
   (cd "$tmp/$kind.cwd" &&
+    if [ "$stdin_closed" = 1 ]; then exec 0<&-; else exec </dev/null; fi &&
     GREENHOUSE_TEST_TASKS="$tmp/$kind.tasks" timeout -k 5 "$limit" "$@" \
-      >"$tmp/$kind.out" 2>"$tmp/$kind.err" </dev/null)
+      >"$tmp/$kind.out" 2>"$tmp/$kind.err")
   echo $? >"$tmp/$kind.status"
 }
 
