@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "ioring/ops.h"
 
+#include <sys/syscall.h>
+
 #include <cerrno>
 
 #include "core/carrier.h"
 #include "core/green.h"
+#include "core/sys.h"
 #include "ioring/ops_epoll.h"
 
 namespace gh::io {
@@ -98,10 +101,11 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) G
   hook.restartable = me->io_restartable && deadline < 0;
   hook.r = r;
   hook.req = req;
-  c->set_interrupt(me, &hook);
+  bool interruptible = me->io_interruptible;
+  if (interruptible) c->set_interrupt(me, &hook);
   c->park();
   // Resumed, perhaps on another carrier.
-  me->current_carrier()->set_interrupt(me, nullptr);
+  if (interruptible) me->current_carrier()->set_interrupt(me, nullptr);
   me->wait = WaitInfo{};
   // A request cancelled by its linked timeout reports -ECANCELED, or -EINTR
   // when an io-wq worker was running it: either way, if the deadline has
@@ -147,6 +151,30 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
         io_uring_prep_writev(s, fd, iov, static_cast<unsigned>(iovcnt), static_cast<__u64>(offset));
       },
       deadline);
+}
+
+int fsync(int fd, bool datasync) {
+  if (on_epoll()) return static_cast<int>(sys_ret(datasync ? SYS_fdatasync : SYS_fsync, fd));
+  return submit_and_wait([&](io_uring_sqe* s) {
+    io_uring_prep_fsync(s, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+  });
+}
+
+int sync_file_range(int fd, int64_t offset, int64_t len, unsigned flags) {
+  // The ring's length field has 32 bits.
+  if (on_epoll() || len < 0 || len > int64_t{UINT32_MAX})
+    return static_cast<int>(sys_ret(SYS_sync_file_range, fd, offset, len, flags));
+  return submit_and_wait([&](io_uring_sqe* s) {
+    io_uring_prep_sync_file_range(s, fd, static_cast<unsigned>(len), static_cast<__u64>(offset),
+                                  static_cast<int>(flags));
+  });
+}
+
+int fallocate(int fd, int mode, int64_t offset, int64_t len) {
+  if (on_epoll()) return static_cast<int>(sys_ret(SYS_fallocate, fd, mode, offset, len));
+  return submit_and_wait([&](io_uring_sqe* s) {
+    io_uring_prep_fallocate(s, fd, mode, static_cast<__u64>(offset), static_cast<__u64>(len));
+  });
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {

@@ -46,6 +46,12 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline = kNoDead
 // Returns the new fd. flags: SOCK_NONBLOCK / SOCK_CLOEXEC as accept4.
 int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline = kNoDeadline);
 int connect(int fd, const sockaddr* addr, socklen_t addrlen, int64_t deadline = kNoDeadline);
+// fsync(2) (datasync: fdatasync(2)), sync_file_range(2) and fallocate(2).
+// Files have no readiness: on an epoll carrier these make the system call,
+// blocking the carrier for its duration.
+int fsync(int fd, bool datasync);
+int sync_file_range(int fd, int64_t offset, int64_t len, unsigned flags);
+int fallocate(int fd, int mode, int64_t offset, int64_t len);
 // One-shot poll of one fd. Returns the ready events (POLLIN, ...), or -ETIME.
 int poll(int fd, uint32_t events, int64_t deadline = kNoDeadline);
 // Waits until the deadline. Returns 0 (the kernel's -ETIME is success here).
@@ -82,6 +88,18 @@ struct RestartScope {
     g->io_restartable = restartable;
   }
   ~RestartScope() { g->io_restartable = saved; }
+  GreenThread* g;
+  bool saved;
+};
+
+// Makes the running green thread's ring waits immune to signal handlers for
+// the scope: a regular file's I/O is not interrupted natively (the request
+// completes; the handler has run meanwhile).
+struct UninterruptibleScope {
+  UninterruptibleScope() : g(Carrier::get()->running()), saved(g->io_interruptible) {
+    g->io_interruptible = false;
+  }
+  ~UninterruptibleScope() { g->io_interruptible = saved; }
   GreenThread* g;
   bool saved;
 };

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -51,6 +52,37 @@ int64_t sock_timeout_ns(int fd, int name) {
   return int64_t{tv.tv_sec} * 1000000000 + int64_t{tv.tv_usec} * 1000;
 }
 
+// Whether a regular file's filesystem keeps data on a disk or across a
+// network, so that its I/O may wait: the ring does it then (hook_file.cc).
+// Memory (tmpfs) and pseudo filesystems (proc, sysfs, cgroup, ...) answer at
+// once, and some of their files act on the calling thread, which the ring's
+// worker threads are not; unknown ones pass through too, as natively.
+bool on_disk_fs(int fd) {
+  struct statfs sf;
+  if (gh::sys_ret(SYS_fstatfs, fd, &sf) != 0) return false;
+  switch (static_cast<uint32_t>(sf.f_type)) {
+    case 0xEF53:      // ext2/3/4
+    case 0x58465342:  // xfs
+    case 0x9123683E:  // btrfs
+    case 0xF2F52010:  // f2fs
+    case 0xCA451A4E:  // bcachefs
+    case 0x2FC12FC1:  // zfs
+    case 0x794C7630:  // overlayfs (on one of these, in containers)
+    case 0x6969:      // nfs
+    case 0xFF534D42:  // cifs
+    case 0xFE534D42:  // smb2
+    case 0x00C36400:  // ceph
+    case 0x65735546:  // fuse
+    case 0x01021997:  // 9p
+    case 0x4D44:      // vfat
+    case 0x2011BAB0:  // exfat
+    case 0x5346544E:  // ntfs
+      return true;
+    default:
+      return false;
+  }
+}
+
 FdKind classify(int fd, bool* nonblock) {
   struct stat st;
   if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
@@ -66,8 +98,10 @@ FdKind classify(int fd, bool* nonblock) {
     }
     case S_IFIFO:
       return FdKind::kPipe;
-    case S_IFREG:
     case S_IFBLK:
+      return FdKind::kDiskFile;
+    case S_IFREG:
+      return on_disk_fs(fd) ? FdKind::kDiskFile : FdKind::kFile;
     case S_IFDIR:
       return FdKind::kFile;
     default:
@@ -103,7 +137,7 @@ FdEntry* fd_get(int fd) {
 bool fd_parks(int fd, const FdEntry* e) {
   if (!e) return false;
   FdKind k = e->kind.load(std::memory_order_acquire);
-  if (k == FdKind::kUnknown || k == FdKind::kFile) return false;
+  if (k == FdKind::kUnknown || k == FdKind::kFile || k == FdKind::kDiskFile) return false;
   return e->shared.load(std::memory_order_relaxed) || !e->nonblock.load(std::memory_order_relaxed);
 }
 

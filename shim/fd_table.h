@@ -33,7 +33,8 @@ enum class FdKind : uint8_t {
   kPacket,       // SOCK_DGRAM / SOCK_SEQPACKET / SOCK_RAW socket
   kPipe,         // pipe or FIFO: full-write semantics (<= PIPE_BUF atomic)
   kPollable,     // eventfd, timerfd, signalfd, inotify, tty, char device
-  kFile,         // regular file, block device, directory: passes through
+  kFile,         // regular file, directory, on a memory or pseudo filesystem: passes through
+  kDiskFile,     // regular file on a disk or network filesystem, block device: the ring
   kBad,          // not open
 };
 
@@ -52,6 +53,10 @@ struct FdEntry : gh::ArenaObject {
   // part of its data and so returned the count instead: the next data call
   // on the fd reports it, as the kernel would have (fd_take_late_error).
   std::atomic<int32_t> late_error{0};
+  // Regular files: held (1; 2 with waiters) by a green thread whose read or
+  // write at the file position is in the ring, which, unlike the system
+  // call, does not serialise users of the position (shim/hook_file.cc).
+  std::atomic<uint32_t> pos_lock{0};
 };
 
 // Counts a green thread as waiting on e in the ring for its lifetime, so that

@@ -48,6 +48,14 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
   }
 }
 
+// The entry of fd if it is a regular file (or block device) whose I/O a call
+// made now should take through the ring (may_park(), an io_uring carrier),
+// else nullptr: pass through.
+FdEntry* ring_file_fd(int fd);
+// Reads (write = false) or writes iov at offset off (-1: the file position)
+// through the ring, with the system call's semantics. Returns >= 0 or -errno.
+ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovcnt, int64_t off);
+
 // Writes out, parking, what a FILE on a parking fd has buffered, so that
 // libc's final flush in fclose finds nothing to write (hook_stdio.cc).
 void stdio_flush_before_close(FILE* f);

@@ -35,13 +35,29 @@ inline bool stale(ssize_t r, int fd) {
   return true;
 }
 
+// A call on a regular file, through the ring if it should go there
+// (hook_file.cc), else real_call(). `off`: -1 for the file position; a
+// positional call with another negative offset gets the kernel's EINVAL.
+template <class Real>
+ssize_t file_io(int fd, bool write, const iovec* iov, int iovcnt, int64_t off, Real&& real_call) {
+  FdEntry* f = ring_file_fd(fd);
+  if (!f || iovcnt < 0 || iovcnt > IOV_MAX || off < -1) return real_call();
+  return ret_errno(green_file_io(fd, f, write, iov, iovcnt, off));
+}
+
+template <class Real>
+ssize_t file_io1(int fd, bool write, const void* buf, size_t n, int64_t off, Real&& real_call) {
+  iovec v{const_cast<void*>(buf), n};
+  return file_io(fd, write, &v, 1, off, real_call);
+}
+
 }  // namespace
 
 extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 GH_EXPORT ssize_t read(int fd, void* buf, size_t n) {
   FdEntry* e = parking_fd(fd);
-  if (!e) return real::read(fd, buf, n);
+  if (!e) return file_io1(fd, false, buf, n, -1, [&] { return real::read(fd, buf, n); });
   ssize_t r = green_recv(fd, e, buf, n, 0);
   if (stale(r, fd)) return read(fd, buf, n);
   return ret_errno(r);
@@ -54,7 +70,8 @@ GH_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 
 GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   FdEntry* e = parking_fd(fd);
-  if (!e || iovcnt < 0 || iovcnt > IOV_MAX) return real::readv(fd, iov, iovcnt);
+  if (!e) return file_io(fd, false, iov, iovcnt, -1, [&] { return real::readv(fd, iov, iovcnt); });
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return real::readv(fd, iov, iovcnt);
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
@@ -63,15 +80,16 @@ GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return ret_errno(r);
 }
 
-// Positional I/O: only files accept it; sockets and pipes fail at once with
-// ESPIPE. Nothing to park on, so these pass through.
+// Positional I/O: only files accept it (through the ring, hook_file.cc);
+// sockets and pipes fail at once with ESPIPE.
 GH_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t off) {
   ensure_real();
-  return real::pread(fd, buf, n, off);
+  return file_io1(fd, false, buf, n, off < 0 ? -2 : off, [&] { return real::pread(fd, buf, n, off); });
 }
 GH_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
   ensure_real();
-  return real::pread64(fd, buf, n, off);
+  return file_io1(fd, false, buf, n, off < 0 ? -2 : off,
+                  [&] { return real::pread64(fd, buf, n, off); });
 }
 GH_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t off, size_t buflen) {
   if (n > buflen) __chk_fail();
@@ -83,30 +101,36 @@ GH_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t off, size_t
 }
 GH_EXPORT ssize_t preadv(int fd, const iovec* iov, int iovcnt, off_t off) {
   ensure_real();
-  return real::preadv(fd, iov, iovcnt, off);
+  return file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
+                 [&] { return real::preadv(fd, iov, iovcnt, off); });
 }
 GH_EXPORT ssize_t preadv2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
   // offset -1 with no flags is readv.
   if (off == -1 && flags == 0) return readv(fd, iov, iovcnt);
   ensure_real();
-  return real::preadv2(fd, iov, iovcnt, off, flags);
+  if (flags != 0) return real::preadv2(fd, iov, iovcnt, off, flags);  // RWF_*: as asked
+  return file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
+                 [&] { return real::preadv2(fd, iov, iovcnt, off, flags); });
 }
 GH_EXPORT ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   ensure_real();
-  return real::pwrite(fd, buf, n, off);
+  return file_io1(fd, true, buf, n, off < 0 ? -2 : off,
+                  [&] { return real::pwrite(fd, buf, n, off); });
 }
 GH_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
   ensure_real();
-  return real::pwrite64(fd, buf, n, off);
+  return file_io1(fd, true, buf, n, off < 0 ? -2 : off,
+                  [&] { return real::pwrite64(fd, buf, n, off); });
 }
 GH_EXPORT ssize_t pwritev(int fd, const iovec* iov, int iovcnt, off_t off) {
   ensure_real();
-  return real::pwritev(fd, iov, iovcnt, off);
+  return file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
+                 [&] { return real::pwritev(fd, iov, iovcnt, off); });
 }
 
 GH_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
   FdEntry* e = parking_fd(fd);
-  if (!e) return real::write(fd, buf, n);
+  if (!e) return file_io1(fd, true, buf, n, -1, [&] { return real::write(fd, buf, n); });
   ssize_t r = green_send(fd, e, buf, n, 0);
   if (stale(r, fd)) return write(fd, buf, n);
   return ret_errno(r);
@@ -114,7 +138,8 @@ GH_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
 
 GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   FdEntry* e = parking_fd(fd);
-  if (!e || iovcnt < 0 || iovcnt > IOV_MAX) return real::writev(fd, iov, iovcnt);
+  if (!e) return file_io(fd, true, iov, iovcnt, -1, [&] { return real::writev(fd, iov, iovcnt); });
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return real::writev(fd, iov, iovcnt);
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
@@ -126,7 +151,9 @@ GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
 GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
   if (off == -1 && flags == 0) return writev(fd, iov, iovcnt);
   ensure_real();
-  return real::pwritev2(fd, iov, iovcnt, off, flags);
+  if (flags != 0) return real::pwritev2(fd, iov, iovcnt, off, flags);
+  return file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
+                 [&] { return real::pwritev2(fd, iov, iovcnt, off, flags); });
 }
 
 GH_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {

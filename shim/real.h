@@ -224,6 +224,11 @@ namespace gh::shim {
   T(__libc_current_sigrtmax, int(void))                                         \
   /* locks and IPC: waiting for another party */                                \
   D(flock, nullptr)                                                             \
+  D(fsync, nullptr)                                                             \
+  D(fdatasync, nullptr)                                                         \
+  D(sync_file_range, nullptr)                                                   \
+  D(fallocate, nullptr)                                                         \
+  D(fallocate64, nullptr)                                                       \
   D(lockf, nullptr)                                                             \
   D(lockf64, nullptr)                                                           \
   D(msgsnd, nullptr)                                                            \

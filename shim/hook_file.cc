@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+// Regular files on disk and network filesystems (FdKind::kDiskFile, see
+// fd_table.cc), and block devices: their reads, writes and syncs wait for
+// the disk, which poll cannot report, so they go through the ring (io_uring
+// does file I/O asynchronously). A read first tries the page cache without waiting
+// (RWF_NOWAIT); what it does not find there is read in the ring. Writes,
+// fsync, fdatasync, sync_file_range and fallocate go to the ring. On an
+// epoll carrier, or for a green thread alone on its carrier, they pass
+// through (docs/design.md, "What blocks what").
+//
+// Semantics are the system call's: offset -1 is the file position, shared
+// with every fd of the open file description (dup, fork) and advanced by
+// the kernel; O_APPEND writes append; a read is short only at end of file;
+// signal handlers do not interrupt file I/O. The one thing the ring does not
+// do as the system call does is serialise concurrent users of a file
+// position, so calls at the position hold the entry's pos_lock.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/parking_lot.h"
+#include "core/sys.h"
+#include "ioring/ops.h"
+#include "ioring/ring.h"
+#include "shim/fd_table.h"
+#include "shim/green_io.h"
+#include "shim/state.h"
+
+using namespace gh::shim;
+
+namespace {
+
+// pos_lock: 0 free, 1 held, 2 held with waiters.
+void lock_pos(FdEntry* e) {
+  uint32_t c = 0;
+  if (e->pos_lock.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
+  if (c != 2) c = e->pos_lock.exchange(2, std::memory_order_acquire);
+  while (c != 0) {
+    gh::futex_wait(&e->pos_lock, 2, gh::kNoDeadline, "file position");
+    c = e->pos_lock.exchange(2, std::memory_order_acquire);
+  }
+}
+
+void unlock_pos(FdEntry* e) {
+  if (e->pos_lock.exchange(0, std::memory_order_release) == 2) gh::futex_wake(&e->pos_lock, 1);
+}
+
+struct PosGuard {
+  PosGuard(FdEntry* e, int64_t off) : e(off == -1 ? e : nullptr) {
+    if (this->e) lock_pos(this->e);
+  }
+  ~PosGuard() {
+    if (e) unlock_pos(e);
+  }
+  FdEntry* e;
+};
+
+size_t total_len(const iovec* iov, int n) {
+  size_t t = 0;
+  for (int i = 0; i < n; i++) t += iov[i].iov_len;
+  return t;
+}
+
+// The ring's part of a read: iov from `done` bytes on, until the end of the
+// file or all of it is read.
+ssize_t ring_read_rest(int fd, const iovec* iov, int n, int64_t off, size_t done) {
+  size_t want = total_len(iov, n);
+  std::vector<iovec, gh::ArenaAllocator<iovec>> cur;
+  for (;;) {
+    // The buffers past the first `done` bytes.
+    cur.clear();
+    size_t skip = done;
+    for (int i = 0; i < n; i++) {
+      if (skip >= iov[i].iov_len) {
+        skip -= iov[i].iov_len;
+        continue;
+      }
+      cur.push_back({static_cast<char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip});
+      skip = 0;
+    }
+    int64_t at = off == -1 ? -1 : off + static_cast<int64_t>(done);
+    ssize_t r = gh::io::readv(fd, cur.data(), static_cast<int>(cur.size()), at);
+    if (r < 0) return done > 0 ? static_cast<ssize_t>(done) : r;
+    done += static_cast<size_t>(r);
+    if (r == 0 || done >= want) return static_cast<ssize_t>(done);
+  }
+}
+
+}  // namespace
+
+namespace gh::shim {
+
+FdEntry* ring_file_fd(int fd) {
+  if (!may_park()) return nullptr;
+  FdEntry* e = fd_get(fd);
+  if (!e || e->kind.load(std::memory_order_relaxed) != FdKind::kDiskFile) return nullptr;
+  return gh::ioring::Ring::current() ? e : nullptr;
+}
+
+ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovcnt, int64_t off) {
+  gh::io::UninterruptibleScope no_eintr;
+  PosGuard pos(e, off);
+  if (write) return gh::io::writev(fd, iov, iovcnt, off);
+  // The page cache first, without waiting; then the ring for the rest.
+  long r = gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, off, 0, RWF_NOWAIT);
+  if (r == -EOPNOTSUPP) {
+    // A file that cannot say "not cached" (O_DIRECT, some filesystems): the
+    // ring does all of it.
+    r = 0;
+  } else if (r == -EAGAIN) {
+    r = 0;
+  } else if (r <= 0 || static_cast<size_t>(r) == total_len(iov, iovcnt)) {
+    return r;
+  }
+  return ring_read_rest(fd, iov, iovcnt, off, static_cast<size_t>(r));
+}
+
+}  // namespace gh::shim
+
+// The sync calls: only regular files (and block devices) take the ring;
+// other fds get the system call's answer (EINVAL for a socket or pipe).
+// Never interrupted by a signal handler, as natively.
+
+GH_EXPORT int fsync(int fd) {
+  if (!ring_file_fd(fd)) return real::fsync(fd);
+  gh::io::UninterruptibleScope no_eintr;
+  return static_cast<int>(ret_errno(gh::io::fsync(fd, false)));
+}
+
+GH_EXPORT int fdatasync(int fd) {
+  if (!ring_file_fd(fd)) return real::fdatasync(fd);
+  gh::io::UninterruptibleScope no_eintr;
+  return static_cast<int>(ret_errno(gh::io::fsync(fd, true)));
+}
+
+GH_EXPORT int sync_file_range(int fd, off64_t off, off64_t len, unsigned flags) {
+  if (!ring_file_fd(fd)) return real::sync_file_range(fd, off, len, flags);
+  gh::io::UninterruptibleScope no_eintr;
+  return static_cast<int>(ret_errno(gh::io::sync_file_range(fd, off, len, flags)));
+}
+
+GH_EXPORT int fallocate(int fd, int mode, off_t off, off_t len) {
+  if (!ring_file_fd(fd)) return real::fallocate(fd, mode, off, len);
+  gh::io::UninterruptibleScope no_eintr;
+  return static_cast<int>(ret_errno(gh::io::fallocate(fd, mode, off, len)));
+}
+
+GH_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len) {
+  if (!ring_file_fd(fd)) return real::fallocate64(fd, mode, off, len);
+  gh::io::UninterruptibleScope no_eintr;
+  return static_cast<int>(ret_errno(gh::io::fallocate(fd, mode, off, len)));
+}
