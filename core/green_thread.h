@@ -86,9 +86,9 @@ struct GreenThread : ArenaObject {
   std::atomic<Carrier*> intr_owner{nullptr};
   GreenThread* intr_prev = nullptr;
   GreenThread* intr_next = nullptr;
-  bool io_restartable = true;  // [running] ring waits survive SA_RESTART handlers
+  bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers
   bool io_interruptible = true;  // [running] signal handlers may end ring waits at all
-  uint64_t sigmask = 0;        // [running] blocked signals (kernel sigset, 64 bits)
+  uint64_t sigmask = 0;          // [running] blocked signals (kernel sigset, 64 bits)
   void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
   uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping

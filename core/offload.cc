@@ -42,7 +42,8 @@ SpinLock g_lock;
 IntrusiveFifo<Job, &Job::next> g_jobs GH_GUARDED_BY(g_lock);  // waiting jobs
 int g_workers GH_GUARDED_BY(g_lock) = 0;                      // started pool threads
 int g_idle GH_GUARDED_BY(g_lock) = 0;                         // pool threads waiting for work
-std::atomic<uint32_t> g_seq{0};  // futex word: bumped when a job is queued
+int g_claimed GH_GUARDED_BY(g_lock) = 0;  // of those, woken for a job just queued
+std::atomic<uint32_t> g_seq{0};           // futex word: bumped when a job is queued
 NativeThreadStarter g_starter = nullptr;
 int g_max = kDefaultOffloadThreads;
 int g_interrupt_signal = 0;
@@ -103,26 +104,27 @@ void* worker(void*) {
   auto tid = static_cast<pid_t>(gh::sys(SYS_gettid));
   for (;;) {
     g_lock.lock();
-    Job* j = pop_locked();
-    if (!j) {
-      g_idle++;
-      uint32_t seq = g_seq.load(std::memory_order_acquire);
-      bool surplus = g_workers > g_max;
+    if (Job* j = pop_locked()) {
       g_lock.unlock();
-      timespec rel{kSurplusIdleNs / kNsPerSec, 0};
-      int r = futex_wait(&g_seq, seq, surplus ? &rel : nullptr);
-      g_lock.lock();
-      g_idle--;
-      if (r == -ETIMEDOUT && g_workers > g_max && g_jobs.empty()) {
-        g_workers--;
-        g_lock.unlock();
-        return nullptr;
-      }
-      g_lock.unlock();
+      run_job(j, tid);
       continue;
     }
+    g_idle++;
+    uint32_t seq = g_seq.load(std::memory_order_acquire);
+    bool surplus = g_workers > g_max;
     g_lock.unlock();
-    run_job(j, tid);
+    timespec rel{kSurplusIdleNs / kNsPerSec, 0};
+    int r = futex_wait(&g_seq, seq, surplus ? &rel : nullptr);
+    g_lock.lock();
+    g_idle--;
+    // Whatever woke this thread, it now looks for a job: one claim answered.
+    if (g_claimed > 0) g_claimed--;
+    if (r == -1 && errno == ETIMEDOUT && g_workers > g_max && g_jobs.empty()) {
+      g_workers--;
+      g_lock.unlock();
+      return nullptr;
+    }
+    g_lock.unlock();
   }
   return nullptr;
 }
@@ -131,8 +133,16 @@ void* worker(void*) {
 // there is no pool thread at all (the job is not queued: run it here).
 bool submit(Job* job) {
   g_lock.lock();
-  bool start = g_idle == 0 && (job->urgent || g_workers < g_max);
-  if (start) g_workers++;
+  // An idle pool thread not yet claimed by another job takes it; else a new
+  // one is started (beyond the limit for an urgent job); else the job waits
+  // for a busy thread.
+  bool start = false;
+  if (g_idle > g_claimed) {
+    g_claimed++;
+  } else if (job->urgent || g_workers < g_max) {
+    start = true;
+    g_workers++;
+  }
   g_jobs.push(job);
   g_lock.unlock();
   if (start && g_starter(&worker, nullptr) != 0) {
@@ -226,7 +236,7 @@ int offload_run_interruptible(void (*fn)(void*), void* arg, bool restartable) {
 void offload_forget_after_fork() GH_NO_TSA {
   g_lock.unlock();
   g_jobs.clear();
-  g_workers = g_idle = 0;
+  g_workers = g_idle = g_claimed = 0;
 }
 
 }  // namespace gh

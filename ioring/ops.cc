@@ -155,9 +155,8 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset, int64_t dea
 
 int fsync(int fd, bool datasync) {
   if (on_epoll()) return static_cast<int>(sys_ret(datasync ? SYS_fdatasync : SYS_fsync, fd));
-  return submit_and_wait([&](io_uring_sqe* s) {
-    io_uring_prep_fsync(s, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-  });
+  return submit_and_wait(
+      [&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, datasync ? IORING_FSYNC_DATASYNC : 0); });
 }
 
 int sync_file_range(int fd, int64_t offset, int64_t len, unsigned flags) {

@@ -84,7 +84,8 @@ GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
 // sockets and pipes fail at once with ESPIPE.
 GH_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t off) {
   ensure_real();
-  return file_io1(fd, false, buf, n, off < 0 ? -2 : off, [&] { return real::pread(fd, buf, n, off); });
+  return file_io1(fd, false, buf, n, off < 0 ? -2 : off,
+                  [&] { return real::pread(fd, buf, n, off); });
 }
 GH_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
   ensure_real();
