@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* main blocks in calls that the shim does not park — pause(), sigsuspend(),
- * flock() on a file another process holds — while other threads serve TCP
- * echo over loopback and then end main's wait. Natively the other threads
- * run on their own OS threads; under the shim they are green, and main's
- * carrier is stuck in the call: they must run (and their ring I/O
- * complete) elsewhere (docs/design.md, "Hand-off"). */
+/* main waits in pause(), sigsuspend() and flock() on a file another process
+ * holds, while other threads serve TCP echo over loopback and then end main's
+ * wait: with a process-directed signal (kill), which the kernel gives to
+ * main as the one thread not blocking it, or by having the lock released.
+ * Natively the other threads run on their own OS threads; under the shim
+ * main's green thread parks in these calls (docs/design.md, "What blocks
+ * what"); blocking_calls.c covers the same calls with thread-directed
+ * signals and one carrier. */
 #include "common.h"
 
 #include <netinet/in.h>
@@ -124,9 +126,11 @@ static void serve_while_main_blocks(const char* what, int how) {
   pthread_join(c, &ok);
   pthread_join(s, NULL);
   close(g_listener);
-  printf("%s in main while threads served %d echo rounds: returned %d %s, rounds %s, handler %s\n",
-         what, ROUNDS, r, r ? errname(e) : "", ok ? "ok" : "FAILED",
-         how == 2 ? (g_got ? "ran" : "not run") : (g_got > 0 ? "ran" : "NOT RUN"));
+  /* (flock: no handler line; a SIGUSR1 the pause round's client sent after
+     main was back may still be arriving, in either run) */
+  printf("%s in main while threads served %d echo rounds: returned %d %s, rounds %s%s\n", what,
+         ROUNDS, r, r ? errname(e) : "", ok ? "ok" : "FAILED",
+         how == 2 ? "" : (g_got > 0 ? ", handler ran" : ", handler NOT RUN"));
 }
 
 int main(void) {
