@@ -276,6 +276,53 @@ static void tty_teardown(void) {
   close(g_ptm);
 }
 
+/* ---- stdio on stdin: fd 0 is a pipe, then a tty ---- */
+
+static int g_saved_stdin = -1, g_stdin_pipe[2];
+static int stdin_pipe_setup(void) {
+  if (pipe(g_stdin_pipe) != 0) return 1;
+  g_saved_stdin = dup(0);
+  return dup2(g_stdin_pipe[0], 0) != 0;
+}
+static long fgets_wait(void) {
+  char line[32] = {0};
+  if (!fgets(line, sizeof line, stdin)) return -1;
+  line[strcspn(line, "\n")] = 0;
+  printf("  fgets(stdin) got \"%s\"\n", line);
+  return (long)strlen(line);
+}
+static void stdin_pipe_release(void) {
+  if (write(g_stdin_pipe[1], "typed\n", 6) != 6) g_failures++;
+}
+static void stdin_restore(void) {
+  dup2(g_saved_stdin, 0);
+  close(g_saved_stdin);
+  clearerr(stdin);
+}
+static void stdin_pipe_teardown(void) {
+  stdin_restore();
+  close(g_stdin_pipe[0]);
+  close(g_stdin_pipe[1]);
+}
+static int stdin_tty_setup(void) {
+  if (tty_setup()) return 1;
+  g_saved_stdin = dup(0);
+  return dup2(g_pts, 0) != 0;
+}
+static long getchar_wait(void) {
+  int c = getchar();
+  int d = getchar();
+  printf("  getchar() got '%c' then '%c'\n", c, d);
+  return c;
+}
+static void stdin_tty_teardown(void) {
+  int c;
+  while ((c = getchar()) != '\n' && c != EOF) {
+  } /* the rest of the line, from stdin's buffer */
+  stdin_restore();
+  tty_teardown();
+}
+
 /* ---- pause, sigsuspend ---- */
 
 static int nothing(void) { return 0; }
@@ -416,6 +463,9 @@ int main(void) {
       {"mq_send on a full queue", mqsend_setup, mqsend_wait, mqsend_release, mq_teardown, 0},
       {"open of a FIFO", fifo_setup, fifo_wait, fifo_release, fifo_teardown, 0},
       {"read on a tty", tty_setup, tty_wait, tty_release, tty_teardown, 0},
+      {"fgets(stdin), stdin a pipe", stdin_pipe_setup, fgets_wait, stdin_pipe_release,
+       stdin_pipe_teardown, 0},
+      {"getchar(), stdin a tty", stdin_tty_setup, getchar_wait, tty_release, stdin_tty_teardown, 0},
       {"pause", nothing, pause_wait, NULL, nothing_v, SIGUSR2},
       {"sigsuspend", nothing, sigsuspend_wait, NULL, nothing_v, SIGUSR1},
       /* interrupted by a plain handler: EINTR */
