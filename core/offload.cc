@@ -193,7 +193,7 @@ void offload_configure(NativeThreadStarter starter, int max_threads, int interru
   g_interrupt_signal = interrupt_signal;
 }
 
-void offload_run(void (*fn)(void*), void* arg) {
+void offload_run(void (*fn)(void*), void* arg, bool long_wait) {
   Carrier* c = Carrier::get();
   if (!c || !g_starter) {
     fn(arg);
@@ -202,6 +202,7 @@ void offload_run(void (*fn)(void*), void* arg) {
   Job job;
   job.fn = fn;
   job.arg = arg;
+  job.urgent = long_wait;
   job.done.g = c->running();
   if (!submit(&job)) {
     fn(arg);

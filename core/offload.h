@@ -25,15 +25,18 @@ void offload_configure(NativeThreadStarter starter, int max_threads, int interru
 
 // Runs fn(arg) on a pool thread and parks the calling green thread until it
 // returns. Falls back to running fn(arg) on the caller when no pool thread
-// can be started or the caller has no carrier.
-void offload_run(void (*fn)(void*), void* arg);
+// can be started or the caller has no carrier. `long_wait`: the call may
+// wait for as long as another party decides (a child process to end): it
+// never waits behind other jobs, as offload_run_interruptible's (below), but
+// no signal handler ends it.
+void offload_run(void (*fn)(void*), void* arg, bool long_wait = false);
 
 // offload_run for a callable: runs call() on a pool thread, parking the
 // caller, and returns what it returned. errno travels with the call: the
 // pool thread starts with the caller's errno and the caller ends with the
 // pool thread's, so the caller sees errno exactly as if it made the call.
 template <class Call>
-auto offload_call(Call&& call) -> decltype(call()) {
+auto offload_call(Call&& call, bool long_wait = false) -> decltype(call()) {
   using R = decltype(call());
   int err = errno;
   if constexpr (__is_same(R, void)) {
@@ -42,7 +45,7 @@ auto offload_call(Call&& call) -> decltype(call()) {
       call();
       err = errno;
     };
-    offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
+    offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run, long_wait);
     errno = err;
   } else {
     R r{};
@@ -51,7 +54,7 @@ auto offload_call(Call&& call) -> decltype(call()) {
       r = call();
       err = errno;
     };
-    offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run);
+    offload_run([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run, long_wait);
     errno = err;
     return r;
   }

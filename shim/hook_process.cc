@@ -78,12 +78,15 @@ namespace {
 // A blocking wait: first without blocking (a child that has already changed
 // state is reaped at once, and errors such as ECHILD come back at once);
 // otherwise the blocking call runs on the offload pool (any thread of the
-// process may wait for its children) while the caller parks.
+// process may wait for its children) while the caller parks, as an
+// interruptible job: a handler (SIGCHLD's, typically) ends it with EINTR
+// unless SA_RESTART, as natively (signal(7)), and any number of threads may
+// wait at once.
 pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
   long r = gh::sys(SYS_wait4, pid, status, options | WNOHANG, ru);
   if (r != 0) return static_cast<pid_t>(r);
-  return static_cast<pid_t>(
-      gh::offload_call([&] { return gh::sys(SYS_wait4, pid, status, options, ru); }));
+  return static_cast<pid_t>(gh::offload_call_interruptible(
+      true, [&] { return gh::sys(SYS_wait4, pid, status, options, ru); }));
 }
 
 }  // namespace
@@ -117,8 +120,8 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
     r = gh::sys(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
     if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
   }
-  return static_cast<int>(
-      gh::offload_call([&] { return gh::sys(SYS_waitid, idtype, id, info, options, nullptr); }));
+  return static_cast<int>(gh::offload_call_interruptible(
+      true, [&] { return gh::sys(SYS_waitid, idtype, id, info, options, nullptr); }));
 }
 
 // ---- system and pclose ----
@@ -127,12 +130,14 @@ GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
 // see). Made on the carrier they would block it for as long as the child
 // runs: a child that needs a green thread of this process (reading what it
 // writes, answering its requests) would then never finish. They run on the
-// offload pool instead while the caller parks.
+// offload pool instead while the caller parks, as long waits (never queued
+// behind other jobs) that no handler interrupts: libc's own wait inside
+// them retries after EINTR.
 
 GH_EXPORT int system(const char* command) {
   auto fn = real::system;
   if (!may_park()) return fn(command);
-  return gh::offload_call([&] { return fn(command); });
+  return gh::offload_call([&] { return fn(command); }, true);
 }
 
 GH_EXPORT int pclose(FILE* stream) {
@@ -143,5 +148,5 @@ GH_EXPORT int pclose(FILE* stream) {
     if (fd >= 0) fd_forget(fd);
   }
   if (!may_park()) return fn(stream);
-  return gh::offload_call([&] { return fn(stream); });
+  return gh::offload_call([&] { return fn(stream); }, true);
 }

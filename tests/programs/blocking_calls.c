@@ -323,6 +323,41 @@ static void stdin_tty_teardown(void) {
   tty_teardown();
 }
 
+/* ---- waitpid: a child that ends when told ---- */
+
+static pid_t g_kid;
+static int g_kid_cmd[2];
+static int kid_setup(void) {
+  if (pipe(g_kid_cmd) != 0) return 1;
+  g_kid = fork();
+  if (g_kid == 0) {
+    char c;
+    _exit(read(g_kid_cmd[0], &c, 1) == 1 ? 7 : 8);
+  }
+  return g_kid < 0;
+}
+static long waitpid_wait(void) {
+  int st = 0;
+  pid_t r = waitpid(g_kid, &st, 0);
+  if (r == g_kid) {
+    printf("  reaped the child: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    g_kid = 0;
+    return 0;
+  }
+  return r;
+}
+static void kid_release(void) {
+  if (write(g_kid_cmd[1], "x", 1) != 1) g_failures++;
+}
+static void kid_teardown(void) {
+  if (g_kid > 0) { /* interrupted: end it now */
+    kid_release();
+    waitpid(g_kid, NULL, 0);
+  }
+  close(g_kid_cmd[0]);
+  close(g_kid_cmd[1]);
+}
+
 /* ---- pause, sigsuspend ---- */
 
 static int nothing(void) { return 0; }
@@ -466,6 +501,7 @@ int main(void) {
       {"fgets(stdin), stdin a pipe", stdin_pipe_setup, fgets_wait, stdin_pipe_release,
        stdin_pipe_teardown, 0},
       {"getchar(), stdin a tty", stdin_tty_setup, getchar_wait, tty_release, stdin_tty_teardown, 0},
+      {"waitpid", kid_setup, waitpid_wait, kid_release, kid_teardown, 0},
       {"pause", nothing, pause_wait, NULL, nothing_v, SIGUSR2},
       {"sigsuspend", nothing, sigsuspend_wait, NULL, nothing_v, SIGUSR1},
       /* interrupted by a plain handler: EINTR */
@@ -475,6 +511,7 @@ int main(void) {
       {"semop, signal", sem_setup, semop_wait, NULL, sem_teardown, SIGUSR2},
       {"mq_receive, signal", mqrecv_setup, mqrecv_wait, NULL, mq_teardown, SIGUSR2},
       {"open of a FIFO, signal", fifo_setup, fifo_wait, NULL, fifo_teardown, SIGUSR2},
+      {"waitpid, signal", kid_setup, waitpid_wait, NULL, kid_teardown, SIGUSR2},
       /* an SA_RESTART handler: System V calls still fail, the others go on */
       {"msgrcv, SA_RESTART signal", msq_setup, msgrcv_wait, NULL, msq_teardown, SIGWINCH},
       {"semop, SA_RESTART signal", sem_setup, semop_wait, NULL, sem_teardown, SIGWINCH},
@@ -484,6 +521,8 @@ int main(void) {
       {"mq_receive, SA_RESTART signal", mqrecv_setup, mqrecv_wait, mqrecv_release, mq_teardown,
        SIGWINCH},
       {"open of a FIFO, SA_RESTART signal", fifo_setup, fifo_wait, fifo_release, fifo_teardown,
+       SIGWINCH},
+      {"waitpid, SA_RESTART signal", kid_setup, waitpid_wait, kid_release, kid_teardown,
        SIGWINCH},
   };
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) run(&all[i]);
