@@ -39,9 +39,16 @@ struct Job {
 };
 
 SpinLock g_lock;
-IntrusiveFifo<Job, &Job::next> g_jobs GH_GUARDED_BY(g_lock);  // waiting jobs
-int g_workers GH_GUARDED_BY(g_lock) = 0;                      // started pool threads
-int g_idle GH_GUARDED_BY(g_lock) = 0;                         // pool threads waiting for work
+// Waiting jobs: long waits (urgent) apart, taken first, so that a thread
+// started for one never takes a short job instead.
+IntrusiveFifo<Job, &Job::next> g_jobs GH_GUARDED_BY(g_lock);
+IntrusiveFifo<Job, &Job::next> g_urgent GH_GUARDED_BY(g_lock);
+int g_workers GH_GUARDED_BY(g_lock) = 0;  // started pool threads
+// Of those, running an urgent job: they do not count against g_max, so
+// threads waiting for other parties never keep short jobs (a DNS lookup)
+// from running.
+int g_busy_urgent GH_GUARDED_BY(g_lock) = 0;
+int g_idle GH_GUARDED_BY(g_lock) = 0;     // pool threads waiting for work
 int g_claimed GH_GUARDED_BY(g_lock) = 0;  // of those, woken for a job just queued
 std::atomic<uint32_t> g_seq{0};           // futex word: bumped when a job is queued
 NativeThreadStarter g_starter = nullptr;
@@ -60,9 +67,18 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
 }
 
 Job* pop_locked() GH_REQUIRES(g_lock) {
-  Job* j = g_jobs.pop();
+  Job* j = g_urgent.pop();
+  if (j) {
+    g_busy_urgent++;
+  } else {
+    j = g_jobs.pop();
+  }
   if (j) j->taken = true;
   return j;
+}
+
+IntrusiveFifo<Job, &Job::next>& queue_of(Job* j) GH_REQUIRES(g_lock) {
+  return j->urgent ? g_urgent : g_jobs;
 }
 
 // An interrupted caller may have sent the signal after fn's call returned:
@@ -105,8 +121,14 @@ void* worker(void*) {
   for (;;) {
     g_lock.lock();
     if (Job* j = pop_locked()) {
+      bool urgent = j->urgent;
       g_lock.unlock();
-      run_job(j, tid);
+      run_job(j, tid);  // j may be gone after this
+      if (urgent) {
+        g_lock.lock();
+        g_busy_urgent--;
+        g_lock.unlock();
+      }
       continue;
     }
     g_idle++;
@@ -119,7 +141,7 @@ void* worker(void*) {
     g_idle--;
     // Whatever woke this thread, it now looks for a job: one claim answered.
     if (g_claimed > 0) g_claimed--;
-    if (r == -1 && errno == ETIMEDOUT && g_workers > g_max && g_jobs.empty()) {
+    if (r == -1 && errno == ETIMEDOUT && g_workers > g_max && g_jobs.empty() && g_urgent.empty()) {
       g_workers--;
       g_lock.unlock();
       return nullptr;
@@ -139,18 +161,18 @@ bool submit(Job* job) {
   bool start = false;
   if (g_idle > g_claimed) {
     g_claimed++;
-  } else if (job->urgent || g_workers < g_max) {
+  } else if (job->urgent || g_workers - g_busy_urgent < g_max) {
     start = true;
     g_workers++;
   }
-  g_jobs.push(job);
+  queue_of(job).push(job);
   g_lock.unlock();
   if (start && g_starter(&worker, nullptr) != 0) {
     g_lock.lock();
     g_workers--;
     bool nobody = g_workers == 0;
     // No pool thread at all: take the job back.
-    if (nobody) g_jobs.remove(job);
+    if (nobody) queue_of(job).remove(job);
     g_lock.unlock();
     if (nobody) return false;
   }
@@ -169,7 +191,7 @@ int interrupt_job(Job* job) {
     if (job->finished.load(std::memory_order_acquire)) return 0;
     g_lock.lock();
     bool queued = !job->taken;
-    if (queued) g_jobs.remove(job);
+    if (queued) queue_of(job).remove(job);
     g_lock.unlock();
     if (queued) return -EINTR;
     job->lock.lock();
@@ -237,7 +259,8 @@ int offload_run_interruptible(void (*fn)(void*), void* arg, bool restartable) {
 void offload_forget_after_fork() GH_NO_TSA {
   g_lock.unlock();
   g_jobs.clear();
-  g_workers = g_idle = g_claimed = 0;
+  g_urgent.clear();
+  g_workers = g_idle = g_claimed = g_busy_urgent = 0;
 }
 
 }  // namespace gh

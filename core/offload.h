@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cerrno>
+#include <type_traits>
 
 namespace gh {
 
@@ -75,9 +76,10 @@ auto offload_call(Call&& call, bool long_wait = false) -> decltype(call()) {
 // caller.
 int offload_run_interruptible(void (*fn)(void*), void* arg, bool restartable);
 
-// offload_run_interruptible for a callable returning -1 and errno on failure
-// (a system call's wrapper): returns what it returned, with its errno; -1 and
-// EINTR if it was interrupted before it started.
+// offload_run_interruptible for a callable returning -1 (or a null pointer)
+// and errno on failure (a system call's wrapper, fopen): returns what it
+// returned, with its errno; -1 (nullptr) and EINTR if it was interrupted
+// before it started.
 template <class Call>
 auto offload_call_interruptible(bool restartable, Call&& call) -> decltype(call()) {
   using R = decltype(call());
@@ -91,7 +93,10 @@ auto offload_call_interruptible(bool restartable, Call&& call) -> decltype(call(
   if (offload_run_interruptible([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run,
                                 restartable) != 0) {
     errno = EINTR;
-    return R(-1);
+    if constexpr (std::is_pointer_v<R>)
+      return nullptr;  // fopen's failure
+    else
+      return R(-1);
   }
   errno = err;
   return r;

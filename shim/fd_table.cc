@@ -83,11 +83,12 @@ bool on_disk_fs(int fd) {
   }
 }
 
-FdKind classify(int fd, bool* nonblock) {
+FdKind classify(int fd, bool* nonblock, bool* append) {
   struct stat st;
   if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
   long fl = gh::io::file_status_flags(fd);
   *nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  *append = fl >= 0 && (fl & O_APPEND);
   switch (st.st_mode & S_IFMT) {
     case S_IFSOCK: {
       int type = 0;
@@ -116,13 +117,15 @@ FdEntry* fd_get(int fd) {
   FdEntry* e = slot(fd, true);
   if (!e) return nullptr;
   if (e->kind.load(std::memory_order_acquire) == FdKind::kUnknown) {
-    bool nb = false;
-    FdKind k = classify(fd, &nb);
+    bool nb = false, app = false;
+    FdKind k = classify(fd, &nb, &app);
     if (k == FdKind::kBad) return e;  // not cached: the fd may be opened later
     e->nonblock.store(nb, std::memory_order_relaxed);
-    // Not made through the shim: inherited, received or opened by a call
+    e->append.store(app, std::memory_order_relaxed);
+    // Unless a hook just opened it: inherited, received or opened by a call
     // the shim does not see, so possibly shared.
-    e->shared.store(true, std::memory_order_relaxed);
+    e->shared.store(!e->fresh.exchange(false, std::memory_order_relaxed),
+                    std::memory_order_relaxed);
     e->recv_waits.store(false, std::memory_order_relaxed);
     fd_take_late_error(e);
     // A socket made elsewhere may come with SO_RCVTIMEO / SO_SNDTIMEO.
@@ -145,7 +148,9 @@ void fd_created(int fd, FdKind kind, bool nonblock) {
   FdEntry* e = slot(fd, true);
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
+  e->append.store(false, std::memory_order_relaxed);
   e->shared.store(false, std::memory_order_relaxed);
+  e->fresh.store(false, std::memory_order_relaxed);
   e->recv_waits.store(false, std::memory_order_relaxed);
   fd_take_late_error(e);
   e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
@@ -168,7 +173,24 @@ void fd_mark_all_shared() {
 void fd_forget(int fd) {
   if (FdEntry* e = slot(fd, false)) {
     fd_take_late_error(e);
+    e->fresh.store(false, std::memory_order_relaxed);
     e->kind.store(FdKind::kUnknown, std::memory_order_release);
+  }
+}
+
+void fd_opened(int fd) {
+  FdEntry* e = slot(fd, true);
+  if (!e) return;
+  fd_take_late_error(e);
+  e->kind.store(FdKind::kUnknown, std::memory_order_release);
+  e->fresh.store(true, std::memory_order_relaxed);
+}
+
+void fd_after_fork_child() {
+  for (int c = 0; c < kChunks; c++) {
+    FdEntry* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (!chunk) continue;
+    for (int i = 0; i < kChunkSize; i++) chunk[i].pos_lock.store(0, std::memory_order_relaxed);
   }
 }
 
@@ -180,6 +202,7 @@ void fd_forget_range(unsigned lo, unsigned hi) {
       unsigned fd = (c << kChunkBits) | static_cast<unsigned>(i);
       if (fd < lo || fd > hi) continue;
       fd_take_late_error(&chunk[i]);
+      chunk[i].fresh.store(false, std::memory_order_relaxed);
       chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
     }
   }

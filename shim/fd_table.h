@@ -40,8 +40,12 @@ enum class FdKind : uint8_t {
 
 struct FdEntry : gh::ArenaObject {
   std::atomic<FdKind> kind{FdKind::kUnknown};
-  std::atomic<bool> nonblock{false};    // the program asked for O_NONBLOCK
-  std::atomic<bool> shared{false};      // the description may be shared (see above)
+  std::atomic<bool> nonblock{false};  // the program asked for O_NONBLOCK
+  std::atomic<bool> append{false};    // O_APPEND (files)
+  std::atomic<bool> shared{false};    // the description may be shared (see above)
+  // Opened by a hook (a new description, which only this fd refers to): the
+  // next classification leaves `shared` false. Set by fd_opened.
+  std::atomic<bool> fresh{false};
   std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO, 0 = none
   std::atomic<int64_t> sndtimeo_ns{0};  // SO_SNDTIMEO, 0 = none
   std::atomic<int32_t> parked{0};       // green threads waiting on it in a ring
@@ -100,6 +104,12 @@ void fd_mark_shared(int fd);
 void fd_mark_all_shared();
 // Forgets fd (closed or replaced): the next lookup classifies it again.
 void fd_forget(int fd);
+// fd was just opened by a hook (open, openat, creat, ...): a new open file
+// description only it refers to. Classified on first use, as not shared.
+void fd_opened(int fd);
+// In a fork child: no file position lock is held there (the threads that
+// held them stayed in the parent). Every entry is shared already.
+void fd_after_fork_child();
 // Forgets every fd in [lo, hi].
 void fd_forget_range(unsigned lo, unsigned hi);
 

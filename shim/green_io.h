@@ -48,10 +48,28 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
   }
 }
 
-// The entry of fd if it is a regular file (or block device) whose I/O a call
-// made now should take through the ring (may_park(), an io_uring carrier),
-// else nullptr: pass through.
-FdEntry* ring_file_fd(int fd);
+// Regular files on disk and network filesystems, and block devices
+// (shim/hook_file.cc). disk_file_fd: the entry of fd if it is one and the
+// caller is a green thread, else nullptr (pass through).
+FdEntry* disk_file_fd(int fd);
+// Whether a call on e made now goes through the ring: the caller may park,
+// its carrier has a ring, and the call does not use the file position of a
+// description other fds or processes may share (offset >= 0, or an O_APPEND
+// write, which the kernel places itself). Else the system call.
+bool file_on_ring(const FdEntry* e, bool write, int64_t off);
+// Held around a call at the file position (off == -1) of e, ring or system
+// call alike: the ring does not serialise the users of a file position as
+// the system call does.
+class FilePosLock {
+ public:
+  FilePosLock(FdEntry* e, int64_t off);
+  ~FilePosLock();
+  FilePosLock(const FilePosLock&) = delete;
+  FilePosLock& operator=(const FilePosLock&) = delete;
+
+ private:
+  FdEntry* e_;
+};
 // Reads (write = false) or writes iov at offset off (-1: the file position)
 // through the ring, with the system call's semantics. Returns >= 0 or -errno.
 ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovcnt, int64_t off);

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "ioring/ops.h"
 #include "core/offload.h"
@@ -63,6 +64,7 @@ void copy_entry(int from, int to) {
   fd_mark_shared(to);
   fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {
+    dst->append.store(src->append.load());
     dst->rcvtimeo_ns.store(src->rcvtimeo_ns.load());
     dst->sndtimeo_ns.store(src->sndtimeo_ns.load());
   }
@@ -298,6 +300,7 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
     if (r == 0) {
       FdEntry* e = fd_get(fd);
       if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
+      if (e) e->append.store(reinterpret_cast<long>(arg) & O_APPEND);
     }
     return static_cast<int>(r);
   }
@@ -308,6 +311,7 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
     if (r == 0) {
       FdEntry* e = fd_get(fd);
       if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
+      if (e) e->append.store(reinterpret_cast<long>(arg) & O_APPEND);
     }
     return r;
   }
@@ -396,7 +400,7 @@ inline bool open_needs_mode(int flags) {
 }
 
 inline int opened(int fd) {
-  if (fd >= 0) fd_forget(fd);  // classified when a hook first sees it
+  if (fd >= 0) fd_opened(fd);  // a new description; classified when a hook first sees it
   return fd;
 }
 
@@ -415,10 +419,12 @@ mode_t mode_arg(int flags, va_list ap) {
 // thread that may park; one fstatat, which fails harmlessly on a bad path
 // (the open then gives the native error).
 bool open_may_wait(int dirfd, const char* path, int flags) {
-  if ((flags & (O_NONBLOCK | O_PATH)) || (flags & O_TMPFILE) == O_TMPFILE || !may_park())
+  // O_RDWR: Linux opens a FIFO at once (fifo(7)).
+  if ((flags & (O_NONBLOCK | O_PATH)) || (flags & O_ACCMODE) == O_RDWR ||
+      (flags & O_TMPFILE) == O_TMPFILE || !may_park())
     return false;
   struct stat st;
-  if (gh::sys(SYS_newfstatat, dirfd, path, &st, 0) != 0) return false;
+  if (gh::sys_ret(SYS_newfstatat, dirfd, path, &st, 0) != 0) return false;  // errno untouched
   return S_ISFIFO(st.st_mode);
 }
 
@@ -477,24 +483,33 @@ GH_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
 GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
   return open_with(dirfd, path, flags, [&] { return real::__openat64_2(dirfd, path, flags); });
 }
-GH_EXPORT int creat(const char* path, mode_t mode) { return opened(real::creat(path, mode)); }
-GH_EXPORT int creat64(const char* path, mode_t mode) { return opened(real::creat64(path, mode)); }
+GH_EXPORT int creat(const char* path, mode_t mode) {
+  return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
+                   [&] { return real::creat(path, mode); });
+}
+GH_EXPORT int creat64(const char* path, mode_t mode) {
+  return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
+                   [&] { return real::creat64(path, mode); });
+}
 
 namespace {
 // fopen opens inside libc, past the open hooks: a FIFO is looked for here.
 template <class Call>
-FILE* fopen_with(const char* path, Call&& call) {
-  FILE* f = open_may_wait(AT_FDCWD, path, 0) ? gh::offload_call_interruptible(true, call) : call();
+FILE* fopen_with(const char* path, const char* mode, Call&& call) {
+  // "r+", "w+", "a+" open read-write: at once, even a FIFO.
+  int flags = mode && std::strchr(mode, '+') ? O_RDWR : O_RDONLY;
+  FILE* f =
+      open_may_wait(AT_FDCWD, path, flags) ? gh::offload_call_interruptible(true, call) : call();
   if (f) opened(fileno(f));
   return f;
 }
 }  // namespace
 
 GH_EXPORT FILE* fopen(const char* path, const char* mode) {
-  return fopen_with(path, [&] { return real::fopen(path, mode); });
+  return fopen_with(path, mode, [&] { return real::fopen(path, mode); });
 }
 GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
-  return fopen_with(path, [&] { return real::fopen64(path, mode); });
+  return fopen_with(path, mode, [&] { return real::fopen64(path, mode); });
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {

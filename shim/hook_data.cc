@@ -40,8 +40,10 @@ inline bool stale(ssize_t r, int fd) {
 // positional call with another negative offset gets the kernel's EINVAL.
 template <class Real>
 ssize_t file_io(int fd, bool write, const iovec* iov, int iovcnt, int64_t off, Real&& real_call) {
-  FdEntry* f = ring_file_fd(fd);
+  FdEntry* f = disk_file_fd(fd);
   if (!f || iovcnt < 0 || iovcnt > IOV_MAX || off < -1) return real_call();
+  FilePosLock pos(f, off);
+  if (!file_on_ring(f, write, off)) return real_call();
   return ret_errno(green_file_io(fd, f, write, iov, iovcnt, off));
 }
 

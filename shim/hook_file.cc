@@ -8,12 +8,14 @@
 // epoll carrier, or for a green thread alone on its carrier, they pass
 // through (docs/design.md, "What blocks what").
 //
-// Semantics are the system call's: offset -1 is the file position, shared
-// with every fd of the open file description (dup, fork) and advanced by
-// the kernel; O_APPEND writes append; a read is short only at end of file;
-// signal handlers do not interrupt file I/O. The one thing the ring does not
-// do as the system call does is serialise concurrent users of a file
-// position, so calls at the position hold the entry's pos_lock.
+// Semantics are the system call's: offset -1 is the file position, advanced
+// by the kernel; O_APPEND writes append; a read is short only at end of
+// file; signal handlers do not interrupt file I/O. The one thing the ring
+// does not do as the system call does is serialise the users of a file
+// position: calls at the position take the ring only on a description no
+// other fd or process may share (FdEntry::shared; O_APPEND writes excepted,
+// the kernel places them), and hold the entry's pos_lock (FilePosLock), as
+// lseek does, whether they go to the ring or make the system call.
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -50,16 +52,6 @@ void unlock_pos(FdEntry* e) {
   if (e->pos_lock.exchange(0, std::memory_order_release) == 2) gh::futex_wake(&e->pos_lock, 1);
 }
 
-struct PosGuard {
-  PosGuard(FdEntry* e, int64_t off) : e(off == -1 ? e : nullptr) {
-    if (this->e) lock_pos(this->e);
-  }
-  ~PosGuard() {
-    if (e) unlock_pos(e);
-  }
-  FdEntry* e;
-};
-
 size_t total_len(const iovec* iov, int n) {
   size_t t = 0;
   for (int i = 0; i < n; i++) t += iov[i].iov_len;
@@ -95,16 +87,30 @@ ssize_t ring_read_rest(int fd, const iovec* iov, int n, int64_t off, size_t done
 
 namespace gh::shim {
 
-FdEntry* ring_file_fd(int fd) {
-  if (!may_park()) return nullptr;
+FdEntry* disk_file_fd(int fd) {
+  if (!green_ok() || !Carrier::current()) return nullptr;
   FdEntry* e = fd_get(fd);
   if (!e || e->kind.load(std::memory_order_relaxed) != FdKind::kDiskFile) return nullptr;
-  return gh::ioring::Ring::current() ? e : nullptr;
+  return e;
+}
+
+bool file_on_ring(const FdEntry* e, bool write, int64_t off) {
+  if (off == -1 && !(write && e->append.load(std::memory_order_relaxed)) &&
+      e->shared.load(std::memory_order_relaxed))
+    return false;
+  return may_park() && gh::ioring::Ring::current() != nullptr;
+}
+
+FilePosLock::FilePosLock(FdEntry* e, int64_t off) : e_(off == -1 ? e : nullptr) {
+  if (e_) lock_pos(e_);
+}
+FilePosLock::~FilePosLock() {
+  if (e_) unlock_pos(e_);
 }
 
 ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovcnt, int64_t off) {
+  (void)e;
   gh::io::UninterruptibleScope no_eintr;
-  PosGuard pos(e, off);
   if (write) return gh::io::writev(fd, iov, iovcnt, off);
   // The page cache first, without waiting; then the ring for the rest.
   long r = gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, off, 0, RWF_NOWAIT);
@@ -122,36 +128,62 @@ ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovc
 
 }  // namespace gh::shim
 
+// A file's position moves only under the same lock as calls at the position
+// in the ring, which set it when they complete.
+GH_EXPORT off_t lseek(int fd, off_t off, int whence) {
+  ensure_real();
+  FdEntry* e = disk_file_fd(fd);
+  if (!e) return real::lseek(fd, off, whence);
+  FilePosLock pos(e, -1);
+  return real::lseek(fd, off, whence);
+}
+
+GH_EXPORT off64_t lseek64(int fd, off64_t off, int whence) {
+  ensure_real();
+  FdEntry* e = disk_file_fd(fd);
+  if (!e) return real::lseek64(fd, off, whence);
+  FilePosLock pos(e, -1);
+  return real::lseek64(fd, off, whence);
+}
+
+namespace {
+// The entry of fd if a sync call on it made now goes to the ring.
+FdEntry* sync_on_ring(int fd) {
+  FdEntry* e = disk_file_fd(fd);
+  return e && file_on_ring(e, true, 0) ? e : nullptr;
+}
+}  // namespace
+
 // The sync calls: only regular files (and block devices) take the ring;
 // other fds get the system call's answer (EINVAL for a socket or pipe).
 // Never interrupted by a signal handler, as natively.
 
 GH_EXPORT int fsync(int fd) {
-  if (!ring_file_fd(fd)) return real::fsync(fd);
+  if (!sync_on_ring(fd)) return real::fsync(fd);
   gh::io::UninterruptibleScope no_eintr;
   return static_cast<int>(ret_errno(gh::io::fsync(fd, false)));
 }
 
 GH_EXPORT int fdatasync(int fd) {
-  if (!ring_file_fd(fd)) return real::fdatasync(fd);
+  if (!sync_on_ring(fd)) return real::fdatasync(fd);
   gh::io::UninterruptibleScope no_eintr;
   return static_cast<int>(ret_errno(gh::io::fsync(fd, true)));
 }
 
 GH_EXPORT int sync_file_range(int fd, off64_t off, off64_t len, unsigned flags) {
-  if (!ring_file_fd(fd)) return real::sync_file_range(fd, off, len, flags);
+  if (!sync_on_ring(fd)) return real::sync_file_range(fd, off, len, flags);
   gh::io::UninterruptibleScope no_eintr;
   return static_cast<int>(ret_errno(gh::io::sync_file_range(fd, off, len, flags)));
 }
 
 GH_EXPORT int fallocate(int fd, int mode, off_t off, off_t len) {
-  if (!ring_file_fd(fd)) return real::fallocate(fd, mode, off, len);
+  if (!sync_on_ring(fd)) return real::fallocate(fd, mode, off, len);
   gh::io::UninterruptibleScope no_eintr;
   return static_cast<int>(ret_errno(gh::io::fallocate(fd, mode, off, len)));
 }
 
 GH_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len) {
-  if (!ring_file_fd(fd)) return real::fallocate64(fd, mode, off, len);
+  if (!sync_on_ring(fd)) return real::fallocate64(fd, mode, off, len);
   gh::io::UninterruptibleScope no_eintr;
   return static_cast<int>(ret_errno(gh::io::fallocate(fd, mode, off, len)));
 }

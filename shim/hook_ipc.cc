@@ -44,6 +44,17 @@ int semop_now(int id, sembuf* sops, size_t n) {
 
 const timespec kPast{0, 0};
 
+// Whether a caller's timeout (relative for semtimedop, absolute for the
+// POSIX queues; null: none) is one the kernel accepts. It checks it before
+// anything else, so with a bad one the call goes straight to the kernel for
+// its EINVAL or EFAULT, never through a fast path that would do the work.
+bool timeout_ok(const timespec* t) {
+  if (!t) return true;
+  timespec v;
+  if (copy_from_user(&v, t, sizeof v) != 0) return false;
+  return v.tv_sec >= 0 && v.tv_nsec >= 0 && v.tv_nsec < 1'000'000'000;
+}
+
 }  // namespace
 
 GH_EXPORT int msgsnd(int id, const void* msg, size_t size, int flags) {
@@ -75,7 +86,7 @@ GH_EXPORT int semop(int id, sembuf* sops, size_t n) {
 }
 
 GH_EXPORT int semtimedop(int id, sembuf* sops, size_t n, const timespec* timeout) {
-  if (!may_park()) return real::semtimedop(id, sops, n, timeout);
+  if (!may_park() || !timeout_ok(timeout)) return real::semtimedop(id, sops, n, timeout);
   int r = semop_now(id, sops, n);
   if (r != 1) return r;
   return gh::offload_call_interruptible(false,
@@ -88,7 +99,7 @@ GH_EXPORT int semtimedop(int id, sembuf* sops, size_t n, const timespec* timeout
 
 GH_EXPORT int mq_timedsend(mqd_t q, const char* msg, size_t len, unsigned prio,
                            const timespec* deadline) {
-  if (!may_park()) return real::mq_timedsend(q, msg, len, prio, deadline);
+  if (!may_park() || !timeout_ok(deadline)) return real::mq_timedsend(q, msg, len, prio, deadline);
   int saved = errno;
   int r = real::mq_timedsend(q, msg, len, prio, &kPast);
   if (r == 0 || errno != ETIMEDOUT) return r;
@@ -108,7 +119,8 @@ GH_EXPORT int mq_send(mqd_t q, const char* msg, size_t len, unsigned prio) {
 
 GH_EXPORT ssize_t mq_timedreceive(mqd_t q, char* msg, size_t len, unsigned* prio,
                                   const timespec* deadline) {
-  if (!may_park()) return real::mq_timedreceive(q, msg, len, prio, deadline);
+  if (!may_park() || !timeout_ok(deadline))
+    return real::mq_timedreceive(q, msg, len, prio, deadline);
   int saved = errno;
   ssize_t r = real::mq_timedreceive(q, msg, len, prio, &kPast);
   if (r >= 0 || errno != ETIMEDOUT) return r;

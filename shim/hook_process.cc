@@ -33,6 +33,7 @@ GH_EXPORT pid_t fork(void) {
   // Parent and child now share every open file description: either may
   // change O_NONBLOCK on it.
   if (pid >= 0) fd_mark_all_shared();
+  if (pid == 0) fd_after_fork_child();
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
     gh::offload_forget_after_fork();

@@ -225,6 +225,8 @@ namespace gh::shim {
   /* locks and IPC: waiting for another party */                                \
   D(flock, nullptr)                                                             \
   D(fsync, nullptr)                                                             \
+  D(lseek, nullptr)                                                             \
+  D(lseek64, nullptr)                                                           \
   D(fdatasync, nullptr)                                                         \
   D(sync_file_range, nullptr)                                                   \
   D(fallocate, nullptr)                                                         \

@@ -358,6 +358,28 @@ static void kid_teardown(void) {
   close(g_kid_cmd[1]);
 }
 
+/* ---- bad timeouts: refused before anything is done ---- */
+
+static int bad_setup(void) { return sem_setup() || mq_setup_n(0); }
+static long bad_timeouts(void) {
+  struct sembuf up = {0, 1, 0};
+  struct timespec bad = {0, 2000000000L}, neg = {-1, 0};
+  errno = 0;
+  long r = semtimedop(g_sem, &up, 1, &bad);
+  printf("  semtimedop, tv_nsec 2e9: %ld %s, semaphore %d\n", r, r ? errname(errno) : "",
+         semctl(g_sem, 0, GETVAL));
+  r = mq_timedsend(g_mq, "x", 1, 0, &neg);
+  printf("  mq_timedsend, tv_sec -1: %ld %s\n", r, r ? errname(errno) : "");
+  char buf[16];
+  r = mq_timedreceive(g_mq, buf, sizeof buf, NULL, &bad);
+  printf("  mq_timedreceive, tv_nsec 2e9: %ld %s\n", r, r ? errname(errno) : "");
+  return 0;
+}
+static void bad_teardown(void) {
+  sem_teardown();
+  mq_teardown();
+}
+
 /* ---- pause, sigsuspend ---- */
 
 static int nothing(void) { return 0; }
@@ -502,6 +524,7 @@ int main(void) {
        stdin_pipe_teardown, 0},
       {"getchar(), stdin a tty", stdin_tty_setup, getchar_wait, tty_release, stdin_tty_teardown, 0},
       {"waitpid", kid_setup, waitpid_wait, kid_release, kid_teardown, 0},
+      {"bad timeouts", bad_setup, bad_timeouts, NULL, bad_teardown, 0},
       {"pause", nothing, pause_wait, NULL, nothing_v, SIGUSR2},
       {"sigsuspend", nothing, sigsuspend_wait, NULL, nothing_v, SIGUSR1},
       /* interrupted by a plain handler: EINTR */

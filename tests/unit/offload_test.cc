@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cerrno>
 #include <vector>
 
@@ -35,13 +36,16 @@ int start_thread(void* (*fn)(void*), void* arg) {
 
 void noop(int) {}
 
-// The pool as the shim sets it up: a starter, a small limit, the interrupt
-// signal with a handler that does not restart calls.
+// The pool as the shim sets it up, once before use: a starter, a small
+// limit, the interrupt signal with a handler that does not restart calls.
 void configure() {
-  struct sigaction sa {};
-  sa.sa_handler = &noop;
-  sigaction(kInterruptSignal, &sa, nullptr);
-  gh::offload_configure(&start_thread, kMaxThreads, kInterruptSignal);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = &noop;
+    sigaction(kInterruptSignal, &sa, nullptr);
+    gh::offload_configure(&start_thread, kMaxThreads, kInterruptSignal);
+  });
 }
 
 struct Pipe {
@@ -185,5 +189,35 @@ TEST(Offload, InterruptibleJobsAreNotLimited) {
     for (int i = kJobs - 1; i >= 0; i--) pipes[i].put('g');
     gh_test::join_all(gs);
     for (int i = 0; i < kJobs; i++) EXPECT_EQ(r[i], 1) << "job " << i;
+  });
+}
+
+// Threads waiting for other parties leave the pool's usual threads to short
+// jobs: a plain call runs while more than max_threads of them wait.
+TEST(Offload, ShortJobsRunWhileLongWaitsFillThePool) {
+  configure();
+  on_fresh_carrier([] {
+    constexpr int kWaiting = kMaxThreads + 1;
+    std::vector<Pipe> pipes(kWaiting);
+    std::atomic<int> entered{0};
+    std::vector<gh::GreenThread*> gs;
+    for (int i = 0; i < kWaiting; i++) {
+      gs.push_back(go([&, i] {
+        gh::offload_call_interruptible(false, [&] {
+          entered.fetch_add(1);
+          char c;
+          return read(pipes[i].rd, &c, 1);
+        });
+      }));
+    }
+    ASSERT_TRUE(gh_test::yield_until([&] { return entered.load() == kWaiting; }));
+    std::atomic<bool> short_done{false};
+    gs.push_back(go([&] {
+      gh::offload_call([] { return 0; });
+      short_done = true;
+    }));
+    EXPECT_TRUE(gh_test::yield_until([&] { return short_done.load(); }, 5'000 * gh_test::kMs));
+    for (auto& p : pipes) p.put('x');
+    gh_test::join_all(gs);
   });
 }
