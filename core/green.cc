@@ -54,7 +54,7 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what, const void* ob
   }
   g->wait.what = what;
   g->wait.object = object;
-  g->wait.since_ns = 0;
+  g->wait.since_ns = coarse_ns();
   c->park();
   // We may be on another carrier now; the timer stays where it was armed.
   if (deadline_ns >= 0) Carrier::cancel_timer(&t);

@@ -33,7 +33,7 @@ struct WaitInfo {
   const char* what = nullptr;  // "read", "mutex", "sleep", ...
   int fd = -1;
   const void* object = nullptr;
-  int64_t since_ns = 0;
+  int64_t since_ns = 0;  // coarse_ns() when the wait began (0: unknown)
 };
 
 using GreenEntry = void* (*)(void* arg);

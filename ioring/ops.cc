@@ -80,6 +80,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) G
   GreenThread* me = c->running();
   me->wait.what = op_name(s->opcode);
   me->wait.fd = s->fd;
+  me->wait.since_ns = coarse_ns();
   c->unlock_service();
   // A signal handler interrupts the wait by cancelling the request.
   struct RingInterrupt : InterruptHook {

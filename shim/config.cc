@@ -5,6 +5,7 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +40,12 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_GUARD_PAGES", "auto or mprotect", "auto",
      "how green stacks get their guard pages: auto: MADV_GUARD_INSTALL where the kernel has it "
      "(6.13+), else mprotect; mprotect: always mprotect, two VMAs per stack, as on older kernels"},
+    {"GREENHOUSE_CONTROL", "0 or 1", "1",
+     "1: `greenhouse ps PID` may look inside the process, through an abstract Unix socket only "
+     "the process's user (and root) may use; 0: no socket. Never for setuid programs"},
+    {"GREENHOUSE_DUMP_SIGNAL", "off, or one of HUP INT QUIT USR1 USR2 TERM WINCH URG PWR TTIN TTOU PROF (with or without SIG, or its number)", "off",
+     "this signal writes the report of `greenhouse ps PID --stacks` to the log (as the JVM does "
+     "on SIGQUIT) instead of reaching the program"},
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
      "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
      "thread), its other work moves to other carriers; 0 turns the hand-off off"},
@@ -50,6 +57,10 @@ Config g_config;
 }
 
 const Config& config() { return g_config; }
+
+void control_socket_name(int pid, char* buf, size_t len) {
+  std::snprintf(buf, len, "greenhouse-control-%d", pid);
+}
 void set_config(const Config& c) { g_config = c; }
 
 bool parse_size(const char* s, size_t* out) {
@@ -70,6 +81,37 @@ bool parse_size(const char* s, size_t* out) {
   if (v > (1ull << 40) / mult) return false;
   *out = static_cast<size_t>(v * mult);
   return true;
+}
+
+bool parse_dump_signal(const char* v, int* out) {
+  if (!*v || std::strcmp(v, "off") == 0) {
+    *out = 0;
+    return true;
+  }
+  // Signals a program takes by default or that a person sends: not the
+  // synchronous ones, SIGKILL/SIGSTOP, or those the runtime or glibc use.
+  static const struct {
+    const char* name;
+    int sig;
+  } kNames[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+                {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}, {"URG", SIGURG},
+                {"PWR", SIGPWR},   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"PROF", SIGPROF}};
+  const char* name = std::strncmp(v, "SIG", 3) == 0 ? v + 3 : v;
+  for (const auto& n : kNames) {
+    if (std::strcmp(name, n.name) == 0) {
+      *out = n.sig;
+      return true;
+    }
+  }
+  char* end = nullptr;
+  long num = std::strtol(v, &end, 10);
+  for (const auto& n : kNames) {
+    if (end != v && *end == '\0' && num == n.sig) {
+      *out = n.sig;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool parse_config(Config* out, char* err, size_t errlen) {
@@ -143,6 +185,17 @@ bool parse_config(Config* out, char* err, size_t errlen) {
       c.mprotect_guards = true;
     else
       return fail("GREENHOUSE_GUARD_PAGES", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_CONTROL")) {
+    if (std::strcmp(v, "1") == 0 || *v == '\0')
+      c.control = true;
+    else if (std::strcmp(v, "0") == 0)
+      c.control = false;
+    else
+      return fail("GREENHOUSE_CONTROL", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_DUMP_SIGNAL")) {
+    if (!parse_dump_signal(v, &c.dump_signal)) return fail("GREENHOUSE_DUMP_SIGNAL", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_TLS")) {
     if (std::strcmp(v, "exact") == 0)

@@ -21,6 +21,8 @@ struct Config {
   int handoff_ms = 5;              // GREENHOUSE_HANDOFF_MS; 0: no hand-off
   gh::BackendKind backend = gh::BackendKind::kAuto;  // GREENHOUSE_BACKEND
   bool mprotect_guards = false;                      // GREENHOUSE_GUARD_PAGES=mprotect
+  bool control = true;                               // GREENHOUSE_CONTROL
+  int dump_signal = 0;                               // GREENHOUSE_DUMP_SIGNAL; 0: off
 };
 
 // CPUs the process may use: those of its affinity mask, capped by a cgroup
@@ -42,8 +44,16 @@ extern const size_t kConfigVarCount;
 // returns false.
 bool parse_config(Config* out, char* err, size_t errlen);
 
+// Parses GREENHOUSE_DUMP_SIGNAL's value ("off", "QUIT", "SIGQUIT", "3", ...)
+// into *out (0: off). Returns false if it names no signal that may be used.
+bool parse_dump_signal(const char* v, int* out);
+
 // Parses a size like 65536, 64k, 64K, 1m, 1M. Returns false if malformed.
 bool parse_size(const char* s, size_t* out);
+
+// The abstract Unix socket name (without its leading NUL) on which process
+// pid answers `greenhouse ps` (shim/control.h). Shared with the launcher.
+void control_socket_name(int pid, char* buf, size_t len);
 
 const Config& config();
 void set_config(const Config& c);

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "shim/fd_table.h"
 #include "core/offload.h"
+#include "shim/control.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
 
@@ -33,7 +34,11 @@ GH_EXPORT pid_t fork(void) {
   // Parent and child now share every open file description: either may
   // change O_NONBLOCK on it.
   if (pid >= 0) fd_mark_all_shared();
-  if (pid == 0) fd_after_fork_child();
+  if (pid == 0) {
+    fd_after_fork_child();
+    // The parent's control thread is not here; a dump signal needs one.
+    if (dump_signal()) control_start();
+  }
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
     gh::offload_forget_after_fork();

@@ -13,7 +13,9 @@
 #include "core/arch_x86_64.h"
 #include "core/carrier.h"
 #include "core/green.h"
+#include "core/spinlock.h"
 #include "core/sys.h"
+#include "shim/control.h"
 #include "shim/thread_registry.h"
 #include "shim/stack_overflow.h"
 #include "shim/state.h"
@@ -147,6 +149,16 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   if (act && copy_from_user(&want, act, sizeof want) != 0) {
     errno = EFAULT;
     return -1;
+  }
+  if (sig == dump_signal()) {
+    // GREENHOUSE_DUMP_SIGNAL: the runtime's. What the program sets is kept,
+    // to be reported back, but not installed (docs/usage.md).
+    static struct sigaction program;  // SIG_DFL until set
+    static gh::SpinLock lock;
+    gh::SpinGuard guard(lock);
+    if (oact && copy_to_user(oact, &program, sizeof program) != 0) return ret_errno(-EFAULT);
+    if (act) program = want;
+    return 0;
   }
   UserHandler& h = g_handlers[sig];
   void* prev_fn = h.fn.load(std::memory_order_acquire);

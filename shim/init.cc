@@ -20,6 +20,7 @@
 #include "shim/config.h"
 #include "shim/glibc_tls.h"
 #include "shim/stack_overflow.h"
+#include "shim/control.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 
@@ -137,6 +138,8 @@ void shim_init() {
   threads_init();
   overflow_init();
   g_enabled = true;
+  // A dump signal works in a program that never starts a thread, too.
+  if (dump_signal_init()) control_start();
   log_debug("shim enabled (pid %ld)", static_cast<long>(gh::sys(SYS_getpid)));
 }
 

@@ -148,6 +148,26 @@ void load_unwinder() {
 
 bool is_fault_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
 
+int walk_stack(void* uc, bool signal_frame, int max,
+               void (*frame)(void* ctx, uint64_t ip, const char* name, uint64_t off), void* ctx) {
+  if (!g_unwinder_ready.load(std::memory_order_acquire)) return -1;
+  uint64_t cursor[kUnwCursorWords];
+  if (g_unwinder.init_local2(cursor, uc, signal_frame ? kUnwInitSignalFrame : 0) < 0) return 0;
+  int n = 0;
+  char name[256];
+  for (; n < max; n++) {
+    uint64_t ip = 0, off = 0;
+    g_unwinder.get_reg(cursor, kUnwRegIp, &ip);
+    bool named = g_unwinder.get_proc_name(cursor, name, sizeof name, &off) == 0;
+    frame(ctx, ip, named ? name : nullptr, off);
+    if (g_unwinder.step(cursor) <= 0) {
+      n++;
+      break;
+    }
+  }
+  return n;
+}
+
 void set_fault_flags(int sig, int flags) {
   if (slot(sig)) g_dfl_flags[slot(sig)].store(flags, std::memory_order_relaxed);
 }

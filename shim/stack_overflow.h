@@ -19,6 +19,8 @@
 
 #include <signal.h>
 
+#include <cstdint>
+
 namespace gh::shim {
 
 // At start-up, on the main thread: its alternate signal stack, and the
@@ -32,6 +34,13 @@ void overflow_prepare_backtrace();
 // If the fault `info` is in the guard page of the green thread running on
 // this carrier, writes the report and the backtrace. Async-signal context.
 void report_overflow(int sig, const siginfo_t* info, void* uc);
+
+// Walks the stack of the context uc (a ucontext_t) outwards with libunwind,
+// calling frame(ctx, ip, name or nullptr, offset) for each frame, at most
+// max. `signal_frame`: uc's IP is an interrupted instruction, not a return
+// address. Returns the frames walked, or -1 if libunwind is not loaded.
+int walk_stack(void* uc, bool signal_frame, int max,
+               void (*frame)(void* ctx, uint64_t ip, const char* name, uint64_t off), void* ctx);
 
 // The handler the kernel has for SIGSEGV/SIGBUS while the program's
 // disposition is SIG_DFL (the flags it gave are kept): the sigaction hook

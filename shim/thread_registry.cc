@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "shim/thread_registry.h"
+#include "shim/control.h"
 #include "shim/stack_overflow.h"
 #include "core/sys.h"
 
@@ -111,6 +112,11 @@ void registry_remove(ShimThread* st) {
   st->live_prev = st->live_next = nullptr;
 }
 
+void registry_for_each(void (*fn)(ShimThread*, void*), void* arg) {
+  SpinGuard guard(g_registry_lock);
+  for (ShimThread* st = g_live; st; st = st->live_next) fn(st, arg);
+}
+
 bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg) {
   if (!is_green_tid(tid)) return false;
   uint64_t id = static_cast<uint64_t>(tid - kGreenTidBase);
@@ -211,6 +217,7 @@ void new_process_pool() {
 }
 
 void start_carriers() {
+  control_start();
   Pool* p = Pool::process();
   if (!p || p->started()) return;
   Carrier* c = Carrier::get();

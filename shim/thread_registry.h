@@ -95,6 +95,11 @@ pid_t current_tid();
 void registry_add(ShimThread* st);
 void registry_remove(ShimThread* st);
 
+// Calls fn on every live green thread made by pthread_create (roots are
+// not in the registry), under the registry lock: a thread cannot end
+// meanwhile.
+void registry_for_each(void (*fn)(ShimThread*, void*), void* arg);
+
 // Calls fn on the live green thread with id tid, under the registry lock
 // (fn must not block), and returns true; false if there is none.
 bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg);

@@ -7,12 +7,16 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +49,7 @@ using gh::shim::kConfigVars;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: greenhouse [options] [--] PROGRAM [ARGS...]\n"
+               "       greenhouse ps PID [--stacks] [--json]\n"
                "\n"
                "Runs PROGRAM with its threads as green threads and its blocking I/O through\n"
                "io_uring, or epoll where io_uring is refused (libgreenhouse.so in LD_PRELOAD).\n"
@@ -254,7 +259,82 @@ std::string backend_line(const gh::shim::Config& cfg) {
 
 }  // namespace
 
+// greenhouse ps PID [--stacks] [--json]: asks the process's control socket
+// (shim/control.h) for its report and prints it.
+int ps_main(int argc, char** argv) {
+  long pid = 0;
+  std::string req = "ps";
+  for (int i = 2; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--stacks" || a == "--json") {
+      req += " " + a;
+    } else if (a == "-h" || a == "--help") {
+      std::printf(
+          "usage: greenhouse ps PID [--stacks] [--json]\n\n"
+          "Lists the green threads of a running program started under greenhouse: id, name,\n"
+          "state, carrier, what each waits on and for how long; --stacks adds a backtrace of\n"
+          "each parked thread, --json prints one JSON object. Only the program's user (and\n"
+          "root) may ask. (To run a program named ps under the shim: greenhouse -- ps ...)\n");
+      return 0;
+    } else if (pid == 0 && !a.empty() && a.find_first_not_of("0123456789") == std::string::npos) {
+      pid = std::strtol(a.c_str(), nullptr, 10);
+    } else {
+      std::fprintf(stderr, "greenhouse ps: unexpected argument %s (see greenhouse ps --help)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  if (pid <= 0) {
+    std::fprintf(stderr, "usage: greenhouse ps PID [--stacks] [--json]\n");
+    return 2;
+  }
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  gh::shim::control_socket_name(static_cast<int>(pid), addr.sun_path + 1,
+                                sizeof addr.sun_path - 1);
+  socklen_t alen =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + std::strlen(addr.sun_path + 1));
+  if (s < 0 || connect(s, reinterpret_cast<sockaddr*>(&addr), alen) != 0) {
+    int e = errno;
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::fprintf(stderr, "greenhouse ps: no process %ld\n", pid);
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "greenhouse ps: process %ld has no control socket (%s): not running under\n"
+                 "greenhouse, not started a thread yet, in another network namespace, or run\n"
+                 "with GREENHOUSE_CONTROL=0\n",
+                 pid, std::strerror(e));
+    return 1;
+  }
+  req += "\n";
+  if (write(s, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    std::fprintf(stderr, "greenhouse ps: cannot send the request: %s\n", std::strerror(errno));
+    return 1;
+  }
+  char buf[65536];
+  bool refused = false;
+  size_t total = 0;
+  for (;;) {
+    ssize_t n = read(s, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (total == 0 && std::strncmp(buf, "greenhouse: refused", 19) == 0) refused = true;
+    total += static_cast<size_t>(n);
+    fwrite(buf, 1, static_cast<size_t>(n), refused ? stderr : stdout);
+  }
+  close(s);
+  if (total == 0) {
+    std::fprintf(stderr, "greenhouse ps: process %ld closed the connection without a report\n",
+                 pid);
+    return 1;
+  }
+  return refused ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "ps") == 0) return ps_main(argc, argv);
   int i = 1;
   for (; i < argc; i++) {
     std::string a = argv[i];

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+#include "shim/control.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "core/log.h"
+#include "core/sys.h"
+#include "ioring/runtime_fd.h"
+#include "shim/config.h"
+#include "shim/report.h"
+#include "shim/stack_overflow.h"
+#include "shim/state.h"
+#include "shim/thread_registry.h"
+
+namespace gh::shim {
+
+namespace {
+
+std::atomic<int> g_started_pid{0};  // the process whose control thread runs
+int g_dump_signal = 0;              // [set at start-up]
+int g_dump_fd = -1;                 // eventfd the dump handler bumps
+int g_dump_pid = 0;                 // the process that made g_dump_fd
+int g_listen_fd = -1;
+
+// Makes fd one of the runtime's: moved high (ioring/runtime_fd.h), so that
+// the program's low numbers stay as natively.
+int runtime_fd(int fd) {
+  if (fd < 0) return fd;
+  fd = gh::ioring::move_high(fd);
+  gh::ioring::register_runtime_fd(fd);
+  return fd;
+}
+
+// Answers one connection: the peer must be our user or root.
+void serve(int c) {
+  timeval tv{2, 0};
+  gh::sys(SYS_setsockopt, c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  gh::sys(SYS_setsockopt, c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  std::string out;
+  if (gh::sys(SYS_getsockopt, c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+      (cred.uid != 0 && cred.uid != static_cast<uid_t>(gh::sys(SYS_geteuid)))) {
+    out = "greenhouse: refused: only the process's own user or root may look inside it\n";
+  } else {
+    char req[256];
+    size_t got = 0;
+    while (got < sizeof req - 1) {
+      long n = gh::sys(SYS_read, c, req + got, sizeof req - 1 - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+      if (std::memchr(req, '\n', got)) break;
+    }
+    req[got] = '\0';
+    ReportOptions opt;
+    bool ok = std::strncmp(req, "ps", 2) == 0 && (req[2] == '\n' || req[2] == ' ');
+    opt.stacks = std::strstr(req, "--stacks") != nullptr;
+    opt.json = std::strstr(req, "--json") != nullptr;
+    if (ok)
+      write_report(&out, opt);
+    else
+      out = "greenhouse: unknown request (expected: ps [--stacks] [--json])\n";
+  }
+  gh::raw_write_all(c, out.data(), out.size());
+  gh::sys(SYS_close, c);
+}
+
+void dump() {
+  ReportOptions opt;
+  opt.stacks = true;
+  std::string out;
+  write_report(&out, opt);
+  // One log line per report line, each with the log's prefix.
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    std::string line = out.substr(start, end - start);
+    if (line.compare(0, 12, "greenhouse: ") == 0) line.erase(0, 12);
+    gh::log_error("%s", line.c_str());
+    start = end + 1;
+  }
+}
+
+void* control_main(void*) {
+  gh::sys(SYS_prctl, PR_SET_NAME, "gh-control", 0, 0, 0);
+  // The program's signals go to its own threads; only the dump signal may
+  // come here.
+  uint64_t mask = ~uint64_t{0};
+  if (g_dump_signal > 0) mask &= ~(uint64_t{1} << (g_dump_signal - 1));
+  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_dump_fd, POLLIN, 0}};
+  for (;;) {
+    long n = gh::sys(SYS_poll, fds, g_dump_fd >= 0 ? 2 : 1, -1);
+    if (n < 0) continue;
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      gh::sys(SYS_read, g_dump_fd, &v, sizeof v);
+      dump();
+    }
+    if (fds[0].revents & POLLIN) {
+      int c = static_cast<int>(gh::sys(SYS_accept4, g_listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+      if (c >= 0) serve(c);
+    }
+  }
+  return nullptr;
+}
+
+void dump_handler(int) {
+  uint64_t one = 1;
+  if (g_dump_fd >= 0) gh::sys(SYS_write, g_dump_fd, &one, sizeof one);
+}
+
+}  // namespace
+
+void control_start() {
+  int pid = static_cast<int>(gh::sys(SYS_getpid));
+  int was = g_started_pid.load(std::memory_order_acquire);
+  if (was == pid || !g_started_pid.compare_exchange_strong(was, pid)) return;
+  const Config& cfg = config();
+  bool listen_ok = cfg.control && !getauxval(AT_SECURE);
+  if (!listen_ok && g_dump_signal == 0) return;
+  Bypass bypass;
+  g_listen_fd = -1;
+  if (g_dump_signal && g_dump_pid != pid) {
+    // A fork child: its own eventfd (the parent's control thread reads the
+    // inherited one).
+    int fd = runtime_fd(static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
+    int old = g_dump_fd;
+    g_dump_fd = fd;
+    g_dump_pid = pid;
+    if (old >= 0) {
+      gh::ioring::unregister_runtime_fd(old);
+      gh::sys(SYS_close, old);
+    }
+  }
+  if (listen_ok) {
+    int s = runtime_fd(static_cast<int>(
+        gh::sys(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    control_socket_name(pid, a.sun_path + 1, sizeof a.sun_path - 1);
+    socklen_t alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 +
+                                            std::strlen(a.sun_path + 1));
+    if (s >= 0 && gh::sys(SYS_bind, s, &a, alen) == 0 && gh::sys(SYS_listen, s, 8) == 0) {
+      g_listen_fd = s;
+    } else {
+      log_debug("no control socket: errno %d", errno);
+      if (s >= 0) gh::sys(SYS_close, s);
+    }
+  }
+  if (g_listen_fd < 0 && g_dump_fd < 0) return;
+  int rc = start_native_thread(&control_main, nullptr);
+  if (rc != 0) log_warn("cannot start the control thread: errno %d", rc);
+}
+
+int dump_signal_init() {
+  int sig = config().dump_signal;
+  if (sig <= 0) return 0;
+  g_dump_fd = runtime_fd(static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
+  if (g_dump_fd < 0) return 0;
+  g_dump_pid = static_cast<int>(gh::sys(SYS_getpid));
+  struct sigaction sa {};
+  sa.sa_handler = &dump_handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (real::sigaction(sig, &sa, nullptr) != 0) return 0;
+  g_dump_signal = sig;
+  return sig;
+}
+
+int dump_signal() { return g_dump_signal; }
+
+}  // namespace gh::shim

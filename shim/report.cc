@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: MIT
+#include "shim/report.h"
+
+#include <errno.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cxxabi.h>
+
+#include <cinttypes>
+#include <cstdlib>
+#include <cstdarg>
+#include <cstdio>
+#include <vector>
+
+#include "core/carrier.h"
+#include "core/clock.h"
+#include "core/pool.h"
+#include "shim/stack_overflow.h"
+#include "shim/thread_registry.h"
+
+namespace gh::shim {
+
+namespace {
+
+constexpr int kMaxFrames = 48;
+
+void add(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void add(std::string* out, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0) out->append(buf, static_cast<size_t>(n) < sizeof buf ? n : sizeof buf - 1);
+}
+
+// A JSON string literal of s (names and symbols are plain C strings).
+void add_json_string(std::string* out, const char* s) {
+  out->push_back('"');
+  for (; s && *s; s++) {
+    unsigned char c = static_cast<unsigned char>(*s);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      add(out, "\\u%04x", c);
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
+  out->push_back('"');
+}
+
+const char* state_name(GreenState s) {
+  switch (s) {
+    case GreenState::kRunnable:
+      return "runnable";
+    case GreenState::kRunning:
+      return "running";
+    case GreenState::kParked:
+      return "parked";
+    case GreenState::kExited:
+      return "exited";
+  }
+  return "?";
+}
+
+struct Frame {
+  uint64_t ip;
+  uint64_t off;
+  std::string name;
+};
+
+// One thread as the report shows it, copied while it is looked at.
+struct Row {
+  long id = 0;
+  std::string name;
+  const char* state = "";
+  int carrier = -1;
+  WaitInfo wait;
+  double waited_s = -1;
+  bool has_stack = false;
+  std::vector<Frame> frames;
+};
+
+// A C++ symbol as people read it; C names (and failures) unchanged.
+std::string demangled(const char* name) {
+  if (!name) return "";
+  int status = -1;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = status == 0 && d ? d : name;
+  std::free(d);
+  return out;
+}
+
+int carrier_index(Pool* p, const Carrier* c) {
+  for (int i = 0; c && i < p->slots(); i++)
+    if (p->slot(i) == c) return i;
+  return -1;
+}
+
+// A parked thread's saved registers as a ucontext for libunwind. The frame
+// gh_context_switch leaves (docs/design.md, "Context switch"): r15 at sp+8
+// .. rbp at sp+0x30, the return address at sp+0x38, the caller's stack
+// pointer after the return at sp+0x40.
+void context_of(void* sp, ucontext_t* uc) {
+  auto* w = static_cast<uint64_t*>(sp);
+  uc->uc_mcontext.gregs[REG_R15] = static_cast<greg_t>(w[1]);
+  uc->uc_mcontext.gregs[REG_R14] = static_cast<greg_t>(w[2]);
+  uc->uc_mcontext.gregs[REG_R13] = static_cast<greg_t>(w[3]);
+  uc->uc_mcontext.gregs[REG_R12] = static_cast<greg_t>(w[4]);
+  uc->uc_mcontext.gregs[REG_RBX] = static_cast<greg_t>(w[5]);
+  uc->uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(w[6]);
+  uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(w[7]);
+  uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(&w[8]));
+}
+
+// The backtrace of g if it is parked, holding it (on_cpu) meanwhile so that
+// no carrier resumes it while its stack is read.
+void take_stack(GreenThread* g, Row* row) {
+  bool free_now = false;
+  if (!g->on_cpu.compare_exchange_strong(free_now, true, std::memory_order_acquire)) return;
+  if (g->state.load(std::memory_order_acquire) == GreenState::kParked && g->sp) {
+    ucontext_t uc{};
+    context_of(g->sp, &uc);
+    row->has_stack = true;
+    walk_stack(
+        &uc, false, kMaxFrames,
+        [](void* ctx, uint64_t ip, const char* name, uint64_t off) {
+          static_cast<Row*>(ctx)->frames.push_back(Frame{ip, off, demangled(name)});
+        },
+        row);
+  }
+  g->on_cpu.store(false, std::memory_order_release);
+}
+
+Row row_of(Pool* p, GreenThread* g, long id, const ReportOptions& opt) {
+  Row r;
+  r.id = id;
+  char name[sizeof g->name + 1] = {};
+  for (size_t i = 0; i < sizeof g->name && g->name[i]; i++) name[i] = g->name[i];
+  r.name = name;
+  GreenState s = g->state.load(std::memory_order_acquire);
+  r.state = state_name(s);
+  r.carrier = carrier_index(p, g->carrier.load(std::memory_order_acquire));
+  if (s == GreenState::kParked) {
+    r.wait = g->wait;
+    if (r.wait.since_ns > 0) r.waited_s = static_cast<double>(coarse_ns() - r.wait.since_ns) / 1e9;
+    if (opt.stacks) take_stack(g, &r);
+  }
+  return r;
+}
+
+std::vector<Row> collect(Pool* p, const ReportOptions& opt) {
+  std::vector<Row> rows;
+  // The program's own OS threads that became carriers: their roots.
+  for (int i = 0; i < p->slots(); i++) {
+    Carrier* c = p->slot(i);
+    if (!c || c->root()->internal) continue;
+    Row r = row_of(p, c->root(), c->os_tid(), opt);
+    if (r.name.empty()) r.name = program_invocation_short_name;
+    rows.push_back(std::move(r));
+  }
+  struct Ctx {
+    Pool* p;
+    const ReportOptions* opt;
+    std::vector<Row>* rows;
+  } ctx{p, &opt, &rows};
+  registry_for_each(
+      [](ShimThread* st, void* a) {
+        auto* x = static_cast<Ctx*>(a);
+        if (!st->g) return;
+        x->rows->push_back(row_of(x->p, st->g, kGreenTidBase + static_cast<long>(st->g->id), *x->opt));
+      },
+      &ctx);
+  return rows;
+}
+
+void wait_text(const Row& r, std::string* out) {
+  if (!r.wait.what) return;
+  add(out, "%s", r.wait.what);
+  if (r.wait.fd >= 0) add(out, " fd %d", r.wait.fd);
+  if (r.wait.object) add(out, " %p", r.wait.object);
+}
+
+void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::string* out) {
+  int carriers = 0;
+  for (int i = 0; i < p->slots(); i++) carriers += p->slot(i) ? 1 : 0;
+  add(out, "greenhouse: pid %d (%s): %zu green threads on %d carriers; hand-offs %" PRIu64
+      ", spare carriers started %" PRIu64 "\n",
+      static_cast<int>(getpid()), program_invocation_short_name, rows.size(), carriers,
+      p->stats().handoffs.load(), p->stats().spares_started.load());
+  for (int i = 0; i < p->slots(); i++) {
+    Carrier* c = p->slot(i);
+    if (!c) continue;
+    GreenThread* run = c->running();
+    add(out, "carrier %d: os thread %d, %s, %s, ready %u, %s requests %u, switches %" PRIu64 "\n",
+        i, static_cast<int>(c->os_tid()), c->idle() ? "idle" : "busy",
+        c->is_stuck() ? "stuck" : "not stuck", c->run_queue().size(),
+        c->backend() ? c->backend()->name() : "no backend",
+        c->backend() ? c->backend()->inflight() : 0, c->stats().switches);
+    (void)run;
+  }
+  add(out, "\n%-11s %-16s %-9s %-7s %-34s %s\n", "ID", "NAME", "STATE", "CARRIER", "WAITING ON",
+      "FOR");
+  for (const Row& r : rows) {
+    std::string w;
+    wait_text(r, &w);
+    char carrier[16] = "-";
+    if (r.carrier >= 0) std::snprintf(carrier, sizeof carrier, "%d", r.carrier);
+    char waited[32] = "";
+    if (r.waited_s >= 0) std::snprintf(waited, sizeof waited, "%.1f s", r.waited_s);
+    add(out, "%-11ld %-16s %-9s %-7s %-34s %s\n", r.id, r.name.c_str(), r.state, carrier, w.c_str(),
+        waited);
+    if (!opt.stacks) continue;
+    if (!r.has_stack) continue;
+    for (size_t i = 0; i < r.frames.size(); i++) {
+      const Frame& f = r.frames[i];
+      if (f.name.empty())
+        add(out, "    #%zu 0x%" PRIx64 "\n", i, f.ip);
+      else
+        add(out, "    #%zu 0x%" PRIx64 " %s+0x%" PRIx64 "\n", i, f.ip, f.name.c_str(), f.off);
+    }
+  }
+}
+
+void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::string* out) {
+  add(out, "{\"pid\":%d,\"program\":", static_cast<int>(getpid()));
+  add_json_string(out, program_invocation_short_name);
+  add(out, ",\"handoffs\":%" PRIu64 ",\"spares_started\":%" PRIu64 ",\"carriers\":[",
+      p->stats().handoffs.load(), p->stats().spares_started.load());
+  bool first = true;
+  for (int i = 0; i < p->slots(); i++) {
+    Carrier* c = p->slot(i);
+    if (!c) continue;
+    add(out, "%s{\"index\":%d,\"os_tid\":%d,\"idle\":%s,\"stuck\":%s,\"ready\":%u,\"backend\":",
+        first ? "" : ",", i, static_cast<int>(c->os_tid()), c->idle() ? "true" : "false",
+        c->is_stuck() ? "true" : "false", c->run_queue().size());
+    add_json_string(out, c->backend() ? c->backend()->name() : "");
+    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 "}", c->backend() ? c->backend()->inflight() : 0,
+        c->stats().switches);
+    first = false;
+  }
+  add(out, "],\"threads\":[");
+  first = true;
+  for (const Row& r : rows) {
+    add(out, "%s{\"id\":%ld,\"name\":", first ? "" : ",", r.id);
+    add_json_string(out, r.name.c_str());
+    add(out, ",\"state\":\"%s\",\"carrier\":%d", r.state, r.carrier);
+    if (r.wait.what) {
+      add(out, ",\"wait\":{\"what\":");
+      add_json_string(out, r.wait.what);
+      if (r.wait.fd >= 0) add(out, ",\"fd\":%d", r.wait.fd);
+      if (r.wait.object) add(out, ",\"object\":\"%p\"", r.wait.object);
+      if (r.waited_s >= 0) add(out, ",\"seconds\":%.3f", r.waited_s);
+      add(out, "}");
+    }
+    if (opt.stacks && r.has_stack) {
+      add(out, ",\"stack\":[");
+      for (size_t i = 0; i < r.frames.size(); i++) {
+        add(out, "%s{\"ip\":\"0x%" PRIx64 "\"", i ? "," : "", r.frames[i].ip);
+        if (!r.frames[i].name.empty()) {
+          add(out, ",\"function\":");
+          add_json_string(out, r.frames[i].name.c_str());
+          add(out, ",\"offset\":%" PRIu64, r.frames[i].off);
+        }
+        add(out, "}");
+      }
+      add(out, "]");
+    }
+    add(out, "}");
+    first = false;
+  }
+  add(out, "]}\n");
+}
+
+}  // namespace
+
+void write_report(std::string* out, const ReportOptions& opt) {
+  Pool* p = Pool::process();
+  if (!p) {
+    add(out, opt.json ? "{\"pid\":%d,\"carriers\":[],\"threads\":[]}\n"
+                      : "greenhouse: pid %d: no green threads yet\n",
+        static_cast<int>(getpid()));
+    return;
+  }
+  std::vector<Row> rows = collect(p, opt);
+  if (opt.json)
+    json(p, rows, opt, out);
+  else
+    text(p, rows, opt, out);
+}
+
+}  // namespace gh::shim

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+/* Threads blocked in known places, for tests/integration/settings/ps.sh
+ * (`greenhouse ps PID`, the dump signal): each is named (pthread_setname_np)
+ * and waits in a function of its own, so that a backtrace names it:
+ *
+ *   reader     read() on a pipe nobody writes        in_read
+ *   locker     pthread_mutex_lock of a held mutex    in_mutex
+ *   sleeper    nanosleep for an hour                 in_sleep
+ *   waiter     pthread_cond_wait                     in_cond
+ *   main       pthread_join of the reader            (main)
+ *
+ * Once they are all started it writes its pid to the file named by argv[1]
+ * (atomically: FILE.tmp, rename) and waits; the test kills it. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static int g_pipe[2];
+static pthread_mutex_t g_held = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_c = PTHREAD_COND_INITIALIZER;
+static pthread_barrier_t g_started;
+
+__attribute__((noinline)) void in_read(void) {
+  char c;
+  pthread_barrier_wait(&g_started);
+  if (read(g_pipe[0], &c, 1) < 0) perror("read");
+  __asm__ volatile("" ::: "memory");  /* not a tail call: the frame stays */
+}
+__attribute__((noinline)) void in_mutex(void) {
+  pthread_barrier_wait(&g_started);
+  pthread_mutex_lock(&g_held);
+  pthread_mutex_unlock(&g_held);
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void in_sleep(void) {
+  pthread_barrier_wait(&g_started);
+  struct timespec ts = {3600, 0};
+  nanosleep(&ts, NULL);
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void in_cond(void) {
+  pthread_mutex_lock(&g_m);
+  pthread_barrier_wait(&g_started);
+  pthread_cond_wait(&g_c, &g_m);
+  pthread_mutex_unlock(&g_m);
+  __asm__ volatile("" ::: "memory");
+}
+
+static void* run(void* arg) {
+  const char* what = arg;
+  pthread_setname_np(pthread_self(), what);
+  switch (what[0]) {
+    case 'r': in_read(); break;
+    case 'l': in_mutex(); break;
+    case 's': in_sleep(); break;
+    case 'w': in_cond(); break;
+  }
+  return NULL;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2 || pipe(g_pipe) != 0) return 2;
+  pthread_mutex_lock(&g_held);
+  pthread_barrier_init(&g_started, NULL, 5);
+  static const char* names[] = {"reader", "locker", "sleeper", "waiter"};
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, run, (void*)names[i]);
+  pthread_barrier_wait(&g_started);
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
+  FILE* f = fopen(tmp, "w");
+  if (!f) return 2;
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  if (rename(tmp, argv[1]) != 0) return 2;
+  pthread_join(t[0], NULL);
+  return 0;
+}
