@@ -43,7 +43,10 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_CONTROL", "0 or 1", "1",
      "1: `greenhouse ps PID` may look inside the process, through an abstract Unix socket only "
      "the process's user (and root) may use; 0: no socket. Never for setuid programs"},
-    {"GREENHOUSE_DUMP_SIGNAL", "off, or one of HUP INT QUIT USR1 USR2 TERM WINCH URG PWR TTIN TTOU PROF (with or without SIG, or its number)", "off",
+    {"GREENHOUSE_DUMP_SIGNAL",
+     "off, or one of HUP INT QUIT USR1 USR2 TERM WINCH URG PWR TTIN TTOU PROF (with or without "
+     "SIG, or its number)",
+     "off",
      "this signal writes the report of `greenhouse ps PID --stacks` to the log (as the JVM does "
      "on SIGQUIT) instead of reaching the program"},
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
@@ -93,9 +96,9 @@ bool parse_dump_signal(const char* v, int* out) {
   static const struct {
     const char* name;
     int sig;
-  } kNames[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+  } kNames[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1},
                 {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}, {"URG", SIGURG},
-                {"PWR", SIGPWR},   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"PROF", SIGPROF}};
+                {"PWR", SIGPWR},   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},   {"PROF", SIGPROF}};
   const char* name = std::strncmp(v, "SIG", 3) == 0 ? v + 3 : v;
   for (const auto& n : kNames) {
     if (std::strcmp(name, n.name) == 0) {

@@ -155,8 +155,8 @@ void control_start() {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     control_socket_name(pid, a.sun_path + 1, sizeof a.sun_path - 1);
-    socklen_t alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 +
-                                            std::strlen(a.sun_path + 1));
+    socklen_t alen =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + std::strlen(a.sun_path + 1));
     if (s >= 0 && gh::sys(SYS_bind, s, &a, alen) == 0 && gh::sys(SYS_listen, s, 8) == 0) {
       g_listen_fd = s;
     } else {

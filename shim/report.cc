@@ -171,7 +171,8 @@ std::vector<Row> collect(Pool* p, const ReportOptions& opt) {
       [](ShimThread* st, void* a) {
         auto* x = static_cast<Ctx*>(a);
         if (!st->g) return;
-        x->rows->push_back(row_of(x->p, st->g, kGreenTidBase + static_cast<long>(st->g->id), *x->opt));
+        x->rows->push_back(
+            row_of(x->p, st->g, kGreenTidBase + static_cast<long>(st->g->id), *x->opt));
       },
       &ctx);
   return rows;
@@ -187,7 +188,8 @@ void wait_text(const Row& r, std::string* out) {
 void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::string* out) {
   int carriers = 0;
   for (int i = 0; i < p->slots(); i++) carriers += p->slot(i) ? 1 : 0;
-  add(out, "greenhouse: pid %d (%s): %zu green threads on %d carriers; hand-offs %" PRIu64
+  add(out,
+      "greenhouse: pid %d (%s): %zu green threads on %d carriers; hand-offs %" PRIu64
       ", spare carriers started %" PRIu64 "\n",
       static_cast<int>(getpid()), program_invocation_short_name, rows.size(), carriers,
       p->stats().handoffs.load(), p->stats().spares_started.load());
@@ -238,8 +240,8 @@ void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
         first ? "" : ",", i, static_cast<int>(c->os_tid()), c->idle() ? "true" : "false",
         c->is_stuck() ? "true" : "false", c->run_queue().size());
     add_json_string(out, c->backend() ? c->backend()->name() : "");
-    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 "}", c->backend() ? c->backend()->inflight() : 0,
-        c->stats().switches);
+    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 "}",
+        c->backend() ? c->backend()->inflight() : 0, c->stats().switches);
     first = false;
   }
   add(out, "],\"threads\":[");
@@ -280,8 +282,9 @@ void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
 void write_report(std::string* out, const ReportOptions& opt) {
   Pool* p = Pool::process();
   if (!p) {
-    add(out, opt.json ? "{\"pid\":%d,\"carriers\":[],\"threads\":[]}\n"
-                      : "greenhouse: pid %d: no green threads yet\n",
+    add(out,
+        opt.json ? "{\"pid\":%d,\"carriers\":[],\"threads\":[]}\n"
+                 : "greenhouse: pid %d: no green threads yet\n",
         static_cast<int>(getpid()));
     return;
   }

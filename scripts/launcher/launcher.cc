@@ -291,8 +291,7 @@ int ps_main(int argc, char** argv) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  gh::shim::control_socket_name(static_cast<int>(pid), addr.sun_path + 1,
-                                sizeof addr.sun_path - 1);
+  gh::shim::control_socket_name(static_cast<int>(pid), addr.sun_path + 1, sizeof addr.sun_path - 1);
   socklen_t alen =
       static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + std::strlen(addr.sun_path + 1));
   if (s < 0 || connect(s, reinterpret_cast<sockaddr*>(&addr), alen) != 0) {

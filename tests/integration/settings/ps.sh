@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# `greenhouse ps PID` on a program whose threads wait in known places
+# (tests/programs/ps_target.c): each thread listed with its name, state and
+# what it waits on; --stacks names the function each one waits in; --json
+# parses and holds the same threads; another user is refused; no socket with
+# GREENHOUSE_CONTROL=0; on the epoll backend too. GREENHOUSE_DUMP_SIGNAL=QUIT
+# writes the report to the log and the program lives on.
+source "$(dirname "$0")/../stock/lib.sh"
+gh_init "$@"
+BIN="$(dirname "$GH")"
+PROG="$BIN/tests/programs/ps_target"
+[ -x "$PROG" ] || { log "missing $PROG (build the tests)"; exit 1; }
+
+# start_target TAG [ENV...]: starts the program under the shim; sets PID.
+start_target() {
+  local tag="$1" i
+  shift
+  rm -f "$WORK/$tag.pid"
+  start_bg env "$@" "$GH" -- "$PROG" "$WORK/$tag.pid" </dev/null >"$WORK/$tag.out" 2>"$WORK/$tag.err"
+  TARGET_BG=$BG_PID
+  for ((i = 0; i < 200; i++)); do
+    [ -s "$WORK/$tag.pid" ] && break
+    sleep 0.05
+  done
+  PID="$(cat "$WORK/$tag.pid" 2>/dev/null)"
+  [ -n "$PID" ] || fail "$tag: the program did not start"
+}
+
+# expect_line TEXT REGEX LABEL: TEXT has a line matching REGEX.
+expect_line() {
+  if grep -Eq "$2" <<<"$1"; then pass "$3"; else fail "$3: no line matching /$2/ in:"; log "$1"; fi
+}
+
+start_target plain
+out="$("$GH" ps "$PID" 2>&1)"; rc=$?
+[ "$rc" = 0 ] || fail "ps exited $rc: $out"
+expect_line "$out" "^greenhouse: pid $PID \\(ps_target\\): 5 green threads on [0-9]+ carriers" "ps: the header counts 5 threads"
+expect_line "$out" "^$PID +ps_target +parked +[0-9]+ +join 0x[0-9a-f]+ +[0-9.]+ s$" "ps: main waits in join"
+expect_line "$out" "^[0-9]+ +reader +parked +[0-9]+ +read fd [0-9]+ +[0-9.]+ s$" "ps: reader waits in read on its fd"
+expect_line "$out" "^[0-9]+ +locker +parked +[0-9]+ +mutex 0x[0-9a-f]+ +[0-9.]+ s$" "ps: locker waits on a mutex"
+expect_line "$out" "^[0-9]+ +sleeper +parked +[0-9]+ +sleep +[0-9.]+ s$" "ps: sleeper sleeps"
+expect_line "$out" "^[0-9]+ +waiter +parked +[0-9]+ +cond 0x[0-9a-f]+ +[0-9.]+ s$" "ps: waiter waits on a condition variable"
+expect_line "$out" "^carrier 0: os thread $PID, " "ps: carrier 0 is the main thread"
+
+# --stacks: the block after each thread's line names its function.
+stacks="$("$GH" ps "$PID" --stacks 2>&1)"
+for pair in reader:in_read locker:in_mutex sleeper:in_sleep waiter:in_cond ps_target:main; do
+  name=${pair%%:*} fn=${pair#*:}
+  block="$(awk -v n="$name" '$2 == n && $1 ~ /^[0-9]+$/ {on=1; next} /^[0-9]/ {on=0} on' <<<"$stacks")"
+  if grep -Eq "^    #[0-9]+ 0x[0-9a-f]+ $fn\\+0x[0-9a-f]+$" <<<"$block"; then
+    pass "ps --stacks: $name's backtrace goes through $fn"
+  else
+    fail "ps --stacks: no frame $fn under $name:"
+    log "$stacks"
+  fi
+done
+
+# --json
+json="$("$GH" ps "$PID" --json --stacks 2>&1)"
+if "$PY" -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+names = sorted(t["name"] for t in d["threads"])
+assert names == ["locker", "ps_target", "reader", "sleeper", "waiter"], names
+by = {t["name"]: t for t in d["threads"]}
+assert by["reader"]["wait"]["what"] == "read" and by["reader"]["wait"]["fd"] >= 0
+assert by["locker"]["wait"]["what"] == "mutex"
+assert any(f.get("function") == "in_cond" for f in by["waiter"]["stack"])
+assert d["carriers"] and d["carriers"][0]["os_tid"] == d["pid"]
+' <<<"$json"; then
+  pass "ps --json: parses; the same five threads, waits and stacks"
+else
+  fail "ps --json: unexpected document:"
+  log "$json"
+fi
+
+# Another user may not look inside.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  other="$(setpriv --reuid=65534 --regid=65534 --clear-groups "$GH" ps "$PID" 2>&1)"; rc=$?
+  if [ "$rc" = 1 ] && grep -q "^greenhouse: refused: only the process's own user or root" <<<"$other"; then
+    pass "ps as another user: refused"
+  else
+    fail "ps as another user: exit $rc: $other"
+  fi
+else
+  log "(not root: the other-user check needs setpriv as root; left out)"
+fi
+stop_bg "$TARGET_BG"
+
+# GREENHOUSE_CONTROL=0: no socket.
+start_target nocontrol GREENHOUSE_CONTROL=0
+out="$("$GH" ps "$PID" 2>&1)"; rc=$?
+if [ "$rc" = 1 ] && grep -q "has no control socket" <<<"$out"; then
+  pass "GREENHOUSE_CONTROL=0: no control socket"
+else
+  fail "GREENHOUSE_CONTROL=0: ps exit $rc: $out"
+fi
+stop_bg "$TARGET_BG"
+
+# The epoll backend.
+start_target epoll GREENHOUSE_BACKEND=epoll
+out="$("$GH" ps "$PID" 2>&1)"
+expect_line "$out" "^carrier 0: .* epoll requests [0-9]+" "ps on the epoll backend: carriers wait in epoll"
+expect_line "$out" "^[0-9]+ +reader +parked +[0-9]+ +read fd [0-9]+ +[0-9.]+ s$" "ps on the epoll backend: reader waits in read on its fd"
+stop_bg "$TARGET_BG"
+
+# The dump signal: the report in the log, the program still running.
+start_target dump GREENHOUSE_DUMP_SIGNAL=QUIT GREENHOUSE_LOG_FILE="$WORK/dump.log"
+kill -QUIT "$PID"
+for ((i = 0; i < 200; i++)); do
+  grep -q "in_cond" "$WORK/dump.log" 2>/dev/null && break
+  sleep 0.05
+done
+log_text="$(cat "$WORK/dump.log" 2>/dev/null)"
+expect_line "$log_text" "^greenhouse: pid $PID \\(ps_target\\): 5 green threads" "dump signal: the report's header in the log"
+expect_line "$log_text" "^greenhouse:     #[0-9]+ 0x[0-9a-f]+ in_read\\+0x[0-9a-f]+$" "dump signal: backtraces in the log"
+if kill -0 "$PID" 2>/dev/null; then pass "dump signal: the program lives on"; else fail "dump signal: the program died"; fi
+stop_bg "$TARGET_BG"
+
+# An invalid value is refused by name.
+out="$(GREENHOUSE_DUMP_SIGNAL=KILL "$GH" -- true 2>&1)"; rc=$?
+if [ "$rc" = 2 ] && grep -q "GREENHOUSE_DUMP_SIGNAL=KILL is invalid: expected off, or one of" <<<"$out"; then
+  pass "GREENHOUSE_DUMP_SIGNAL=KILL refused, naming the variable"
+else
+  fail "GREENHOUSE_DUMP_SIGNAL=KILL: exit $rc: $out"
+fi
+finish
