@@ -254,6 +254,12 @@ int offload_run_interruptible(void (*fn)(void*), void* arg, bool restartable) {
   return interrupt_job(&job);
 }
 
+int offload_busy() {
+  SpinGuard guard(g_lock);
+  int queued = (g_jobs.empty() ? 0 : 1) + (g_urgent.empty() ? 0 : 1);
+  return g_workers - g_idle + queued;
+}
+
 // The lock may be held by a pool thread of the parent, which the child does
 // not have: it is released without having been taken here.
 void offload_forget_after_fork() GH_NO_TSA {

@@ -102,6 +102,10 @@ auto offload_call_interruptible(bool restartable, Call&& call) -> decltype(call(
   return r;
 }
 
+// Jobs queued or running now (for the deadlock check: a running job may
+// wake a parked thread). Any thread.
+int offload_busy();
+
 // In a fork child: the parent's pool threads do not exist there.
 void offload_forget_after_fork();
 

@@ -85,16 +85,7 @@ void dump() {
   opt.stacks = true;
   std::string out;
   write_report(&out, opt);
-  // One log line per report line, each with the log's prefix.
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t end = out.find('\n', start);
-    if (end == std::string::npos) end = out.size();
-    std::string line = out.substr(start, end - start);
-    if (line.compare(0, 12, "greenhouse: ") == 0) line.erase(0, 12);
-    gh::log_error("%s", line.c_str());
-    start = end + 1;
-  }
+  log_report(out);
 }
 
 void* control_main(void*) {
@@ -104,10 +95,13 @@ void* control_main(void*) {
   uint64_t mask = ~uint64_t{0};
   if (g_dump_signal > 0) mask &= ~(uint64_t{1} << (g_dump_signal - 1));
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  // (poll skips an fd of -1: no socket, or no dump signal)
   pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_dump_fd, POLLIN, 0}};
   for (;;) {
-    long n = gh::sys(SYS_poll, fds, g_dump_fd >= 0 ? 2 : 1, -1);
-    if (n < 0) continue;
+    // Once a second without a request: the deadlock check.
+    long n = gh::sys(SYS_poll, fds, 2, 1000);
+    if (n == 0) deadlock_tick();
+    if (n <= 0) continue;
     if (fds[1].revents & POLLIN) {
       uint64_t v;
       gh::sys(SYS_read, g_dump_fd, &v, sizeof v);
@@ -134,7 +128,6 @@ void control_start() {
   if (was == pid || !g_started_pid.compare_exchange_strong(was, pid)) return;
   const Config& cfg = config();
   bool listen_ok = cfg.control && !getauxval(AT_SECURE);
-  if (!listen_ok && g_dump_signal == 0) return;
   Bypass bypass;
   g_listen_fd = -1;
   if (g_dump_signal && g_dump_pid != pid) {
@@ -164,7 +157,6 @@ void control_start() {
       if (s >= 0) gh::sys(SYS_close, s);
     }
   }
-  if (g_listen_fd < 0 && g_dump_fd < 0) return;
   int rc = start_native_thread(&control_main, nullptr);
   if (rc != 0) log_warn("cannot start the control thread: errno %d", rc);
 }

@@ -129,6 +129,26 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   if (carrier && !synchronous) carrier->signal_arrived(flags & SA_RESTART);
 }
 
+}  // namespace
+
+namespace gh::shim {
+bool program_has_async_handlers() {
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+        sig == SIGSYS)
+      continue;
+    if (sig == kOffloadInterruptSignal || sig == dump_signal()) continue;
+    struct sigaction cur;
+    if (real::sigaction(sig, nullptr, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == &trampoline)
+      return true;
+  }
+  return false;
+}
+}  // namespace gh::shim
+
+namespace {
+
 bool is_function(const struct sigaction& sa) {
   return (sa.sa_flags & SA_SIGINFO) || (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
 }

@@ -9,12 +9,15 @@
 
 #include <cinttypes>
 #include <cstdlib>
+#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <vector>
 
 #include "core/carrier.h"
 #include "core/clock.h"
+#include "core/log.h"
+#include "core/offload.h"
 #include "core/pool.h"
 #include "shim/stack_overflow.h"
 #include "shim/thread_registry.h"
@@ -277,7 +280,81 @@ void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
   add(out, "]}\n");
 }
 
+bool is_sync_wait(const char* what) {
+  static const char* const kSync[] = {"mutex", "cond", "rwlock read", "rwlock write", "barrier",
+                                      "sem",   "once", "join",        "futex"};
+  if (!what) return false;
+  for (const char* s : kSync)
+    if (std::strcmp(s, what) == 0) return true;
+  return false;
+}
+
+// Every carrier asleep, with nothing that could wake a thread pending.
+bool quiet(Pool* p, uint64_t* switches) {
+  *switches = 0;
+  for (int i = 0; i < p->slots(); i++) {
+    Carrier* c = p->slot(i);
+    if (!c) continue;
+    *switches += c->stats().switches;
+    if (!c->idle() || (c->backend() && c->backend()->inflight() != 0) || c->timers_armed() != 0 ||
+        !c->run_queue().empty())
+      return false;
+  }
+  return offload_busy() == 0 && !program_has_async_handlers();
+}
+
 }  // namespace
+
+void log_report(const std::string& report) {
+  size_t start = 0;
+  while (start < report.size()) {
+    size_t end = report.find('\n', start);
+    if (end == std::string::npos) end = report.size();
+    std::string line = report.substr(start, end - start);
+    if (line.compare(0, 12, "greenhouse: ") == 0) line.erase(0, 12);
+    log_error("%s", line.c_str());
+    start = end + 1;
+  }
+}
+
+void deadlock_tick() {
+  static uint64_t seen_switches = 0;
+  static int still = 0;  // checks in a row that found it so, without a switch
+  static bool reported = false;
+  Pool* p = Pool::process();
+  if (!p) return;
+  uint64_t switches;
+  bool stuck = quiet(p, &switches);
+  if (stuck) {
+    ReportOptions opt;
+    int parked = 0;
+    for (const Row& r : collect(p, opt)) {
+      if (std::strcmp(r.state, "exited") == 0) continue;
+      if (std::strcmp(r.state, "parked") != 0 || !is_sync_wait(r.wait.what)) {
+        stuck = false;
+        break;
+      }
+      parked++;
+    }
+    stuck = stuck && parked > 0;
+  }
+  if (!stuck || switches != seen_switches) {
+    seen_switches = switches;
+    still = stuck ? 1 : 0;
+    reported = false;
+    return;
+  }
+  if (++still < 2 || reported) return;
+  reported = true;
+  log_error(
+      "deadlock: every green thread waits on a lock, condition variable, join or futex, and no "
+      "running thread, I/O, timer or offload job can wake one; the program waits on, as natively:");
+  ReportOptions opt;
+  opt.stacks = true;
+  std::string out;
+  write_report(&out, opt);
+  log_report(out);
+}
 
 void write_report(std::string* out, const ReportOptions& opt) {
   Pool* p = Pool::process();

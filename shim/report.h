@@ -22,4 +22,22 @@ struct ReportOptions {
 // through (the control thread); allocates.
 void write_report(std::string* out, const ReportOptions& opt);
 
+// Whether the program has a function handler for an asynchronous signal
+// (one may wake a thread: the deadlock check stands aside). hook_signal.cc.
+bool program_has_async_handlers();
+
+// Writes a report to the log, one line each (with the log's prefix).
+void log_report(const std::string& report);
+
+// The deadlock check, made once a second by the control thread: when every
+// program green thread has been parked on synchronisation (mutex, condition
+// variable, rwlock, barrier, semaphore, once, join, futex) across two checks
+// with no context switch in between, and nothing else can wake one (no
+// carrier busy, no ring request, timer or offload job, no handler the
+// program installed for an asynchronous signal), writes
+//   greenhouse: deadlock: ...
+// and the report with stacks to the log, once per such episode. The
+// program then waits on, as natively.
+void deadlock_tick();
+
 }  // namespace gh::shim

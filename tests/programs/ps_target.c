@@ -10,11 +10,15 @@
  *   main       pthread_join of the reader            (main)
  *
  * Once they are all started it writes its pid to the file named by argv[1]
- * (atomically: FILE.tmp, rename) and waits; the test kills it. */
+ * (atomically: FILE.tmp, rename) and waits; the test kills it.
+ *
+ * `ps_target FILE deadlock`: two threads, "left" and "right", take two
+ * mutexes in opposite orders and deadlock; main joins "left". */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +54,38 @@ __attribute__((noinline)) void in_cond(void) {
   __asm__ volatile("" ::: "memory");
 }
 
+static pthread_mutex_t g_a = PTHREAD_MUTEX_INITIALIZER, g_b = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t g_both;
+
+__attribute__((noinline)) void take_in_order(pthread_mutex_t* first, pthread_mutex_t* second) {
+  pthread_mutex_lock(first);
+  pthread_barrier_wait(&g_both); /* each holds its first: the second cannot be had */
+  pthread_mutex_lock(second);
+  __asm__ volatile("" ::: "memory");
+}
+static void* left(void* arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "left");
+  take_in_order(&g_a, &g_b);
+  return NULL;
+}
+static void* right(void* arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "right");
+  take_in_order(&g_b, &g_a);
+  return NULL;
+}
+
+static int write_pid(const char* path) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE* f = fopen(tmp, "w");
+  if (!f) return 2;
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  return rename(tmp, path) != 0 ? 2 : 0;
+}
+
 static void* run(void* arg) {
   const char* what = arg;
   pthread_setname_np(pthread_self(), what);
@@ -63,6 +99,15 @@ static void* run(void* arg) {
 }
 
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[2], "deadlock") == 0) {
+    pthread_barrier_init(&g_both, NULL, 2);
+    pthread_t l, r;
+    pthread_create(&l, NULL, left, NULL);
+    pthread_create(&r, NULL, right, NULL);
+    if (write_pid(argv[1])) return 2;
+    pthread_join(l, NULL);
+    return 0;
+  }
   if (argc != 2 || pipe(g_pipe) != 0) return 2;
   pthread_mutex_lock(&g_held);
   pthread_barrier_init(&g_started, NULL, 5);
@@ -70,13 +115,7 @@ int main(int argc, char** argv) {
   pthread_t t[4];
   for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, run, (void*)names[i]);
   pthread_barrier_wait(&g_started);
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-  FILE* f = fopen(tmp, "w");
-  if (!f) return 2;
-  fprintf(f, "%d\n", (int)getpid());
-  fclose(f);
-  if (rename(tmp, argv[1]) != 0) return 2;
+  if (write_pid(argv[1])) return 2;
   pthread_join(t[0], NULL);
   return 0;
 }

@@ -13,11 +13,12 @@ PROG="$BIN/tests/programs/ps_target"
 [ -x "$PROG" ] || { log "missing $PROG (build the tests)"; exit 1; }
 
 # start_target TAG [ENV...]: starts the program under the shim; sets PID.
+# MODE (environment of this script): the program's second argument.
 start_target() {
   local tag="$1" i
   shift
   rm -f "$WORK/$tag.pid"
-  start_bg env "$@" "$GH" -- "$PROG" "$WORK/$tag.pid" </dev/null >"$WORK/$tag.out" 2>"$WORK/$tag.err"
+  start_bg env "$@" "$GH" -- "$PROG" "$WORK/$tag.pid" ${MODE:-} </dev/null >"$WORK/$tag.out" 2>"$WORK/$tag.err"
   TARGET_BG=$BG_PID
   for ((i = 0; i < 200; i++)); do
     [ -s "$WORK/$tag.pid" ] && break
@@ -117,6 +118,29 @@ expect_line "$log_text" "^greenhouse: pid $PID \\(ps_target\\): 5 green threads"
 expect_line "$log_text" "^greenhouse:     #[0-9]+ 0x[0-9a-f]+ in_read\\+0x[0-9a-f]+$" "dump signal: backtraces in the log"
 if kill -0 "$PID" 2>/dev/null; then pass "dump signal: the program lives on"; else fail "dump signal: the program died"; fi
 stop_bg "$TARGET_BG"
+
+# A deadlock: reported once in the log, naming both threads and where they
+# wait; the program waits on (as natively).
+MODE=deadlock start_target deadlock GREENHOUSE_LOG_FILE="$WORK/deadlock.log"
+for ((i = 0; i < 200; i++)); do
+  grep -q "take_in_order" "$WORK/deadlock.log" 2>/dev/null && break
+  sleep 0.05
+done
+log_text="$(cat "$WORK/deadlock.log" 2>/dev/null)"
+expect_line "$log_text" "^greenhouse: deadlock: every green thread waits on a lock" "deadlock: reported"
+expect_line "$log_text" "^greenhouse: [0-9]+ +left +parked +[0-9]+ +mutex 0x[0-9a-f]+ " "deadlock: left waits on a mutex"
+expect_line "$log_text" "^greenhouse: [0-9]+ +right +parked +[0-9]+ +mutex 0x[0-9a-f]+ " "deadlock: right waits on a mutex"
+expect_line "$log_text" "^greenhouse:     #[0-9]+ 0x[0-9a-f]+ take_in_order\\+0x[0-9a-f]+$" "deadlock: backtraces through take_in_order"
+if kill -0 "$PID" 2>/dev/null; then pass "deadlock: the program waits on"; else fail "deadlock: the program ended"; fi
+n="$(grep -c "deadlock: every green thread" "$WORK/deadlock.log")"
+[ "$n" = 1 ] && pass "deadlock: reported once" || fail "deadlock: reported $n times"
+stop_bg "$TARGET_BG"
+# The threads of the first program (a read, a sleep) are not a deadlock.
+if grep -q "deadlock" "$WORK/plain.err" "$WORK/dump.log" 2>/dev/null; then
+  fail "a deadlock was reported for threads waiting on I/O and a timer"
+else
+  pass "no deadlock reported for threads waiting on I/O and a timer"
+fi
 
 # An invalid value is refused by name.
 out="$(GREENHOUSE_DUMP_SIGNAL=KILL "$GH" -- true 2>&1)"; rc=$?
