@@ -87,10 +87,50 @@ ShimThread* shim_from_handle(pthread_t t) {
   return st;
 }
 
-namespace {
 SpinLock g_registry_lock;
 ShimThread* g_live GH_GUARDED_BY(g_registry_lock) = nullptr;
-}  // namespace
+// The main thread's root green thread once its carrier exists (debuggers).
+std::atomic<GreenThread*> g_main_root{nullptr};
+
+}  // namespace gh::shim
+
+// For debuggers (scripts/gdb/greenhouse.py): where the green threads are and
+// the layout of what it reads, in one exported object, so that a stripped
+// library in a live process or a core file can still be walked. Version 1.
+struct GreenhouseDebug {
+  uint32_t version;
+  uint32_t size;  // of this object
+  // gh::GreenThread
+  uint32_t g_id, g_name, g_name_len, g_state, g_sp, g_wait_what, g_wait_fd, g_wait_object;
+  // gh::shim::ShimThread
+  uint32_t st_next, st_g;
+  // the live list of pthread_create'd threads, and the main thread's root
+  gh::shim::ShimThread* const* live;
+  std::atomic<gh::GreenThread*>* main_root;
+  int32_t green_tid_base;
+};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+GH_EXPORT const GreenhouseDebug greenhouse_debug = {
+    1,
+    sizeof(GreenhouseDebug),
+    offsetof(gh::GreenThread, id),
+    offsetof(gh::GreenThread, name),
+    sizeof(gh::GreenThread::name),
+    offsetof(gh::GreenThread, state),
+    offsetof(gh::GreenThread, sp),
+    offsetof(gh::GreenThread, wait) + offsetof(gh::WaitInfo, what),
+    offsetof(gh::GreenThread, wait) + offsetof(gh::WaitInfo, fd),
+    offsetof(gh::GreenThread, wait) + offsetof(gh::WaitInfo, object),
+    offsetof(gh::shim::ShimThread, live_next),
+    offsetof(gh::shim::ShimThread, g),
+    &gh::shim::g_live,
+    &gh::shim::g_main_root,
+    gh::shim::kGreenTidBase,
+};
+#pragma GCC diagnostic pop
+
+namespace gh::shim {
 
 void registry_add(ShimThread* st) {
   SpinGuard guard(g_registry_lock);
@@ -222,6 +262,7 @@ void start_carriers() {
   if (!p || p->started()) return;
   Carrier* c = Carrier::get();
   if (!c || c->pool() != p) return;
+  if (Carrier* first = p->slot(0)) g_main_root.store(first->root(), std::memory_order_release);
   int rc = p->start();
   if (rc < 0) log_warn("cannot start all carriers: errno %d", -rc);
   log_debug("%d carrier(s), hand-off after %lld ms", p->options().carriers,

@@ -80,6 +80,93 @@ void usage(FILE* out) {
                "See docs/usage.md and docs/compatibility.md.\n");
 }
 
+// roff-escapes s for the manual page: backslashes, and a leading '.' or '\''.
+std::string roff(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\')
+      out += "\\e";
+    else if (c == '-')
+      out += "\\-";
+    else if (c == '`')
+      out += "\\(aq";
+    else
+      out += c;
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
+  return out;
+}
+
+// The manual page greenhouse(1), in roff: the build installs it. The
+// variables come from the table the shim parses, so the page cannot miss one.
+void man_page() {
+  std::printf(
+      ".TH GREENHOUSE 1 \"\" \"greenhouse %s\" \"User Commands\"\n"
+      ".SH NAME\n"
+      "greenhouse \\- run a thread\\-per\\-task program on green threads and io_uring\n"
+      ".SH SYNOPSIS\n"
+      ".B greenhouse\n"
+      "[\\fIoptions\\fR] [\\fB\\-\\-\\fR] \\fIprogram\\fR [\\fIargs\\fR...]\n"
+      ".br\n"
+      ".B greenhouse ps\n"
+      "\\fIpid\\fR [\\fB\\-\\-stacks\\fR] [\\fB\\-\\-json\\fR]\n"
+      ".SH DESCRIPTION\n"
+      "\\fBgreenhouse\\fR runs an unmodified, dynamically linked program with "
+      "\\fIlibgreenhouse.so\\fR in \\fBLD_PRELOAD\\fR. Its threads become green threads "
+      "(stackful coroutines) on a few carrier OS threads, one per usable CPU; blocking calls "
+      "(\\fBread\\fR, \\fBaccept\\fR, \\fBsleep\\fR, \\fBpoll\\fR, file I/O, locks, ...) "
+      "park only the calling green thread while io_uring (or epoll, where io_uring is refused) "
+      "carries them out. Every call returns what the native call would.\n"
+      ".PP\n"
+      "Programs that cannot be interposed are refused: setuid/setgid programs, statically "
+      "linked programs and Go programs.\n"
+      ".SH OPTIONS\n"
+      ".TP\n\\fB\\-\\-stack\\-size=\\fR\\fIsize\\fR\nSets \\fBGREENHOUSE_STACK_SIZE\\fR.\n"
+      ".TP\n\\fB\\-\\-log\\-level=\\fR\\fIlevel\\fR\nSets \\fBGREENHOUSE_LOG_LEVEL\\fR.\n"
+      ".TP\n\\fB\\-\\-log\\-file=\\fR\\fIpath\\fR\nSets \\fBGREENHOUSE_LOG_FILE\\fR.\n"
+      ".TP\n\\fB\\-\\-carriers=\\fR\\fIn\\fR\nSets \\fBGREENHOUSE_CARRIERS\\fR.\n"
+      ".TP\n\\fB\\-\\-handoff\\-ms=\\fR\\fIms\\fR\nSets \\fBGREENHOUSE_HANDOFF_MS\\fR.\n"
+      ".TP\n\\fB\\-\\-backend=\\fR\\fIkind\\fR\nSets \\fBGREENHOUSE_BACKEND\\fR "
+      "(auto, io_uring, epoll).\n"
+      ".TP\n\\fB\\-\\-off\\fR\nSets \\fBGREENHOUSE_OFF=1\\fR: no interposition.\n"
+      ".TP\n\\fB\\-\\-version\\fR\nPrints the version and the I/O backend a program "
+      "would use here.\n"
+      ".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nPrints a summary.\n"
+      ".SH GREENHOUSE PS\n"
+      "\\fBgreenhouse ps\\fR \\fIpid\\fR lists the green threads of a running program "
+      "started under greenhouse: id (what \\fBgettid\\fR(2) returns in it), name, state "
+      "(running, runnable, parked, exited), carrier, what it waits on (an operation and fd, or "
+      "the address of a mutex, condition variable or other object) and for how long, and a line "
+      "per carrier. \\fB\\-\\-stacks\\fR adds a backtrace of each parked thread; "
+      "\\fB\\-\\-json\\fR prints one JSON object. The program answers on the abstract Unix "
+      "socket \\fI@greenhouse\\-control\\-PID\\fR, to its own user and root only. To run a "
+      "program named ps under the shim, write \\fBgreenhouse \\-\\- ps\\fR.\n"
+      ".SH ENVIRONMENT\n"
+      "Read by the shim in the program (and checked by the launcher first). An invalid value "
+      "stops the program with a message naming the variable and the accepted form, exit status "
+      "2. Ignored for setuid/setgid programs.\n",
+      GREENHOUSE_VERSION);
+  for (size_t i = 0; i < kConfigVarCount; i++) {
+    const auto& v = kConfigVars[i];
+    std::printf(".TP\n.B %s\n%s.\n.br\nAccepted: %s. Default: %s.\n", v.name,
+                roff(v.help).c_str(), roff(v.form).c_str(), roff(v.def).c_str());
+  }
+  std::printf(
+      ".SH EXIT STATUS\n"
+      "The program's own, once it runs. Before: 2 for an invalid option or variable, 1 when "
+      "the library cannot be found, 126 when the program cannot be run or interposed, 127 when "
+      "it is not found. \\fBgreenhouse ps\\fR: 0, or 1 when the process cannot be asked or "
+      "refuses.\n"
+      ".SH FILES\n"
+      ".TP\n.I libgreenhouse.so\nThe shim, looked for next to the launcher, in ../lib and "
+      "../lib/x86_64\\-linux\\-gnu from it, and in %s.\n"
+      ".TP\n.I greenhouse.py\nThe gdb helper (\\fBinfo green\\-threads\\fR, "
+      "\\fBgreen\\-bt\\fR), in the package's gdb directory.\n"
+      ".SH SEE ALSO\n"
+      "\\fBgdb\\fR(1), \\fBio_uring\\fR(7), \\fBpthreads\\fR(7), \\fBld.so\\fR(8)\n",
+      GREENHOUSE_LIBDIR);
+}
+
 bool is_executable_file(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
@@ -347,6 +434,10 @@ int main(int argc, char** argv) {
     }
     if (a == "-h" || a == "--help") {
       usage(stdout);
+      return 0;
+    }
+    if (a == "--man") {  // for the build: the manual page
+      man_page();
       return 0;
     }
     if (a == "--version") {
