@@ -49,6 +49,10 @@ const ConfigVar kConfigVars[] = {
      "off",
      "this signal writes the report of `greenhouse ps PID --stacks` to the log (as the JVM does "
      "on SIGQUIT) instead of reaching the program"},
+    {"GREENHOUSE_HOG_MS", "milliseconds, 0 .. 600000", "0",
+     "a green thread that keeps its carrier this long without a switch (a loop, a call the shim "
+     "does not park) is reported in the log with where it is (a backtrace, or the system call); "
+     "at most one report every 10 s; 0: no report"},
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
      "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
      "thread), its other work moves to other carriers; 0 turns the hand-off off"},
@@ -170,6 +174,9 @@ bool parse_config(Config* out, char* err, size_t errlen) {
   }
   if (const char* v = std::getenv("GREENHOUSE_HANDOFF_MS")) {
     if (!parse_int(v, 0, 10000, &c.handoff_ms)) return fail("GREENHOUSE_HANDOFF_MS", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_HOG_MS")) {
+    if (!parse_int(v, 0, 600000, &c.hog_ms)) return fail("GREENHOUSE_HOG_MS", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_BACKEND")) {
     if (std::strcmp(v, "auto") == 0)

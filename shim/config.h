@@ -23,6 +23,7 @@ struct Config {
   bool mprotect_guards = false;                      // GREENHOUSE_GUARD_PAGES=mprotect
   bool control = true;                               // GREENHOUSE_CONTROL
   int dump_signal = 0;                               // GREENHOUSE_DUMP_SIGNAL; 0: off
+  int hog_ms = 0;                                    // GREENHOUSE_HOG_MS; 0: no hog report
 };
 
 // CPUs the process may use: those of its affinity mask, capped by a cgroup

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "ioring/runtime_fd.h"
@@ -97,10 +98,20 @@ void* control_main(void*) {
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
   // (poll skips an fd of -1: no socket, or no dump signal)
   pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_dump_fd, POLLIN, 0}};
+  // Ticks: the deadlock check once a second; the hog check (if on) four
+  // times per GREENHOUSE_HOG_MS, at most every 10 ms.
+  int hog_ms = config().hog_ms;
+  int tick_ms =
+      hog_ms > 0 ? (hog_ms / 4 < 10 ? 10 : (hog_ms / 4 > 1000 ? 1000 : hog_ms / 4)) : 1000;
+  int64_t next_deadlock = coarse_ns() + kNsPerSec;
   for (;;) {
-    // Once a second without a request: the deadlock check.
-    long n = gh::sys(SYS_poll, fds, 2, 1000);
-    if (n == 0) deadlock_tick();
+    long n = gh::sys(SYS_poll, fds, 2, tick_ms);
+    int64_t now = mono_ns();
+    hog_tick(now);
+    if (now >= next_deadlock) {
+      next_deadlock = now + kNsPerSec;
+      deadlock_tick();
+    }
     if (n <= 0) continue;
     if (fds[1].revents & POLLIN) {
       uint64_t v;

@@ -16,6 +16,7 @@
 #include "core/spinlock.h"
 #include "core/sys.h"
 #include "shim/control.h"
+#include "shim/report.h"
 #include "shim/thread_registry.h"
 #include "shim/stack_overflow.h"
 #include "shim/state.h"
@@ -468,13 +469,16 @@ GH_EXPORT int sigsuspend(const sigset_t* mask) {
 // cannot install a handler for the reserved signal (EINVAL, as for glibc's).
 
 namespace {
-void interrupt_noop(int) {}
+// On an offload thread: nothing (its call returns EINTR, which is the point).
+// On a carrier the hog report asked (shim/report.h): its backtrace.
+void interrupt_handler(int, siginfo_t*, void* uc) { hog_capture_here(uc); }
 }  // namespace
 
 namespace gh::shim {
 int install_offload_interrupt() {
   struct sigaction sa {};
-  sa.sa_handler = &interrupt_noop;  // no SA_RESTART: the call returns EINTR
+  sa.sa_sigaction = &interrupt_handler;
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: the call returns EINTR
   sigfillset(&sa.sa_mask);
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
   return kOffloadInterruptSignal;

@@ -2,6 +2,8 @@
 #include "shim/report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cinttypes>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <vector>
@@ -19,6 +22,8 @@
 #include "core/log.h"
 #include "core/offload.h"
 #include "core/pool.h"
+#include "core/sys.h"
+#include "shim/config.h"
 #include "shim/stack_overflow.h"
 #include "shim/thread_registry.h"
 
@@ -354,6 +359,157 @@ void deadlock_tick() {
   std::string out;
   write_report(&out, opt);
   log_report(out);
+}
+
+namespace {
+
+// The one backtrace the hog report may be waiting for: the control thread
+// sets the target OS thread, that thread's handler fills the frames.
+struct HogCapture {
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> done{0};
+  int n = 0;
+  struct {
+    uint64_t ip, off;
+    char name[128];
+  } frames[kMaxFrames];
+};
+HogCapture g_capture;
+
+// Per carrier slot: the switch count and when it was first seen unchanged.
+struct HogWatch {
+  uint64_t ticks = ~uint64_t{0};
+  int64_t since = 0;
+  bool reported = false;
+};
+HogWatch g_watch[256];
+int64_t g_last_report = 0;
+int g_suppressed = 0;
+
+// The thread's state letter in /proc (R running, S/D blocked, ...), and the
+// system call it is in ("" if none or unknown).
+char proc_state(pid_t tid, std::string* syscall_line) {
+  char path[64], buf[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  long fd = gh::sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  char state = '?';
+  if (fd >= 0) {
+    long n = gh::sys(SYS_read, fd, buf, sizeof buf - 1);
+    gh::sys(SYS_close, fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      const char* close_paren = std::strrchr(buf, ')');
+      if (close_paren && close_paren[1] == ' ') state = close_paren[2];
+    }
+  }
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  fd = gh::sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    long n = gh::sys(SYS_read, fd, buf, sizeof buf - 1);
+    gh::sys(SYS_close, fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      char* nl = std::strchr(buf, '\n');
+      if (nl) *nl = '\0';
+      *syscall_line = buf;
+    }
+  }
+  return state;
+}
+
+void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) {
+  char name[sizeof g->name + 1] = {};
+  for (size_t i = 0; i < sizeof g->name && g->name[i]; i++) name[i] = g->name[i];
+  long id =
+      g->is_root() ? static_cast<long>(c->os_tid()) : kGreenTidBase + static_cast<long>(g->id);
+  std::string sc;
+  char state = proc_state(c->os_tid(), &sc);
+  log_warn(
+      "thread %s (id %ld) has kept carrier %d for %.1f s without a switch (its other threads move "
+      "to other carriers after GREENHOUSE_HANDOFF_MS); it is %s",
+      name[0] ? name : program_invocation_short_name, id, slot, static_cast<double>(held_ns) / 1e9,
+      state == 'R' ? "computing, at:" : "blocked in a system call the shim does not park:");
+  if (state != 'R') {
+    // "nr arg... sp pc": the system call number first.
+    long nr = std::strtol(sc.c_str(), nullptr, 10);
+    log_warn("  system call %ld (/proc/self/task/%d/syscall: %s)", nr,
+             static_cast<int>(c->os_tid()), sc.c_str());
+    return;
+  }
+  g_capture.done.store(0, std::memory_order_relaxed);
+  g_capture.n = 0;
+  g_capture.tid.store(c->os_tid(), std::memory_order_release);
+  gh::sys(SYS_tgkill, gh::sys(SYS_getpid), c->os_tid(), kOffloadInterruptSignal);
+  for (int i = 0; i < 200 && !g_capture.done.load(std::memory_order_acquire); i++) {
+    timespec ms{0, 1'000'000};
+    gh::sys(SYS_nanosleep, &ms, nullptr);
+  }
+  g_capture.tid.store(0, std::memory_order_release);
+  if (!g_capture.done.load(std::memory_order_acquire)) {
+    log_warn("  (no backtrace: the thread blocks the runtime's signal %d)",
+             kOffloadInterruptSignal);
+    return;
+  }
+  for (int i = 0; i < g_capture.n; i++) {
+    const auto& f = g_capture.frames[i];
+    if (f.name[0])
+      log_warn("  #%d 0x%" PRIx64 " %s+0x%" PRIx64, i, f.ip, demangled(f.name).c_str(), f.off);
+    else
+      log_warn("  #%d 0x%" PRIx64, i, f.ip);
+  }
+  (void)p;
+}
+
+}  // namespace
+
+void hog_capture_here(void* uc) {
+  pid_t want = g_capture.tid.load(std::memory_order_acquire);
+  if (want == 0 || want != static_cast<pid_t>(gh::sys(SYS_gettid))) return;
+  if (g_capture.done.load(std::memory_order_acquire)) return;
+  g_capture.n = 0;
+  walk_stack(
+      uc, true, kMaxFrames,
+      [](void*, uint64_t ip, const char* name, uint64_t off) {
+        auto& f = g_capture.frames[g_capture.n++];
+        f.ip = ip;
+        f.off = off;
+        size_t i = 0;
+        for (; name && name[i] && i + 1 < sizeof f.name; i++) f.name[i] = name[i];
+        f.name[i] = '\0';
+      },
+      nullptr);
+  g_capture.done.store(1, std::memory_order_release);
+}
+
+void hog_tick(int64_t now_ns) {
+  int64_t limit = int64_t{config().hog_ms} * 1'000'000;
+  Pool* p = Pool::process();
+  if (limit <= 0 || !p) return;
+  int n = p->slots() < 256 ? p->slots() : 256;
+  for (int i = 0; i < n; i++) {
+    Carrier* c = p->slot(i);
+    HogWatch& w = g_watch[i];
+    if (!c) continue;
+    uint64_t ticks = c->ticks();
+    GreenThread* run = c->running();
+    if (c->idle() || ticks != w.ticks || !run || run->internal) {
+      w.ticks = ticks;
+      w.since = now_ns;
+      w.reported = false;
+      continue;
+    }
+    if (w.reported || now_ns - w.since < limit) continue;
+    w.reported = true;
+    if (now_ns - g_last_report < 10 * kNsPerSec && g_last_report != 0) {
+      g_suppressed++;
+      continue;
+    }
+    if (g_suppressed > 0)
+      log_warn("(%d more threads kept a carrier too long in the last 10 s)", g_suppressed);
+    g_suppressed = 0;
+    g_last_report = now_ns;
+    report_hog(p, i, c, run, now_ns - w.since);
+  }
 }
 
 void write_report(std::string* out, const ReportOptions& opt) {

@@ -9,6 +9,7 @@
 // (no carrier resumes it until the walk is done).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace gh::shim {
@@ -39,5 +40,19 @@ void log_report(const std::string& report);
 // and the report with stacks to the log, once per such episode. The
 // program then waits on, as natively.
 void deadlock_tick();
+
+// The hog report, made by the control thread every tick when
+// GREENHOUSE_HOG_MS is set: a program thread that has kept its carrier that
+// long without a switch (a computation, or a call that blocks the carrier)
+// is named, with where it is: a backtrace if it is computing (its carrier
+// is sent the runtime's interrupt signal and walks its own stack in the
+// handler), or the system call it is blocked in. At most one report every
+// 10 s; each thread once per stretch.
+void hog_tick(int64_t now_ns);
+
+// In the runtime's interrupt signal handler: if the hog report asked this
+// OS thread for its backtrace, takes it from the interrupted context uc.
+// Async-signal-safe.
+void hog_capture_here(void* uc);
 
 }  // namespace gh::shim

@@ -148,8 +148,8 @@ void man_page() {
       GREENHOUSE_VERSION);
   for (size_t i = 0; i < kConfigVarCount; i++) {
     const auto& v = kConfigVars[i];
-    std::printf(".TP\n.B %s\n%s.\n.br\nAccepted: %s. Default: %s.\n", v.name,
-                roff(v.help).c_str(), roff(v.form).c_str(), roff(v.def).c_str());
+    std::printf(".TP\n.B %s\n%s.\n.br\nAccepted: %s. Default: %s.\n", v.name, roff(v.help).c_str(),
+                roff(v.form).c_str(), roff(v.def).c_str());
   }
   std::printf(
       ".SH EXIT STATUS\n"

@@ -13,7 +13,10 @@
  * (atomically: FILE.tmp, rename) and waits; the test kills it.
  *
  * `ps_target FILE deadlock`: two threads, "left" and "right", take two
- * mutexes in opposite orders and deadlock; main joins "left". */
+ * mutexes in opposite orders and deadlock; main joins "left".
+ *
+ * `ps_target FILE hog`: a thread "spinner" computes for 2 s in spin_for()
+ * without a system call; main joins it and exits 0. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -76,6 +79,23 @@ static void* right(void* arg) {
   return NULL;
 }
 
+__attribute__((noinline)) unsigned long spin_for(double seconds) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0); /* the vDSO: no system call */
+  volatile unsigned long n = 0;
+  do {
+    for (int i = 0; i < 100000; i++) n += (unsigned long)i;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+  return n;
+}
+static void* spinner(void* arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "spinner");
+  spin_for(2.0);
+  return NULL;
+}
+
 static int write_pid(const char* path) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -106,6 +126,13 @@ int main(int argc, char** argv) {
     pthread_create(&r, NULL, right, NULL);
     if (write_pid(argv[1])) return 2;
     pthread_join(l, NULL);
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[2], "hog") == 0) {
+    pthread_t t;
+    pthread_create(&t, NULL, spinner, NULL);
+    if (write_pid(argv[1])) return 2;
+    pthread_join(t, NULL);
     return 0;
   }
   if (argc != 2 || pipe(g_pipe) != 0) return 2;

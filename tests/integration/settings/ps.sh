@@ -142,6 +142,16 @@ else
   pass "no deadlock reported for threads waiting on I/O and a timer"
 fi
 
+# The hog report: a thread computing for 2 s, GREENHOUSE_HOG_MS=300.
+MODE=hog start_target hog GREENHOUSE_HOG_MS=300 GREENHOUSE_LOG_FILE="$WORK/hog.log"
+wait_gone "$TARGET_BG" 30 || fail "hog: the program did not end"
+log_text="$(cat "$WORK/hog.log" 2>/dev/null)"
+expect_line "$log_text" "^greenhouse: thread spinner \\(id [0-9]+\\) has kept carrier [0-9]+ for [0-9.]+ s without a switch .*; it is computing, at:$" "hog: the spinning thread named"
+expect_line "$log_text" "^greenhouse:   #[0-9]+ 0x[0-9a-f]+ spin_for\\+0x[0-9a-f]+$" "hog: its backtrace goes through spin_for"
+n="$(grep -c "has kept carrier" "$WORK/hog.log")"
+[ "$n" = 1 ] && pass "hog: reported once" || fail "hog: reported $n times"
+MODE=
+
 # An invalid value is refused by name.
 out="$(GREENHOUSE_DUMP_SIGNAL=KILL "$GH" -- true 2>&1)"; rc=$?
 if [ "$rc" = 2 ] && grep -q "GREENHOUSE_DUMP_SIGNAL=KILL is invalid: expected off, or one of" <<<"$out"; then
