@@ -167,7 +167,7 @@ bool submit(Job* job) {
   }
   queue_of(job).push(job);
   g_lock.unlock();
-  if (start && g_starter(&worker, nullptr) != 0) {
+  if (start && g_starter(&worker, nullptr, "gh-offload") != 0) {
     g_lock.lock();
     g_workers--;
     bool nobody = g_workers == 0;

@@ -12,8 +12,9 @@
 
 namespace gh {
 
-// Starts a native thread running fn(arg). Returns 0 or an errno value.
-using NativeThreadStarter = int (*)(void* (*fn)(void*), void* arg);
+// Starts a native thread running fn(arg), named `name` (the runtime's
+// threads are gh-*). Returns 0 or an errno value.
+using NativeThreadStarter = int (*)(void* (*fn)(void*), void* arg, const char* name);
 
 // Pool threads unless offload_configure says otherwise.
 constexpr int kDefaultOffloadThreads = 4;

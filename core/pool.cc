@@ -168,7 +168,7 @@ int Pool::start() {
   int rc = 0;
   for (int i = 1; i < opts_.carriers; i++) {
     threads_running_.fetch_add(1, std::memory_order_acq_rel);
-    int e = opts_.start_thread(&Pool::worker_main, this);
+    int e = opts_.start_thread(&Pool::worker_main, this, "gh-carrier");
     if (e != 0) {
       threads_running_.fetch_sub(1, std::memory_order_acq_rel);
       log_warn("cannot start carrier %d of %d: errno %d; running on %d", i + 1, opts_.carriers, e,
@@ -179,7 +179,7 @@ int Pool::start() {
   }
   if (opts_.handoff_ns > 0) {
     threads_running_.fetch_add(1, std::memory_order_acq_rel);
-    int e = opts_.start_thread(&Pool::monitor_main, this);
+    int e = opts_.start_thread(&Pool::monitor_main, this, "gh-monitor");
     if (e != 0) {
       threads_running_.fetch_sub(1, std::memory_order_acq_rel);
       log_warn("cannot start the hand-off monitor: errno %d", e);
@@ -266,7 +266,7 @@ int Pool::start_spare() {
   if (slots() >= kMaxCarriers) return -EAGAIN;
   spares_.fetch_add(1, std::memory_order_acq_rel);
   threads_running_.fetch_add(1, std::memory_order_acq_rel);
-  int e = opts_.start_thread(&Pool::spare_main, this);
+  int e = opts_.start_thread(&Pool::spare_main, this, "gh-spare");
   if (e != 0) {
     spares_.fetch_sub(1, std::memory_order_acq_rel);
     threads_running_.fetch_sub(1, std::memory_order_acq_rel);

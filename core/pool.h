@@ -35,7 +35,7 @@ struct PoolOptions {
   BackendKind backend = default_backend();  // I/O backend of every carrier
   // Starts an OS thread running fn(arg); returns 0 or an errno value. The
   // embedder's, so that its hooks treat the thread as its own.
-  int (*start_thread)(void* (*fn)(void*), void* arg) = nullptr;
+  int (*start_thread)(void* (*fn)(void*), void* arg, const char* name) = nullptr;
 };
 
 struct PoolStats {

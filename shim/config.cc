@@ -42,7 +42,8 @@ const ConfigVar kConfigVars[] = {
      "(6.13+), else mprotect; mprotect: always mprotect, two VMAs per stack, as on older kernels"},
     {"GREENHOUSE_CONTROL", "0 or 1", "1",
      "1: `greenhouse ps PID` may look inside the process, through an abstract Unix socket only "
-     "the process's user (and root) may use; 0: no socket. Never for setuid programs"},
+     "the process's user (and root) may use; 0: no socket and no control thread (no deadlock "
+     "report). Never a socket for setuid programs"},
     {"GREENHOUSE_DUMP_SIGNAL",
      "off, or one of HUP INT QUIT USR1 USR2 TERM WINCH URG PWR TTIN TTOU PROF (with or without "
      "SIG, or its number)",

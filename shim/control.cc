@@ -139,6 +139,9 @@ void control_start() {
   if (was == pid || !g_started_pid.compare_exchange_strong(was, pid)) return;
   const Config& cfg = config();
   bool listen_ok = cfg.control && !getauxval(AT_SECURE);
+  // GREENHOUSE_CONTROL=0: no control thread at all (no socket, no deadlock
+  // check), unless a dump signal or the hog report needs it.
+  if (!cfg.control && g_dump_signal == 0 && cfg.hog_ms == 0) return;
   Bypass bypass;
   g_listen_fd = -1;
   if (g_dump_signal && g_dump_pid != pid) {
@@ -168,7 +171,7 @@ void control_start() {
       if (s >= 0) gh::sys(SYS_close, s);
     }
   }
-  int rc = start_native_thread(&control_main, nullptr);
+  int rc = start_native_thread(&control_main, nullptr, "gh-control");
   if (rc != 0) log_warn("cannot start the control thread: errno %d", rc);
 }
 

@@ -4,6 +4,7 @@
 #include "shim/stack_overflow.h"
 #include "core/sys.h"
 
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -200,6 +201,8 @@ void on_green_exit(GreenThread* g) {
 struct StartArg : gh::ArenaObject {
   void* (*fn)(void*) = nullptr;
   void* arg = nullptr;
+  const char* name = nullptr;
+  std::atomic<bool>* named = nullptr;  // the creator's: set once the name is
 };
 
 // Pool threads run with every hook passing straight through.
@@ -208,6 +211,8 @@ void* pool_thread(void* p) {
   StartArg a;
   a.fn = start->fn;
   a.arg = start->arg;
+  gh::sys(SYS_prctl, PR_SET_NAME, start->name, 0, 0, 0);
+  start->named->store(true, std::memory_order_release);  // last touch: the creator returns
   delete start;
   t_bypass = 1;
   overflow_thread_start();
@@ -226,19 +231,28 @@ void register_carrier_exit() { real::pthread_setspecific(g_exit_key, &g_exit_key
 
 }  // namespace
 
-int start_native_thread(void* (*fn)(void*), void* arg) {
+int start_native_thread(void* (*fn)(void*), void* arg, const char* name) {
   auto* a = new (std::nothrow) StartArg;
   if (!a) return EAGAIN;
+  std::atomic<bool> named{false};
   a->fn = fn;
   a->arg = arg;
+  a->name = name;
+  a->named = &named;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t t;
   int rc = real::pthread_create(&t, &attr, &pool_thread, a);
   pthread_attr_destroy(&attr);
-  if (rc != 0) delete a;
-  return rc;
+  if (rc != 0) {
+    delete a;
+    return rc;
+  }
+  // Until it has its name, the thread shows its creator's in /proc: wait
+  // (microseconds), so that nobody counts it as one of the program's.
+  while (!named.load(std::memory_order_acquire)) gh::sys(SYS_sched_yield);
+  return 0;
 }
 
 void new_process_pool() {

@@ -132,8 +132,9 @@ void new_process_pool();
 void start_carriers();
 
 // Starts a native OS thread (all hooks pass through on it) running fn(arg),
-// detached. Returns 0 or an errno value.
-int start_native_thread(void* (*fn)(void*), void* arg);
+// detached, named `name` (a runtime thread: gh-*) before it runs and before
+// this returns. Returns 0 or an errno value.
+int start_native_thread(void* (*fn)(void*), void* arg, const char* name);
 
 // The signal that interrupts an offload-pool thread's waiting call
 // (core/offload.h); reserved by the runtime (shim/hook_signal.cc).

@@ -24,7 +24,7 @@ namespace {
 const int kInterruptSignal = SIGRTMAX;
 constexpr int kMaxThreads = 2;
 
-int start_thread(void* (*fn)(void*), void* arg) {
+int start_thread(void* (*fn)(void*), void* arg, const char*) {
   pthread_t t;
   pthread_attr_t a;
   pthread_attr_init(&a);

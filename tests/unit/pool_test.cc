@@ -31,7 +31,7 @@ using gh_test::go;
 using gh_test::join_all;
 using gh_test::kMs;
 
-int start_std_thread(void* (*fn)(void*), void* arg) {
+int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
   std::thread([fn, arg] { fn(arg); }).detach();
   return 0;
 }

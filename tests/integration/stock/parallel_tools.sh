@@ -106,8 +106,9 @@ compressor zstd "$input" -q -T4 -3 -- -q -T4 -d
 # --- 3. the threads really are green -----------------------------------------
 # Natively each tool creates OS threads (clone with CLONE_THREAD); under the
 # shim its threads must create none. The runtime's own OS threads (the other
-# carriers, the hand-off monitor) would be counted too, so this run has one
-# carrier and no hand-off: then every clone would be one of the program's.
+# carriers, the hand-off monitor, the control thread) would be counted too,
+# so this run has one carrier, no hand-off and no control thread: then every
+# clone would be one of the program's.
 # Needs strace; skipped without it.
 thread_clones() {  # thread_clones LOG CMD...: runs CMD under strace, prints the count
   local logf="$1"; shift
@@ -121,7 +122,7 @@ if command -v strace >/dev/null && strace -qq --seccomp-bpf -e trace=clone true 
   for c in "${checks[@]}"; do
     read -r -a cmd <<< "$c"
     n="$(thread_clones "$WORK/strace-native" "${cmd[@]}")"
-    g="$(GREENHOUSE_CARRIERS=1 GREENHOUSE_HANDOFF_MS=0 thread_clones "$WORK/strace-shim" "$GH" "${cmd[@]}")"
+    g="$(GREENHOUSE_CARRIERS=1 GREENHOUSE_HANDOFF_MS=0 GREENHOUSE_CONTROL=0 thread_clones "$WORK/strace-shim" "$GH" "${cmd[@]}")"
     if [ "$n" -gt 0 ] && [ "$g" -eq 0 ]; then
       pass "${cmd[0]}: natively $n OS threads created, under the shim none (green)"
     elif [ "$n" -eq 0 ]; then
