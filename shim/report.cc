@@ -193,6 +193,29 @@ void wait_text(const Row& r, std::string* out) {
   if (r.wait.object) add(out, " %p", r.wait.object);
 }
 
+// Context switches per second of each carrier slot, measured over a short
+// window by write_report.
+constexpr int kRateSlots = 256;
+double g_rate[kRateSlots];
+
+void measure_rates(Pool* p) {
+  constexpr int64_t kWindowNs = 100'000'000;
+  uint64_t before[kRateSlots] = {};
+  int n = p->slots() < kRateSlots ? p->slots() : kRateSlots;
+  for (int i = 0; i < n; i++)
+    if (Carrier* c = p->slot(i)) before[i] = c->ticks();
+  int64_t t0 = mono_ns();
+  timespec w{0, kWindowNs};
+  gh::sys(SYS_nanosleep, &w, nullptr);
+  double secs = static_cast<double>(mono_ns() - t0) / 1e9;
+  for (int i = 0; i < n; i++) {
+    Carrier* c = p->slot(i);
+    g_rate[i] = c && secs > 0 ? static_cast<double>(c->ticks() - before[i]) / secs : 0;
+  }
+}
+
+double rate_of(int i) { return i < kRateSlots ? g_rate[i] : 0; }
+
 void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::string* out) {
   int carriers = 0;
   for (int i = 0; i < p->slots(); i++) carriers += p->slot(i) ? 1 : 0;
@@ -205,11 +228,13 @@ void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
     Carrier* c = p->slot(i);
     if (!c) continue;
     GreenThread* run = c->running();
-    add(out, "carrier %d: os thread %d, %s, %s, ready %u, %s requests %u, switches %" PRIu64 "\n",
+    add(out,
+        "carrier %d: os thread %d, %s, %s, ready %u, %s requests %u, switches %" PRIu64
+        " (%.0f/s)\n",
         i, static_cast<int>(c->os_tid()), c->idle() ? "idle" : "busy",
         c->is_stuck() ? "stuck" : "not stuck", c->run_queue().size(),
         c->backend() ? c->backend()->name() : "no backend",
-        c->backend() ? c->backend()->inflight() : 0, c->stats().switches);
+        c->backend() ? c->backend()->inflight() : 0, c->stats().switches, rate_of(i));
     (void)run;
   }
   add(out, "\n%-11s %-16s %-9s %-7s %-34s %s\n", "ID", "NAME", "STATE", "CARRIER", "WAITING ON",
@@ -248,8 +273,8 @@ void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
         first ? "" : ",", i, static_cast<int>(c->os_tid()), c->idle() ? "true" : "false",
         c->is_stuck() ? "true" : "false", c->run_queue().size());
     add_json_string(out, c->backend() ? c->backend()->name() : "");
-    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 "}",
-        c->backend() ? c->backend()->inflight() : 0, c->stats().switches);
+    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 ",\"switches_per_s\":%.0f}",
+        c->backend() ? c->backend()->inflight() : 0, c->stats().switches, rate_of(i));
     first = false;
   }
   add(out, "],\"threads\":[");
@@ -521,6 +546,7 @@ void write_report(std::string* out, const ReportOptions& opt) {
         static_cast<int>(getpid()));
     return;
   }
+  measure_rates(p);
   std::vector<Row> rows = collect(p, opt);
   if (opt.json)
     json(p, rows, opt, out);

@@ -68,7 +68,7 @@ by = {t["name"]: t for t in d["threads"]}
 assert by["reader"]["wait"]["what"] == "read" and by["reader"]["wait"]["fd"] >= 0
 assert by["locker"]["wait"]["what"] == "mutex"
 assert any(f.get("function") == "in_cond" for f in by["waiter"]["stack"])
-assert d["carriers"] and d["carriers"][0]["os_tid"] == d["pid"]
+assert d["carriers"] and d["carriers"][0]["os_tid"] == d["pid"] and "switches_per_s" in d["carriers"][0]
 ' <<<"$json"; then
   pass "ps --json: parses; the same five threads, waits and stacks"
 else
