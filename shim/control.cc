@@ -47,31 +47,53 @@ int runtime_fd(int fd) {
   return fd;
 }
 
-// Answers one connection: the peer must be our user or root.
+// Whether the peer may look inside: our effective user or root; only root
+// when the process is not dumpable (it changed its ids, as a daemon that
+// drops root does: the kernel keeps others from ptrace-ing it then, too).
+bool peer_allowed(const ucred& cred) {
+  if (cred.uid == 0) return true;
+  if (gh::sys(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) != 1) return false;
+  return cred.uid == static_cast<uid_t>(gh::sys(SYS_geteuid));
+}
+
+// Reads the request line, all of it within 2 s (a client that dribbles it
+// cannot hold the control thread). Returns its length, or -1.
+long read_request(int c, char* req, size_t cap) {
+  int64_t deadline = mono_ns() + 2 * kNsPerSec;
+  size_t got = 0;
+  while (got < cap - 1) {
+    int64_t left_ms = (deadline - mono_ns()) / 1'000'000;
+    if (left_ms <= 0) return -1;
+    pollfd pfd{c, POLLIN, 0};
+    if (gh::sys(SYS_poll, &pfd, 1, left_ms) <= 0) return -1;
+    long n = gh::sys(SYS_read, c, req + got, cap - 1 - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+    if (std::memchr(req, '\n', got)) break;
+  }
+  req[got] = '\0';
+  return static_cast<long>(got);
+}
+
+// Answers one connection: the peer must be allowed (peer_allowed).
 void serve(int c) {
   timeval tv{2, 0};
-  gh::sys(SYS_setsockopt, c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   gh::sys(SYS_setsockopt, c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   ucred cred{};
   socklen_t len = sizeof cred;
   std::string out;
+  char req[256];
   if (gh::sys(SYS_getsockopt, c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-      (cred.uid != 0 && cred.uid != static_cast<uid_t>(gh::sys(SYS_geteuid)))) {
+      !peer_allowed(cred)) {
     out = "greenhouse: refused: only the process's own user or root may look inside it\n";
+  } else if (read_request(c, req, sizeof req) < 0) {
+    out = "greenhouse: no request within 2 s\n";
   } else {
-    char req[256];
-    size_t got = 0;
-    while (got < sizeof req - 1) {
-      long n = gh::sys(SYS_read, c, req + got, sizeof req - 1 - got);
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-      if (std::memchr(req, '\n', got)) break;
-    }
-    req[got] = '\0';
     ReportOptions opt;
     bool ok = std::strncmp(req, "ps", 2) == 0 && (req[2] == '\n' || req[2] == ' ');
     opt.stacks = std::strstr(req, "--stacks") != nullptr;
     opt.json = std::strstr(req, "--json") != nullptr;
+    opt.rates = true;
     if (ok)
       write_report(&out, opt);
     else
@@ -128,7 +150,7 @@ void* control_main(void*) {
 
 void dump_handler(int) {
   uint64_t one = 1;
-  if (g_dump_fd >= 0) gh::sys(SYS_write, g_dump_fd, &one, sizeof one);
+  if (g_dump_fd >= 0) gh::sys_ret(SYS_write, g_dump_fd, &one, sizeof one);  // errno untouched
 }
 
 }  // namespace
@@ -143,7 +165,12 @@ void control_start() {
   // check), unless a dump signal or the hog report needs it.
   if (!cfg.control && g_dump_signal == 0 && cfg.hog_ms == 0) return;
   Bypass bypass;
-  g_listen_fd = -1;
+  if (g_listen_fd >= 0) {
+    // A fork child: the parent's socket (its name is the parent's pid).
+    gh::ioring::unregister_runtime_fd(g_listen_fd);
+    gh::sys(SYS_close, g_listen_fd);
+    g_listen_fd = -1;
+  }
   if (g_dump_signal && g_dump_pid != pid) {
     // A fork child: its own eventfd (the parent's control thread reads the
     // inherited one).

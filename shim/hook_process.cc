@@ -36,6 +36,7 @@ GH_EXPORT pid_t fork(void) {
   if (pid >= 0) fd_mark_all_shared();
   if (pid == 0) {
     fd_after_fork_child();
+    if (g_enabled) registry_after_fork_child(st);
     // The parent's control thread is not here; a dump signal needs one.
     if (dump_signal()) control_start();
   }

@@ -478,7 +478,10 @@ namespace gh::shim {
 int install_offload_interrupt() {
   struct sigaction sa {};
   sa.sa_sigaction = &interrupt_handler;
-  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: the call returns EINTR
+  // No SA_RESTART: the offload thread's call returns EINTR. On the runtime's
+  // alternate stack: the hog report interrupts a thread that may be deep in
+  // its own.
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigfillset(&sa.sa_mask);
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
   return kOffloadInterruptSignal;

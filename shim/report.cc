@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "shim/report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -43,21 +44,47 @@ void add(std::string* out, const char* fmt, ...) {
   if (n > 0) out->append(buf, static_cast<size_t>(n) < sizeof buf ? n : sizeof buf - 1);
 }
 
-// A JSON string literal of s (names and symbols are plain C strings).
+// The length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one.
+int utf8_len(const unsigned char* s) {
+  if (s[0] < 0x80) return 1;
+  int n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+  for (int i = 1; i < n; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+// A JSON string literal of s. Names come from the program (thread names) and
+// may hold anything: control characters are escaped, bytes that are not
+// UTF-8 become U+FFFD, so the document always parses.
 void add_json_string(std::string* out, const char* s) {
   out->push_back('"');
-  for (; s && *s; s++) {
-    unsigned char c = static_cast<unsigned char>(*s);
+  for (auto* p = reinterpret_cast<const unsigned char*>(s); p && *p;) {
+    unsigned char c = *p;
     if (c == '"' || c == '\\') {
       out->push_back('\\');
       out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
+      p++;
+    } else if (c < 0x20 || c == 0x7f) {
       add(out, "\\u%04x", c);
+      p++;
+    } else if (int n = utf8_len(p)) {
+      out->append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+      p += n;
     } else {
-      out->push_back(static_cast<char>(c));
+      out->append("\\ufffd");
+      p++;
     }
   }
   out->push_back('"');
+}
+
+// A name for the text report: control characters (a terminal's escape
+// sequences) shown as '?'.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
 }
 
 const char* state_name(GreenState s) {
@@ -82,6 +109,7 @@ struct Frame {
 
 // One thread as the report shows it, copied while it is looked at.
 struct Row {
+  GreenThread* root = nullptr;  // a carrier's root (not in the registry), else nullptr
   long id = 0;
   std::string name;
   const char* state = "";
@@ -124,23 +152,54 @@ void context_of(void* sp, ucontext_t* uc) {
   uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(&w[8]));
 }
 
-// The backtrace of g if it is parked, holding it (on_cpu) meanwhile so that
-// no carrier resumes it while its stack is read.
-void take_stack(GreenThread* g, Row* row) {
+// Holds g if it is parked (on_cpu: no carrier resumes it until released)
+// and returns its saved stack pointer, else nullptr.
+void* hold_parked(GreenThread* g) {
   bool free_now = false;
-  if (!g->on_cpu.compare_exchange_strong(free_now, true, std::memory_order_acquire)) return;
-  if (g->state.load(std::memory_order_acquire) == GreenState::kParked && g->sp) {
-    ucontext_t uc{};
-    context_of(g->sp, &uc);
-    row->has_stack = true;
-    walk_stack(
-        &uc, false, kMaxFrames,
-        [](void* ctx, uint64_t ip, const char* name, uint64_t off) {
-          static_cast<Row*>(ctx)->frames.push_back(Frame{ip, off, demangled(name)});
-        },
-        row);
-  }
+  if (!g->on_cpu.compare_exchange_strong(free_now, true, std::memory_order_acquire)) return nullptr;
+  if (g->state.load(std::memory_order_acquire) == GreenState::kParked && g->sp) return g->sp;
   g->on_cpu.store(false, std::memory_order_release);
+  return nullptr;
+}
+
+// The backtrace of the parked thread of `row`, taken while it is held: one
+// thread at a time, and outside the registry lock (a held thread cannot end,
+// so it stays valid; nothing else waits for the walk but a carrier that
+// wants to resume this very thread).
+void take_stack(Row* row) {
+  GreenThread* g = row->root;
+  void* sp = nullptr;
+  if (g) {
+    sp = hold_parked(g);
+  } else {
+    struct Held {
+      GreenThread* g = nullptr;
+      void* sp = nullptr;
+    } held;
+    with_green_tid(
+        static_cast<pid_t>(row->id),
+        [](ShimThread* st, void* a) {
+          auto* h = static_cast<Held*>(a);
+          if (!st->g) return;
+          h->sp = hold_parked(st->g);
+          if (h->sp) h->g = st->g;
+        },
+        &held);
+    g = held.g;
+    sp = held.sp;
+  }
+  if (!sp) return;
+  ucontext_t uc{};
+  context_of(sp, &uc);
+  row->has_stack = true;
+  walk_stack(
+      &uc, false, kMaxFrames,
+      [](void* ctx, uint64_t ip, const char* name, uint64_t off) {
+        static_cast<Row*>(ctx)->frames.push_back(Frame{ip, off, name ? name : ""});
+      },
+      row);
+  g->on_cpu.store(false, std::memory_order_release);
+  for (Frame& f : row->frames) f.name = demangled(f.name.empty() ? nullptr : f.name.c_str());
 }
 
 Row row_of(Pool* p, GreenThread* g, long id, const ReportOptions& opt) {
@@ -155,8 +214,8 @@ Row row_of(Pool* p, GreenThread* g, long id, const ReportOptions& opt) {
   if (s == GreenState::kParked) {
     r.wait = g->wait;
     if (r.wait.since_ns > 0) r.waited_s = static_cast<double>(coarse_ns() - r.wait.since_ns) / 1e9;
-    if (opt.stacks) take_stack(g, &r);
   }
+  (void)opt;
   return r;
 }
 
@@ -167,6 +226,7 @@ std::vector<Row> collect(Pool* p, const ReportOptions& opt) {
     Carrier* c = p->slot(i);
     if (!c || c->root()->internal) continue;
     Row r = row_of(p, c->root(), c->os_tid(), opt);
+    r.root = c->root();
     if (r.name.empty()) r.name = program_invocation_short_name;
     rows.push_back(std::move(r));
   }
@@ -183,6 +243,9 @@ std::vector<Row> collect(Pool* p, const ReportOptions& opt) {
             row_of(x->p, st->g, kGreenTidBase + static_cast<long>(st->g->id), *x->opt));
       },
       &ctx);
+  if (opt.stacks)
+    for (Row& r : rows)
+      if (std::strcmp(r.state, "parked") == 0) take_stack(&r);
   return rows;
 }
 
@@ -214,7 +277,9 @@ void measure_rates(Pool* p) {
   }
 }
 
-double rate_of(int i) { return i < kRateSlots ? g_rate[i] : 0; }
+double g_no_rate = -1;
+bool g_rates_on = false;  // [control thread] this report measured them
+double rate_of(int i) { return g_rates_on && i < kRateSlots ? g_rate[i] : g_no_rate; }
 
 void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::string* out) {
   int carriers = 0;
@@ -222,19 +287,19 @@ void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
   add(out,
       "greenhouse: pid %d (%s): %zu green threads on %d carriers; hand-offs %" PRIu64
       ", spare carriers started %" PRIu64 "\n",
-      static_cast<int>(getpid()), program_invocation_short_name, rows.size(), carriers,
-      p->stats().handoffs.load(), p->stats().spares_started.load());
+      static_cast<int>(getpid()), printable(program_invocation_short_name).c_str(), rows.size(),
+      carriers, p->stats().handoffs.load(), p->stats().spares_started.load());
   for (int i = 0; i < p->slots(); i++) {
     Carrier* c = p->slot(i);
     if (!c) continue;
     GreenThread* run = c->running();
-    add(out,
-        "carrier %d: os thread %d, %s, %s, ready %u, %s requests %u, switches %" PRIu64
-        " (%.0f/s)\n",
-        i, static_cast<int>(c->os_tid()), c->idle() ? "idle" : "busy",
+    add(out, "carrier %d: os thread %d, %s, %s, ready %u, %s requests %u, switches %" PRIu64, i,
+        static_cast<int>(c->os_tid()), c->idle() ? "idle" : "busy",
         c->is_stuck() ? "stuck" : "not stuck", c->run_queue().size(),
         c->backend() ? c->backend()->name() : "no backend",
-        c->backend() ? c->backend()->inflight() : 0, c->stats().switches, rate_of(i));
+        c->backend() ? c->backend()->inflight() : 0, c->stats().switches);
+    if (rate_of(i) >= 0) add(out, " (%.0f/s)", rate_of(i));
+    add(out, "\n");
     (void)run;
   }
   add(out, "\n%-11s %-16s %-9s %-7s %-34s %s\n", "ID", "NAME", "STATE", "CARRIER", "WAITING ON",
@@ -246,8 +311,8 @@ void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
     if (r.carrier >= 0) std::snprintf(carrier, sizeof carrier, "%d", r.carrier);
     char waited[32] = "";
     if (r.waited_s >= 0) std::snprintf(waited, sizeof waited, "%.1f s", r.waited_s);
-    add(out, "%-11ld %-16s %-9s %-7s %-34s %s\n", r.id, r.name.c_str(), r.state, carrier, w.c_str(),
-        waited);
+    add(out, "%-11ld %-16s %-9s %-7s %-34s %s\n", r.id, printable(r.name).c_str(), r.state, carrier,
+        w.c_str(), waited);
     if (!opt.stacks) continue;
     if (!r.has_stack) continue;
     for (size_t i = 0; i < r.frames.size(); i++) {
@@ -255,7 +320,8 @@ void text(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
       if (f.name.empty())
         add(out, "    #%zu 0x%" PRIx64 "\n", i, f.ip);
       else
-        add(out, "    #%zu 0x%" PRIx64 " %s+0x%" PRIx64 "\n", i, f.ip, f.name.c_str(), f.off);
+        add(out, "    #%zu 0x%" PRIx64 " %s+0x%" PRIx64 "\n", i, f.ip, printable(f.name).c_str(),
+            f.off);
     }
   }
 }
@@ -273,8 +339,10 @@ void json(Pool* p, const std::vector<Row>& rows, const ReportOptions& opt, std::
         first ? "" : ",", i, static_cast<int>(c->os_tid()), c->idle() ? "true" : "false",
         c->is_stuck() ? "true" : "false", c->run_queue().size());
     add_json_string(out, c->backend() ? c->backend()->name() : "");
-    add(out, ",\"requests\":%u,\"switches\":%" PRIu64 ",\"switches_per_s\":%.0f}",
-        c->backend() ? c->backend()->inflight() : 0, c->stats().switches, rate_of(i));
+    add(out, ",\"requests\":%u,\"switches\":%" PRIu64, c->backend() ? c->backend()->inflight() : 0,
+        c->stats().switches);
+    if (rate_of(i) >= 0) add(out, ",\"switches_per_s\":%.0f", rate_of(i));
+    add(out, "}");
     first = false;
   }
   add(out, "],\"threads\":[");
@@ -319,6 +387,43 @@ bool is_sync_wait(const char* what) {
   return false;
 }
 
+// Whether the process has OS threads that are neither carriers of the pool
+// nor the runtime's own (gh-*): threads glibc starts by itself
+// (timer_create with SIGEV_THREAD, mq_notify, AIO) or that a library started
+// before the shim, which may wake a green thread at any time.
+bool foreign_threads(Pool* p) {
+  int dir = static_cast<int>(
+      gh::sys(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir < 0) return true;  // cannot tell: assume so
+  bool found = false;
+  char buf[4096];
+  for (;;) {
+    long n = gh::sys(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n && !found;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] == '.') continue;
+      pid_t tid = static_cast<pid_t>(std::strtol(d->d_name, nullptr, 10));
+      bool carrier = false;
+      for (int i = 0; i < p->slots() && !carrier; i++)
+        carrier = p->slot(i) && p->slot(i)->os_tid() == tid;
+      if (carrier) continue;
+      char path[64], comm[32] = {};
+      std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", static_cast<int>(tid));
+      int fd = static_cast<int>(gh::sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+      if (fd < 0) continue;  // gone meanwhile
+      long r = gh::sys(SYS_read, fd, comm, sizeof comm - 1);
+      gh::sys(SYS_close, fd);
+      if (r > 0 && std::strncmp(comm, "gh-", 3) != 0 && std::strncmp(comm, "iou-", 4) != 0)
+        found = true;
+    }
+    if (found) break;
+  }
+  gh::sys(SYS_close, dir);
+  return found;
+}
+
 // Every carrier asleep, with nothing that could wake a thread pending.
 bool quiet(Pool* p, uint64_t* switches) {
   *switches = 0;
@@ -330,7 +435,7 @@ bool quiet(Pool* p, uint64_t* switches) {
         !c->run_queue().empty())
       return false;
   }
-  return offload_busy() == 0 && !program_has_async_handlers();
+  return offload_busy() == 0 && !program_has_async_handlers() && !foreign_threads(p);
 }
 
 }  // namespace
@@ -392,6 +497,7 @@ namespace {
 // sets the target OS thread, that thread's handler fills the frames.
 struct HogCapture {
   std::atomic<pid_t> tid{0};
+  GreenThread* g = nullptr;  // the thread it should be running
   std::atomic<int> done{0};
   int n = 0;
   struct {
@@ -452,7 +558,8 @@ void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) 
   log_warn(
       "thread %s (id %ld) has kept carrier %d for %.1f s without a switch (its other threads move "
       "to other carriers after GREENHOUSE_HANDOFF_MS); it is %s",
-      name[0] ? name : program_invocation_short_name, id, slot, static_cast<double>(held_ns) / 1e9,
+      printable(name[0] ? name : program_invocation_short_name).c_str(), id, slot,
+      static_cast<double>(held_ns) / 1e9,
       state == 'R' ? "computing, at:" : "blocked in a system call the shim does not park:");
   if (state != 'R') {
     // "nr arg... sp pc": the system call number first.
@@ -461,8 +568,17 @@ void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) 
              static_cast<int>(c->os_tid()), sc.c_str());
     return;
   }
+  // Only a thread running in user space is signalled: one that is in a
+  // system call would see it fail with EINTR, which it never would natively.
+  std::string now_sc;
+  if (proc_state(c->os_tid(), &now_sc) != 'R' || now_sc.compare(0, 7, "running") != 0 ||
+      c->running() != g) {
+    log_warn("  (no backtrace: it was entering the kernel or had moved on when asked)");
+    return;
+  }
   g_capture.done.store(0, std::memory_order_relaxed);
   g_capture.n = 0;
+  g_capture.g = g;
   g_capture.tid.store(c->os_tid(), std::memory_order_release);
   gh::sys(SYS_tgkill, gh::sys(SYS_getpid), c->os_tid(), kOffloadInterruptSignal);
   for (int i = 0; i < 200 && !g_capture.done.load(std::memory_order_acquire); i++) {
@@ -473,6 +589,10 @@ void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) 
   if (!g_capture.done.load(std::memory_order_acquire)) {
     log_warn("  (no backtrace: the thread blocks the runtime's signal %d)",
              kOffloadInterruptSignal);
+    return;
+  }
+  if (g_capture.n == 0) {
+    log_warn("  (no backtrace: it had moved on when asked)");
     return;
   }
   for (int i = 0; i < g_capture.n; i++) {
@@ -492,6 +612,11 @@ void hog_capture_here(void* uc) {
   if (want == 0 || want != static_cast<pid_t>(gh::sys(SYS_gettid))) return;
   if (g_capture.done.load(std::memory_order_acquire)) return;
   g_capture.n = 0;
+  Carrier* c = Carrier::current();
+  if (!c || c->signal_safe_running() != g_capture.g) {
+    g_capture.done.store(1, std::memory_order_release);  // it moved on: no frames
+    return;
+  }
   walk_stack(
       uc, true, kMaxFrames,
       [](void*, uint64_t ip, const char* name, uint64_t off) {
@@ -546,7 +671,8 @@ void write_report(std::string* out, const ReportOptions& opt) {
         static_cast<int>(getpid()));
     return;
   }
-  measure_rates(p);
+  g_rates_on = opt.rates;
+  if (opt.rates) measure_rates(p);
   std::vector<Row> rows = collect(p, opt);
   if (opt.json)
     json(p, rows, opt, out);

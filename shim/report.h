@@ -17,6 +17,7 @@ namespace gh::shim {
 struct ReportOptions {
   bool stacks = false;  // a backtrace of each parked thread (libunwind)
   bool json = false;    // one JSON object instead of text
+  bool rates = false;   // switches per second (measured over 100 ms first)
 };
 
 // Appends the report to out. Must be called on a thread whose hooks pass

@@ -153,6 +153,18 @@ void registry_remove(ShimThread* st) {
   st->live_prev = st->live_next = nullptr;
 }
 
+// The lock may be held by a parent thread the child does not have: released
+// without having been taken here.
+void registry_after_fork_child(ShimThread* self) GH_NO_TSA {
+  g_registry_lock.unlock();
+  g_live = nullptr;
+  if (self && !self->root) {
+    self->live_prev = self->live_next = nullptr;
+    g_live = self;
+  }
+  g_main_root.store(nullptr, std::memory_order_relaxed);
+}
+
 void registry_for_each(void (*fn)(ShimThread*, void*), void* arg) {
   SpinGuard guard(g_registry_lock);
   for (ShimThread* st = g_live; st; st = st->live_next) fn(st, arg);

@@ -95,6 +95,10 @@ pid_t current_tid();
 void registry_add(ShimThread* st);
 void registry_remove(ShimThread* st);
 
+// In a fork child: the registry holds only `self` (the forking thread, if
+// pthread_create made it); the parent's other threads are not here.
+void registry_after_fork_child(ShimThread* self);
+
 // Calls fn on every live green thread made by pthread_create (roots are
 // not in the registry), under the registry lock: a thread cannot end
 // meanwhile.

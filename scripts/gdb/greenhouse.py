@@ -38,10 +38,25 @@ def _u8(addr):
 
 
 def _cstr(addr, limit):
+    """The NUL-terminated string at addr (at most limit bytes), read in
+    small pieces so that one near the end of a mapping does not fail."""
     if addr == 0:
         return ""
-    data = gdb.selected_inferior().read_memory(addr, limit).tobytes()
-    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    out = b""
+    inf = gdb.selected_inferior()
+    while len(out) < limit:
+        try:
+            piece = inf.read_memory(addr + len(out), min(16, limit - len(out))).tobytes()
+        except gdb.MemoryError:
+            try:
+                piece = inf.read_memory(addr + len(out), 1).tobytes()
+            except gdb.MemoryError:
+                break
+        if b"\0" in piece:
+            out += piece.split(b"\0", 1)[0]
+            break
+        out += piece
+    return out.decode("utf-8", "replace")
 
 
 class _Layout:

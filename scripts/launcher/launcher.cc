@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -363,8 +364,10 @@ int ps_main(int argc, char** argv) {
           "each parked thread, --json prints one JSON object. Only the program's user (and\n"
           "root) may ask. (To run a program named ps under the shim: greenhouse -- ps ...)\n");
       return 0;
-    } else if (pid == 0 && !a.empty() && a.find_first_not_of("0123456789") == std::string::npos) {
+    } else if (pid == 0 && !a.empty() && a.size() <= 10 &&
+               a.find_first_not_of("0123456789") == std::string::npos) {
       pid = std::strtol(a.c_str(), nullptr, 10);
+      if (pid > INT32_MAX) pid = -1;
     } else {
       std::fprintf(stderr, "greenhouse ps: unexpected argument %s (see greenhouse ps --help)\n",
                    a.c_str());
@@ -394,6 +397,24 @@ int ps_main(int argc, char** argv) {
                  pid, std::strerror(e));
     return 1;
   }
+  // The socket's name is not owned: make sure the one answering is that
+  // process, and runs as the user who owns it (or root), before believing it.
+  ucred cred{};
+  socklen_t clen = sizeof cred;
+  struct stat proc_st;
+  std::string proc_dir = "/proc/" + std::to_string(pid);
+  if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.pid != pid ||
+      stat(proc_dir.c_str(), &proc_st) != 0 || (cred.uid != proc_st.st_uid && cred.uid != 0)) {
+    std::fprintf(stderr,
+                 "greenhouse ps: the control socket of process %ld is held by another process "
+                 "(pid %d, uid %u): not asking it\n",
+                 pid, static_cast<int>(cred.pid), static_cast<unsigned>(cred.uid));
+    return 1;
+  }
+  // A report of many threads with stacks takes a while; a process that does
+  // not answer at all does not hang us.
+  timeval tv{60, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   req += "\n";
   // A process that refuses us may close before reading the request: the
   // answer, not the send, says what happened.
@@ -404,6 +425,10 @@ int ps_main(int argc, char** argv) {
   for (;;) {
     ssize_t n = read(s, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      std::fprintf(stderr, "greenhouse ps: process %ld did not answer within 60 s\n", pid);
+      return 1;
+    }
     if (n <= 0) break;
     if (total == 0 && std::strncmp(buf, "greenhouse: refused", 19) == 0) refused = true;
     total += static_cast<size_t>(n);

@@ -16,9 +16,16 @@
  * mutexes in opposite orders and deadlock; main joins "left".
  *
  * `ps_target FILE hog`: a thread "spinner" computes for 2 s in spin_for()
- * without a system call; main joins it and exits 0. */
+ * without a system call; main joins it and exits 0.
+ *
+ * `ps_target FILE timer`: a thread waits on a condition variable that a
+ * POSIX timer's notification thread (SIGEV_THREAD: glibc starts it itself,
+ * not through pthread_create) signals twice, 2.5 s apart (longer than the
+ * deadlock check needs to see all threads still); not a deadlock, though
+ * every green thread waits on synchronisation meanwhile. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +103,23 @@ static void* spinner(void* arg) {
   return NULL;
 }
 
+static int g_fired;
+static void on_timer(union sigval v) {
+  (void)v;
+  pthread_mutex_lock(&g_m);
+  g_fired++;
+  pthread_cond_signal(&g_c);
+  pthread_mutex_unlock(&g_m);
+}
+static void* timed_waiter(void* arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "timed");
+  pthread_mutex_lock(&g_m);
+  while (g_fired < 2) pthread_cond_wait(&g_c, &g_m);
+  pthread_mutex_unlock(&g_m);
+  return NULL;
+}
+
 static int write_pid(const char* path) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -126,6 +150,19 @@ int main(int argc, char** argv) {
     pthread_create(&r, NULL, right, NULL);
     if (write_pid(argv[1])) return 2;
     pthread_join(l, NULL);
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[2], "timer") == 0) {
+    pthread_t t;
+    pthread_create(&t, NULL, timed_waiter, NULL);
+    struct sigevent ev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_timer};
+    timer_t timer;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0) return 2;
+    struct itimerspec its = {{2, 500000000}, {2, 500000000}};
+    if (timer_settime(timer, 0, &its, NULL) != 0) return 2;
+    if (write_pid(argv[1])) return 2;
+    pthread_join(t, NULL);
+    printf("timer fired %d times\n", g_fired);
     return 0;
   }
   if (argc == 3 && strcmp(argv[2], "hog") == 0) {

@@ -97,6 +97,29 @@ if [ "$rc" = 1 ] && grep -q "has no control socket" <<<"$out"; then
 else
   fail "GREENHOUSE_CONTROL=0: ps exit $rc: $out"
 fi
+# Someone else takes the process's socket name (abstract names have no
+# owner): ps must not believe its answer.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0greenhouse-control-" + sys.argv[1])
+s.listen(1)
+print("bound", flush=True)
+c, _ = s.accept()
+c.sendall(b"greenhouse: pid " + sys.argv[1].encode() + b" (fake): 0 green threads\n")
+' "$PID" >"$WORK/squat.out" 2>&1 &
+  squat=$!
+  for ((i = 0; i < 100; i++)); do grep -q bound "$WORK/squat.out" 2>/dev/null && break; sleep 0.05; done
+  out="$("$GH" ps "$PID" 2>&1)"; rc=$?
+  if [ "$rc" = 1 ] && grep -q "is held by another process" <<<"$out" && ! grep -q fake <<<"$out"; then
+    pass "a socket name taken by another user: ps refuses to believe it"
+  else
+    fail "squatted socket: ps exit $rc: $out"
+  fi
+  kill "$squat" 2>/dev/null
+  wait "$squat" 2>/dev/null
+fi
 stop_bg "$TARGET_BG"
 
 # The epoll backend.
@@ -135,6 +158,17 @@ if kill -0 "$PID" 2>/dev/null; then pass "deadlock: the program waits on"; else 
 n="$(grep -c "deadlock: every green thread" "$WORK/deadlock.log")"
 [ "$n" = 1 ] && pass "deadlock: reported once" || fail "deadlock: reported $n times"
 stop_bg "$TARGET_BG"
+# Every green thread waits on a condition variable that a thread glibc
+# started by itself (a POSIX timer's) signals: no deadlock (2.5 s between
+# wake-ups: the deadlock check sees everything still twice meanwhile).
+MODE=timer start_target timer GREENHOUSE_LOG_FILE="$WORK/timer.log"
+wait_gone "$TARGET_BG" 30 || fail "timer: the program did not end"
+if grep -q "timer fired 2 times" "$WORK/timer.out" && ! grep -q deadlock "$WORK/timer.log" 2>/dev/null; then
+  pass "no deadlock reported while a glibc timer thread keeps waking a green thread"
+else
+  fail "timer: out: $(cat "$WORK/timer.out"); log: $(cat "$WORK/timer.log" 2>/dev/null)"
+fi
+MODE=
 # The threads of the first program (a read, a sleep) are not a deadlock.
 if grep -q "deadlock" "$WORK/plain.err" "$WORK/dump.log" 2>/dev/null; then
   fail "a deadlock was reported for threads waiting on I/O and a timer"
