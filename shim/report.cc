@@ -447,7 +447,7 @@ void log_report(const std::string& report) {
     if (end == std::string::npos) end = report.size();
     std::string line = report.substr(start, end - start);
     if (line.compare(0, 12, "greenhouse: ") == 0) line.erase(0, 12);
-    log_error("%s", line.c_str());
+    if (!line.empty()) log_error("%s", line.c_str());  // (the blank line before the table)
     start = end + 1;
   }
 }
