@@ -47,22 +47,7 @@ static void* server(void* arg) {
 static void* client(void* arg) {
   (void)arg;
   block_usr1();
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, (struct sockaddr*)&a, sizeof a) != 0) {
-    g_failures++;
-    return NULL;
-  }
-  int ok = 1;
-  for (int i = 0; i < ROUNDS; i++) {
-    char out[32], in[32];
-    int len = snprintf(out, sizeof out, "round %d", i);
-    if (write_full(s, out, (size_t)len) != 0 || read_full(s, in, (size_t)len) != len ||
-        memcmp(in, out, (size_t)len) != 0)
-      ok = 0;
-  }
-  close(s);
+  int ok = echo_rounds(g_port, ROUNDS);
   if (!ok) g_failures++;
   /* end main's wait */
   if (g_how == 2) {

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +184,24 @@ static inline ssize_t read_full(int fd, void* buf, size_t n) {
     got += (size_t)r;
   }
   return (ssize_t)got;
+}
+
+/* Connects to 127.0.0.1:port and exchanges `rounds` short messages with an
+ * echo server there (accept_and_echo), checking each reply. Returns 1 if
+ * every round came back intact, 0 if not (or the connection failed). */
+static inline int echo_rounds(int port, int rounds) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int ok = s >= 0 && connect(s, (struct sockaddr*)&a, sizeof a) == 0;
+  for (int i = 0; ok && i < rounds; i++) {
+    char out[32], in[32];
+    int len = snprintf(out, sizeof out, "round %d", i);
+    ok = write_full(s, out, (size_t)len) == 0 && read_full(s, in, (size_t)len) == len &&
+         memcmp(in, out, (size_t)len) == 0;
+  }
+  if (s >= 0) close(s);
+  return ok;
 }
 
 /* Accepts one connection on `listener` and echoes what it reads until the

@@ -68,17 +68,7 @@ static void* pipe_reader(void* arg) {
 
 static void* client(void* arg) {
   (void)arg;
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int ok = connect(s, (struct sockaddr*)&a, sizeof a) == 0;
-  for (int i = 0; ok && i < ROUNDS; i++) {
-    char out[32], in[32];
-    int len = snprintf(out, sizeof out, "round %d", i);
-    ok = write_full(s, out, (size_t)len) == 0 && read_full(s, in, (size_t)len) == len &&
-         memcmp(in, out, (size_t)len) == 0;
-  }
-  close(s);
+  int ok = echo_rounds(g_port, ROUNDS);
   report("%d echo rounds: %s\n", ROUNDS, ok ? "ok" : "FAILED");
   if (!ok) g_local_failures++;
   /* only now: the reader has been waiting on the pipe all along */
