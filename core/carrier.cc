@@ -367,6 +367,10 @@ void Carrier::ready(GreenThread* g) {
 }
 
 void Carrier::signal_arrived(bool sa_restart) {
+  GreenThread* target = signal_target_.load(std::memory_order_acquire);
+  if (!target) target = &root_;
+  pending_stamp_.store(target->handlers_ran.fetch_add(1, std::memory_order_acq_rel) + 1,
+                       std::memory_order_release);
   int v = sa_restart ? 2 : 1;
   // A plain handler wins over a restarting one that arrived at the same time.
   int cur = pending_signal_.load(std::memory_order_relaxed);
@@ -415,6 +419,7 @@ GreenThread* Carrier::process_signal_target(int sig) {
 
 void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
   if (h) {
+    if (!h->since_given) h->since = g->handlers_ran.load(std::memory_order_acquire);
     SpinGuard guard(intr_lock_);
     if (!g->interrupt) {
       g->intr_owner.store(this, std::memory_order_release);
@@ -455,6 +460,7 @@ void Carrier::deliver_interrupt() {
   if (!sig) return;
   GreenThread* target = signal_target_.exchange(nullptr, std::memory_order_acq_rel);
   if (!target) target = &root_;
+  uint32_t stamp = pending_stamp_.load(std::memory_order_acquire);
   // The wait may have started on another carrier (the thread moved there
   // before it parked): its hook is on that carrier's list.
   Carrier* owner = target->intr_owner.load(std::memory_order_acquire);
@@ -463,6 +469,8 @@ void Carrier::deliver_interrupt() {
   if (target->intr_owner.load(std::memory_order_relaxed) != owner) return;
   InterruptHook* h = target->interrupt;
   if (!h || (sig == 2 && h->restartable)) return;
+  // The handler ran before this wait began: it is not the wait's to end.
+  if (static_cast<int32_t>(stamp - h->since) <= 0) return;
   owner->unlink_interruptible(target);
   target->interrupt = nullptr;
   // Under the lock: the thread, woken meanwhile by something else, cannot

@@ -111,9 +111,11 @@ class Carrier : public ArenaObject {
   uint64_t interrupts() const { return interrupts_; }
 
   // Async-signal-safe; called from a signal handler that ran on this OS
-  // thread. At its next scheduling point the carrier interrupts the wait of
-  // `target` (nullptr: the root green thread, where the kernel sends a
-  // process-directed signal natively) if that wait is interruptible and not
+  // thread, as signal_target() (nullptr: the root green thread, where the
+  // kernel sends a process-directed signal natively). At its next scheduling
+  // point the carrier interrupts that thread's wait if the wait is
+  // interruptible, began before the handler ran (a later one is left alone,
+  // as a native call made after a handler returned is), and is not
   // restarted by SA_RESTART (sa_restart), as a native blocked call would be.
   void signal_arrived(bool sa_restart);
   // The running green thread's signal mask changed to `mask`, which is
@@ -282,7 +284,8 @@ class Carrier : public ArenaObject {
   void deliver_interrupt();
   SpinLock intr_lock_;  // guards the interruptible list
   GreenThread* interruptible_ GH_GUARDED_BY(intr_lock_) = nullptr;
-  std::atomic<int> pending_signal_{0};  // any thread: 1 plain, 2 SA_RESTART
+  std::atomic<int> pending_signal_{0};      // any thread: 1 plain, 2 SA_RESTART
+  std::atomic<uint32_t> pending_stamp_{0};  // the target's handlers_ran after that handler
   std::atomic<GreenThread*> signal_target_{nullptr};
   pid_t os_tid_ = 0;              // [const]
   void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now

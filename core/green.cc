@@ -74,24 +74,41 @@ void waiter_interrupt(InterruptHook* h) {
 }
 }  // namespace
 
-int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, const char* what) {
+int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, const char* what,
+                              const uint32_t* handlers_since) {
   WaiterInterrupt hook;
   hook.fire = &waiter_interrupt;
   hook.restartable = restartable;
   hook.w = &w;
+  if (handlers_since) {
+    hook.since = *handlers_since;
+    hook.since_given = true;
+  }
   w.g->current_carrier()->set_interrupt(w.g, &hook);
-  int r = park_waiter(w, deadline_ns, what);
+  int r;
+  int expected = Waiter::kWaiting;
+  if (handlers_since && w.g->handlers_ran.load(std::memory_order_acquire) != *handlers_since &&
+      w.state.compare_exchange_strong(expected, Waiter::kInterrupted, std::memory_order_acq_rel)) {
+    // A handler ran before the hook was up (and its carrier may have found
+    // no wait to end).
+    r = Waiter::kInterrupted;
+  } else {
+    // (If the hook fired meanwhile, it readied us: the park takes that.)
+    r = park_waiter(w, deadline_ns, what);
+  }
   w.g->current_carrier()->set_interrupt(w.g, nullptr);
   return r;
 }
 
-int sleep_until_interruptible(int64_t deadline_ns) {
+int sleep_until_interruptible(int64_t deadline_ns, const uint32_t* handlers_since) {
   Carrier* c = Carrier::get();
   if (!c) return 0;
   Waiter w;
   w.g = c->running();
-  return park_waiter_interruptible(w, deadline_ns, false, "sleep") == Waiter::kInterrupted ? -EINTR
-                                                                                           : 0;
+  return park_waiter_interruptible(w, deadline_ns, false, "sleep", handlers_since) ==
+                 Waiter::kInterrupted
+             ? -EINTR
+             : 0;
 }
 
 size_t default_stack_size() { return g_default_stack.load(std::memory_order_relaxed); }

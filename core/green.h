@@ -37,9 +37,12 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what = nullptr,
 
 // Like park_waiter, but a signal handler running on the carrier meanwhile
 // (Carrier::signal_arrived) ends the wait with Waiter::kInterrupted, unless
-// the handler has SA_RESTART and the wait is `restartable`.
+// the handler has SA_RESTART and the wait is `restartable`. Only a handler
+// that ran after the wait began counts; with handlers_since, after the
+// thread's GreenThread::handlers_ran was that value (one since then ends
+// the wait at once).
 int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable,
-                              const char* what = nullptr);
+                              const char* what = nullptr, const uint32_t* handlers_since = nullptr);
 
 // ---- Green threads ----
 
@@ -85,7 +88,8 @@ void yield();
 // Sleeps until the CLOCK_MONOTONIC deadline; never returns early.
 void sleep_until(int64_t deadline_ns);
 // The same, but a signal handler ends it early: returns -EINTR, else 0.
-int sleep_until_interruptible(int64_t deadline_ns);
+// handlers_since: as for park_waiter_interruptible.
+int sleep_until_interruptible(int64_t deadline_ns, const uint32_t* handlers_since = nullptr);
 inline void sleep_for(int64_t ns) { sleep_until(deadline_after(ns)); }
 
 }  // namespace gh

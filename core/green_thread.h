@@ -41,9 +41,16 @@ using GreenEntry = void* (*)(void* arg);
 // Set by a green thread for the length of a wait that a signal handler may
 // interrupt (sleep, poll, a ring operation, ...). The carrier calls fire()
 // on its own thread, after the handler ran, to end the wait early.
+// Only a handler that ran after the wait began ends it: one that ran before
+// (the thread was running, natively not yet in the call) leaves it alone.
 struct InterruptHook {
   void (*fire)(InterruptHook* self) = nullptr;
   bool restartable = false;  // SA_RESTART handlers leave this wait alone
+  // GreenThread::handlers_ran when the wait began: set_interrupt() reads it
+  // unless the caller gives an earlier count (since_given; sigsuspend's,
+  // taken before its mask change may run a pending signal's handler).
+  uint32_t since = 0;
+  bool since_given = false;
 };
 
 struct GreenThread : ArenaObject {
@@ -84,6 +91,9 @@ struct GreenThread : ArenaObject {
   // of interruptible threads it is (that carrier's intr_lock_ guards these).
   InterruptHook* interrupt = nullptr;
   std::atomic<Carrier*> intr_owner{nullptr};
+  // [any] Bumped by Carrier::signal_arrived after each handler that ran as
+  // this thread; compared with InterruptHook::since.
+  std::atomic<uint32_t> handlers_ran{0};
   GreenThread* intr_prev = nullptr;
   GreenThread* intr_next = nullptr;
   bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers

@@ -125,9 +125,10 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   t_bypass--;
   t_signal_self = saved_self;
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
-  if (claimed) target->on_cpu.store(false, std::memory_order_release);
-  // A synchronous signal interrupts no wait: its thread was running.
+  // A synchronous signal interrupts no wait: its thread was running. Counted
+  // while the target is still held: its next wait begins after the count.
   if (carrier && !synchronous) carrier->signal_arrived(flags & SA_RESTART);
+  if (claimed) target->on_cpu.store(false, std::memory_order_release);
 }
 
 }  // namespace
@@ -264,6 +265,26 @@ void note_mask() {
   c->set_running_sigmask(cur);
   if (ShimThread* st = shim_self()) raise_unblocked_pending(st, cur);
 }
+
+// Before a mask change that unblocks signals: a signal pending on the OS
+// thread (or the process) is delivered the moment the kernel mask lets it,
+// before the call returns, and the trampoline must already see the thread
+// taking it. The record holds the bits both masks block until note_mask()
+// sets the new mask.
+void note_mask_before(int how, const sigset_t* set) {
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c || !threads_green() || t_bypass) return;
+  uint64_t want = 0;
+  if (copy_from_user(&want, set, sizeof want) != 0) return;  // EFAULT follows
+  uint64_t old = c->running()->sigmask;
+  if (how == SIG_BLOCK)
+    want |= old;
+  else if (how == SIG_UNBLOCK)
+    want = old & ~want;
+  else if (how != SIG_SETMASK)
+    return;  // EINVAL follows
+  if (old & ~want) c->set_running_sigmask(old & want);
+}
 }  // namespace
 
 GH_EXPORT int sigpending(sigset_t* set) {
@@ -281,6 +302,7 @@ GH_EXPORT int sigpending(sigset_t* set) {
 
 GH_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   ensure_real();
+  if (set) note_mask_before(how, set);
   int r = real::pthread_sigmask(how, set, old);
   if (r == 0 && set) note_mask();
   return r;
@@ -288,6 +310,7 @@ GH_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
 
 GH_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   ensure_real();
+  if (set) note_mask_before(how, set);
   int r = real::sigprocmask(how, set, old);
   if (r == 0 && set) note_mask();
   return r;
@@ -436,8 +459,10 @@ GH_EXPORT int sigwait(const sigset_t* set, int* sig) {
 // this thread: thread-directed, or a process-directed signal the kernel would
 // have given it), and returns -1 with EINTR as natively.
 namespace {
-int wait_for_handler() {
-  while (gh::sleep_until_interruptible(gh::kNoDeadline) != -EINTR) {
+// handlers_since: the thread's GreenThread::handlers_ran from before a mask
+// change that may already have run a handler; nullptr: from now.
+int wait_for_handler(const uint32_t* handlers_since) {
+  while (gh::sleep_until_interruptible(gh::kNoDeadline, handlers_since) != -EINTR) {
   }
   errno = EINTR;
   return -1;
@@ -446,7 +471,7 @@ int wait_for_handler() {
 
 GH_EXPORT int pause(void) {
   if (!may_park()) return real::pause();
-  return wait_for_handler();
+  return wait_for_handler(nullptr);
 }
 
 GH_EXPORT int sigsuspend(const sigset_t* mask) {
@@ -455,8 +480,9 @@ GH_EXPORT int sigsuspend(const sigset_t* mask) {
   if (copy_from_user(&want, mask, sizeof want) != 0) return ret_errno(-EFAULT);
   // The mask is the thread's own while it waits; a signal it unblocks that is
   // already pending runs its handler here, which ends the wait at once.
+  uint32_t since = gh::self()->handlers_ran.load(std::memory_order_acquire);
   pthread_sigmask(SIG_SETMASK, &want, &old);
-  int r = wait_for_handler();
+  int r = wait_for_handler(&since);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = EINTR;
   return r;

@@ -525,11 +525,11 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!st) return real::pthread_kill(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (sig == 0) return 0;
-  // Blocked by the target (and not the running thread, whose mask is the
-  // kernel's now): pending for the target alone, as natively.
+  // Blocked by the target, the caller too: pending for the target alone, as
+  // natively (left pending on the carrier's OS thread, it would reach
+  // whichever green thread next ran there with it unblocked).
   uint64_t bit = uint64_t{1} << (sig - 1);
-  ShimThread* me = shim_self();
-  if (sig <= 64 && st != me && (st->g->sigmask & bit)) {
+  if (sig <= 64 && (st->g->sigmask & bit)) {
     st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
     return 0;
   }
@@ -539,6 +539,16 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   gh::Carrier* c = st->g->current_carrier();
   c->set_signal_target(st->g);
   return real::pthread_kill(reinterpret_cast<pthread_t>(c->os_tp()), sig);
+}
+
+// raise(sig) is pthread_kill(pthread_self(), sig) (glibc's goes to the OS
+// thread, the carrier, past the hook above).
+GH_EXPORT int raise(int sig) {
+  if (!threads_green()) return real::raise(sig);
+  int r = pthread_kill(pthread_self(), sig);
+  if (r == 0) return 0;
+  errno = r;
+  return -1;
 }
 
 GH_EXPORT int pthread_cancel(pthread_t t) {

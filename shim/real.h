@@ -146,6 +146,7 @@ namespace gh::shim {
   D(pthread_detach, nullptr)                                                    \
   D(pthread_self, nullptr)                                                      \
   D(pthread_kill, nullptr)                                                      \
+  D(raise, nullptr)                                                             \
   D(pthread_sigmask, nullptr)                                                   \
   D(pthread_tryjoin_np, nullptr)                                                \
   D(pthread_timedjoin_np, nullptr)                                              \

@@ -398,3 +398,62 @@ TEST(Green, ProcessSignalGoesToAWaiterThatTakesIt) {
 }
 
 }  // namespace
+
+namespace {
+
+// A handler that ran as a thread while it was running (natively: before it
+// entered its next call) does not end the wait it begins afterwards: that
+// wait runs to its deadline. (Before, the carrier ended whatever
+// interruptible wait the thread was in when it next scheduled.)
+TEST(Green, HandlerBeforeTheWaitLeavesItAlone) {
+  gh::Carrier* c = gh::Carrier::get();
+  ASSERT_NE(c, nullptr);
+  gh::GreenThread* g;
+  ASSERT_EQ(gh::spawn(
+                [](void*) -> void* {
+                  gh::Carrier* here = gh::Carrier::current();
+                  here->set_signal_target(gh::self());
+                  here->signal_arrived(false);  // a handler ran as this thread, here
+                  return reinterpret_cast<void*>(static_cast<intptr_t>(
+                      gh::sleep_until_interruptible(gh::deadline_after(gh::kNsPerSec / 500))));
+                },
+                nullptr, {}, &g),
+            0);
+  void* res = nullptr;
+  ASSERT_EQ(gh::join(g, &res), 0);
+  EXPECT_EQ(reinterpret_cast<intptr_t>(res), 0);
+}
+
+// With a count taken before (sigsuspend's, before its mask change lets a
+// pending signal's handler run), a handler since then ends the wait at once,
+// and one before it does not.
+TEST(Green, HandlerSinceAGivenCountEndsTheWait) {
+  gh::Carrier* c = gh::Carrier::get();
+  ASSERT_NE(c, nullptr);
+  gh::GreenThread* g;
+  ASSERT_EQ(
+      gh::spawn(
+          [](void*) -> void* {
+            gh::GreenThread* me = gh::self();
+            gh::Carrier* here = gh::Carrier::current();
+            here->set_signal_target(me);
+            here->signal_arrived(false);
+            uint32_t since = me->handlers_ran.load();
+            // Nothing since: the wait runs to its deadline.
+            int first =
+                gh::sleep_until_interruptible(gh::deadline_after(gh::kNsPerSec / 500), &since);
+            here = gh::Carrier::current();
+            here->set_signal_target(me);
+            here->signal_arrived(false);
+            // One since: no wait at all.
+            int second = gh::sleep_until_interruptible(gh::kNoDeadline, &since);
+            return reinterpret_cast<void*>(static_cast<intptr_t>(first == 0 && second == -EINTR));
+          },
+          nullptr, {}, &g),
+      0);
+  void* res = nullptr;
+  ASSERT_EQ(gh::join(g, &res), 0);
+  EXPECT_EQ(reinterpret_cast<intptr_t>(res), 1);
+}
+
+}  // namespace
