@@ -99,6 +99,10 @@ struct GreenThread : ArenaObject {
   bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers
   bool io_interruptible = true;  // [running] signal handlers may end ring waits at all
   uint64_t sigmask = 0;          // [running] blocked signals (kernel sigset, 64 bits)
+  // [running] The earliest deadline (CLOCK_MONOTONIC ns, < 0 none) of the
+  // thread's open gh_timeout scopes (greenhouse.h): its waits that honour
+  // one end with ETIMEDOUT then (docs/api.md, "Timeout").
+  int64_t deadline = -1;
   void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
   uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping

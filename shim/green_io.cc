@@ -14,13 +14,34 @@
 
 namespace gh::shim {
 
-int64_t fd_deadline(const FdEntry* e, bool out) {
+namespace {
+int64_t sock_deadline(const FdEntry* e, bool out) {
   int64_t t = (out ? e->sndtimeo_ns : e->rcvtimeo_ns).load(std::memory_order_relaxed);
   if (t > 0) return deadline_after(t);
   // A negative timeval gives the socket a zero timeout: the kernel then
   // treats the call as non-blocking (EAGAIN at once).
   if (t < 0) return deadline_after(0);
   return kNoDeadline;
+}
+
+// The running thread's gh_timeout deadline (docs/api.md, "Timeout"), or
+// kNoDeadline.
+int64_t scope_deadline() {
+  Carrier* c = Carrier::current();
+  return c ? c->running()->deadline : kNoDeadline;
+}
+}  // namespace
+
+int64_t fd_deadline(const FdEntry* e, bool out) {
+  int64_t d = sock_deadline(e, out);
+  int64_t scope = scope_deadline();
+  return scope >= 0 && (d < 0 || scope < d) ? scope : d;
+}
+
+long map_deadline(long r, long sock_timeout) {
+  if (r != -ETIME) return r;
+  int64_t scope = scope_deadline();
+  return scope >= 0 && mono_ns() >= scope ? -ETIMEDOUT : sock_timeout;
 }
 
 bool nonblocking_now(int fd, FdEntry* e) {
@@ -47,7 +68,7 @@ void mark_passed_fds(const msghdr* msg) {
 int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
   ParkedOn parked(e);
   int ev = io::poll(fd, events, deadline);
-  if (ev == -ETIME) return -EAGAIN;
+  if (ev == -ETIME) return static_cast<int>(map_deadline(ev, -EAGAIN));
   if (ev == -ECANCELED) return -EBADF;  // close() of the fd cancelled us
   return ev < 0 ? ev : 0;
 }
@@ -57,7 +78,7 @@ namespace {
 // A ring wait that hit the SO_*TIMEO deadline reports what the native call
 // does (EAGAIN); one cancelled by close() of its fd reports EBADF.
 ssize_t map_timeout(ssize_t r) {
-  if (r == -ETIME) return -EAGAIN;
+  if (r == -ETIME) return map_deadline(r, -EAGAIN);
   if (r == -ECANCELED) return -EBADF;
   return r;
 }

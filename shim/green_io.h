@@ -18,8 +18,14 @@
 namespace gh::shim {
 
 // The deadline a blocking receive (in) or send (out) on e gets from
-// SO_RCVTIMEO / SO_SNDTIMEO, or kNoDeadline.
+// SO_RCVTIMEO / SO_SNDTIMEO or the thread's gh_timeout scope (the earlier),
+// or kNoDeadline.
 int64_t fd_deadline(const FdEntry* e, bool out);
+// A ring wait's result r with that deadline: -ETIME becomes -ETIMEDOUT when
+// the gh_timeout scope's deadline has passed (docs/api.md, "Timeout"), else
+// sock_timeout (what the native call reports for SO_*TIMEO: -EAGAIN, or
+// -EINPROGRESS for connect). Other results are returned as they are.
+long map_deadline(long r, long sock_timeout);
 
 // Whether fd is in non-blocking mode now. For a private entry that is the
 // cached flag; for a shared one the kernel's (one F_GETFL), which is cached.

@@ -169,7 +169,7 @@ GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     // the carrier next submits, batched with the other green threads' SQEs.
     ParkedOn parked(e);
     long res = gh::io::accept(fd, addr, addrlen, flags, fd_deadline(e, false));
-    if (res == -ETIME) res = -EAGAIN;
+    res = map_deadline(res, -EAGAIN);
     if (res == -ECANCELED) res = -EBADF;
     r = static_cast<int>(ret_errno(res));
   }
@@ -201,7 +201,7 @@ GH_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   ParkedOn parked(e);
   long r = gh::io::connect(fd, addr, len, fd_deadline(e, true));
   // A connect that outlives SO_SNDTIMEO reports EINPROGRESS natively.
-  if (r == -ETIME) r = -EINPROGRESS;
+  r = map_deadline(r, -EINPROGRESS);
   if (r == -ECANCELED) r = -EBADF;
   return static_cast<int>(ret_errno(r));
 }

@@ -98,6 +98,12 @@ void creator_name(char out[16]) {
 GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
                              void* arg) {
   if (!threads_green() || t_bypass) return real::pthread_create(thread, attr, start, arg);
+  return create_green_thread(thread, attr, start, arg, nullptr, -1);
+}
+
+namespace gh::shim {
+int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                        void* arg, const char* name, int carrier) {
   // glibc clears this when a second OS thread starts; green threads must do
   // the same, or libstdc++ takes its single-threaded shortcuts (static-local
   // guards that treat a concurrent initialisation as recursion, ...).
@@ -137,13 +143,24 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
     return EAGAIN;
   }
   st->g = g;
+  if (carrier >= 0) {
+    // Pinned: it runs on that carrier only (its wake-ups go there).
+    gh::Carrier* home = g->pool->slot(carrier);
+    g->home = home;
+    g->carrier.store(home, std::memory_order_relaxed);
+    g->pinned.store(true, std::memory_order_relaxed);
+  }
   registry_add(st);
-  creator_name(g->name);
+  if (name)
+    snprintf(g->name, sizeof g->name, "%s", name);
+  else
+    creator_name(g->name);
   if (detach == PTHREAD_CREATE_DETACHED) gh::detach(g);
   *thread = reinterpret_cast<pthread_t>(st);
   gh::start(g);
   return 0;
 }
+}  // namespace gh::shim
 
 namespace {
 // Joins st's green thread; frees the record on success. pthread codes.

@@ -36,10 +36,11 @@ struct Bypass {
 
 // True when the calling green thread is alone on its carrier (or the thread
 // has no carrier yet): a blocking call may then use the real system call and
-// block the OS thread, which is what native code would do anyway.
+// block the OS thread, which is what native code would do anyway. Not with
+// a gh_timeout scope open (docs/api.md): only a parked call honours it.
 inline bool alone_on_carrier() {
   Carrier* c = Carrier::current();
-  return !c || (c->live() <= 1 && c->backend()->inflight() == 0);
+  return !c || (c->live() <= 1 && c->backend()->inflight() == 0 && c->running()->deadline < 0);
 }
 
 // Whether a blocking call made now should park the calling green thread

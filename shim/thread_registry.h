@@ -134,6 +134,11 @@ void new_process_pool();
 // Starts the process pool's other carriers and its hand-off monitor, once:
 // at the first pthread_create of a thread of the pool.
 void start_carriers();
+// pthread_create of a green thread (threads_green()), with a name (nullptr:
+// the creator's, as glibc) and a carrier index to pin it to (-1: any; the
+// caller checked it is one of the pool's). pthread codes.
+int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                        void* arg, const char* name, int carrier);
 
 // Starts a native OS thread (all hooks pass through on it) running fn(arg),
 // detached, named `name` (a runtime thread: gh-*) before it runs and before
