@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // greenhouse.h: Event and Pool (docs/api.md). Both park on the green futex
-// (core/parking_lot.h); a pool's tasks are detached green threads made by
-// gh_spawn, its slots a green semaphore.
+// (core/parking_lot.h); a pool's workers are detached green threads made by
+// gh_spawn, fed through a channel, its slots a green semaphore.
 #include <climits>
 #include <cerrno>
 #include <new>
@@ -56,52 +56,80 @@ GH_EXPORT int gh_event_wait(gh_event_t* e, int64_t timeout_ns) {
 }
 
 // ---- Pool ----
-
-struct gh_pool : gh::ArenaObject {
-  gh::Semaphore slots{};             // free slots
-  std::atomic<uint32_t> running{0};  // tasks started and not finished
-};
+//
+// A pool keeps up to `size` worker green threads and hands each task to an
+// idle one through a channel; it makes a worker only when none is idle, and
+// a worker idle for kWorkerIdleNs ends. `slots` bounds the tasks queued or
+// running to `size`, so the channel (capacity `size`) never makes a sender
+// wait.
 
 namespace {
+constexpr int64_t kWorkerIdleNs = 1000 * 1000 * 1000;
 
 struct MapResult {
   size_t index;
   void* result;
 };
 
-// One task: what to run and where its result goes.
-struct Task : gh::ArenaObject {
-  gh_pool* pool;
+// One task: what to run and where its result goes. Copied into the channel.
+struct Task {
   void* (*fn)(void*);
   void* arg;
-  void** out = nullptr;            // gh_pool_map: out[i]
-  gh::Channel* results = nullptr;  // gh_pool_map_unordered
-  size_t index = 0;
-  std::atomic<uint32_t>* left = nullptr;  // a map's tasks not yet done
+  void** out;            // gh_pool_map: out[i]
+  gh::Channel* results;  // gh_pool_map_unordered
+  size_t index;
+  std::atomic<uint32_t>* left;  // a map's tasks not yet done
+};
+}  // namespace
+
+struct gh_pool : gh::ArenaObject {
+  gh::Semaphore slots{};             // tasks that may still be queued or run
+  std::atomic<uint32_t> running{0};  // tasks queued or running
+  std::atomic<uint32_t> workers{0};  // worker threads alive
+  std::atomic<uint32_t> idle{0};     // workers waiting for a task
+  gh::Channel* tasks = nullptr;
+  uint32_t size = 0;
 };
 
-void* run_task(void* a) {
-  auto* t = static_cast<Task*>(a);
-  void* r = t->fn(t->arg);
-  if (t->out) *t->out = r;
-  if (t->results) {
-    MapResult m{t->index, r};
-    t->results->send(&m, gh::kNoDeadline);  // unbounded: never waits
+namespace {
+
+void finish_task(gh_pool* p, const Task& t, void* r) {
+  if (t.out) *t.out = r;
+  if (t.results) {
+    MapResult m{t.index, r};
+    t.results->send(&m, gh::kNoDeadline);  // unbounded: never waits
   }
-  gh_pool* p = t->pool;
-  std::atomic<uint32_t>* left = t->left;
-  delete t;
-  // Nothing of the map or the pool is touched after its count drops: the
-  // waiter may free it then (a wake of a freed address is harmless).
-  if (left && left->fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(left, INT_MAX);
+  // Nothing of a map is touched after its count drops: the waiter may
+  // return then (a wake of a gone address is harmless).
+  if (t.left && t.left->fetch_sub(1, std::memory_order_acq_rel) == 1)
+    gh::futex_wake(t.left, INT_MAX);
   p->slots.post();
   if (p->running.fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(&p->running, INT_MAX);
+}
+
+void* worker(void* a) {
+  auto* p = static_cast<gh_pool*>(a);
+  Task t;
+  for (;;) {
+    p->idle.fetch_add(1, std::memory_order_seq_cst);
+    int rc = p->tasks->recv(&t, gh::deadline_after(kWorkerIdleNs));
+    p->idle.fetch_sub(1, std::memory_order_seq_cst);
+    if (rc == ETIMEDOUT) {
+      // A spawner that saw this worker idle made no new one: if it queued
+      // a task meanwhile, take it (the fences pair with start_task's).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      rc = p->tasks->recv(&t, 0);
+    }
+    if (rc != 0) break;  // idle too long, or the pool is being freed
+    finish_task(p, t, t.fn(t.arg));
+  }
+  if (p->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(&p->workers, INT_MAX);
   return nullptr;
 }
 
-// Takes a slot (waiting, up to the thread's gh_timeout) and starts t.
-// Returns 0, ETIMEDOUT or EAGAIN; on failure t is freed.
-int start_task(gh_pool* p, Task* t) {
+// Takes a slot (waiting, up to the thread's gh_timeout) and queues t for a
+// worker, making one if none is idle. Returns 0, ETIMEDOUT or EAGAIN.
+int start_task(gh_pool* p, const Task& t) {
   int64_t deadline = api_deadline(-1);
   int rc;
   if (deadline < 0) {
@@ -110,31 +138,38 @@ int start_task(gh_pool* p, Task* t) {
     timespec abs = gh::ns_timespec(deadline);
     rc = p->slots.clockwait(CLOCK_MONOTONIC, &abs);
   }
-  if (rc != 0) {
-    delete t;
-    return rc == ETIMEDOUT ? ETIMEDOUT : EAGAIN;
-  }
+  if (rc != 0) return rc == ETIMEDOUT ? ETIMEDOUT : EAGAIN;
   p->running.fetch_add(1, std::memory_order_acq_rel);
-  gh_spawn_opts o = GH_SPAWN_OPTS_INIT;
-  o.detached = 1;
-  gh_thread_t th;
-  rc = gh_spawn(&th, &run_task, t, &o);
-  if (rc != 0) {
-    delete t;
-    p->slots.post();
-    if (p->running.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      gh::futex_wake(&p->running, INT_MAX);
+  if (p->tasks->send(&t, 0) != 0) {  // cannot happen: a slot means room
+    finish_task(p, Task{}, nullptr);
     return EAGAIN;
+  }
+  // No idle worker to take it: one more (never more than `size`; a task
+  // queued meanwhile is taken by whichever worker comes back first).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (p->idle.load(std::memory_order_seq_cst) == 0 &&
+      p->workers.load(std::memory_order_acquire) < p->size) {
+    p->workers.fetch_add(1, std::memory_order_acq_rel);
+    gh_spawn_opts o = GH_SPAWN_OPTS_INIT;
+    o.detached = 1;
+    o.name = "gh-pool";
+    gh_thread_t th;
+    if (gh_spawn(&th, &worker, p, &o) != 0 &&
+        p->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // No worker at all (no memory for one): what is queued cannot run.
+      // It ends unrun, with NULL results, and the caller hears EAGAIN.
+      Task back;
+      while (p->tasks->recv(&back, 0) == 0) finish_task(p, back, nullptr);
+      return EAGAIN;
+    }
   }
   return 0;
 }
 
-Task* new_task(gh_pool* p, void* (*fn)(void*), void* arg) {
-  auto* t = new (std::nothrow) Task;
-  if (!t) return nullptr;
-  t->pool = p;
-  t->fn = fn;
-  t->arg = arg;
+Task make_task(void* (*fn)(void*), void* arg) {
+  Task t{};
+  t.fn = fn;
+  t.arg = arg;
   return t;
 }
 
@@ -146,25 +181,29 @@ GH_EXPORT gh_pool_t* gh_pool_new(size_t size) {
     return nullptr;
   }
   auto* p = new (std::nothrow) gh_pool;
-  if (!p) {
+  if (p) p->tasks = gh::Channel::create(sizeof(Task), size);
+  if (!p || !p->tasks) {
+    delete p;
     errno = ENOMEM;
     return nullptr;
   }
-  p->slots.init(static_cast<uint32_t>(size));
+  p->size = static_cast<uint32_t>(size);
+  p->slots.init(p->size);
   return p;
 }
 
 GH_EXPORT void gh_pool_free(gh_pool_t* p) {
   if (!p) return;
   wait_zero(&p->running, GH_FOREVER);
+  p->tasks->close();  // the workers leave
+  wait_zero(&p->workers, GH_FOREVER);
+  p->tasks->destroy();
   delete p;
 }
 
 GH_EXPORT int gh_pool_spawn(gh_pool_t* p, void* (*fn)(void*), void* arg) {
   if (!p || !fn) return EINVAL;
-  Task* t = new_task(p, fn, arg);
-  if (!t) return EAGAIN;
-  return start_task(p, t);
+  return start_task(p, make_task(fn, arg));
 }
 
 GH_EXPORT int gh_pool_join(gh_pool_t* p, int64_t timeout_ns) {
@@ -182,13 +221,9 @@ GH_EXPORT int gh_pool_map(gh_pool_t* p, void* (*fn)(void*), void* const* in, voi
   size_t i = 0;
   for (; i < n; i++) {
     out[i] = nullptr;
-    Task* t = new_task(p, fn, in[i]);
-    if (!t) {
-      rc = EAGAIN;
-      break;
-    }
-    t->out = &out[i];
-    t->left = &left;
+    Task t = make_task(fn, in[i]);
+    t.out = &out[i];
+    t.left = &left;
     if ((rc = start_task(p, t)) != 0) break;
   }
   // Those that never started will not count down.
@@ -214,13 +249,9 @@ GH_EXPORT int gh_pool_map_unordered(gh_pool_t* p, void* (*fn)(void*), void* cons
       done(ctx, m.index, m.result);
       delivered++;
     }
-    Task* t = new_task(p, fn, in[started]);
-    if (!t) {
-      rc = EAGAIN;
-      break;
-    }
-    t->results = results;
-    t->index = started;
+    Task t = make_task(fn, in[started]);
+    t.results = results;
+    t.index = started;
     if ((rc = start_task(p, t)) != 0) break;
   }
   for (; delivered < started; delivered++) {

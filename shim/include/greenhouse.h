@@ -161,9 +161,11 @@ typedef struct gh_pool gh_pool_t;
 gh_pool_t* gh_pool_new(size_t size);
 /* Joins every task, then frees it. */
 void gh_pool_free(gh_pool_t* p);
-/* Runs fn(arg) on a new green thread once fewer than `size` tasks run
- * (waiting for a slot). Returns 0, ETIMEDOUT (no slot in time; an enclosing
- * gh_timeout) or EAGAIN (no thread could be made). */
+/* Runs fn(arg) once fewer than `size` tasks are queued or running (waiting
+ * for a slot), on one of the pool's worker green threads (made as needed, up
+ * to `size`; one idle for a second ends): a later task on the same worker
+ * sees the thread-locals an earlier one left. Returns 0, ETIMEDOUT (no slot
+ * in time; an enclosing gh_timeout) or EAGAIN (no worker could be made). */
 int gh_pool_spawn(gh_pool_t* p, void* (*fn)(void*), void* arg);
 /* Waits until no task runs. Returns 0, ETIMEDOUT or EAGAIN (timeout 0). */
 int gh_pool_join(gh_pool_t* p, int64_t timeout_ns);
