@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installing: `cmake --install` into a temporary prefix puts the launcher,
-# the library, greenhouse(1), the gdb helper and a pkg-config file there; the
+# the library, greenhouse.h, greenhouse(1), the gdb helper and a pkg-config
+# file there (a program builds against the API with pkg-config alone); the
 # installed launcher finds its library by itself and runs stock tools (sort
 # --parallel, xz -T2) with the same output as natively; `cpack -G DEB` makes
 # a package whose files, unpacked, do the same.
@@ -56,6 +57,22 @@ got="$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --variable=launcher greenho
 [ "$(realpath "$got" 2>/dev/null)" = "$(realpath "$prefix/bin/greenhouse")" ] &&
   pass "pkg-config --variable=launcher greenhouse: the installed launcher" ||
   fail "pkg-config said '$got'"
+
+# greenhouse.h: a program built against the installed tree with pkg-config
+# alone runs with green threads, no launcher (docs/api.md).
+src="$(cd "$(dirname "$0")/../../.." && pwd)/examples/pipeline.c"
+libdir="$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --variable=libdir greenhouse)"
+if cc -O2 -o "$WORK/pipeline" "$src" \
+     $(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs greenhouse) \
+     -Wl,-rpath,"$libdir" 2>"$WORK/cc.log"; then
+  out="$("$WORK/pipeline" 2>&1)" && [[ "$out" == *": ok" ]] &&
+    pass "a program built with pkg-config --cflags --libs greenhouse: $out" ||
+    fail "the program built against the installed API said: $out"
+  [ -f "$prefix/include/greenhouse.hpp" ] && pass "greenhouse.hpp installed" ||
+    fail "greenhouse.hpp not installed"
+else
+  fail "building against the installed greenhouse.h failed: $(tail -5 "$WORK/cc.log")"
+fi
 
 # The Debian package.
 if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null; then
