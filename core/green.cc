@@ -148,7 +148,9 @@ int spawn(GreenEntry entry, void* arg, const SpawnOptions& opts, GreenThread** o
 
 void start(GreenThread* g) {
   Carrier* c = Carrier::current();
-  if (c && c->pool() == g->pool)
+  // A thread pinned elsewhere goes to its home carrier (ready() sends it).
+  bool elsewhere = g->pinned.load(std::memory_order_relaxed) && g->home != c;
+  if (c && c->pool() == g->pool && !elsewhere)
     c->start(g);
   else
     Carrier::ready(g);

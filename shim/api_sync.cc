@@ -21,16 +21,15 @@ using namespace gh::shim;
 namespace {
 std::atomic_ref<uint32_t> word(gh_event_t* e) { return std::atomic_ref<uint32_t>(e->word_); }
 
-// Waits until *w == 0 (a pool's running count, a map's tasks left). Returns
-// 0, or api_timed_out(timeout_ns).
-int wait_zero(std::atomic<uint32_t>* w, int64_t timeout_ns) {
-  int64_t deadline = api_deadline(timeout_ns);
+// Waits until *w == 0 (a pool's running count, a map's tasks left) or the
+// deadline (CLOCK_MONOTONIC ns, < 0 none). Returns 0 or ETIMEDOUT.
+int wait_zero(std::atomic<uint32_t>* w, int64_t deadline) {
   for (;;) {
     uint32_t v = w->load(std::memory_order_acquire);
     if (v == 0) return 0;
-    if (gh::futex_wait(w, v, deadline == gh::kNoDeadline ? -1 : deadline, "pool") == -ETIMEDOUT &&
+    if (gh::futex_wait(w, v, deadline, "pool") == -ETIMEDOUT &&
         w->load(std::memory_order_acquire) != 0)
-      return api_timed_out(timeout_ns);
+      return ETIMEDOUT;
   }
 }
 }  // namespace
@@ -57,11 +56,19 @@ GH_EXPORT int gh_event_wait(gh_event_t* e, int64_t timeout_ns) {
 
 // ---- Pool ----
 //
-// A pool keeps up to `size` worker green threads and hands each task to an
-// idle one through a channel; it makes a worker only when none is idle, and
-// a worker idle for kWorkerIdleNs ends. `slots` bounds the tasks queued or
-// running to `size`, so the channel (capacity `size`) never makes a sender
-// wait.
+// A pool keeps up to `size` worker green threads and hands each task to
+// one through a channel; a worker idle for kWorkerIdleNs ends. `slots`
+// bounds the tasks queued or running to `size`, so the channel (capacity
+// `size`) never makes a sender wait.
+//
+// `idle` counts workers waiting for a task minus tasks queued for them, and
+// may go below 0 (tasks waiting for a busy worker). A spawner takes one
+// from it before queueing: if there was none to take, it makes a worker (up
+// to `size`). A worker adds one before each wait. One that waited too long
+// leaves only if it can take one back while the count is above 0; at 0 or
+// below a task was queued counting on it, and it waits again. Every change is
+// a read-modify-write of the one counter, so a spawner and a leaving worker
+// cannot both think the other will run the task.
 
 namespace {
 constexpr int64_t kWorkerIdleNs = 1000 * 1000 * 1000;
@@ -86,7 +93,7 @@ struct gh_pool : gh::ArenaObject {
   gh::Semaphore slots{};             // tasks that may still be queued or run
   std::atomic<uint32_t> running{0};  // tasks queued or running
   std::atomic<uint32_t> workers{0};  // worker threads alive
-  std::atomic<uint32_t> idle{0};     // workers waiting for a task
+  std::atomic<int32_t> idle{0};      // waiting workers minus tasks queued for them
   gh::Channel* tasks = nullptr;
   uint32_t size = 0;
 };
@@ -107,28 +114,54 @@ void finish_task(gh_pool* p, const Task& t, void* r) {
   if (p->running.fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(&p->running, INT_MAX);
 }
 
+// Takes one from p->idle if it is above 0.
+bool take_idle(gh_pool* p) {
+  int32_t v = p->idle.load(std::memory_order_acquire);
+  while (v > 0)
+    if (p->idle.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) return true;
+  return false;
+}
+
 void* worker(void* a) {
   auto* p = static_cast<gh_pool*>(a);
+  gh::GreenThread* me = gh::self();
   Task t;
   for (;;) {
-    p->idle.fetch_add(1, std::memory_order_seq_cst);
-    int rc = p->tasks->recv(&t, gh::deadline_after(kWorkerIdleNs));
-    p->idle.fetch_sub(1, std::memory_order_seq_cst);
-    if (rc == ETIMEDOUT) {
-      // A spawner that saw this worker idle made no new one: if it queued
-      // a task meanwhile, take it (the fences pair with start_task's).
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      rc = p->tasks->recv(&t, 0);
+    p->idle.fetch_add(1, std::memory_order_acq_rel);
+    int rc;
+    for (;;) {
+      rc = p->tasks->recv(&t, gh::deadline_after(kWorkerIdleNs));
+      if (rc != ETIMEDOUT || take_idle(p)) break;
+      // A task is queued (or about to be) counting on this worker.
     }
-    if (rc != 0) break;  // idle too long, or the pool is being freed
-    finish_task(p, t, t.fn(t.arg));
+    if (rc != 0) break;  // idle too long, or the pool is being freed (EPIPE)
+    void* r = t.fn(t.arg);
+    if (me) me->deadline = gh::kNoDeadline;  // a scope the task left open ends with it
+    finish_task(p, t, r);
   }
   if (p->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(&p->workers, INT_MAX);
   return nullptr;
 }
 
+// One more worker unless there are `size`. Returns false if none could be
+// made (at the limit, or no memory).
+bool add_worker(gh_pool* p) {
+  uint32_t n = p->workers.load(std::memory_order_acquire);
+  do {
+    if (n >= p->size) return false;
+  } while (!p->workers.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+  gh_spawn_opts o = GH_SPAWN_OPTS_INIT;
+  o.detached = 1;
+  o.name = "gh-pool";
+  gh_thread_t th;
+  if (gh_spawn(&th, &worker, p, &o) == 0) return true;
+  if (p->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) gh::futex_wake(&p->workers, INT_MAX);
+  return false;
+}
+
 // Takes a slot (waiting, up to the thread's gh_timeout) and queues t for a
-// worker, making one if none is idle. Returns 0, ETIMEDOUT or EAGAIN.
+// worker, making one if none is idle. Returns 0, ETIMEDOUT or EAGAIN (no
+// worker at all could be made; t is not queued).
 int start_task(gh_pool* p, const Task& t) {
   int64_t deadline = api_deadline(-1);
   int rc;
@@ -139,30 +172,17 @@ int start_task(gh_pool* p, const Task& t) {
     rc = p->slots.clockwait(CLOCK_MONOTONIC, &abs);
   }
   if (rc != 0) return rc == ETIMEDOUT ? ETIMEDOUT : EAGAIN;
-  p->running.fetch_add(1, std::memory_order_acq_rel);
-  if (p->tasks->send(&t, 0) != 0) {  // cannot happen: a slot means room
-    finish_task(p, Task{}, nullptr);
+  if (p->idle.fetch_sub(1, std::memory_order_acq_rel) <= 0 && !add_worker(p) &&
+      p->workers.load(std::memory_order_acquire) == 0) {
+    // Nobody would ever run it.
+    p->idle.fetch_add(1, std::memory_order_acq_rel);
+    p->slots.post();
     return EAGAIN;
   }
-  // No idle worker to take it: one more (never more than `size`; a task
-  // queued meanwhile is taken by whichever worker comes back first).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (p->idle.load(std::memory_order_seq_cst) == 0 &&
-      p->workers.load(std::memory_order_acquire) < p->size) {
-    p->workers.fetch_add(1, std::memory_order_acq_rel);
-    gh_spawn_opts o = GH_SPAWN_OPTS_INIT;
-    o.detached = 1;
-    o.name = "gh-pool";
-    gh_thread_t th;
-    if (gh_spawn(&th, &worker, p, &o) != 0 &&
-        p->workers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      // No worker at all (no memory for one): what is queued cannot run.
-      // It ends unrun, with NULL results, and the caller hears EAGAIN.
-      Task back;
-      while (p->tasks->recv(&back, 0) == 0) finish_task(p, back, nullptr);
-      return EAGAIN;
-    }
-  }
+  // (At the limit, or a worker could not be made while others live: one of
+  // them takes it when it is done.)
+  p->running.fetch_add(1, std::memory_order_acq_rel);
+  p->tasks->send(&t, 0);  // a slot means room: never waits, never fails
   return 0;
 }
 
@@ -194,9 +214,10 @@ GH_EXPORT gh_pool_t* gh_pool_new(size_t size) {
 
 GH_EXPORT void gh_pool_free(gh_pool_t* p) {
   if (!p) return;
-  wait_zero(&p->running, GH_FOREVER);
+  // Not cut short by a Timeout scope: the pool must be idle to be freed.
+  wait_zero(&p->running, gh::kNoDeadline);
   p->tasks->close();  // the workers leave
-  wait_zero(&p->workers, GH_FOREVER);
+  wait_zero(&p->workers, gh::kNoDeadline);
   p->tasks->destroy();
   delete p;
 }
@@ -207,7 +228,7 @@ GH_EXPORT int gh_pool_spawn(gh_pool_t* p, void* (*fn)(void*), void* arg) {
 }
 
 GH_EXPORT int gh_pool_join(gh_pool_t* p, int64_t timeout_ns) {
-  return wait_zero(&p->running, timeout_ns);
+  return wait_zero(&p->running, api_deadline(timeout_ns)) == 0 ? 0 : api_timed_out(timeout_ns);
 }
 
 GH_EXPORT size_t gh_pool_running(gh_pool_t* p) {
@@ -231,7 +252,7 @@ GH_EXPORT int gh_pool_map(gh_pool_t* p, void* (*fn)(void*), void* const* in, voi
     for (size_t k = i; k < n; k++) out[k] = nullptr;
     if (left.fetch_sub(static_cast<uint32_t>(n - i), std::memory_order_acq_rel) == n - i) return rc;
   }
-  wait_zero(&left, GH_FOREVER);
+  wait_zero(&left, gh::kNoDeadline);  // its tasks write into out[]: never cut short
   return rc;
 }
 

@@ -18,6 +18,7 @@
 #include "core/sys.h"
 #include "core/glibc_abi.h"
 #include "core/green.h"
+#include "core/pool.h"
 #include "core/thread_pointer.h"
 #include "core/log.h"
 #include "shim/config.h"
@@ -110,6 +111,17 @@ int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*s
   __libc_single_threaded = 0;
   start_carriers();
   overflow_prepare_backtrace();
+  gh::Carrier* home = nullptr;
+  if (carrier >= 0) {
+    // Pinned there: that carrier must be running (one that could not start
+    // has no slot); one just started attaches to its slot in a moment.
+    gh::Pool* pool = gh::Pool::process();
+    int64_t give_up = gh::deadline_after(100 * 1000 * 1000);
+    while (pool && !(home = carrier < pool->slots() ? pool->slot(carrier) : nullptr) &&
+           gh::mono_ns() < give_up)
+      gh::sleep_for(100 * 1000);
+    if (!home) return EAGAIN;
+  }
   int detach = PTHREAD_CREATE_JOINABLE;
   if (attr) pthread_attr_getdetachstate(attr, &detach);
   auto* st = new (std::nothrow) ShimThread;
@@ -143,9 +155,9 @@ int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*s
     return EAGAIN;
   }
   st->g = g;
-  if (carrier >= 0) {
-    // Pinned: it runs on that carrier only (its wake-ups go there).
-    gh::Carrier* home = g->pool->slot(carrier);
+  if (home) {
+    // Pinned: it runs on that carrier only (its wake-ups go there, and
+    // gh::start sends it there).
     g->home = home;
     g->carrier.store(home, std::memory_order_relaxed);
     g->pinned.store(true, std::memory_order_relaxed);

@@ -60,8 +60,9 @@ int gh_join(gh_thread_t thread, void** result);
 int gh_detach(gh_thread_t thread);
 /* Lets the other runnable green threads of the carrier run first. */
 void gh_yield(void);
-/* Sleeps ns nanoseconds (never less). Returns 0, or ETIMEDOUT when an
- * enclosing gh_timeout ran out first. Signal handlers do not end it. */
+/* Sleeps ns nanoseconds (never less; ns <= 0: not at all). Returns 0, or
+ * ETIMEDOUT when an enclosing gh_timeout ran out first. Signal handlers do
+ * not end it. */
 int gh_sleep(int64_t ns);
 /* The calling thread's id: gettid()'s value for it, unique in the process. */
 pid_t gh_id(void);
@@ -159,21 +160,24 @@ size_t gh_queue_size(gh_queue_t* q);
 typedef struct gh_pool gh_pool_t;
 /* size >= 1. NULL with errno EINVAL or ENOMEM. */
 gh_pool_t* gh_pool_new(size_t size);
-/* Joins every task, then frees it. */
+/* Waits for every task (whatever gh_timeout scope is open), then frees it. */
 void gh_pool_free(gh_pool_t* p);
 /* Runs fn(arg) once fewer than `size` tasks are queued or running (waiting
  * for a slot), on one of the pool's worker green threads (made as needed, up
  * to `size`; one idle for a second ends): a later task on the same worker
  * sees the thread-locals an earlier one left. Returns 0, ETIMEDOUT (no slot
- * in time; an enclosing gh_timeout) or EAGAIN (no worker could be made). */
+ * in time; an enclosing gh_timeout) or EAGAIN (the pool has no worker and
+ * none could be made; the task is not run). */
 int gh_pool_spawn(gh_pool_t* p, void* (*fn)(void*), void* arg);
-/* Waits until no task runs. Returns 0, ETIMEDOUT or EAGAIN (timeout 0). */
+/* Waits until no task is queued or running. Returns 0, ETIMEDOUT or EAGAIN
+ * (timeout 0). */
 int gh_pool_join(gh_pool_t* p, int64_t timeout_ns);
-/* Tasks running now. */
+/* Tasks queued or running now. */
 size_t gh_pool_running(gh_pool_t* p);
 /* out[i] = fn(in[i]) for i < n, at most `size` at once; returns when all
- * are done. Returns 0, or EAGAIN if a task could not start (those that did
- * are waited for; the others' out[i] are NULL). */
+ * are done (a gh_timeout scope limits only the waits for slots). Returns 0,
+ * or EAGAIN/ETIMEDOUT if a task could not start: those that did are waited
+ * for, the others' out[i] are NULL. */
 int gh_pool_map(gh_pool_t* p, void* (*fn)(void*), void* const* in, void** out, size_t n);
 /* The same, but done(ctx, i, fn(in[i])) is called on the calling thread as
  * each result arrives, in the order they finish. */

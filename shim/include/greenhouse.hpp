@@ -5,6 +5,7 @@
 #ifndef GREENHOUSE_HPP
 #define GREENHOUSE_HPP
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +42,7 @@ struct SpawnOptions {
 class Thread {
  public:
   Thread() = default;
-  template <class F>
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Thread>>>
   explicit Thread(F&& f, const SpawnOptions& o = {}) {
     auto* fn = new std::function<void()>(std::forward<F>(f));
     gh_spawn_opts opts = GH_SPAWN_OPTS_INIT;
@@ -53,7 +54,9 @@ class Thread {
     joinable_ = error_ == 0;
   }
   Thread(Thread&& o) noexcept { *this = std::move(o); }
+  // As std::thread: replacing a thread that is still joinable terminates.
   Thread& operator=(Thread&& o) noexcept {
+    if (joinable_) std::terminate();
     t_ = o.t_;
     joinable_ = std::exchange(o.joinable_, false);
     error_ = o.error_;
@@ -65,11 +68,14 @@ class Thread {
   // 0, or why the thread could not be made (EAGAIN, EINVAL).
   int error() const { return error_; }
   bool joinable() const { return joinable_; }
+  // 0, or pthread_join's codes; EINVAL when not joinable.
   int join() {
+    if (!joinable_) return EINVAL;
     joinable_ = false;
     return gh_join(t_, nullptr);
   }
   int detach() {
+    if (!joinable_) return EINVAL;
     joinable_ = false;
     return gh_detach(t_);
   }
@@ -217,43 +223,62 @@ class Pool {
   int join(Nanos timeout = kForever) { return gh_pool_join(p_, timeout.count()); }
   size_t running() const { return gh_pool_running(p_); }
 
-  // {f(in[0]), f(in[1]), ...}, at most size() at once.
-  template <class In, class F>
-  auto map(const std::vector<In>& in, F f) -> std::vector<decltype(f(in[0]))> {
-    using Out = decltype(f(in[0]));
-    std::vector<Out> out(in.size());
-    for (size_t i = 0; i < in.size(); i++) spawn([&, i] { out[i] = f(in[i]); });
-    join();
-    return out;
+  // out = {f(in[0]), f(in[1]), ...}, at most `size` at once; waits for
+  // these tasks only. 0, or gh_pool_map's EAGAIN/ETIMEDOUT (items whose task
+  // did not start keep a default-constructed value).
+  template <class In, class F, class Out = std::invoke_result_t<F&, const In&>>
+  int map(const std::vector<In>& in, F f, std::vector<Out>& out) {
+    std::vector<Item<In, F, Out>> items(in.size());
+    std::vector<void*> args(in.size()), res(in.size());
+    for (size_t i = 0; i < in.size(); i++) {
+      items[i].f = &f;
+      items[i].in = &in[i];
+      args[i] = &items[i];
+    }
+    int rc = gh_pool_map(p_, &Item<In, F, Out>::call, args.data(), res.data(), in.size());
+    out.clear();
+    out.reserve(in.size());
+    for (auto& it : items) out.push_back(std::move(it.out));
+    return rc;
   }
-  // done(i, f(in[i])) on the calling thread as each finishes.
+  // done(i, f(in[i])) on the calling thread as each finishes, never two at
+  // once. 0, or gh_pool_map_unordered's codes.
   template <class In, class F, class Done>
-  void imap_unordered(const std::vector<In>& in, F f, Done done) {
-    using Out = decltype(f(in[0]));
-    Channel<size_t> finished(Channel<size_t>::kUnbounded);
-    std::vector<Out> out(in.size());
-    size_t got = 0, started = 0;
-    for (; started < in.size(); started++) {
-      size_t k;
-      while (finished.recv(k, Nanos(0)) == 0) {
-        done(k, std::move(out[k]));
-        got++;
-      }
-      size_t i = started;
-      if (spawn([&, i] {
-            out[i] = f(in[i]);
-            finished.send(i);
-          }) != 0)
-        break;
+  int imap_unordered(const std::vector<In>& in, F f, Done done) {
+    using Out = std::invoke_result_t<F&, const In&>;
+    std::vector<Item<In, F, Out>> items(in.size());
+    std::vector<void*> args(in.size());
+    for (size_t i = 0; i < in.size(); i++) {
+      items[i].f = &f;
+      items[i].in = &in[i];
+      args[i] = &items[i];
     }
-    for (; got < started; got++) {
-      size_t k;
-      finished.recv(k);
-      done(k, std::move(out[k]));
-    }
+    struct Ctx {
+      Done* done;
+      std::vector<Item<In, F, Out>>* items;
+    } ctx{&done, &items};
+    return gh_pool_map_unordered(
+        p_, &Item<In, F, Out>::call, args.data(), in.size(),
+        [](void* c, size_t i, void*) {
+          auto* x = static_cast<Ctx*>(c);
+          (*x->done)(i, std::move((*x->items)[i].out));
+        },
+        &ctx);
   }
 
  private:
+  // One map item: its own result slot (no std::vector<bool> sharing).
+  template <class In, class F, class Out>
+  struct Item {
+    F* f = nullptr;
+    const In* in = nullptr;
+    Out out{};
+    static void* call(void* p) {
+      auto* it = static_cast<Item*>(p);
+      it->out = (*it->f)(*it->in);
+      return nullptr;
+    }
+  };
   static void* run(void* p) {
     std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(p));
     (*fn)();

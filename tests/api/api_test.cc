@@ -130,6 +130,49 @@ TEST(Threads, PinnedToEachCarrier) {
   EXPECT_EQ(done, 4 * gh_carriers());
 }
 
+// The OS thread the caller runs on (gettid() and syscall(SYS_gettid) give
+// green ids under the shim).
+long os_tid() {
+  long tid;
+  asm volatile("syscall" : "=a"(tid) : "0"(186L) : "rcx", "r11", "memory");  // SYS_gettid
+  return tid;
+}
+
+// A pinned thread runs on its carrier from its first instruction on, and
+// stays there across yields and parks.
+TEST(Threads, PinnedRunsOnlyOnItsCarrier) {
+  const int n = gh_carriers();
+  static long where[8][3];
+  std::vector<gh_thread_t> ts;
+  for (int k = 0; k < n && k < 8; k++) {
+    gh_spawn_opts o = GH_SPAWN_OPTS_INIT;
+    o.carrier = k;
+    gh_thread_t t;
+    ASSERT_EQ(gh_spawn(
+                  &t,
+                  [](void* a) -> void* {
+                    long* w = where[reinterpret_cast<intptr_t>(a)];
+                    w[0] = os_tid();
+                    for (int y = 0; y < 50; y++) gh_yield();
+                    w[1] = os_tid();
+                    gh_sleep(kMs);
+                    w[2] = os_tid();
+                    return nullptr;
+                  },
+                  reinterpret_cast<void*>(static_cast<intptr_t>(k)), &o),
+              0);
+    ts.push_back(t);
+  }
+  for (auto t : ts) gh_join(t, nullptr);
+  std::set<long> carriers_seen;
+  for (int k = 0; k < n && k < 8; k++) {
+    EXPECT_EQ(where[k][0], where[k][1]) << "carrier " << k;
+    EXPECT_EQ(where[k][0], where[k][2]) << "carrier " << k;
+    carriers_seen.insert(where[k][0]);
+  }
+  EXPECT_EQ(static_cast<int>(carriers_seen.size()), n < 8 ? n : 8);
+}
+
 TEST(Threads, IdsSleepAndYield) {
   EXPECT_EQ(gh_id(), gettid());
   static pid_t other;
@@ -430,6 +473,71 @@ TEST(Pool, BoundsConcurrencyAndMaps) {
   gh_pool_free(p);
 }
 
+// A task queued while the only idle worker is being handed another must not
+// wait behind that one: here the first task waits for the second.
+TEST(Pool, QueuedTaskGetsItsOwnWorker) {
+  gh_pool_t* p = gh_pool_new(2);
+  for (int round = 0; round < 20; round++) {
+    ASSERT_EQ(gh_pool_join(p, GH_FOREVER), 0);  // workers idle now
+    static gh_event_t e;
+    gh_event_clear(&e);
+    static int waited;
+    waited = -1;
+    ASSERT_EQ(gh_pool_spawn(
+                  p,
+                  [](void*) -> void* {
+                    waited = gh_event_wait(&e, 10000 * kMs);
+                    return nullptr;
+                  },
+                  nullptr),
+              0);
+    ASSERT_EQ(gh_pool_spawn(
+                  p,
+                  [](void*) -> void* {
+                    gh_event_set(&e);
+                    return nullptr;
+                  },
+                  nullptr),
+              0);
+    ASSERT_EQ(gh_pool_join(p, GH_FOREVER), 0);
+    ASSERT_EQ(waited, 0) << "round " << round;
+  }
+  gh_pool_free(p);
+}
+
+// A Timeout scope around gh_pool_map and gh_pool_free does not cut short
+// their waits for the tasks (which write into the caller's memory).
+TEST(Pool, MapAndFreeWaitForTheirTasksWhateverTheScope) {
+  gh_pool_t* p = gh_pool_new(4);
+  std::vector<void*> in(4), out(4);
+  for (size_t i = 0; i < in.size(); i++) in[i] = reinterpret_cast<void*>(i);
+  auto slow = [](void* a) -> void* {
+    gh_sleep(20 * kMs);  // a worker's own wait: the caller's scope is not its
+    return static_cast<char*>(a) + 1;
+  };
+  gh_timeout_t t;
+  gh_timeout_start(&t, 2 * kMs);
+  EXPECT_EQ(gh_pool_map(p, slow, in.data(), out.data(), in.size()), 0);
+  gh_timeout_end(&t);
+  for (size_t i = 0; i < out.size(); i++) EXPECT_EQ(reinterpret_cast<uintptr_t>(out[i]), i + 1);
+  static std::atomic<int> finished{0};
+  finished = 0;
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(gh_pool_spawn(
+                  p,
+                  [](void*) -> void* {
+                    gh_sleep(20 * kMs);
+                    finished++;
+                    return nullptr;
+                  },
+                  nullptr),
+              0);
+  gh_timeout_start(&t, 2 * kMs);
+  gh_pool_free(p);
+  gh_timeout_end(&t);
+  EXPECT_EQ(finished, 4);
+}
+
 TEST(Pool, JoinAndSpawnTimeOut) {
   gh_pool_t* p = gh_pool_new(1);
   static gh_event_t release = GH_EVENT_INIT;
@@ -501,12 +609,27 @@ TEST(Cxx, ThreadsChannelsSelectPoolTimeout) {
   EXPECT_EQ(sum, 2 * 5050);
 
   std::vector<int> in{1, 2, 3, 4, 5};
-  auto sq = pool.map(in, [](int x) { return x * x; });
+  std::vector<int> sq;
+  EXPECT_EQ(pool.map(
+                in, [](int x) { return x * x; }, sq),
+            0);
   EXPECT_EQ(sq, (std::vector<int>{1, 4, 9, 16, 25}));
+  std::vector<bool> odd;  // each result its own slot, even for bool
+  EXPECT_EQ(pool.map(
+                in, [](int x) { return x % 2 == 1; }, odd),
+            0);
+  EXPECT_EQ(odd, (std::vector<bool>{true, false, true, false, true}));
   int total = 0;
-  pool.imap_unordered(
-      in, [](int x) { return x; }, [&](size_t, int r) { total += r; });
+  std::vector<size_t> order;
+  EXPECT_EQ(pool.imap_unordered(
+                in, [](int x) { return x; },
+                [&](size_t i, int r) {
+                  total += r;
+                  order.push_back(i);
+                }),
+            0);
   EXPECT_EQ(total, 15);
+  EXPECT_EQ(order.size(), 5u);
 
   greenhouse::Channel<int> a(0), b(1);
   b.send(9);

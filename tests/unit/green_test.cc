@@ -442,7 +442,9 @@ TEST(Green, HandlerSinceAGivenCountEndsTheWait) {
             // Nothing since: the wait runs to its deadline.
             int first =
                 gh::sleep_until_interruptible(gh::deadline_after(gh::kNsPerSec / 500), &since);
-            here = gh::Carrier::current();
+            // (From its own record: a thread_local read must not be carried
+            // across the park.)
+            here = me->current_carrier();
             here->set_signal_target(me);
             here->signal_arrived(false);
             // One since: no wait at all.
