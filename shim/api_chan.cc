@@ -11,6 +11,7 @@ using namespace gh::shim;
 
 namespace {
 gh::Channel* chan(gh_chan_t* c) { return reinterpret_cast<gh::Channel*>(c); }
+gh::Channel* chan(gh_queue_t* q) { return reinterpret_cast<gh::Channel*>(q); }
 
 // A channel wait's result as the API reports it.
 int finish(int rc, int64_t timeout_ns) { return rc == ETIMEDOUT ? api_timed_out(timeout_ns) : rc; }
@@ -70,18 +71,16 @@ GH_EXPORT gh_queue_t* gh_queue_new(size_t maxsize) {
 }
 
 GH_EXPORT void gh_queue_free(gh_queue_t* q) {
-  if (q) reinterpret_cast<gh::Channel*>(q)->destroy();
+  if (q) chan(q)->destroy();
 }
 
 GH_EXPORT int gh_queue_put(gh_queue_t* q, void* item, int64_t timeout_ns) {
-  return finish(reinterpret_cast<gh::Channel*>(q)->send(&item, api_deadline(timeout_ns)),
-                timeout_ns);
+  return finish(chan(q)->send(&item, api_deadline(timeout_ns)), timeout_ns);
 }
 
 GH_EXPORT int gh_queue_get(gh_queue_t* q, void** item, int64_t timeout_ns) {
-  return finish(reinterpret_cast<gh::Channel*>(q)->recv(item, api_deadline(timeout_ns)),
-                timeout_ns);
+  return finish(chan(q)->recv(item, api_deadline(timeout_ns)), timeout_ns);
 }
 
-GH_EXPORT int gh_queue_close(gh_queue_t* q) { return reinterpret_cast<gh::Channel*>(q)->close(); }
-GH_EXPORT size_t gh_queue_size(gh_queue_t* q) { return reinterpret_cast<gh::Channel*>(q)->size(); }
+GH_EXPORT int gh_queue_close(gh_queue_t* q) { return chan(q)->close(); }
+GH_EXPORT size_t gh_queue_size(gh_queue_t* q) { return chan(q)->size(); }

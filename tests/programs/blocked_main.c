@@ -67,17 +67,11 @@ static void* client(void* arg) {
 
 static void serve_while_main_blocks(const char* what, int how) {
   g_how = how;
-  g_listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(g_listener, (struct sockaddr*)&a, sizeof a) != 0 || listen(g_listener, 8) != 0 ||
-      getsockname(g_listener, (struct sockaddr*)&a, &len) != 0) {
+  if ((g_listener = loopback_listener(&g_port)) < 0) {
     printf("%s: setup failed\n", what);
     g_failures++;
     return;
   }
-  g_port = ntohs(a.sin_port);
   g_got = 0;
   atomic_store(&g_main_back, 0);
   /* sigsuspend: SIGUSR1 stays pending until main waits for it */

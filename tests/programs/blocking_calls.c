@@ -455,17 +455,11 @@ static void run(const struct scenario* sc) {
   atomic_store(&g_entering, 0);
   atomic_store(&g_back, 0);
   g_handled = 0;
-  g_listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(g_listener, (struct sockaddr*)&a, sizeof a) != 0 || listen(g_listener, 8) != 0 ||
-      getsockname(g_listener, (struct sockaddr*)&a, &len) != 0) {
+  if ((g_listener = loopback_listener(&g_port)) < 0) {
     printf("  listener: FAIL\n");
     g_failures++;
     return;
   }
-  g_port = ntohs(a.sin_port);
   pthread_t srv, cli;
   pthread_create(&srv, NULL, server, NULL);
   pthread_create(&g_waiter, NULL, waiter, NULL);

@@ -186,6 +186,22 @@ static inline ssize_t read_full(int fd, void* buf, size_t n) {
   return (ssize_t)got;
 }
 
+/* A TCP listener on 127.0.0.1, at a port the kernel picks (backlog 8).
+ * Returns its fd and sets *port, or returns -1. */
+static inline int loopback_listener(int* port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 8) != 0 ||
+      getsockname(l, (struct sockaddr*)&a, &len) != 0) {
+    if (l >= 0) close(l);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return l;
+}
+
 /* Connects to 127.0.0.1:port and exchanges `rounds` short messages with an
  * echo server there (accept_and_echo), checking each reply. Returns 1 if
  * every round came back intact, 0 if not (or the connection failed). */
@@ -204,6 +220,17 @@ static inline int echo_rounds(int port, int rounds) {
   return ok;
 }
 
+/* Echoes what it reads on connection c until the peer closes; closes c. */
+static inline void echo_until_closed(int c) {
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(c, buf, sizeof buf);
+    if (n <= 0) break;
+    if (write_full(c, buf, (size_t)n) != 0) break;
+  }
+  close(c);
+}
+
 /* Accepts one connection on `listener` and echoes what it reads until the
  * peer closes. Counts a failed accept in g_failures. */
 static inline void accept_and_echo(int listener) {
@@ -212,13 +239,7 @@ static inline void accept_and_echo(int listener) {
     g_failures++;
     return;
   }
-  char buf[64];
-  for (;;) {
-    ssize_t n = read(c, buf, sizeof buf);
-    if (n <= 0) break;
-    if (write_full(c, buf, (size_t)n) != 0) break;
-  }
-  close(c);
+  echo_until_closed(c);
 }
 
 /* A one-shot gate made of a pipe: gate_wait() blocks until gate_open().

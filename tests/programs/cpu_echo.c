@@ -50,14 +50,9 @@ static void* echo(void* arg) {
 
 int main(void) {
   test_start();
-  g_listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
+  if ((g_listener = loopback_listener(&g_port)) < 0) return 2;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(g_listener, (struct sockaddr*)&a, sizeof a) != 0 || listen(g_listener, 8) != 0 ||
-      getsockname(g_listener, (struct sockaddr*)&a, &len) != 0)
-    return 2;
-  g_port = ntohs(a.sin_port);
   pthread_t e, t[CPU_THREADS];
   pthread_create(&e, NULL, echo, NULL);
   int s = socket(AF_INET, SOCK_STREAM, 0);

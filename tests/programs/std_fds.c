@@ -46,13 +46,7 @@ static void* server(void* arg) {
   /* (its number is not printed: the main thread's tasks_sample opens fds
      concurrently) */
   report("accepted a connection\n");
-  char buf[64];
-  for (;;) {
-    ssize_t n = read(c, buf, sizeof buf);
-    if (n <= 0) break;
-    if (write_full(c, buf, (size_t)n) != 0) break;
-  }
-  close(c);
+  echo_until_closed(c);
   return NULL;
 }
 
@@ -78,14 +72,7 @@ static void* client(void* arg) {
 
 /* Serves with the fds it has; returns the number of failures. */
 static int serve(void) {
-  g_listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(g_listener, (struct sockaddr*)&a, sizeof a) != 0 || listen(g_listener, 8) != 0 ||
-      getsockname(g_listener, (struct sockaddr*)&a, &len) != 0 || pipe(g_pipe) != 0)
-    return 1;
-  g_port = ntohs(a.sin_port);
+  if ((g_listener = loopback_listener(&g_port)) < 0 || pipe(g_pipe) != 0) return 1;
   report("listener at fd %d, pipe at fds %d and %d\n", g_listener, g_pipe[0], g_pipe[1]);
   pthread_t s, r, c;
   pthread_create(&s, NULL, server, NULL);
