@@ -27,6 +27,12 @@ namespace {
 // loader's (GLIBC_PRIVATE, the ones glibc's pthread_create uses); the
 // sizes and offsets come from the descriptors glibc exports for
 // libthread_db (gdb's thread support), so they are the running glibc's own.
+// glibc's list_t: a circular doubly linked list.
+struct ListLink {
+  ListLink* next;
+  ListLink* prev;
+};
+
 struct Glibc {
   void* (*allocate_tls)(void* tcb);                     // _dl_allocate_tls
   void (*deallocate_tls)(void* tcb, bool dealloc_tcb);  // _dl_deallocate_tls
@@ -42,6 +48,12 @@ struct Glibc {
   size_t lm_tls_offset;  // struct link_map: l_tls_offset
   size_t lm_tls_modid;   // struct link_map: l_tls_modid
   r_debug* debug;        // _r_debug: the loaded objects
+  // The loader's list of threads with stacks of their own (GL(dl_stack_user),
+  // main's among them) and struct pthread's link in it; nullptr / 0 when
+  // this glibc does not describe them (a dlopen caller then keeps the gap
+  // described at glibc_tls_before_load).
+  ListLink* stack_user;
+  size_t list_off;
 };
 Glibc g;
 
@@ -73,6 +85,71 @@ size_t g_nmods GH_GUARDED_BY(g_mod_lock) = 0;
 // TLS at once, uninitialised: a later refresh must not write over it.
 constexpr size_t kLoadInfos = 64;
 void* g_load_caller[kLoadInfos] GH_GUARDED_BY(g_mod_lock);
+
+// ---- the dlopen caller ----
+//
+// glibc initialises a new module's static TLS, before the module's
+// constructors run, in every thread on its lists (_dl_init_static_tls). A
+// green thread that calls dlopen is put on GL(dl_stack_user) for the load, so
+// that its block is initialised at that very moment, as an OS thread's would
+// be (shim/hook_dlopen.cc cannot run code after the real dlopen, so it leaves
+// the list at its next switch-in, in refresh, or when its block is freed).
+// The loader's own threads never add to that list while green threads exist
+// (a thread with a stack of its own is a green thread under the shim), so
+// g_mod_lock orders every change to it; glibc's readers walk it forwards
+// only, which an insertion published last and an unlinking both keep sound.
+struct Listed {
+  void* tp;
+  uint64_t gen;  // the generation of the load that listed it
+};
+constexpr size_t kMaxListed = 64;
+Listed g_listed[kMaxListed] GH_GUARDED_BY(g_mod_lock);
+size_t g_nlisted GH_GUARDED_BY(g_mod_lock) = 0;
+
+ListLink* link_of(void* tp) {
+  return reinterpret_cast<ListLink*>(static_cast<char*>(tp) + g.list_off);
+}
+
+// Whether the TCB at tp is on one of the loader's thread lists: its
+// neighbours point back at it (a green TCB's link points at itself).
+bool on_glibc_list(void* tp) {
+  ListLink* l = link_of(tp);
+  return l->next != l && l->next->prev == l && l->prev->next == l;
+}
+
+void list_insert(void* tp) {
+  ListLink* l = link_of(tp);
+  ListLink* head = g.stack_user;
+  l->next = head->next;
+  l->prev = head;
+  head->next->prev = l;
+  __atomic_store_n(&head->next, l, __ATOMIC_RELEASE);
+}
+
+// Takes tp off the list if it is still on it (a fork child's lists were
+// made anew by glibc), and leaves its link pointing at itself.
+void list_remove(void* tp) {
+  ListLink* l = link_of(tp);
+  if (on_glibc_list(tp)) {
+    l->next->prev = l->prev;
+    __atomic_store_n(&l->prev->next, l->next, __ATOMIC_RELEASE);
+  }
+  l->next = l->prev = l;
+}
+
+// If tp was listed for a load, unlists it and returns the generation of
+// that load (glibc initialised the modules of it and of later loads in tp's
+// block); otherwise returns 0.
+uint64_t unlist(void* tp) GH_REQUIRES(g_mod_lock) {
+  for (size_t i = 0; i < g_nlisted; i++) {
+    if (g_listed[i].tp != tp) continue;
+    uint64_t gen = g_listed[i].gen;
+    list_remove(tp);
+    g_listed[i] = g_listed[--g_nlisted];
+    return gen;
+  }
+  return 0;
+}
 
 // glibc's l_tls_offset values that mean "no static TLS".
 constexpr size_t kNoTlsOffset = 0;
@@ -145,6 +222,11 @@ void init_tcb(char* tp, const char* creator) {
   words[glibc::kTcbDtvSlot] = nullptr;
   words[glibc::kTcbSelfPtrSlot] = tp;  // tcbhead_t.self
   *reinterpret_cast<int*>(tp + glibc::kTcbGscopeFlag) = 0;
+  // Not on the loader's thread lists (the creator's link was copied).
+  if (g.list_off) {
+    ListLink* l = link_of(tp);
+    l->next = l->prev = l;
+  }
   // The process has several threads now, as glibc's pthread_create records
   // in the new and the creating thread (the creator's could still say 0: a
   // TCB copied before, or main before its first thread). Left at 0, malloc
@@ -179,14 +261,28 @@ void* create(void* creator_tp, void* lo, void** hi) {
   return reinterpret_cast<void*>(tp);
 }
 
-void destroy(void* tp) { g.deallocate_tls(tp, false); }
+void destroy(void* tp) {
+  if (g.stack_user) {
+    SpinGuard guard(g_mod_lock);
+    unlist(tp);
+  }
+  g.deallocate_tls(tp, false);
+}
 
 void refresh(void* tp, uint64_t since) {
   SpinGuard guard(g_mod_lock);
   observe_modules(tls_generation());
+  uint64_t until = ~uint64_t{0};  // the loader initialised from this one on
+  if (g.stack_user) {
+    if (uint64_t listed = unlist(tp)) {
+      until = listed;
+    } else if (on_glibc_list(tp)) {
+      return;  // main's block: glibc keeps it up to date itself
+    }
+  }
   for (size_t i = 0; i < g_nmods; i++) {
     const StaticModule& m = g_mods[i];
-    if (m.gen <= since) continue;
+    if (m.gen <= since || m.gen >= until) continue;
     if (tp == g_load_caller[m.gen % kLoadInfos]) continue;
     char* dest = static_cast<char*>(tp) - m.offset;
     memcpy(dest, m.image, m.filesz);
@@ -229,6 +325,18 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   if (!g.debug || !db_offset("_thread_db_link_map_l_tls_offset", &g.lm_tls_offset) ||
       !db_offset("_thread_db_link_map_l_tls_modid", &g.lm_tls_modid))
     return fail("the loader's object list is not readable");
+  // Optional: the loader's user-stack thread list (see "the dlopen caller").
+  size_t stack_user_off = 0, next_off = 1, prev_off = 1;
+  auto* rtld_global = static_cast<char*>(find("_rtld_global", "GLIBC_PRIVATE"));
+  if (rtld_global && db_offset("_thread_db_rtld_global__dl_stack_user", &stack_user_off) &&
+      db_offset("_thread_db_pthread_list", &g.list_off) &&
+      db_offset("_thread_db_list_t_next", &next_off) &&
+      db_offset("_thread_db_list_t_prev", &prev_off) && next_off == 0 &&
+      prev_off == sizeof(void*) && g.list_off + sizeof(ListLink) <= g.tcb_size) {
+    g.stack_user = reinterpret_cast<ListLink*>(rtld_global + stack_user_off);
+  } else {
+    g.list_off = 0;
+  }
   auto* rseq_size = static_cast<const unsigned*>(find("__rseq_size", nullptr));
   auto* rseq_off = static_cast<const long*>(find("__rseq_offset", nullptr));
   g.rseq = rseq_size && rseq_off && *rseq_size > 0;
@@ -241,6 +349,12 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
       specific[0] != tp + g.specific_off - glibc::kTsdFirstBlockBytes ||
       *reinterpret_cast<int*>(tp + tid_off) != static_cast<int>(gh::sys(SYS_gettid)))
     return fail("glibc's thread control block is not laid out as expected");
+  // This thread is on the loader's lists; otherwise they are not what the
+  // descriptors say, and the dlopen caller is left to refresh().
+  if (g.stack_user && !on_glibc_list(tp)) {
+    g.stack_user = nullptr;
+    g.list_off = 0;
+  }
   return true;
 }
 
@@ -250,8 +364,15 @@ void glibc_tls_before_load() {
   if (!exact_tls()) return;
   SpinGuard guard(g_mod_lock);
   observe_modules(tls_generation());
-  g_load_caller[(tls_generation() + 1) % kLoadInfos] = arch::thread_pointer();
+  void* tp = arch::thread_pointer();
+  g_load_caller[(tls_generation() + 1) % kLoadInfos] = tp;
   bump_tls_generation();
+  // A green caller goes on the loader's list for the load (once: a load
+  // from a constructor of this one finds it there).
+  if (g.stack_user && !on_glibc_list(tp) && g_nlisted < kMaxListed) {
+    list_insert(tp);
+    g_listed[g_nlisted++] = Listed{tp, tls_generation()};
+  }
 }
 
 void glibc_tls_thread_start() {

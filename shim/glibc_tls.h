@@ -17,7 +17,9 @@ void glibc_tls_enable();
 
 // Before a library is loaded (dlopen, dlmopen): files the modules loaded so
 // far and starts a new TLS generation, so that green threads get the static
-// TLS of what the load brings before they run again.
+// TLS of what the load brings before they run again; a green caller goes on
+// the loader's thread list, so that glibc initialises its block during the
+// load, before the library's constructors run (until its next switch-in).
 void glibc_tls_before_load();
 
 // At a green thread's start, on its own thread pointer, what glibc's

@@ -27,6 +27,7 @@
 #include "ioring/runtime_fd.h"
 #include "core/log.h"
 #include "shim/locks.h"
+#include "shim/proc_task.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -428,13 +429,29 @@ bool open_may_wait(int dirfd, const char* path, int flags) {
   return S_ISFIFO(st.st_mode);
 }
 
-// Opens with call(): on the offload pool, parking the caller, if the open may
-// wait for a FIFO's peer (interruptible; restarted after an SA_RESTART
-// handler, as open is natively), else at once.
+// Opens path with call(path): on the offload pool, parking the caller, if
+// the open may wait for a FIFO's peer (interruptible; restarted after an
+// SA_RESTART handler, as open is natively), else at once. A green thread's
+// /proc/self/task entry is found first (proc_task.h).
 template <class Call>
 int open_with(int dirfd, const char* path, int flags, Call&& call) {
-  if (open_may_wait(dirfd, path, flags)) return opened(gh::offload_call_interruptible(true, call));
-  return opened(call());
+  char buf[128];
+  ProcTaskPath task = proc_task_path(path, flags, buf, sizeof buf);
+  switch (task.kind) {
+    case ProcTaskPath::kAsIs:
+      break;
+    case ProcTaskPath::kRewritten:
+      path = task.path;
+      break;
+    case ProcTaskPath::kComm:
+      return opened(task.fd);
+    case ProcTaskPath::kGone:
+      errno = ENOENT;
+      return -1;
+  }
+  if (open_may_wait(dirfd, path, flags))
+    return opened(gh::offload_call_interruptible(true, [&] { return call(path); }));
+  return opened(call(path));
 }
 
 }  // namespace
@@ -444,7 +461,8 @@ GH_EXPORT int open(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(AT_FDCWD, path, flags, [&] { return real::open(path, flags, mode); });
+  return open_with(AT_FDCWD, path, flags,
+                   [&](const char* p) { return real::open(p, flags, mode); });
 }
 
 GH_EXPORT int open64(const char* path, int flags, ...) {
@@ -452,7 +470,8 @@ GH_EXPORT int open64(const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(AT_FDCWD, path, flags, [&] { return real::open64(path, flags, mode); });
+  return open_with(AT_FDCWD, path, flags,
+                   [&](const char* p) { return real::open64(p, flags, mode); });
 }
 
 GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
@@ -460,7 +479,8 @@ GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(dirfd, path, flags, [&] { return real::openat(dirfd, path, flags, mode); });
+  return open_with(dirfd, path, flags,
+                   [&](const char* p) { return real::openat(dirfd, p, flags, mode); });
 }
 
 GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
@@ -468,48 +488,82 @@ GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(dirfd, path, flags, [&] { return real::openat64(dirfd, path, flags, mode); });
+  return open_with(dirfd, path, flags,
+                   [&](const char* p) { return real::openat64(dirfd, p, flags, mode); });
 }
 
 GH_EXPORT int __open_2(const char* path, int flags) {
-  return open_with(AT_FDCWD, path, flags, [&] { return real::__open_2(path, flags); });
+  return open_with(AT_FDCWD, path, flags, [&](const char* p) { return real::__open_2(p, flags); });
 }
 GH_EXPORT int __open64_2(const char* path, int flags) {
-  return open_with(AT_FDCWD, path, flags, [&] { return real::__open64_2(path, flags); });
+  return open_with(AT_FDCWD, path, flags,
+                   [&](const char* p) { return real::__open64_2(p, flags); });
 }
 GH_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
-  return open_with(dirfd, path, flags, [&] { return real::__openat_2(dirfd, path, flags); });
+  return open_with(dirfd, path, flags,
+                   [&](const char* p) { return real::__openat_2(dirfd, p, flags); });
 }
 GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
-  return open_with(dirfd, path, flags, [&] { return real::__openat64_2(dirfd, path, flags); });
+  return open_with(dirfd, path, flags,
+                   [&](const char* p) { return real::__openat64_2(dirfd, p, flags); });
 }
 GH_EXPORT int creat(const char* path, mode_t mode) {
   return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
-                   [&] { return real::creat(path, mode); });
+                   [&](const char* p) { return real::creat(p, mode); });
 }
 GH_EXPORT int creat64(const char* path, mode_t mode) {
   return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
-                   [&] { return real::creat64(path, mode); });
+                   [&](const char* p) { return real::creat64(p, mode); });
 }
 
 namespace {
-// fopen opens inside libc, past the open hooks: a FIFO is looked for here.
+// fopen opens inside libc, past the open hooks: a FIFO and a green
+// thread's /proc/self/task entry are looked for here.
 template <class Call>
 FILE* fopen_with(const char* path, const char* mode, Call&& call) {
   // "r+", "w+", "a+" open read-write: at once, even a FIFO.
-  int flags = mode && std::strchr(mode, '+') ? O_RDWR : O_RDONLY;
-  FILE* f =
-      open_may_wait(AT_FDCWD, path, flags) ? gh::offload_call_interruptible(true, call) : call();
+  int flags = !mode                    ? O_RDONLY
+              : std::strchr(mode, '+') ? O_RDWR
+              : mode[0] == 'r'         ? O_RDONLY
+                                       : O_WRONLY;
+  if (mode && std::strchr(mode, 'e')) flags |= O_CLOEXEC;
+  char buf[128];
+  ProcTaskPath task = proc_task_path(path, flags, buf, sizeof buf);
+  switch (task.kind) {
+    case ProcTaskPath::kAsIs:
+      break;
+    case ProcTaskPath::kRewritten:
+      path = task.path;
+      break;
+    case ProcTaskPath::kComm: {
+      if (task.fd < 0) return nullptr;
+      FILE* f = fdopen(task.fd, mode);
+      if (!f) {
+        int e = errno;
+        gh::sys(SYS_close, task.fd);
+        errno = e;
+        return nullptr;
+      }
+      opened(task.fd);
+      return f;
+    }
+    case ProcTaskPath::kGone:
+      errno = ENOENT;
+      return nullptr;
+  }
+  FILE* f = open_may_wait(AT_FDCWD, path, flags)
+                ? gh::offload_call_interruptible(true, [&] { return call(path); })
+                : call(path);
   if (f) opened(fileno(f));
   return f;
 }
 }  // namespace
 
 GH_EXPORT FILE* fopen(const char* path, const char* mode) {
-  return fopen_with(path, mode, [&] { return real::fopen(path, mode); });
+  return fopen_with(path, mode, [&](const char* p) { return real::fopen(p, mode); });
 }
 GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
-  return fopen_with(path, mode, [&] { return real::fopen64(path, mode); });
+  return fopen_with(path, mode, [&](const char* p) { return real::fopen64(p, mode); });
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // dlopen, dlmopen: before the loader runs, the TLS backend starts a new
 // generation (glibc_tls_before_load), so that green threads get the static
-// TLS of the libraries the call loads before they run again.
+// TLS of the libraries the call loads before they run again, and puts a
+// green caller where the loader initialises it with its own threads.
 //
 // The hooks are written in assembly because the loader looks at its return
 // address: the calling object's RPATH/RUNPATH, $ORIGIN and namespace decide

@@ -26,8 +26,13 @@ static void* report(void* arg) {
   return NULL;
 }
 
+// The workers start together once main has counted the OS threads (one
+// that had already ended would not be counted).
+static struct gate g_start;
+
 static void* churn(void* arg) {
   (void)arg;
+  gate_wait(&g_start);
   for (int i = 0; i < 20000; i++) {
     void* p = malloc((size_t)(i % 512) + 1);
     if (!p) g_failures++;
@@ -38,6 +43,7 @@ static void* churn(void* arg) {
 
 static void* lookups(void* arg) {
   (void)arg;
+  gate_wait(&g_start);
   for (int i = 0; i < 50; i++) {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_INET;
@@ -53,9 +59,11 @@ int main(void) {
   pthread_join(t, NULL);
   report("main after its first thread");
   pthread_t ts[9];
+  gate_init(&g_start);
   for (int i = 0; i < 8; i++) pthread_create(&ts[i], NULL, churn, NULL);
   pthread_create(&ts[8], NULL, lookups, NULL);
   tasks_sample();
+  gate_open(&g_start, 9);
   for (int i = 0; i < 9; i++) pthread_join(ts[i], NULL);
   pthread_create(&t, NULL, report, "thread after the lookups");
   pthread_join(t, NULL);

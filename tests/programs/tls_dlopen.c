@@ -6,12 +6,16 @@
 // dlopen and main each read the library's __thread counter (initial value
 // 41), add a thread-specific count in two steps with a park between them,
 // and report the values. Afterwards the library is closed and opened again
-// and a new thread sees the initial values. Run once with the library
+// and a new thread sees the initial values. Last, a thread (not main) loads
+// the library itself: inside dlopen its constructor finds its block
+// initialised, and what it wrote there lasts across a park; another thread
+// gets the image. Run once with the library
 // built for the general-dynamic TLS model and once for initial-exec.
 #include "common.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define EARLY 8
 #define LATE 8
@@ -20,10 +24,12 @@
 typedef int (*bump_fn)(int);
 typedef int (*get_fn)(int*, long*);
 typedef void* (*addr_fn)(void);
+typedef int (*mark_fn)(void);
 
 static bump_fn g_bump;
 static get_fn g_get;
 static addr_fn g_addr;
+static mark_fn g_mark;
 static void* g_lib_handle;
 
 struct result {
@@ -75,6 +81,53 @@ static void* fresh_thread(void* arg) {
   return NULL;
 }
 
+static const char* g_path;
+static int load(const char* path);
+
+// Loads the library in this thread and reports what it sees, before and
+// after a park.
+static void* loading_thread(void* arg) {
+  (void)arg;
+  load(g_path);
+  int name_ok;
+  long zero;
+  int initial = g_get(&name_ok, &zero);
+  int mark = g_mark();
+  int bumped = g_bump(5);
+  usleep(1000);  // park: the carrier runs others, then this thread again
+  int dummy;
+  int after_park = g_get(&dummy, &zero);
+  printf(
+      "loading thread: counter %d name %s, constructor's mark %d, +5 -> %d, after a park %d, "
+      "mark %d\n",
+      initial, name_ok ? "ok" : "WRONG", mark, bumped, after_park, g_mark());
+  CHECK(initial == 41 && name_ok && mark == 7 && after_park == 46 && g_mark() == 7,
+        "loading thread: initial image, the constructor's write lasts", "see above");
+  return NULL;
+}
+
+static void* other_thread(void* arg) {
+  (void)arg;
+  int name_ok;
+  long zero;
+  int v = g_get(&name_ok, &zero);
+  CHECK(v == 41 && name_ok && g_mark() == 1, "another thread after that load: the image",
+        "counter %d name %d mark %d", v, name_ok, g_mark());
+  return NULL;
+}
+
+static atomic_int g_stop_busy;
+
+static void* busy_thread(void* arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop_busy)) {
+    for (volatile int i = 0; i < 100000; i++) {
+    }
+    usleep(50);
+  }
+  return NULL;
+}
+
 static int load(const char* path) {
   void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -84,7 +137,8 @@ static int load(const char* path) {
   g_bump = (bump_fn)dlsym(h, "tls_bump");
   g_get = (get_fn)dlsym(h, "tls_get");
   g_addr = (addr_fn)dlsym(h, "tls_counter_addr");
-  if (!g_bump || !g_get || !g_addr) {
+  g_mark = (mark_fn)dlsym(h, "tls_ctor_seen");
+  if (!g_bump || !g_get || !g_addr || !g_mark) {
     printf("dlsym failed\n");
     exit(2);
   }
@@ -127,10 +181,14 @@ int main(int argc, char** argv) {
     int good = r->initial == 41 && r->name_ok && r->zero_initial == 0 && r->after_first == 41 + k &&
                r->after_park == 41 + k && r->final == 41 + 101 * k && r->zero_final == 101 * k;
     if (!good) g_failures++;
-    printf("%-6s %2d: initial %d name %s tbss %ld, +%d -> %d, after a park %d, +%d -> %d, tbss %ld: %s\n",
-           i < EARLY ? "early" : i < ALL ? "late" : "main", i, r->initial,
-           r->name_ok ? "ok" : "WRONG", r->zero_initial, k, r->after_first, r->after_park, 100 * k,
-           r->final, r->zero_final, good ? "ok" : "FAIL");
+    printf(
+        "%-6s %2d: initial %d name %s tbss %ld, +%d -> %d, after a park %d, +%d -> %d, tbss %ld: "
+        "%s\n",
+        i < EARLY ? "early"
+        : i < ALL ? "late"
+                  : "main",
+        i, r->initial, r->name_ok ? "ok" : "WRONG", r->zero_initial, k, r->after_first,
+        r->after_park, 100 * k, r->final, r->zero_final, good ? "ok" : "FAIL");
     for (int j = 0; j < i; j++)
       if (g_res[j].addr == r->addr) distinct = 0;
   }
@@ -149,6 +207,31 @@ int main(int argc, char** argv) {
   int name_ok;
   long zero;
   int v = g_get(&name_ok, &zero);
-  printf("reopened library, main: counter %d name %s tbss %ld\n", v, name_ok ? "ok" : "WRONG", zero);
+  printf("reopened library, main: counter %d name %s tbss %ld\n", v, name_ok ? "ok" : "WRONG",
+         zero);
+
+  // Loaded by a thread of the program.
+  dlclose(g_lib_handle);
+  g_path = argv[1];
+  pthread_create(&ft, NULL, loading_thread, NULL);
+  pthread_join(ft, NULL);
+  int mine = g_bump(3), changed = 0;
+  pthread_create(&ft, NULL, other_thread, NULL);
+  pthread_join(ft, NULL);
+
+  // main's block is glibc's own: what main writes in the library's TLS
+  // lasts while it parks and resumes, on whichever OS thread, next to busy
+  // threads (the shim once copied the image over it on another carrier).
+  pthread_t busy[3];
+  atomic_store(&g_stop_busy, 0);
+  for (int i = 0; i < 3; i++) pthread_create(&busy[i], NULL, busy_thread, NULL);
+  for (int i = 0; i < 500; i++) {
+    usleep(100);
+    if (g_get(&name_ok, &zero) != mine) changed++;
+  }
+  atomic_store(&g_stop_busy, 1);
+  for (int i = 0; i < 3; i++) pthread_join(busy[i], NULL);
+  CHECK(changed == 0, "main's value lasts across 500 parks next to busy threads",
+        "changed %d times", changed);
   return test_end();
 }

@@ -7,6 +7,17 @@
 __thread int tls_counter = 41;
 __thread char tls_name[16] = "tls_lib";
 __thread long tls_zero;  // .tbss
+__thread int tls_ctor_mark = 1;
+
+// Runs in the thread that loads the library, inside dlopen: it must find
+// its initial image there already and its write must last.
+__attribute__((constructor)) static void mark_loader(void) {
+  if (tls_ctor_mark == 1) tls_ctor_mark = 7;
+}
+
+// 7 in the thread that loaded the library (1 if the image was not there
+// when the constructor ran), 1 in every other thread.
+int tls_ctor_seen(void) { return tls_ctor_mark; }
 
 // Adds `times` to this thread's counter; returns the new value.
 int tls_bump(int times) {
