@@ -240,7 +240,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   if (g_tp_ops) {
     // Its own TLS block and thread control block, at the top of its stack.
     g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
-    g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi);
+    g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi, g->id);
     if (!g->tp) {
       if (!user_stack) stacks_.release(s);
       delete g;
@@ -702,7 +702,10 @@ GreenThread* Carrier::idle_context() {
   if (root_.internal) return &root_;
   if (idle_ctx_) return idle_ctx_;
   Stack s;
-  if (stacks_.acquire(kIdleStackSize, &s) < 0) return nullptr;
+  // Room for its TLS block too, which may be large (a program's own
+  // __thread arrays, glibc.rtld.optional_static_tls).
+  size_t size = kIdleStackSize + (g_tp_ops ? g_tp_ops->block_bytes() : 0);
+  if (stacks_.acquire(size, &s) < 0) return nullptr;
   san_fresh_stack(s.lo, s.size);
   auto* g = new (std::nothrow) GreenThread;
   if (!g) {
@@ -725,7 +728,7 @@ GreenThread* Carrier::idle_context() {
     // Its own thread pointer: the root, whose block is the OS thread's,
     // may be running on another carrier meanwhile.
     g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
-    g->tp = g_tp_ops->create(os_tp_, s.lo, &hi);
+    g->tp = g_tp_ops->create(os_tp_, s.lo, &hi, g->id);
     if (!g->tp) {
       stacks_.release(s);
       delete g;

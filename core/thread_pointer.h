@@ -12,6 +12,7 @@
 // loader's own TLS allocator.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace gh {
@@ -21,9 +22,11 @@ struct ThreadPointerOps {
   // the top of its stack [lo, *hi): returns its thread pointer and lowers
   // *hi to where the usable stack now ends. `creator_tp` is the thread
   // pointer of the creating thread (its TCB is the model: stack guard,
-  // pointer guard, ...). Returns nullptr when the stack is too small or
-  // memory is short.
-  void* (*create)(void* creator_tp, void* lo, void** hi);
+  // pointer guard, ...). `id` is the new thread's GreenThread::id: the
+  // TCB's thread id is made from it, so that no two threads share one (the
+  // C library's recursive locks know their owner by it). Returns nullptr
+  // when the stack is too small or memory is short.
+  void* (*create)(void* creator_tp, void* lo, void** hi, uint64_t id);
   // Frees what create() made (not the stack). Runs on another thread.
   void (*destroy)(void* tp);
   // Brings the block of a green thread that is not running up to date with
@@ -31,6 +34,9 @@ struct ThreadPointerOps {
   // C library initialises only in its own threads). Called by the carrier
   // before it switches to the thread.
   void (*refresh)(void* tp, uint64_t since);
+  // The most create() takes from the top of a stack (the block and its
+  // alignment): a stack made for the runtime's own use adds it.
+  size_t (*block_bytes)();
 };
 
 // Sets the backend; nullptr (the default) means shared thread pointers.

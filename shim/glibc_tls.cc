@@ -3,6 +3,7 @@
 #include "core/sys.h"
 
 #include <gnu/libc-version.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,10 +15,12 @@
 
 #include "core/arch_x86_64.h"
 #include "core/glibc_abi.h"
+#include "core/log.h"
 #include "core/spinlock.h"
 #include "core/thread_pointer.h"
 #include "core/tsa.h"
 #include "shim/elf_symbols.h"
+#include "shim/thread_registry.h"
 
 namespace gh::shim {
 
@@ -43,6 +46,7 @@ struct Glibc {
   size_t static_align;
   size_t tcb_size;       // sizeof(struct pthread)
   size_t specific_off;   // struct pthread: specific[] (2nd-level TSD pointers)
+  size_t tid_off;        // struct pthread: tid
   long rseq_off;         // the rseq area from the thread pointer, or 0
   bool rseq;             // glibc registered rseq (cpu_id in the TCB)
   size_t lm_tls_offset;  // struct link_map: l_tls_offset
@@ -53,6 +57,7 @@ struct Glibc {
   // this glibc does not describe them (a dlopen caller then keeps the gap
   // described at glibc_tls_before_load).
   ListLink* stack_user;
+  int* stack_lock;  // GL(dl_stack_cache_lock), glibc's lock of its thread lists
   size_t list_off;
 };
 Glibc g;
@@ -74,15 +79,17 @@ struct StaticModule {
   size_t filesz;      // bytes of image
   size_t memsz;       // bytes of block (the rest is zero)
   uint64_t gen;       // the generation it came with
+  uint64_t scan;      // the last scan that found it loaded
 };
 constexpr size_t kMaxModules = 256;
 SpinLock g_mod_lock;
 StaticModule g_mods[kMaxModules] GH_GUARDED_BY(g_mod_lock);
 size_t g_nmods GH_GUARDED_BY(g_mod_lock) = 0;
+uint64_t g_scans GH_GUARDED_BY(g_mod_lock) = 0;
 
 // The thread that made each load, by generation % kLoadInfos. When it is a
 // green thread, it returns from dlopen and may use (and write) the new
-// TLS at once, uninitialised: a later refresh must not write over it.
+// TLS at once: a later refresh must not write over it.
 constexpr size_t kLoadInfos = 64;
 void* g_load_caller[kLoadInfos] GH_GUARDED_BY(g_mod_lock);
 
@@ -94,10 +101,8 @@ void* g_load_caller[kLoadInfos] GH_GUARDED_BY(g_mod_lock);
 // that its block is initialised at that very moment, as an OS thread's would
 // be (shim/hook_dlopen.cc cannot run code after the real dlopen, so it leaves
 // the list at its next switch-in, in refresh, or when its block is freed).
-// The loader's own threads never add to that list while green threads exist
-// (a thread with a stack of its own is a green thread under the shim), so
-// g_mod_lock orders every change to it; glibc's readers walk it forwards
-// only, which an insertion published last and an unlinking both keep sound.
+// Every change to the list is made under glibc's own lock of its thread
+// lists (GL(dl_stack_cache_lock)), which its readers hold too.
 struct Listed {
   void* tp;
   uint64_t gen;  // the generation of the load that listed it
@@ -110,31 +115,55 @@ ListLink* link_of(void* tp) {
   return reinterpret_cast<ListLink*>(static_cast<char*>(tp) + g.list_off);
 }
 
+// Whether tp's link has been put on a list at all (a green TCB's link
+// points at itself until then).
+bool linked(void* tp) { return g.stack_user && link_of(tp)->next != link_of(tp); }
+
 // Whether the TCB at tp is on one of the loader's thread lists: its
-// neighbours point back at it (a green TCB's link points at itself).
+// neighbours point back at it.
 bool on_glibc_list(void* tp) {
   ListLink* l = link_of(tp);
   return l->next != l && l->next->prev == l && l->prev->next == l;
 }
 
+// glibc's low-level lock protocol (lll_lock, private): 0 free, 1 held,
+// 2 held with waiters. Held only for a few pointer updates.
+void stack_lists_lock() {
+  int free = 0;
+  if (__atomic_compare_exchange_n(g.stack_lock, &free, 1, false, __ATOMIC_ACQUIRE,
+                                  __ATOMIC_RELAXED))
+    return;
+  while (__atomic_exchange_n(g.stack_lock, 2, __ATOMIC_ACQUIRE) != 0)
+    gh::sys(SYS_futex, g.stack_lock, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+}
+
+void stack_lists_unlock() {
+  if (__atomic_exchange_n(g.stack_lock, 0, __ATOMIC_RELEASE) > 1)
+    gh::sys(SYS_futex, g.stack_lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
 void list_insert(void* tp) {
   ListLink* l = link_of(tp);
   ListLink* head = g.stack_user;
+  stack_lists_lock();
   l->next = head->next;
   l->prev = head;
   head->next->prev = l;
-  __atomic_store_n(&head->next, l, __ATOMIC_RELEASE);
+  head->next = l;
+  stack_lists_unlock();
 }
 
 // Takes tp off the list if it is still on it (a fork child's lists were
 // made anew by glibc), and leaves its link pointing at itself.
 void list_remove(void* tp) {
   ListLink* l = link_of(tp);
+  stack_lists_lock();
   if (on_glibc_list(tp)) {
     l->next->prev = l->prev;
-    __atomic_store_n(&l->prev->next, l->next, __ATOMIC_RELEASE);
+    l->prev->next = l->next;
   }
   l->next = l->prev = l;
+  stack_lists_unlock();
 }
 
 // If tp was listed for a load, unlists it and returns the generation of
@@ -159,11 +188,20 @@ size_t link_map_field(const link_map* l, size_t off) {
   return *reinterpret_cast<const size_t*>(reinterpret_cast<const char*>(l) + off);
 }
 
-struct ObserveArg {
-  uint64_t gen;
+// One scan of the loaded modules (dl_iterate_phdr, which holds the loader's
+// list lock: a module it reports is not unmapped meanwhile).
+struct Scan {
+  uint64_t gen;  // what a module not known yet is filed under
+  uint64_t id;   // this scan's number
+  // The block to bring up to date, or nullptr: it gets the image of each
+  // module of a generation in (since, until) not loaded by itself.
+  void* tp;
+  uint64_t since;
+  uint64_t until;
 };
 
-int observe_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
+int scan_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
+  auto* scan = static_cast<Scan*>(p);
   if (info->dlpi_tls_modid == 0) return 0;
   const ElfW(Phdr)* tls = nullptr;
   for (int i = 0; i < info->dlpi_phnum; i++)
@@ -180,21 +218,37 @@ int observe_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
                  reinterpret_cast<const void*>(info->dlpi_addr + tls->p_vaddr),
                  tls->p_filesz,
                  tls->p_memsz,
-                 static_cast<ObserveArg*>(p)->gen};
-  for (size_t i = 0; i < g_nmods; i++) {
-    StaticModule& k = g_mods[i];
-    if (k.modid != m.modid) continue;
-    if (k.offset != m.offset || k.image != m.image) k = m;  // the id was reused
-    return 0;
+                 scan->gen,
+                 scan->id};
+  StaticModule* k = nullptr;
+  for (size_t i = 0; i < g_nmods && !k; i++)
+    if (g_mods[i].modid == m.modid) k = &g_mods[i];
+  if (k && (k->offset != m.offset || k->image != m.image)) *k = m;  // the id was reused
+  if (!k && g_nmods < kMaxModules) k = &g_mods[g_nmods++], *k = m;
+  if (!k) return 0;
+  k->scan = scan->id;
+  if (scan->tp && k->gen > scan->since && k->gen < scan->until &&
+      scan->tp != g_load_caller[k->gen % kLoadInfos]) {
+    char* dest = static_cast<char*>(scan->tp) - k->offset;
+    memcpy(dest, k->image, k->filesz);
+    memset(dest + k->filesz, 0, k->memsz - k->filesz);
   }
-  if (g_nmods < kMaxModules) g_mods[g_nmods++] = m;
   return 0;
 }
 
-// Files the modules with static TLS not yet known under generation gen.
-void observe_modules(uint64_t gen) GH_REQUIRES(g_mod_lock) {
-  ObserveArg arg{gen};
-  dl_iterate_phdr(&observe_one, &arg);
+// Files the modules with static TLS not yet known under generation gen,
+// forgets those no longer loaded, and brings tp's block up to date (see
+// Scan) if tp is not nullptr.
+void scan_modules(uint64_t gen, void* tp, uint64_t since, uint64_t until) GH_REQUIRES(g_mod_lock) {
+  Scan scan{gen, ++g_scans, tp, since, until};
+  dl_iterate_phdr(&scan_one, &scan);
+  for (size_t i = 0; i < g_nmods;) {
+    if (g_mods[i].scan != scan.id) {
+      g_mods[i] = g_mods[--g_nmods];
+    } else {
+      i++;
+    }
+  }
 }
 
 int g_anchor;  // an address in this library: lookups start after it
@@ -215,8 +269,14 @@ bool db_offset(const char* name, size_t* off) {
 // Fills a new TCB at tp from the creator's. Everything glibc keeps per
 // thread and the program's thread cannot share: self pointers, the DTV
 // (installed by the loader), the first-level TSD block, the rseq cpu id.
-void init_tcb(char* tp, const char* creator) {
+void init_tcb(char* tp, const char* creator, uint64_t id) {
   memcpy(tp, creator, g.tcb_size);
+  // Its own thread id, the one gettid() gives it (thread_registry.h): glibc
+  // knows the owner of its recursive locks (the loader's dl_load_lock, ...)
+  // by the TCB's tid, and a copy of the creator's would let two threads
+  // hold one at once. glibc signals itself with the kernel's gettid(), not
+  // with this field; the shim maps signals to green ids.
+  *reinterpret_cast<pid_t*>(tp + g.tid_off) = static_cast<pid_t>(kGreenTidBase + id);
   auto* words = reinterpret_cast<void**>(tp);
   words[glibc::kTcbSelfSlot] = tp;  // tcbhead_t.tcb
   words[glibc::kTcbDtvSlot] = nullptr;
@@ -246,7 +306,7 @@ void init_tcb(char* tp, const char* creator) {
   if (g.rseq) *reinterpret_cast<int32_t*>(tp + g.rseq_off + glibc::kRseqCpuId) = -1;
 }
 
-void* create(void* creator_tp, void* lo, void** hi) {
+void* create(void* creator_tp, void* lo, void** hi, uint64_t id) {
   uintptr_t top = reinterpret_cast<uintptr_t>(*hi);
   uintptr_t tp = (top - g.tcb_size) & ~(g.static_align - 1);
   uintptr_t tls_lo = tp - (g.static_size - g.tcb_size);
@@ -255,42 +315,37 @@ void* create(void* creator_tp, void* lo, void** hi) {
   // The static TLS of every module is copied in by the loader; the rest
   // (surplus for modules loaded later) starts zeroed.
   memset(reinterpret_cast<void*>(tls_lo), 0, tp - tls_lo);
-  init_tcb(reinterpret_cast<char*>(tp), static_cast<const char*>(creator_tp));
+  init_tcb(reinterpret_cast<char*>(tp), static_cast<const char*>(creator_tp), id);
   if (!g.allocate_tls(reinterpret_cast<void*>(tp))) return nullptr;  // DTV: calloc failed
   *hi = reinterpret_cast<void*>(new_hi);
   return reinterpret_cast<void*>(tp);
 }
 
 void destroy(void* tp) {
-  if (g.stack_user) {
+  if (linked(tp)) {
+    // Listed for a load, or (in a fork child) put on a list by glibc.
     SpinGuard guard(g_mod_lock);
-    unlist(tp);
+    if (!unlist(tp)) list_remove(tp);
   }
   g.deallocate_tls(tp, false);
 }
 
 void refresh(void* tp, uint64_t since) {
   SpinGuard guard(g_mod_lock);
-  observe_modules(tls_generation());
   uint64_t until = ~uint64_t{0};  // the loader initialised from this one on
-  if (g.stack_user) {
+  if (linked(tp)) {
     if (uint64_t listed = unlist(tp)) {
       until = listed;
     } else if (on_glibc_list(tp)) {
       return;  // main's block: glibc keeps it up to date itself
     }
   }
-  for (size_t i = 0; i < g_nmods; i++) {
-    const StaticModule& m = g_mods[i];
-    if (m.gen <= since || m.gen >= until) continue;
-    if (tp == g_load_caller[m.gen % kLoadInfos]) continue;
-    char* dest = static_cast<char*>(tp) - m.offset;
-    memcpy(dest, m.image, m.filesz);
-    memset(dest + m.filesz, 0, m.memsz - m.filesz);
-  }
+  scan_modules(tls_generation(), tp, since, until);
 }
 
-constexpr ThreadPointerOps kOps = {&create, &destroy, &refresh};
+size_t block_bytes() { return g.static_size + g.static_align + 64; }
+
+constexpr ThreadPointerOps kOps = {&create, &destroy, &refresh, &block_bytes};
 
 }  // namespace
 
@@ -313,9 +368,8 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
       !g.ctype_init)
     return fail("the dynamic loader's TLS allocator is not exported");
   auto* size = static_cast<const uint32_t*>(find("_thread_db_sizeof_pthread", "GLIBC_PRIVATE"));
-  size_t tid_off = 0;
   if (!size || !db_offset("_thread_db_pthread_specific", &g.specific_off) ||
-      !db_offset("_thread_db_pthread_tid", &tid_off))
+      !db_offset("_thread_db_pthread_tid", &g.tid_off))
     return fail("glibc's thread_db descriptors are missing");
   g.tcb_size = *size;
   g.get_tls_static_info(&g.static_size, &g.static_align);
@@ -325,18 +379,30 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   if (!g.debug || !db_offset("_thread_db_link_map_l_tls_offset", &g.lm_tls_offset) ||
       !db_offset("_thread_db_link_map_l_tls_modid", &g.lm_tls_modid))
     return fail("the loader's object list is not readable");
-  // Optional: the loader's user-stack thread list (see "the dlopen caller").
-  size_t stack_user_off = 0, next_off = 1, prev_off = 1;
+  // Optional: the loader's thread lists and their lock (see "the dlopen
+  // caller"). struct rtld_global (glibc 2.34 and later) has, in this order:
+  // list_t _dl_stack_used, _dl_stack_user, _dl_stack_cache; size_t
+  // _dl_stack_cache_actsize; uintptr_t _dl_in_flight_stack; int
+  // _dl_stack_cache_lock. The descriptors give the first two; the rest is
+  // checked below.
+  size_t used_off = 0, user_off = 0, next_off = 1, prev_off = 1;
   auto* rtld_global = static_cast<char*>(find("_rtld_global", "GLIBC_PRIVATE"));
-  if (rtld_global && db_offset("_thread_db_rtld_global__dl_stack_user", &stack_user_off) &&
+  if (rtld_global && db_offset("_thread_db_rtld_global__dl_stack_used", &used_off) &&
+      db_offset("_thread_db_rtld_global__dl_stack_user", &user_off) &&
       db_offset("_thread_db_pthread_list", &g.list_off) &&
       db_offset("_thread_db_list_t_next", &next_off) &&
       db_offset("_thread_db_list_t_prev", &prev_off) && next_off == 0 &&
-      prev_off == sizeof(void*) && g.list_off + sizeof(ListLink) <= g.tcb_size) {
-    g.stack_user = reinterpret_cast<ListLink*>(rtld_global + stack_user_off);
-  } else {
-    g.list_off = 0;
+      prev_off == sizeof(void*) && used_off + sizeof(ListLink) == user_off &&
+      g.list_off + sizeof(ListLink) <= g.tcb_size) {
+    auto* cache = reinterpret_cast<ListLink*>(rtld_global + user_off + sizeof(ListLink));
+    int* lock = reinterpret_cast<int*>(rtld_global + user_off + 2 * sizeof(ListLink) +
+                                       sizeof(size_t) + sizeof(uintptr_t));
+    if (cache->next->prev == cache && cache->prev->next == cache && *lock >= 0 && *lock <= 2) {
+      g.stack_user = reinterpret_cast<ListLink*>(rtld_global + user_off);
+      g.stack_lock = lock;
+    }
   }
+  if (!g.stack_user) g.list_off = 0;
   auto* rseq_size = static_cast<const unsigned*>(find("__rseq_size", nullptr));
   auto* rseq_off = static_cast<const long*>(find("__rseq_offset", nullptr));
   g.rseq = rseq_size && rseq_off && *rseq_size > 0;
@@ -347,7 +413,7 @@ bool glibc_tls_init(char* why, unsigned long why_len) {
   auto** specific = reinterpret_cast<void**>(tp + g.specific_off);
   if (words[glibc::kTcbSelfSlot] != tp || words[glibc::kTcbSelfPtrSlot] != tp ||
       specific[0] != tp + g.specific_off - glibc::kTsdFirstBlockBytes ||
-      *reinterpret_cast<int*>(tp + tid_off) != static_cast<int>(gh::sys(SYS_gettid)))
+      *reinterpret_cast<int*>(tp + g.tid_off) != static_cast<int>(gh::sys(SYS_gettid)))
     return fail("glibc's thread control block is not laid out as expected");
   // This thread is on the loader's lists; otherwise they are not what the
   // descriptors say, and the dlopen caller is left to refresh().
@@ -363,16 +429,22 @@ void glibc_tls_enable() { set_thread_pointer_ops(&kOps); }
 void glibc_tls_before_load() {
   if (!exact_tls()) return;
   SpinGuard guard(g_mod_lock);
-  observe_modules(tls_generation());
   void* tp = arch::thread_pointer();
+  // A green caller goes on the loader's list for the load, before the scan:
+  // a module another thread's load initialises from now on is initialised
+  // in its block too, and one initialised before is in the scan. Once: a
+  // load from a constructor of this one finds it there.
+  bool list = g.stack_user && !linked(tp);
+  if (list && g_nlisted == kMaxListed) {
+    list = false;
+    log_debug("static TLS: %zu dlopen callers wait for their next switch; this one is not listed",
+              kMaxListed);
+  }
+  if (list) list_insert(tp);
+  scan_modules(tls_generation(), nullptr, 0, 0);
   g_load_caller[(tls_generation() + 1) % kLoadInfos] = tp;
   bump_tls_generation();
-  // A green caller goes on the loader's list for the load (once: a load
-  // from a constructor of this one finds it there).
-  if (g.stack_user && !on_glibc_list(tp) && g_nlisted < kMaxListed) {
-    list_insert(tp);
-    g_listed[g_nlisted++] = Listed{tp, tls_generation()};
-  }
+  if (list) g_listed[g_nlisted++] = Listed{tp, tls_generation()};
 }
 
 void glibc_tls_thread_start() {

@@ -448,6 +448,9 @@ int open_with(int dirfd, const char* path, int flags, Call&& call) {
     case ProcTaskPath::kGone:
       errno = ENOENT;
       return -1;
+    case ProcTaskPath::kRefused:
+      errno = EACCES;
+      return -1;
   }
   if (open_may_wait(dirfd, path, flags))
     return opened(gh::offload_call_interruptible(true, [&] { return call(path); }));
@@ -549,6 +552,9 @@ FILE* fopen_with(const char* path, const char* mode, Call&& call) {
     }
     case ProcTaskPath::kGone:
       errno = ENOENT;
+      return nullptr;
+    case ProcTaskPath::kRefused:
+      errno = EACCES;
       return nullptr;
   }
   FILE* f = open_may_wait(AT_FDCWD, path, flags)

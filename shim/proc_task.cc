@@ -45,19 +45,25 @@ void look(ShimThread* st, void* out) {
   f->name[sizeof f->name - 1] = 0;
 }
 
-// A memory file holding `name` and a newline, at offset 0.
+// A read-only memory file holding `name` and a newline, at offset 0.
 int comm_file(const char* name, int flags) {
-  unsigned mfd_flags = (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0;
-  long fd = gh::sys(SYS_memfd_create, "comm", mfd_flags);
-  if (fd < 0) {
-    errno = static_cast<int>(-fd);
+  long mfd = gh::sys(SYS_memfd_create, "comm", MFD_CLOEXEC);
+  if (mfd < 0) {
+    errno = static_cast<int>(-mfd);
     return -1;
   }
   char text[18];
   int n = snprintf(text, sizeof text, "%s\n", name);
-  if (gh::sys(SYS_pwrite64, fd, text, n, 0) != n) {
-    gh::sys(SYS_close, fd);
-    errno = EIO;
+  long fd = gh::sys(SYS_pwrite64, mfd, text, n, 0) == n ? 0 : -EIO;
+  if (fd == 0) {
+    // Opened again read-only, as the kernel's comm file is for a reader.
+    char self[40];
+    snprintf(self, sizeof self, "/proc/self/fd/%ld", mfd);
+    fd = gh::sys(SYS_openat, AT_FDCWD, self, O_RDONLY | (flags & O_CLOEXEC));
+  }
+  gh::sys(SYS_close, mfd);
+  if (fd < 0) {
+    errno = static_cast<int>(-fd);
     return -1;
   }
   return static_cast<int>(fd);
@@ -86,7 +92,13 @@ ProcTaskPath proc_task_path(const char* path, int flags, char* buf, size_t len) 
     r.kind = ProcTaskPath::kGone;
     return r;
   }
-  if (strcmp(p, "/comm") == 0 && (flags & O_ACCMODE) == O_RDONLY) {
+  if (strcmp(p, "/comm") == 0 && !(flags & (O_PATH | O_DIRECTORY))) {
+    if ((flags & O_ACCMODE) != O_RDONLY) {
+      // Writing renames the thread natively; here it would rename the OS
+      // thread under it, which others share. pthread_setname_np does it.
+      r.kind = ProcTaskPath::kRefused;
+      return r;
+    }
     r.kind = ProcTaskPath::kComm;
     r.fd = comm_file(f.name, flags);
     return r;

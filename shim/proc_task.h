@@ -15,6 +15,7 @@ struct ProcTaskPath {
     kRewritten,  // open `path`: the entry of the OS thread that runs the green thread
     kComm,       // its comm, read-only: `fd` holds the green thread's name
     kGone,       // a green id of no live thread: fail with ENOENT, as natively
+    kRefused,    // its comm for writing: fail with EACCES (it would rename the OS thread)
   } kind = kAsIs;
   const char* path = nullptr;
   int fd = -1;
@@ -22,7 +23,7 @@ struct ProcTaskPath {
 
 // Looks at an absolute `path` of the form /proc/self/task/<id>[/...] or
 // /proc/<our pid>/task/<id>[/...] with a green thread's id. `buf` (of `len`
-// bytes) holds a rewritten path. A kComm fd is a memory file (O_CLOEXEC if
+// bytes) holds a rewritten path. A kComm fd is a read-only memory file (O_CLOEXEC if
 // flags asks for it) at offset 0; -1 with errno set if it cannot be made.
 ProcTaskPath proc_task_path(const char* path, int flags, char* buf, size_t len);
 
