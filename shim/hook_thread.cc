@@ -596,6 +596,10 @@ GH_EXPORT int pthread_getschedparam(pthread_t t, int* policy, sched_param* p) {
   ensure_real();
   return real::pthread_getschedparam(threads_green() ? native_of(t) : t, policy, p);
 }
+GH_EXPORT int pthread_setschedprio(pthread_t t, int prio) {
+  ensure_real();
+  return real::pthread_setschedprio(threads_green() ? native_of(t) : t, prio);
+}
 GH_EXPORT int pthread_setaffinity_np(pthread_t t, size_t n, const cpu_set_t* set) {
   ensure_real();
   return real::pthread_setaffinity_np(threads_green() ? native_of(t) : t, n, set);

@@ -164,6 +164,7 @@ namespace gh::shim {
   D(pthread_cancel, nullptr)                                                    \
   D(pthread_setschedparam, nullptr)                                             \
   D(pthread_getschedparam, nullptr)                                             \
+  D(pthread_setschedprio, nullptr)                                              \
   D(pthread_setaffinity_np, nullptr)                                            \
   D(pthread_getaffinity_np, nullptr)                                            \
   D(pthread_getcpuclockid, nullptr)                                             \
