@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "core/clock.h"
 #include "core/green.h"
 
 namespace gh {
@@ -31,15 +32,41 @@ int Mutex::init(int32_t k) {
 }
 
 int Mutex::lock_slow(uint32_t c, const ClockDeadline* dl) {
-  // From here on we may have company: mark the word contended, so that the
-  // unlock that lets us in wakes the next one.
-  if (c != 2) c = state.exchange(2, std::memory_order_acquire);
-  while (c != 0) {
-    int r = futex_wait_until(&state, 2, dl, "mutex");
+  bool woken = false;  // parked and woken before, and lost the race after
+  int64_t lost_since = 0;
+  for (;;) {
+    if (!(c & kLocked)) {
+      // Free: take it. From here on we may have company, so keep the unlock
+      // that lets the next one in waking (kWaiters), as Drepper's mutex 3.
+      if (state.cas(c, kLocked | kWaiters, std::memory_order_acquire)) return 0;
+      continue;
+    }
+    uint32_t want = c | kWaiters;
+    if (woken && !(c & kHandOff)) {
+      // The clock is read only once a wake-up was lost.
+      int64_t now = mono_ns();
+      if (lost_since == 0) lost_since = now;
+      if (now - lost_since >= kStarveNs) want |= kHandOff;
+    }
+    if (want != c && !state.cas(c, want, std::memory_order_relaxed)) continue;
+    // Woken before and lost: keep our turn ahead of later waiters.
+    int r = futex_wait_until(&state, want, dl, "mutex", woken);
+    if (r == kFutexHandedOff) {
+      // Ours, handed over locked: end the hand-off mode (a waiter still
+      // starving asks again).
+      state.fetch_and(~kHandOff, std::memory_order_acquire);
+      return 0;
+    }
     if (r == -ETIMEDOUT) return ETIMEDOUT;
-    c = state.exchange(2, std::memory_order_acquire);
+    if (r == 0) woken = true;
+    c = state.load(std::memory_order_relaxed);
   }
-  return 0;
+}
+
+void Mutex::release_slow(uint32_t c) {
+  if ((c & kHandOff) && futex_hand_off(&state)) return;  // the oldest waiter holds it now
+  // Otherwise (no hand-off asked, or its waiter gave up): free it.
+  if (state.exchange(0, std::memory_order_release) & kWaiters) futex_wake(&state, 1);
 }
 
 int Mutex::trylock() {
@@ -100,7 +127,9 @@ int Mutex::unlock_owned() {
   if (owner.load(std::memory_order_relaxed) != owner_id()) return EPERM;
   if (--count != 0) return 0;
   owner.store(0, std::memory_order_relaxed);
-  if (state.exchange(0, std::memory_order_release) == 2) futex_wake(&state, 1);
+  uint32_t c = state.load(std::memory_order_relaxed);
+  if (c == kLocked && state.cas(c, 0, std::memory_order_release)) return 0;
+  release_slow(c);
   return 0;
 }
 

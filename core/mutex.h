@@ -23,8 +23,12 @@ namespace gh {
 // glibc's recursive/errorcheck static initialisers set `kind` to 1/2.
 //
 // Guarding:
-//   state  atomic; the lock word: 0 unlocked, 1 locked, 2 locked and maybe
-//          waiters (Drepper, "Futexes are tricky", mutex 3)
+//   state  atomic; the lock word: 0 unlocked; else kLocked, plus kWaiters
+//          when a waiter may be parked (Drepper, "Futexes are tricky", mutex
+//          3: 1 and 3 are his 1 and 2), plus kHandOff when a waiter has
+//          waited longer than kStarveNs: the unlock then hands the mutex to
+//          the oldest waiter instead of freeing it (Go's starvation mode),
+//          so a thread that locks again at once cannot starve the others
 //   count  [owner] recursion depth of a recursive mutex, 1 when first locked
 //   owner  atomic, written by the owner only: GreenThread id of the owner of
 //          a recursive/errorcheck mutex, 0 when unlocked (unused for normal)
@@ -36,6 +40,10 @@ struct Mutex {
   static constexpr int32_t kErrorCheck = PTHREAD_MUTEX_ERRORCHECK;
   static constexpr int32_t kAdaptive = PTHREAD_MUTEX_ADAPTIVE_NP;
   static constexpr int32_t kKindMask = 0x7f;
+  static constexpr uint32_t kLocked = 1, kWaiters = 2, kHandOff = 4;
+  // How long a waiter may lose the race to threads that lock again at once
+  // before it asks for the mutex to be handed to it.
+  static constexpr int64_t kStarveNs = 1'000'000;
 
   AtomicCell<uint32_t> state;  // offset 0
   uint32_t count;              // offset 4
@@ -70,7 +78,9 @@ struct Mutex {
   // caller). A normal mutex is not checked, as in glibc.
   int unlock() {
     if (type() == kRecursive || type() == kErrorCheck) return unlock_owned();
-    if (state.exchange(0, std::memory_order_release) == 2) futex_wake(&state, 1);
+    uint32_t c = state.load(std::memory_order_relaxed);
+    if (c == kLocked && state.cas(c, 0, std::memory_order_release)) return 0;
+    release_slow(c);
     return 0;
   }
   // pthread_mutex_destroy: 0, or EBUSY while locked.
@@ -87,6 +97,8 @@ struct Mutex {
   // Contended part of lock(): c is the state last seen (non-zero). Returns 0
   // or ETIMEDOUT (only with a deadline).
   int lock_slow(uint32_t c, const ClockDeadline* dl);
+  // Contended part of unlock(): c is the state last seen (not kLocked alone).
+  void release_slow(uint32_t c);
   int lock_owned(const ClockDeadline* dl);
   int unlock_owned();
 };

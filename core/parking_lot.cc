@@ -22,6 +22,7 @@ struct ParkNode {
   ParkNode* next = nullptr;                // [bucket lock]
   ParkNode* wake_next = nullptr;           // [waker] its private list of nodes to ready
   bool queued = false;                     // [bucket lock] linked in a bucket
+  bool handed = false;                     // [waker, before ready] woken by futex_hand_off
   Waiter w;
 };
 
@@ -48,6 +49,17 @@ void link_tail(Bucket& b, ParkNode* n) GH_REQUIRES(b.lock) {
   else
     b.head = n;
   b.tail = n;
+  n->queued = true;
+}
+
+void link_head(Bucket& b, ParkNode* n) GH_REQUIRES(b.lock) {
+  n->prev = nullptr;
+  n->next = b.head;
+  if (b.head)
+    b.head->prev = n;
+  else
+    b.tail = n;
+  b.head = n;
   n->queued = true;
 }
 
@@ -106,8 +118,8 @@ uint32_t load_word(const void* addr) {
 }  // namespace
 
 // GH_NO_TSA: the bucket left after a requeue is found at run time.
-int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
-               const char* what) GH_NO_TSA {
+int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
+               bool first) GH_NO_TSA {
   GreenThread* me = self();
   if (!me) {
     // No carrier can be made: degrade to polling. Callers re-check.
@@ -125,11 +137,14 @@ int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
     b.lock.unlock();
     return -EAGAIN;
   }
-  link_tail(b, &node);
+  if (first)
+    link_head(b, &node);
+  else
+    link_tail(b, &node);
   b.lock.unlock();
 
   int r = park_waiter(node.w, deadline_ns, what, addr);
-  if (r == Waiter::kWoken) return 0;  // the waker unlinked us
+  if (r == Waiter::kWoken) return node.handed ? kFutexHandedOff : 0;  // the waker unlinked us
   // Timed out: nobody can claim us any more, but a waker may be walking the
   // list. Unlink under the lock unless a waker already did.
   Bucket& nb = lock_bucket_of_node(&node);
@@ -158,6 +173,21 @@ int futex_wake(const void* addr, int n) {
   b.lock.unlock();
   ready_all(list);
   return woken;
+}
+
+int futex_hand_off(const void* addr) {
+  Bucket& b = bucket_of(addr);
+  ParkNode* got = nullptr;
+  b.lock.lock();
+  for (ParkNode* p = b.head; p && !got; p = p->next)
+    if (p->addr.load(std::memory_order_relaxed) == addr && claim(b, p)) got = p;
+  if (got) {
+    got->handed = true;
+    got->wake_next = nullptr;
+  }
+  b.lock.unlock();
+  ready_all(got);
+  return got ? 1 : 0;
 }
 
 // GH_NO_TSA: one or two bucket locks, taken in address order.
@@ -238,9 +268,9 @@ bool ClockDeadline::passed() const {
   return clock_ns(clk_) >= abs_ns_;
 }
 
-int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl,
-                     const char* what) {
-  int r = futex_wait(addr, expected, dl ? dl->mono() : kNoDeadline, what);
+int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl, const char* what,
+                     bool first) {
+  int r = futex_wait(addr, expected, dl ? dl->mono() : kNoDeadline, what, first);
   if (r != -ETIMEDOUT) return r;
   if (dl->passed()) return -ETIMEDOUT;
   return 0;  // the wall clock went back: not yet expired on its own clock

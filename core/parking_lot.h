@@ -69,10 +69,13 @@ static_assert(sizeof(AtomicCell<uint64_t>) == 8 && alignof(AtomicCell<uint64_t>)
 
 // Parks the calling green thread on addr (a 32-bit word) if *addr == expected,
 // until futex_wake(addr) or the CLOCK_MONOTONIC deadline (ns, < 0: none).
-// Returns 0 (woken), -EAGAIN (*addr != expected) or -ETIMEDOUT. Never early.
+// Returns 0 (woken), kFutexHandedOff (woken by futex_hand_off), -EAGAIN
+// (*addr != expected) or -ETIMEDOUT. Never early.
 // Without a carrier (none can be made) it sleeps briefly and returns 0.
-int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns,
-               const char* what = "futex");
+// With `first` it parks ahead of every thread parked on addr (a waiter that
+// was woken and lost the race keeps its turn).
+int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what = "futex",
+               bool first = false);
 inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int64_t deadline_ns,
                       const char* what = "futex") {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
@@ -82,6 +85,15 @@ inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int6
 // Any thread. Wakes up to n (> 0; INT_MAX: all) green threads parked on addr,
 // oldest first. Returns how many it woke. Never dereferences addr.
 int futex_wake(const void* addr, int n);
+
+// What futex_wait() returns to the waiter woken by futex_hand_off(): the
+// waker handed it what it waited for (a mutex's ownership), not a chance to
+// compete for it.
+constexpr int kFutexHandedOff = 1;
+
+// Any thread. Wakes the oldest green thread parked on addr with
+// kFutexHandedOff. Returns 1, or 0 if none is parked there.
+int futex_hand_off(const void* addr);
 
 // Any thread. Moves parked waiters from `from` to `to`: wakes up to n_wake of
 // them and requeues up to n_requeue of the rest onto `to` (they then wait for
@@ -137,8 +149,8 @@ class ClockDeadline {
 
 // futex_wait() with a ClockDeadline (nullptr: none). Returns 0 (woken, or a
 // REALTIME deadline that moved: the caller re-checks and waits again),
-// -EAGAIN or -ETIMEDOUT (only once dl->passed()).
+// kFutexHandedOff, -EAGAIN or -ETIMEDOUT (only once dl->passed()).
 int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl,
-                     const char* what = "futex");
+                     const char* what = "futex", bool first = false);
 
 }  // namespace gh

@@ -64,6 +64,48 @@ TEST(ParkingLot, WakesOldestFirstAndCounts) {
   EXPECT_EQ(gh::futex_wake(&word, INT_MAX), 0);
 }
 
+TEST(ParkingLot, HandOffWakesTheOldestWithItsOwnResult) {
+  static std::atomic<uint32_t> word{0};
+  static std::vector<std::pair<int, int>> got;  // (thread, result)
+  got.clear();
+  EXPECT_EQ(gh::futex_hand_off(&word), 0) << "nobody parked";
+  std::vector<gh::GreenThread*> gs;
+  for (int i = 0; i < 2; i++)
+    gs.push_back(go([i] { got.emplace_back(i, gh::futex_wait(&word, 0, gh::kNoDeadline)); }));
+  ASSERT_TRUE(wait_until_true([] { return gh::futex_parked(&word) == 2; }));
+  EXPECT_EQ(gh::futex_hand_off(&word), 1);
+  yield_n(3);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::make_pair(0, gh::kFutexHandedOff));
+  EXPECT_EQ(gh::futex_wake(&word, INT_MAX), 1);  // a plain wake says 0
+  join_all(gs);
+  EXPECT_EQ(got[1], std::make_pair(1, 0));
+}
+
+TEST(ParkingLot, FirstParksAheadOfTheQueue) {
+  static std::atomic<uint32_t> word{0};
+  static std::vector<int> order;
+  order.clear();
+  std::vector<gh::GreenThread*> gs;
+  for (int i = 0; i < 2; i++)
+    gs.push_back(go([i] {
+      EXPECT_EQ(gh::futex_wait(&word, 0, gh::kNoDeadline), 0);
+      order.push_back(i);
+    }));
+  ASSERT_TRUE(wait_until_true([] { return gh::futex_parked(&word) == 2; }));
+  gs.push_back(go([] {
+    EXPECT_EQ(gh::futex_wait(&word, 0, gh::kNoDeadline, "futex", /*first=*/true), 0);
+    order.push_back(2);
+  }));
+  ASSERT_TRUE(wait_until_true([] { return gh::futex_parked(&word) == 3; }));
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(gh::futex_wake(&word, 1), 1);
+    yield_n(3);
+  }
+  join_all(gs);
+  EXPECT_EQ(order, (std::vector<int>{2, 0, 1}));
+}
+
 TEST(ParkingLot, RequeueMovesWaiters) {
   static std::atomic<uint32_t> from{0}, to{0};
   static std::atomic<int> woken{0};

@@ -179,6 +179,42 @@ TEST_P(SyncCarriers, MutexMutualExclusion) {
   }
 }
 
+// A thread that locks again as soon as it unlocks cannot starve a waiter:
+// once the waiter has lost for kStarveNs the mutex is handed to it. Here the
+// hogs give the carrier up only while they hold the mutex, so a waiter that
+// must win the race never does; they stop after far more rounds than the
+// hand-offs take.
+TEST(Mutex, WaiterIsHandedTheMutexAfterLosingLongEnough) {
+  gh::Mutex m{};
+  ASSERT_EQ(m.init(PTHREAD_MUTEX_NORMAL), 0);
+  long rounds = 0;
+  bool done = false;
+  constexpr long kCap = 2'000'000;
+  constexpr int kWants = 10;
+  long rounds_when_done = -1;
+  std::vector<gh::GreenThread*> gs;
+  for (int h = 0; h < 2; h++)
+    gs.push_back(go([&] {
+      while (!done && rounds < kCap) {
+        ASSERT_EQ(m.lock(), 0);
+        if (++rounds % 64 == 0) gh::yield();  // the others run while we hold it
+        ASSERT_EQ(m.unlock(), 0);
+      }
+    }));
+  gs.push_back(go([&] {
+    for (int i = 0; i < kWants; i++) {
+      ASSERT_EQ(m.lock(), 0);
+      ASSERT_EQ(m.unlock(), 0);
+    }
+    rounds_when_done = rounds;
+    done = true;
+  }));
+  join_all(gs);
+  ASSERT_GE(rounds_when_done, 0) << "the waiter never got its turns";
+  EXPECT_LT(rounds_when_done, kCap) << "starved until the hogs stopped";
+  EXPECT_EQ(m.state.load(), 0u);
+}
+
 // A waiter parked on carrier A is woken by an unlock on carrier B.
 TEST(Mutex, CrossCarrierHandOff) {
   gh::Mutex m{};
