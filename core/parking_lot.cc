@@ -179,8 +179,10 @@ int futex_hand_off(const void* addr) {
   Bucket& b = bucket_of(addr);
   ParkNode* got = nullptr;
   b.lock.lock();
-  for (ParkNode* p = b.head; p && !got; p = p->next)
+  for (ParkNode *p = b.head, *next; p && !got; p = next) {
+    next = p->next;  // claim() unlinks p, also when its timeout won
     if (p->addr.load(std::memory_order_relaxed) == addr && claim(b, p)) got = p;
+  }
   if (got) {
     got->handed = true;
     got->wake_next = nullptr;

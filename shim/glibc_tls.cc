@@ -276,7 +276,7 @@ void init_tcb(char* tp, const char* creator, uint64_t id) {
   // by the TCB's tid, and a copy of the creator's would let two threads
   // hold one at once. glibc signals itself with the kernel's gettid(), not
   // with this field; the shim maps signals to green ids.
-  *reinterpret_cast<pid_t*>(tp + g.tid_off) = static_cast<pid_t>(kGreenTidBase + id);
+  *reinterpret_cast<pid_t*>(tp + g.tid_off) = green_tid(id);
   auto* words = reinterpret_cast<void**>(tp);
   words[glibc::kTcbSelfSlot] = tp;  // tcbhead_t.tcb
   words[glibc::kTcbDtvSlot] = nullptr;

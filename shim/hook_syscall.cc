@@ -77,7 +77,8 @@ long green_futex(uint32_t* addr, int op, uint32_t val, const timespec* tmo, uint
   }
   int r = gh::futex_wait(addr, val, wait_until, "futex");
   if (r == -ETIMEDOUT && wait_until != deadline) return 0;  // slice over: spurious wake-up
-  if (r == 0) return 0;
+  // kFutexHandedOff only comes to a green mutex's own waiters; as any wake-up.
+  if (r == 0 || r == gh::kFutexHandedOff) return 0;
   errno = r == -ETIMEDOUT ? ETIMEDOUT : -r;
   return -1;
 }

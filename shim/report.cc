@@ -239,8 +239,7 @@ std::vector<Row> collect(Pool* p, const ReportOptions& opt) {
       [](ShimThread* st, void* a) {
         auto* x = static_cast<Ctx*>(a);
         if (!st->g) return;
-        x->rows->push_back(
-            row_of(x->p, st->g, kGreenTidBase + static_cast<long>(st->g->id), *x->opt));
+        x->rows->push_back(row_of(x->p, st->g, green_tid(st->g->id), *x->opt));
       },
       &ctx);
   if (opt.stacks)
@@ -551,8 +550,7 @@ char proc_state(pid_t tid, std::string* syscall_line) {
 void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) {
   char name[sizeof g->name + 1] = {};
   for (size_t i = 0; i < sizeof g->name && g->name[i]; i++) name[i] = g->name[i];
-  long id =
-      g->is_root() ? static_cast<long>(c->os_tid()) : kGreenTidBase + static_cast<long>(g->id);
+  long id = g->is_root() ? static_cast<long>(c->os_tid()) : static_cast<long>(green_tid(g->id));
   std::string sc;
   char state = proc_state(c->os_tid(), &sc);
   log_warn(

@@ -220,8 +220,8 @@ void report_overflow(int sig, const siginfo_t* info, void* uc) {
   log_error(
       "stack overflow in thread %s (id %ld): stack %zu KiB, used %zu KiB; set "
       "GREENHOUSE_STACK_SIZE (or pthread_attr_setstacksize) larger",
-      g->name[0] ? g->name : "?", static_cast<long>(kGreenTidBase + static_cast<long>(g->id)),
-      g->stack.size / 1024, used / 1024);
+      g->name[0] ? g->name : "?", static_cast<long>(green_tid(g->id)), g->stack.size / 1024,
+      used / 1024);
   (void)sig;
   backtrace(uc);
 }

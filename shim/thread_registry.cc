@@ -109,6 +109,7 @@ struct GreenhouseDebug {
   gh::shim::ShimThread* const* live;
   std::atomic<gh::GreenThread*>* main_root;
   int32_t green_tid_base;
+  int32_t green_tid_mask;  // a green thread's id: base + (GreenThread::id & mask)
 };
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winvalid-offsetof"
@@ -128,6 +129,7 @@ GH_EXPORT const GreenhouseDebug greenhouse_debug = {
     &gh::shim::g_live,
     &gh::shim::g_main_root,
     gh::shim::kGreenTidBase,
+    static_cast<int32_t>(gh::shim::kGreenTidMask),
 };
 #pragma GCC diagnostic pop
 
@@ -172,10 +174,9 @@ void registry_for_each(void (*fn)(ShimThread*, void*), void* arg) {
 
 bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg) {
   if (!is_green_tid(tid)) return false;
-  uint64_t id = static_cast<uint64_t>(tid - kGreenTidBase);
   SpinGuard guard(g_registry_lock);
   for (ShimThread* st = g_live; st; st = st->live_next) {
-    if (st->g->id != id) continue;
+    if (green_tid(st->g->id) != tid) continue;
     fn(st, arg);
     return true;
   }
@@ -184,7 +185,7 @@ bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg) {
 
 pid_t current_tid() {
   Carrier* c = Carrier::current();
-  if (c && !c->running()->is_root()) return kGreenTidBase + static_cast<pid_t>(c->running()->id);
+  if (c && !c->running()->is_root()) return green_tid(c->running()->id);
   return static_cast<pid_t>(gh::sys(SYS_gettid));
 }
 

@@ -82,10 +82,19 @@ pthread_t root_handle();
 GreenThread* program_root(Carrier* c);
 
 // Thread ids (docs/design.md, "Thread ids"): a green thread's id is
-// kGreenTidBase + its GreenThread::id, above any id the kernel hands out
-// (pid_max is at most 2^22); a root's is its OS thread's.
-constexpr pid_t kGreenTidBase = 0x40000000;
-inline bool is_green_tid(long tid) { return tid >= kGreenTidBase; }
+// kGreenTidBase plus the low 29 bits of its GreenThread::id: above any id
+// the kernel hands out (pid_max is at most 2^22) and inside FUTEX_TID_MASK
+// (glibc keeps it in robust and priority-inheritance mutexes, where bit 30
+// means "owner died"); ids wrap after 2^29 threads, as the kernel's do. A
+// root's is its OS thread's.
+constexpr pid_t kGreenTidBase = 0x20000000;
+constexpr uint64_t kGreenTidMask = (uint64_t{1} << 29) - 1;
+inline pid_t green_tid(uint64_t id) {
+  return kGreenTidBase + static_cast<pid_t>(id & kGreenTidMask);
+}
+inline bool is_green_tid(long tid) {
+  return tid >= kGreenTidBase && tid <= kGreenTidBase + static_cast<long>(kGreenTidMask);
+}
 
 // The calling thread's id as gettid() reports it.
 pid_t current_tid();

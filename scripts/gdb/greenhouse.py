@@ -79,6 +79,8 @@ class _Layout:
         self.live = _u64(base + off)
         self.main_root = _u64(base + off + 8)
         self.tid_base = _i32(base + off + 16)
+        # The mask came with a larger object (same version).
+        self.tid_mask = _i32(base + off + 20) if self.size >= off + 24 else 0xFFFFFFFF
 
 
 class GreenThread:
@@ -114,7 +116,7 @@ def green_threads():
     while st and seen < 1000000:
         g = _u64(st + lay.st_g)
         if g:
-            out.append(GreenThread(lay, g, lay.tid_base + _u64(g + lay.g_id)))
+            out.append(GreenThread(lay, g, lay.tid_base + (_u64(g + lay.g_id) & lay.tid_mask)))
         st = _u64(st + lay.st_next)
         seen += 1
     return out

@@ -82,6 +82,32 @@ TEST(ParkingLot, HandOffWakesTheOldestWithItsOwnResult) {
   EXPECT_EQ(got[1], std::make_pair(1, 0));
 }
 
+// A hand-off passes over a waiter whose timeout has already won (its node
+// still queued: it has not run since) to the next one.
+TEST(ParkingLot, HandOffPassesATimedOutWaiter) {
+  static std::atomic<uint32_t> word{0};
+  static std::atomic<int> a{99}, b{99};
+  int64_t t0 = gh::mono_ns();
+  std::vector<gh::GreenThread*> gs;
+  gs.push_back(go([t0] { a = gh::futex_wait(&word, 0, t0 + 20 * kMs); }));
+  ASSERT_TRUE(wait_until_true([] { return gh::futex_parked(&word) == 1; }));
+  gs.push_back(go([] { b = gh::futex_wait(&word, 0, gh::kNoDeadline); }));
+  ASSERT_TRUE(wait_until_true([] { return gh::futex_parked(&word) == 2; }));
+  // Keep the carrier busy past both deadlines below: when it next looks at
+  // its timers both fire, ours first, so we run while A's node is queued.
+  gs.push_back(go([t0] {
+    while (gh::mono_ns() < t0 + 40 * kMs) {
+    }
+  }));
+  gh::sleep_until(t0 + 10 * kMs);
+  int handed = gh::futex_hand_off(&word);
+  EXPECT_EQ(handed, 1) << "B was parked behind the timed-out A";
+  if (handed == 0) gh::futex_wake(&word, INT_MAX);  // fail, not hang
+  join_all(gs);
+  EXPECT_EQ(a.load(), -ETIMEDOUT);
+  EXPECT_EQ(b.load(), gh::kFutexHandedOff);
+}
+
 TEST(ParkingLot, FirstParksAheadOfTheQueue) {
   static std::atomic<uint32_t> word{0};
   static std::vector<int> order;
