@@ -429,6 +429,31 @@ bool open_may_wait(int dirfd, const char* path, int flags) {
   return S_ISFIFO(st.st_mode);
 }
 
+// A green thread's /proc/self/task entry (proc_task.h): returns true with
+// the path to open in *path, or false with the open's result in *fd (a comm
+// file, or -1 with errno set).
+bool task_path(const char** path, int flags, char* buf, size_t len, int* fd) {
+  ProcTaskPath t = proc_task_path(*path, flags, buf, len);
+  switch (t.kind) {
+    case ProcTaskPath::kAsIs:
+      return true;
+    case ProcTaskPath::kRewritten:
+      *path = t.path;
+      return true;
+    case ProcTaskPath::kComm:
+      *fd = t.fd;
+      return false;
+    case ProcTaskPath::kGone:
+      errno = ENOENT;
+      break;
+    case ProcTaskPath::kRefused:
+      errno = EACCES;
+      break;
+  }
+  *fd = -1;
+  return false;
+}
+
 // Opens path with call(path): on the offload pool, parking the caller, if
 // the open may wait for a FIFO's peer (interruptible; restarted after an
 // SA_RESTART handler, as open is natively), else at once. A green thread's
@@ -436,22 +461,8 @@ bool open_may_wait(int dirfd, const char* path, int flags) {
 template <class Call>
 int open_with(int dirfd, const char* path, int flags, Call&& call) {
   char buf[128];
-  ProcTaskPath task = proc_task_path(path, flags, buf, sizeof buf);
-  switch (task.kind) {
-    case ProcTaskPath::kAsIs:
-      break;
-    case ProcTaskPath::kRewritten:
-      path = task.path;
-      break;
-    case ProcTaskPath::kComm:
-      return opened(task.fd);
-    case ProcTaskPath::kGone:
-      errno = ENOENT;
-      return -1;
-    case ProcTaskPath::kRefused:
-      errno = EACCES;
-      return -1;
-  }
+  int fd;
+  if (!task_path(&path, flags, buf, sizeof buf, &fd)) return opened(fd);
   if (open_may_wait(dirfd, path, flags))
     return opened(gh::offload_call_interruptible(true, [&] { return call(path); }));
   return opened(call(path));
@@ -531,31 +542,18 @@ FILE* fopen_with(const char* path, const char* mode, Call&& call) {
                                        : O_WRONLY;
   if (mode && std::strchr(mode, 'e')) flags |= O_CLOEXEC;
   char buf[128];
-  ProcTaskPath task = proc_task_path(path, flags, buf, sizeof buf);
-  switch (task.kind) {
-    case ProcTaskPath::kAsIs:
-      break;
-    case ProcTaskPath::kRewritten:
-      path = task.path;
-      break;
-    case ProcTaskPath::kComm: {
-      if (task.fd < 0) return nullptr;
-      FILE* f = fdopen(task.fd, mode);
-      if (!f) {
-        int e = errno;
-        gh::sys(SYS_close, task.fd);
-        errno = e;
-        return nullptr;
-      }
-      opened(task.fd);
-      return f;
+  int fd;
+  if (!task_path(&path, flags, buf, sizeof buf, &fd)) {
+    if (fd < 0) return nullptr;
+    FILE* f = fdopen(fd, mode);
+    if (!f) {
+      int e = errno;
+      gh::sys(SYS_close, fd);
+      errno = e;
+      return nullptr;
     }
-    case ProcTaskPath::kGone:
-      errno = ENOENT;
-      return nullptr;
-    case ProcTaskPath::kRefused:
-      errno = EACCES;
-      return nullptr;
+    opened(fd);
+    return f;
   }
   FILE* f = open_may_wait(AT_FDCWD, path, flags)
                 ? gh::offload_call_interruptible(true, [&] { return call(path); })
