@@ -81,10 +81,14 @@ Ring* Ring::create(Carrier* c, bool one_thread) {
   };
   RingOptions opts = g_options;
   // Completion work of a ring entered by several threads must not wait for
-  // the submitter to enter it again (DEFER_TASKRUN, SINGLE_ISSUER) nor
-  // until it next enters the kernel for its own reasons (COOP_TASKRUN):
-  // the submitter may be stuck in a green thread, or blocked.
-  if (!one_thread) opts.setup_mask &= ~(kS | kD | kC | kT);
+  // the submitter to enter it again (DEFER_TASKRUN, SINGLE_ISSUER): the
+  // submitter may be stuck in a green thread, or blocked. COOP_TASKRUN
+  // only spares the submitter an interrupt while it runs: its pending work
+  // still runs at its next kernel entry or exit, the scheduler tick
+  // included, and wakes it from any interruptible sleep, so a stuck
+  // carrier's completions reach its CQ within a tick (docs/design.md,
+  // "I/O on any carrier").
+  if (!one_thread) opts.setup_mask &= ~(kS | kD);
   io_uring_params p{};
   unsigned flags = 0;
   int rc = -EINVAL;
@@ -219,6 +223,10 @@ bool Ring::kernel_has_events() const {
   unsigned f = IO_URING_READ_ONCE(*ring_.sq.kflags);
   // Completions that did not fit the CQ; a GETEVENTS enter flushes them.
   if (f & IORING_SQ_CQ_OVERFLOW) return true;
+  // Completion work is run by the thread that submitted the request, which
+  // is the owner's unless a carrier serving this ring submitted: another
+  // thread's enter cannot run the owner's.
+  if (Carrier::current() != carrier_) return false;
   if (features_.taskrun_flag) return (f & IORING_SQ_TASKRUN) != 0;
   // Completion work runs only when we enter, and we cannot see whether
   // there is any: assume so.
