@@ -266,7 +266,7 @@ void Carrier::start(GreenThread* g) {
   push_local(g);
   // A new thread may well run alongside its creator (which goes on running):
   // an idle carrier takes it now, not only once a second one queues up.
-  pool_->wake_idle(this);
+  if (!pool_->packed()) pool_->wake_idle(this);
 }
 
 bool Carrier::push_local(GreenThread* g) {
@@ -281,11 +281,11 @@ bool Carrier::push_local(GreenThread* g) {
     SpinGuard guard(overflow_lock_);
     overflow_.push(g);
     overflow_n_.store(overflow_n_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    pool_->wake_idle(this);
+    if (!pool_->packed()) pool_->wake_idle(this);
     return false;
   }
   // More queued than this carrier is about to run: let an idle one help.
-  if (runq_.size() > 1) pool_->wake_idle(this);
+  if (runq_.size() > 1 && !pool_->packed()) pool_->wake_idle(this);
   return true;
 }
 
@@ -354,6 +354,15 @@ void Carrier::ready(GreenThread* g) {
     return;
   }
   if (me && me->pool_ == g->pool) {
+    if (__builtin_expect(g->pool->packed(), 0)) {
+      // Packed: to the primary, so that the thread's next I/O goes to its
+      // ring and this carrier, with nothing left, sleeps undisturbed.
+      Carrier* p = g->pool->primary();
+      if (p && p != me) {
+        p->push_remote(g);
+        return;
+      }
+    }
     me->push_local(g);
     return;
   }
@@ -596,6 +605,23 @@ uint32_t Carrier::steal_overflow(GreenThread** out, uint32_t max) {
   return take;
 }
 
+uint32_t Carrier::steal_remote(GreenThread** out, uint32_t max) {
+  if (!remote_pending_.load(std::memory_order_acquire)) return 0;
+  SpinGuard guard(remote_lock_);
+  // Pinned threads stay, in their order.
+  ThreadFifo keep;
+  uint32_t n = 0;
+  while (GreenThread* g = remote_.pop()) {
+    if (n < max && !g->pinned.load(std::memory_order_relaxed))
+      out[n++] = g;
+    else
+      keep.push(g);
+  }
+  remote_.append(keep);
+  if (remote_.empty()) remote_pending_.store(false, std::memory_order_relaxed);
+  return n;
+}
+
 GreenThread* Carrier::steal() {
   // Half of the first non-empty queue after ours, in slot order, as Go's
   // findrunnable does (it starts at a random carrier; a rotating start
@@ -605,8 +631,13 @@ GreenThread* Carrier::steal() {
   for (int k = 1; k < n; k++) {
     Carrier* x = pool_->slot((slot_ + k) % n);
     if (!x || x == this) continue;
+    // Packed, only a stuck carrier's queue is taken.
+    if (pool_->packed() && !x->is_stuck()) continue;
     uint32_t got = x->runq_.steal(batch, RunQueue::kSize / 2);
     if (got == 0) got = x->steal_overflow(batch, RunQueue::kSize / 2);
+    // Threads readied into a carrier's remote queue (packed: to the
+    // primary) just before it got stuck.
+    if (got == 0 && x->is_stuck()) got = x->steal_remote(batch, RunQueue::kSize / 2);
     if (got == 0) continue;
     stats_.steals += got;
     pool_->stats().steals.fetch_add(got, std::memory_order_relaxed);
@@ -627,6 +658,7 @@ void Carrier::stop_root() {
 void Carrier::leave() {
   Carrier* c = tls_current_;
   if (!c) return;
+  c->left_.store(true, std::memory_order_release);
   c->pool_->detach(c);
   tls_current_ = nullptr;
 }
@@ -753,7 +785,7 @@ GreenThread* Carrier::pick_next() {
     // more, let another idle carrier help.
     spinning_.store(false, std::memory_order_relaxed);
     pool_->done_spinning();
-    if (pool_->work_elsewhere(this) || !runq_.empty()) pool_->wake_idle(this);
+    if (!pool_->packed() && (pool_->work_elsewhere(this) || !runq_.empty())) pool_->wake_idle(this);
   }
   return g;
 }
@@ -810,6 +842,8 @@ void Carrier::switch_to(GreenThread* next) {
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
   stats_.switches++;
   ticks_.store(stats_.switches, std::memory_order_relaxed);
+  if (!next->internal)
+    runs_.store(runs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   void* tp = next->tp ? next->tp : os_tp_;
   void** save;
   void** fake;

@@ -204,6 +204,12 @@ class Carrier : public ArenaObject {
   void kick();
   // The monitor's view: switches so far and whether the carrier sleeps.
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
+  // Switches to program threads so far (the pool's unit of work).
+  uint64_t runs() const { return runs_.load(std::memory_order_relaxed); }
+  // Whether it still runs green threads: attached, not left, not retired.
+  bool runs_here() const {
+    return !left_.load(std::memory_order_acquire) && !retired_.load(std::memory_order_acquire);
+  }
   bool idle() const { return idle_.load(std::memory_order_acquire); }
   // Whether the carrier has work besides its running thread: queued
   // threads, armed timers or ring requests in flight. Any thread.
@@ -234,6 +240,7 @@ class Carrier : public ArenaObject {
   GreenThread* pop_ready();
   void refill();
   uint32_t steal_overflow(GreenThread** out, uint32_t max);
+  uint32_t steal_remote(GreenThread** out, uint32_t max);
   Carrier(Pool* pool, bool internal_root);
   bool push_local(GreenThread* g);
   void push_remote(GreenThread* g);
@@ -276,6 +283,8 @@ class Carrier : public ArenaObject {
   uint32_t since_poll_ = 0;              // [carrier] picks since the last look around
   uint32_t picks_ = 0;                   // [carrier] for the global queue's turn
   std::atomic<uint64_t> ticks_{0};       // [carrier] written, monitor reads
+  std::atomic<uint64_t> runs_{0};        // [carrier] written, monitor reads
+  std::atomic<bool> left_{false};        // set once by leave()
   std::atomic<bool> stuck_{false};
   std::atomic<uint64_t> running_takes_{0};  // [carrier] written; see running_takes()
   std::atomic<bool> retired_{false};        // a spare that sleeps until the monitor needs it

@@ -66,6 +66,8 @@ Pool* Pool::process() { return g_process_pool.load(std::memory_order_acquire); }
 void Pool::set_process(Pool* p) { g_process_pool.store(p, std::memory_order_release); }
 
 Pool::Pool(const PoolOptions& opts) : opts_(opts) {
+  if (opts_.handoff_ns <= 0) opts_.spread = SpreadMode::kAlways;
+  packed_.store(opts_.spread == SpreadMode::kNever, std::memory_order_relaxed);
   if (opts_.carriers < 1) opts_.carriers = 1;
   if (opts_.carriers > kMaxCarriers) opts_.carriers = kMaxCarriers;
   // As many as it takes (a spare is started only while every carrier is
@@ -150,11 +152,21 @@ void Pool::wake_idle(Carrier* from) {
   done_spinning();
 }
 
-bool Pool::work_elsewhere(const Carrier* c) const {
+Carrier* Pool::primary() const {
   int n = slots();
   for (int i = 0; i < n; i++) {
     Carrier* x = slot(i);
-    if (x && x != c &&
+    if (x && x->runs_here() && !x->is_stuck()) return x;
+  }
+  return nullptr;
+}
+
+bool Pool::work_elsewhere(const Carrier* c) const {
+  bool packed = this->packed();
+  int n = slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = slot(i);
+    if (x && x != c && (!packed || x->is_stuck()) &&
         (!x->run_queue().empty() || x->overflow_n_.load(std::memory_order_relaxed) > 0))
       return true;
   }
@@ -288,6 +300,25 @@ void* Pool::monitor_main(void* arg) {
   return nullptr;
 }
 
+void Pool::choose_spread(SpreadControl* sc, int64_t now) {
+  uint64_t runs = 0;
+  int n = slots();
+  for (int i = 0; i < n; i++)
+    if (Carrier* x = slot(i)) runs += x->runs();
+  uint64_t probes = sc->probes(), changes = sc->changes();
+  bool packed = sc->step(now, runs);
+  if (sc->probes() != probes) stats_.spread_probes.fetch_add(1, std::memory_order_relaxed);
+  if (sc->changes() != changes) {
+    stats_.spread_changes.fetch_add(1, std::memory_order_relaxed);
+    log_debug("pool: %s: %.0f green thread runs/s against %.0f %s", packed ? "packed" : "spread",
+              sc->probe_rate(), sc->base_rate(), packed ? "spread" : "packed");
+  }
+  if (packed == this->packed()) return;
+  set_packed(packed);
+  // Spreading: let an idle carrier look at the queues now.
+  if (!packed) wake_idle(nullptr);
+}
+
 void Pool::monitor() {
   // Not a thread of the program: it never takes the program's signals.
   uint64_t mask = Carrier::scheduler_sigmask();
@@ -302,22 +333,31 @@ void Pool::monitor() {
   int64_t run_at_since[kMaxCarriers];  // the OS thread's CPU time at since[i]
   for (auto& r : run_at_since) r = -1;
   int64_t last_report = mono_ns();
-  uint64_t reported[2] = {};
+  uint64_t reported[3] = {};
+  SpreadControl spread(packed());
   while (!stopping()) {
     futex_sleep(&monitor_futex_, monitor_futex_.load(std::memory_order_acquire), period);
     if (stopping()) break;
     int64_t now = mono_ns();
     int n = slots();
+    if (opts_.spread == SpreadMode::kAuto && active() > 1) choose_spread(&spread, now);
     if (log_level() >= LogLevel::kDebug && now - last_report >= 1'000'000'000) {
       // Once a second, when something moved: the totals so far.
       uint64_t h = stats_.handoffs.load(std::memory_order_relaxed);
       uint64_t st = stats_.steals.load(std::memory_order_relaxed);
-      if (h != reported[0] || st != reported[1]) {
-        log_debug("pool: %d carriers (%d spare, %d idle), %llu hand-offs, %llu steals", active(),
-                  spares_.load(std::memory_order_relaxed), nidle_.load(std::memory_order_relaxed),
-                  static_cast<unsigned long long>(h), static_cast<unsigned long long>(st));
+      uint64_t pr = stats_.spread_probes.load(std::memory_order_relaxed);
+      if (h != reported[0] || st != reported[1] || pr != reported[2]) {
+        log_debug(
+            "pool: %d carriers (%d spare, %d idle), %llu hand-offs, %llu steals, %s "
+            "(%llu of %llu switches kept)",
+            active(), spares_.load(std::memory_order_relaxed),
+            nidle_.load(std::memory_order_relaxed), static_cast<unsigned long long>(h),
+            static_cast<unsigned long long>(st), packed() ? "packed" : "spread",
+            static_cast<unsigned long long>(stats_.spread_changes.load()),
+            static_cast<unsigned long long>(pr));
         reported[0] = h;
         reported[1] = st;
+        reported[2] = pr;
       }
       last_report = now;
     }

@@ -6,6 +6,10 @@
 // threshold and lets others serve its work (its queue, timers and ring
 // completions), starting a spare carrier when every carrier is busy.
 //
+// Whether idle carriers are woken to take queued threads (spread) or sleep
+// while the first carrier runs everything (packed) is chosen by the monitor
+// (core/spread.h).
+//
 // The process pool (Pool::process()) holds the main thread's carrier and the
 // workers the embedder starts; any other OS thread that needs a carrier gets
 // a pool of its own (one carrier, no monitor: its green threads stay on it).
@@ -22,6 +26,7 @@
 #include "core/fifo.h"
 #include "core/green_thread.h"
 #include "core/spinlock.h"
+#include "core/spread.h"
 
 namespace gh {
 
@@ -32,6 +37,9 @@ struct PoolOptions {
   int carriers = 1;        // carriers to run (the first one's OS thread included)
   int64_t handoff_ns = 0;  // run time after which a carrier's other work moves; 0: never
   int max_spares = 0;      // spare carriers the monitor may add (0: carriers)
+  // Spread or packed (core/spread.h). Packed needs the hand-off (a stuck
+  // carrier's work moves only then): without it the pool always spreads.
+  SpreadMode spread = SpreadMode::kAuto;
   BackendKind backend = default_backend();  // I/O backend of every carrier
   // Starts an OS thread running fn(arg); returns 0 or an errno value. The
   // embedder's, so that its hooks treat the thread as its own.
@@ -43,6 +51,8 @@ struct PoolStats {
   std::atomic<uint64_t> handoffs{0};  // times a stuck carrier's work was given to others
   std::atomic<uint64_t> spares_started{0};
   std::atomic<uint64_t> spares_retired{0};
+  std::atomic<uint64_t> spread_probes{0};   // switches between spread and packed tried
+  std::atomic<uint64_t> spread_changes{0};  // of which kept
 };
 
 class Pool : public ArenaObject {
@@ -105,7 +115,14 @@ class Pool : public ArenaObject {
   void set_idle(Carrier* c, bool idle);
   // A carrier that was woken to look for work found some or gave up.
   void done_spinning();
-  // True if some carrier other than `c` has runnable work it could steal.
+  // Packed (true) or spread (false): see core/spread.h.
+  bool packed() const { return packed_.load(std::memory_order_relaxed); }
+  void set_packed(bool packed) { packed_.store(packed, std::memory_order_relaxed); }
+  // While packed: the carrier that runs the pool's runnable threads, the
+  // first one that runs and is not stuck (nullptr if none).
+  Carrier* primary() const;
+  // True if some carrier other than `c` has runnable work it could steal
+  // (while packed, only a stuck carrier's is).
   bool work_elsewhere(const Carrier* c) const;
 
   // Carriers the monitor found stuck (running one thread past the
@@ -136,6 +153,7 @@ class Pool : public ArenaObject {
   void run_carrier(bool spare);
   void named();
   void monitor();
+  void choose_spread(SpreadControl* sc, int64_t now);
   int start_spare();
 
   PoolOptions opts_;
@@ -155,6 +173,7 @@ class Pool : public ArenaObject {
   std::atomic<int> nidle_{0};      // carriers asleep (or about to be) in their ring
   std::atomic<int> nspinning_{0};  // carriers woken to look for work, not yet done
   std::atomic<int> nstuck_{0};
+  std::atomic<bool> packed_{false};
 
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};

@@ -57,6 +57,11 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_HANDOFF_MS", "milliseconds, 0 .. 10000", "5",
      "when a carrier has run one green thread this long (a CPU loop, a call that blocks its OS "
      "thread), its other work moves to other carriers; 0 turns the hand-off off"},
+    {"GREENHOUSE_SPREAD", "auto, always or never", "auto",
+     "always: idle carriers are woken to take runnable threads from busy ones; never: runnable "
+     "threads go to one carrier and the others only take over from a stuck one (the hand-off); "
+     "auto: now and then tries the other way and keeps whichever runs more threads per second. "
+     "Without the hand-off (GREENHOUSE_HANDOFF_MS=0): always"},
 };
 const size_t kConfigVarCount = sizeof kConfigVars / sizeof kConfigVars[0];
 
@@ -175,6 +180,16 @@ bool parse_config(Config* out, char* err, size_t errlen) {
   }
   if (const char* v = std::getenv("GREENHOUSE_HANDOFF_MS")) {
     if (!parse_int(v, 0, 10000, &c.handoff_ms)) return fail("GREENHOUSE_HANDOFF_MS", v);
+  }
+  if (const char* v = std::getenv("GREENHOUSE_SPREAD")) {
+    if (std::strcmp(v, "auto") == 0)
+      c.spread = gh::SpreadMode::kAuto;
+    else if (std::strcmp(v, "always") == 0)
+      c.spread = gh::SpreadMode::kAlways;
+    else if (std::strcmp(v, "never") == 0)
+      c.spread = gh::SpreadMode::kNever;
+    else
+      return fail("GREENHOUSE_SPREAD", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_HOG_MS")) {
     if (!parse_int(v, 0, 600000, &c.hog_ms)) return fail("GREENHOUSE_HOG_MS", v);

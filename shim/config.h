@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "core/backend.h"
+#include "core/spread.h"
 #include "core/stack.h"
 
 namespace gh::shim {
@@ -19,6 +20,7 @@ struct Config {
   bool shared_tls = false;         // GREENHOUSE_TLS=shared
   int carriers = 0;                // GREENHOUSE_CARRIERS; 0: one per usable CPU
   int handoff_ms = 5;              // GREENHOUSE_HANDOFF_MS; 0: no hand-off
+  gh::SpreadMode spread = gh::SpreadMode::kAuto;     // GREENHOUSE_SPREAD
   gh::BackendKind backend = gh::BackendKind::kAuto;  // GREENHOUSE_BACKEND
   bool mprotect_guards = false;                      // GREENHOUSE_GUARD_PAGES=mprotect
   bool control = true;                               // GREENHOUSE_CONTROL

@@ -277,6 +277,7 @@ void new_process_pool() {
   o.handoff_ns = cfg.shared_tls ? 0 : int64_t{cfg.handoff_ms} * 1'000'000;
   o.start_thread = &start_native_thread;
   o.backend = cfg.backend;
+  o.spread = cfg.spread;
   auto* p = new (std::nothrow) Pool(o);
   if (!p) return;
   p->set_first_tid(static_cast<pid_t>(gh::sys(SYS_gettid)));
@@ -292,8 +293,10 @@ void start_carriers() {
   if (Carrier* first = p->slot(0)) g_main_root.store(first->root(), std::memory_order_release);
   int rc = p->start();
   if (rc < 0) log_warn("cannot start all carriers: errno %d", -rc);
-  log_debug("%d carrier(s), hand-off after %lld ms", p->options().carriers,
-            static_cast<long long>(p->options().handoff_ns / 1'000'000));
+  static const char* const kSpread[] = {"auto", "always", "never"};
+  log_debug("%d carrier(s), hand-off after %lld ms, spread %s", p->options().carriers,
+            static_cast<long long>(p->options().handoff_ns / 1'000'000),
+            kSpread[static_cast<int>(p->options().spread)]);
 }
 
 void threads_init() {

@@ -62,6 +62,7 @@ void usage(FILE* out) {
                "  --log-file=PATH     sets GREENHOUSE_LOG_FILE\n"
                "  --carriers=N        sets GREENHOUSE_CARRIERS\n"
                "  --handoff-ms=MS     sets GREENHOUSE_HANDOFF_MS\n"
+               "  --spread=WHEN       sets GREENHOUSE_SPREAD (auto, always, never)\n"
                "  --backend=KIND      sets GREENHOUSE_BACKEND (auto, io_uring, epoll)\n"
                "  --off               sets GREENHOUSE_OFF=1 (run without interposition)\n"
                "  -h, --help          this text\n"
@@ -127,6 +128,8 @@ void man_page() {
       ".TP\n\\fB\\-\\-log\\-file=\\fR\\fIpath\\fR\nSets \\fBGREENHOUSE_LOG_FILE\\fR.\n"
       ".TP\n\\fB\\-\\-carriers=\\fR\\fIn\\fR\nSets \\fBGREENHOUSE_CARRIERS\\fR.\n"
       ".TP\n\\fB\\-\\-handoff\\-ms=\\fR\\fIms\\fR\nSets \\fBGREENHOUSE_HANDOFF_MS\\fR.\n"
+      ".TP\n\\fB\\-\\-spread=\\fR\\fIwhen\\fR\nSets \\fBGREENHOUSE_SPREAD\\fR "
+      "(auto, always, never).\n"
       ".TP\n\\fB\\-\\-backend=\\fR\\fIkind\\fR\nSets \\fBGREENHOUSE_BACKEND\\fR "
       "(auto, io_uring, epoll).\n"
       ".TP\n\\fB\\-\\-off\\fR\nSets \\fBGREENHOUSE_OFF=1\\fR: no interposition.\n"
@@ -490,6 +493,8 @@ int main(int argc, char** argv) {
       setenv("GREENHOUSE_HANDOFF_MS", v5, 1);
     } else if (const char* v6 = value("--backend")) {
       setenv("GREENHOUSE_BACKEND", v6, 1);
+    } else if (const char* v7 = value("--spread")) {
+      setenv("GREENHOUSE_SPREAD", v7, 1);
     } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "greenhouse: unknown option %s (see greenhouse --help)\n", a.c_str());
       return 2;

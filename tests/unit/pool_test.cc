@@ -39,12 +39,15 @@ int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
 class PoolCarriers : public ::testing::TestWithParam<int> {
  protected:
   // Runs body as the root of the first carrier of a new pool of GetParam()
-  // carriers (hand-off after handoff_ns; 0: none), then stops the pool.
-  void run(const std::function<void(gh::Pool*)>& body, int64_t handoff_ns = 0) {
+  // carriers (hand-off after handoff_ns; 0: none, and then always spread),
+  // then stops the pool.
+  void run(const std::function<void(gh::Pool*)>& body, int64_t handoff_ns = 0,
+           gh::SpreadMode spread = gh::SpreadMode::kAuto) {
     std::thread t([&] {
       gh::PoolOptions o;
       o.carriers = GetParam();
       o.handoff_ns = handoff_ns;
+      o.spread = spread;
       o.start_thread = &start_std_thread;
       auto* pool = new gh::Pool(o);
       gh::Carrier* c = gh::Carrier::attach_to(pool, false);
@@ -190,67 +193,153 @@ TEST_P(PoolCarriers, SleepsNeverEndEarlyWhereverTheyResume) {
 // its sleep must still end: an idle or spare carrier serves the stuck
 // carriers' timers and takes their queued threads.
 TEST_P(PoolCarriers, StuckCarriersHandTheirWorkOver) {
-  run(
-      [](gh::Pool* pool) {
-        std::atomic<bool> flag{false};
-        std::atomic<int> spinning{0};
-        std::vector<gh::GreenThread*> gs;
-        const int spinners = GetParam() + 1;
-        for (int i = 0; i < spinners; i++) {
+  for (auto mode : {gh::SpreadMode::kAlways, gh::SpreadMode::kNever}) {
+    SCOPED_TRACE(mode == gh::SpreadMode::kNever ? "packed" : "spread");
+    run(
+        [](gh::Pool* pool) {
+          std::atomic<bool> flag{false};
+          std::atomic<int> spinning{0};
+          std::vector<gh::GreenThread*> gs;
+          const int spinners = GetParam() + 1;
+          for (int i = 0; i < spinners; i++) {
+            gs.push_back(go([&] {
+              spinning++;
+              while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+            }));
+          }
           gs.push_back(go([&] {
-            spinning++;
-            while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+            gh::sleep_for(10 * kMs);
+            flag.store(true, std::memory_order_release);
           }));
-        }
-        gs.push_back(go([&] {
-          gh::sleep_for(10 * kMs);
-          flag.store(true, std::memory_order_release);
-        }));
-        ASSERT_TRUE(gh_test::wait_until_true([&] { return flag.load(); }));
-        join_all(gs);
-        EXPECT_EQ(spinning.load(), spinners);
-        EXPECT_GT(pool->stats().handoffs.load(), 0u);
-      },
-      2 * kMs);
+          ASSERT_TRUE(gh_test::wait_until_true([&] { return flag.load(); }));
+          join_all(gs);
+          EXPECT_EQ(spinning.load(), spinners);
+          EXPECT_GT(pool->stats().handoffs.load(), 0u);
+        },
+        2 * kMs, mode);
+  }
 }
 
 // Ring I/O of a thread parked on a stuck carrier completes: the pipe read
 // was queued on the ring of a carrier that then runs a spinner.
 TEST_P(PoolCarriers, RingWaitOnAStuckCarrierCompletes) {
+  for (auto mode : {gh::SpreadMode::kAlways, gh::SpreadMode::kNever}) {
+    SCOPED_TRACE(mode == gh::SpreadMode::kNever ? "packed" : "spread");
+    run(
+        [](gh::Pool*) {
+          int fds[2];
+          ASSERT_EQ(pipe(fds), 0);
+          std::atomic<bool> flag{false};
+          std::atomic<bool> reading{false};
+          char got = 0;
+          std::vector<gh::GreenThread*> gs;
+          gs.push_back(go([&] {
+            reading = true;
+            char c;
+            EXPECT_EQ(gh::io::read(fds[0], &c, 1), 1);
+            got = c;
+            flag.store(true, std::memory_order_release);
+          }));
+          ASSERT_TRUE(gh_test::wait_until_true([&] { return reading.load(); }));
+          for (int i = 0; i < GetParam(); i++) {
+            gs.push_back(go([&] {
+              while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+            }));
+          }
+          // Not the root: in these tests (shared TLS) it stays on its own
+          // carrier, which may be the stuck one.
+          gs.push_back(go([&] {
+            gh::sleep_for(5 * kMs);
+            char x = 'x';
+            EXPECT_EQ(gh::sys(SYS_write, fds[1], &x, 1), 1);
+          }));
+          join_all(gs);
+          EXPECT_EQ(got, 'x');
+          close(fds[0]);
+          close(fds[1]);
+        },
+        2 * kMs, mode);
+  }
+}
+
+// Packed (GREENHOUSE_SPREAD=never): the threads a carrier readies run on the
+// first carrier, so every wake-up of these ping-ponging threads resumes on
+// the root's OS thread, and no other carrier runs a program thread. (The
+// hand-off is on, as packing needs, but far off: nothing here is stuck.)
+TEST_P(PoolCarriers, PackedRunsEveryThreadOnTheFirstCarrier) {
   run(
-      [](gh::Pool*) {
+      [](gh::Pool* pool) {
+        const long root_tid = os_tid();
+        constexpr int kPairs = 20, kRounds = 50;
+        std::atomic<int> elsewhere{0};
+        std::atomic<int> exchanges{0};
+        std::vector<gh::GreenThread*> gs;
+        for (int i = 0; i < kPairs; i++) {
+          int a[2], b[2];
+          ASSERT_EQ(pipe(a), 0);
+          ASSERT_EQ(pipe(b), 0);
+          auto side = [&, root_tid](int in, int out, bool first) {
+            char c = 'x';
+            for (int r = 0; r < kRounds; r++) {
+              if (first || r > 0) ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+              ASSERT_EQ(gh::io::read(in, &c, 1), 1);
+              if (os_tid() != root_tid) elsewhere++;
+              exchanges++;
+            }
+            if (!first) ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+          };
+          gs.push_back(go([=] { side(a[0], b[1], true); }));
+          gs.push_back(go([=] { side(b[0], a[1], false); }));
+        }
+        join_all(gs);
+        EXPECT_EQ(exchanges.load(), 2 * kPairs * kRounds);
+        EXPECT_EQ(elsewhere.load(), 0);
+        EXPECT_TRUE(pool->packed());
+        for (int i = 1; i < pool->slots(); i++) EXPECT_EQ(pool->slot(i)->runs(), 0u) << i;
+      },
+      10'000 * kMs, gh::SpreadMode::kNever);
+}
+
+// A thread whose read went to another carrier's ring while the pool was
+// spread resumes on the first carrier once the pool is packed: the carrier
+// that reaps the completion hands the thread over instead of running it.
+TEST_P(PoolCarriers, PackedHandsAnotherRingsCompletionToTheFirstCarrier) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs a second carrier";
+  run(
+      [](gh::Pool* pool) {
+        const long root_tid = os_tid();
         int fds[2];
         ASSERT_EQ(pipe(fds), 0);
-        std::atomic<bool> flag{false};
-        std::atomic<bool> reading{false};
-        char got = 0;
-        std::vector<gh::GreenThread*> gs;
-        gs.push_back(go([&] {
-          reading = true;
+        std::atomic<long> before{0}, after{0};
+        gh::GreenThread* g = go([&] {
+          before = os_tid();
           char c;
           EXPECT_EQ(gh::io::read(fds[0], &c, 1), 1);
-          got = c;
-          flag.store(true, std::memory_order_release);
-        }));
-        ASSERT_TRUE(gh_test::wait_until_true([&] { return reading.load(); }));
-        for (int i = 0; i < GetParam(); i++) {
-          gs.push_back(go([&] {
-            while (!flag.load(std::memory_order_acquire)) gh::arch::cpu_relax();
-          }));
-        }
-        // Not the root: in these tests (shared TLS) it stays on its own
-        // carrier, which may be the stuck one.
-        gs.push_back(go([&] {
-          gh::sleep_for(5 * kMs);
-          char x = 'x';
-          EXPECT_EQ(gh::sys(SYS_write, fds[1], &x, 1), 1);
-        }));
+          after = os_tid();
+        });
+        // The root keeps the first carrier busy (it spins, never parks)
+        // until another carrier has taken the new thread (start() woke it)
+        // and the thread waits in its read.
+        auto spin_until = [](auto pred) {
+          int64_t give_up = gh::mono_ns() + 10'000 * kMs;
+          while (!pred())
+            if (gh::mono_ns() > give_up) return false;
+          return true;
+        };
+        ASSERT_TRUE(spin_until([&] { return before.load() != 0; }));
+        ASSERT_NE(before.load(), root_tid);
+        ASSERT_TRUE(spin_until(
+            [&] { return g->state.load(std::memory_order_acquire) == gh::GreenState::kParked; }));
+        pool->set_packed(true);
+        char x = 'x';
+        ASSERT_EQ(gh::sys(SYS_write, fds[1], &x, 1), 1);
+        std::vector<gh::GreenThread*> gs{g};
         join_all(gs);
-        EXPECT_EQ(got, 'x');
+        EXPECT_EQ(after.load(), root_tid);
         close(fds[0]);
         close(fds[1]);
       },
-      2 * kMs);
+      10'000 * kMs, gh::SpreadMode::kAlways);
 }
 
 }  // namespace

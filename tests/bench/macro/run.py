@@ -1737,13 +1737,15 @@ def cmd_bench(args):
 
 def pool_stats(path):
     """The last "pool: ..." line of a shim log at debug level: (carriers,
-    spares, hand-offs, steals), or None."""
+    spares, hand-offs, steals, mode, switches kept, switches tried), or None.
+    mode is "spread" or "packed" (GREENHOUSE_SPREAD)."""
     last = None
     for line in read(path).splitlines():
         m = re.search(r"pool: (\d+) carriers \((\d+) spare, \d+ idle\), (\d+) hand-offs, "
-                      r"(\d+) steals", line)
+                      r"(\d+) steals, (spread|packed) \((\d+) of (\d+) switches kept\)", line)
         if m:
-            last = tuple(int(x) for x in m.groups())
+            g = m.groups()
+            last = tuple(int(x) for x in g[:4]) + (g[4], int(g[5]), int(g[6]))
     return last
 
 
@@ -1799,7 +1801,9 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
                "(`GREENHOUSE_CARRIERS` = %d usable CPUs, hand-off after 5 ms). Medians of %d "
                "runs of %s s after %s s of warm-up; ratios against native threads in the same "
                "run. Hand-offs and steals are the pool's totals over the server's whole life "
-               "(warm-up included, from its debug log) per second of that life. The runs "
+               "(warm-up included, from its debug log) per second of that life. The mode is "
+               "where `GREENHOUSE_SPREAD=auto` left each run's pool: spread over the carriers "
+               "or packed on one, with the switches it kept out of those it tried. The runs "
                "took %.0f s."
                % (cpus, cpus, args.reps, fmt_num(args.duration), fmt_num(args.warmup), elapsed))
     out.append("")
@@ -1809,15 +1813,16 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
 
     def rows(section, ks, ns):
         lines = ["| connections | server | requests/s | vs native | p99 latency (us) | "
-                 "OS threads | cores busy | hand-offs/s | steals/s |",
-                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+                 "OS threads | cores busy | hand-offs/s | steals/s | mode at the end "
+                 "(switches kept/tried) |",
+                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for n in ns:
             base = None
             for k in ks:
                 recs = [r for (sec, kind, c, r) in table if sec == section and kind == k and c == n
                         and r.get("ok")]
                 if not recs:
-                    lines.append("| %s | %s | failed | | | | | | |" % ("{:,}".format(n), names[k]))
+                    lines.append("| %s | %s | failed | | | | | | | |" % ("{:,}".format(n), names[k]))
                     continue
                 rate = med([r["result"].get("requests_per_second") or 0 for r in recs])
                 p99 = med([r["result"].get("latency_us", {}).get("p99") or 0 for r in recs])
@@ -1825,16 +1830,18 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
                 cores = med([r.get("server_cores") or 0 for r in recs])
                 if k == "native":
                     base = rate
-                ho = st = ""
+                ho = st = mode = ""
                 life = args.warmup + args.duration
                 pools = [r.get("pool") for r in recs if r.get("pool")]
                 if pools:
                     ho = fmt_num(med([p[2] for p in pools]) / life)
                     st = fmt_num(med([p[3] for p in pools]) / life)
-                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    # Each run's final mode and its kept/tried switches.
+                    mode = ", ".join("%s (%d/%d)" % (p[4], p[5], p[6]) for p in pools)
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     "{:,}".format(n), names[k], "{:,.0f}".format(rate),
                     ("%.2fx" % (rate / base)) if base else "", "{:,.0f}".format(p99),
-                    "{:.0f}".format(thr), "%.2f" % cores, ho, st))
+                    "{:.0f}".format(thr), "%.2f" % cores, ho, st, mode))
         return lines
 
     out.append("### Echo, thread per connection, all cores")
@@ -1845,7 +1852,8 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
     out.append("")
     out.append("`echo_server -w %d`: every request costs %d us of CPU before its echo, %d "
                "connections. Natively the kernel spreads the threads over the cores; under "
-               "greenhouse idle carriers steal runnable green threads from busy ones."
+               "greenhouse idle carriers steal runnable green threads from busy ones (the pool "
+               "stays spread: packed, it would run half as many requests)."
                % (args.work, args.work, args.cpu_connections))
     out.append("")
     out += rows("cpu", ["native", "shim"] + (["go"] if bench.go else []), [args.cpu_connections])
