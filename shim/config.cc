@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "core/sys.h"
 
@@ -154,11 +155,17 @@ bool parse_config(Config* out, char* err, size_t errlen) {
       return fail("GREENHOUSE_STACK_SIZE", v);
     c.stack_size = sz;
   }
+  // The index of v among the accepted words, or -1.
+  auto word = [](const char* v, std::initializer_list<const char*> words) {
+    int i = 0;
+    for (const char* w : words) {
+      if (std::strcmp(v, w) == 0) return i;
+      i++;
+    }
+    return -1;
+  };
   if (const char* v = std::getenv("GREENHOUSE_LOG_LEVEL")) {
-    static const char* names[] = {"error", "warn", "info", "debug"};
-    int lvl = -1;
-    for (int i = 0; i < 4; i++)
-      if (std::strcmp(v, names[i]) == 0) lvl = i;
+    int lvl = word(v, {"error", "warn", "info", "debug"});
     if (lvl < 0) return fail("GREENHOUSE_LOG_LEVEL", v);
     c.log_level = lvl;
   }
@@ -182,27 +189,19 @@ bool parse_config(Config* out, char* err, size_t errlen) {
     if (!parse_int(v, 0, 10000, &c.handoff_ms)) return fail("GREENHOUSE_HANDOFF_MS", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_SPREAD")) {
-    if (std::strcmp(v, "auto") == 0)
-      c.spread = gh::SpreadMode::kAuto;
-    else if (std::strcmp(v, "always") == 0)
-      c.spread = gh::SpreadMode::kAlways;
-    else if (std::strcmp(v, "never") == 0)
-      c.spread = gh::SpreadMode::kNever;
-    else
-      return fail("GREENHOUSE_SPREAD", v);
+    // In SpreadMode's order.
+    int m = word(v, {"auto", "always", "never"});
+    if (m < 0) return fail("GREENHOUSE_SPREAD", v);
+    c.spread = static_cast<gh::SpreadMode>(m);
   }
   if (const char* v = std::getenv("GREENHOUSE_HOG_MS")) {
     if (!parse_int(v, 0, 600000, &c.hog_ms)) return fail("GREENHOUSE_HOG_MS", v);
   }
   if (const char* v = std::getenv("GREENHOUSE_BACKEND")) {
-    if (std::strcmp(v, "auto") == 0)
-      c.backend = gh::BackendKind::kAuto;
-    else if (std::strcmp(v, "io_uring") == 0)
-      c.backend = gh::BackendKind::kIoUring;
-    else if (std::strcmp(v, "epoll") == 0)
-      c.backend = gh::BackendKind::kEpoll;
-    else
-      return fail("GREENHOUSE_BACKEND", v);
+    // In BackendKind's order.
+    int k = word(v, {"auto", "io_uring", "epoll"});
+    if (k < 0) return fail("GREENHOUSE_BACKEND", v);
+    c.backend = static_cast<gh::BackendKind>(k);
   }
   if (const char* v = std::getenv("GREENHOUSE_GUARD_PAGES")) {
     if (std::strcmp(v, "auto") == 0)
