@@ -54,10 +54,12 @@ bool SpreadControl::step(int64_t now_ns, uint64_t runs) {
       measure_at_ = now_ns;
       measure_runs_ = runs;
       break;
-    case Phase::kProbe:
-      if (now_ns - measure_at_ < p_.measure_ns) break;
-      probe_rate_ = per_second(runs - measure_runs_, now_ns - measure_at_);
-      if (probe_rate_ >= base_rate_ * p_.gain) {
+    case Phase::kProbe: {
+      int64_t took = now_ns - measure_at_;
+      if (took < p_.measure_ns / 3) break;
+      probe_rate_ = per_second(runs - measure_runs_, took);
+      if (took < p_.measure_ns && probe_rate_ >= base_rate_ * p_.give_up) break;
+      if (took >= p_.measure_ns && probe_rate_ >= base_rate_ * p_.gain) {
         changes_++;
         dwell_ns_ = p_.dwell_min_ns;
       } else {
@@ -66,6 +68,7 @@ bool SpreadControl::step(int64_t now_ns, uint64_t runs) {
       }
       start_dwell(now_ns);
       break;
+    }
   }
   return packed_;
 }

@@ -16,9 +16,10 @@
 // current mode it measures the rate at which green threads ran (runs per
 // second, the pool's unit of work), switches, lets the switch settle,
 // measures again, and keeps the new mode only if it ran at least `gain`
-// times as many. A kept switch starts the next dwell short; a switch back
-// doubles it (up to dwell_max_ns), so a steady load is probed rarely. Below
-// min_rate nothing is tried (there is no work to compare).
+// times as many. A probe that runs less than `give_up` times the base after
+// a third of its measurement ends then: the worse mode costs little time. A kept switch starts the
+// next dwell short; a switch back doubles it (up to dwell_max_ns), so a steady load is probed
+// rarely. Below min_rate nothing is tried (there is no work to compare).
 //
 // Pure arithmetic on the times and counts it is given: the pool's monitor
 // thread calls step(); tests call it with made-up numbers.
@@ -40,6 +41,7 @@ struct SpreadParams {
   int64_t settle_ns = 20'000'000;        // after a switch, not measured
   int64_t measure_ns = 150'000'000;      // each of the two measurements
   double gain = 1.10;                    // how much better the probe must run
+  double give_up = 0.80;                 // a probe this far below ends after a third
   double min_rate = 2000;                // runs/s below which nothing is tried
 };
 

@@ -6,6 +6,8 @@
 
 #include "core/spread.h"
 
+#include <algorithm>
+
 namespace {
 
 constexpr int64_t kMs = 1'000'000;
@@ -51,6 +53,27 @@ TEST(SpreadControl, StaysSpreadWhenPackingHalvesTheWork) {
   EXPECT_FALSE(f.run(20'000, cpu_bound));
   EXPECT_EQ(f.sc.changes(), 0u);
   EXPECT_GT(f.sc.probes(), 0u);
+}
+
+TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
+  // Packing a CPU-heavy load halves its work: each probe of packed ends a
+  // third of the way into its measurement, so over 20 s the pool is packed
+  // for a small share of the time.
+  Feed f(false);
+  gh::SpreadParams p;
+  int64_t packed_ms = 0, longest = 0, run = 0;
+  for (int64_t t = 0; t < 20'000; t += 5) {
+    if (f.run(5, [](bool packed) { return packed ? 20'000.0 : 40'000.0; })) {
+      packed_ms += 5;
+      run += 5;
+      longest = std::max(longest, run);
+    } else {
+      run = 0;
+    }
+  }
+  EXPECT_GT(f.sc.probes(), 3u);
+  EXPECT_LE(longest, (p.settle_ns + p.measure_ns / 3) / kMs + 10);
+  EXPECT_LT(packed_ms, 20'000 * 3 / 100);  // under 3% of the time
 }
 
 TEST(SpreadControl, ASmallDifferenceIsNotAReasonToSwitch) {

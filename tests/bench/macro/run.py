@@ -377,9 +377,11 @@ class Bench:
         self.echo = os.path.join(m, "echo_server")
         self.http = os.path.join(m, "http_server")
         self.epoll = os.path.join(m, "epoll_echo_server")
+        self.epoll_http = os.path.join(m, "epoll_http_server")
         self.loadgen = os.path.join(m, "loadgen")
         need = (self.launcher, self.echo, self.loadgen) + \
-            (() if args.cmd == "demo" else (self.epoll, self.http))
+            (() if args.cmd == "demo" else (self.epoll, self.http)) + \
+            ((self.epoll_http,) if args.cmd == "mn" else ())
         for p in need:
             if not os.access(p, os.X_OK):
                 sys.exit("run.py: %s is missing: build first (target macro_bench)" % p)
@@ -402,23 +404,29 @@ class Bench:
         self.version = source_version()
         self.server_extra = []  # more server arguments (-w USEC)
         self.shim_env = []      # env VAR=VALUE ... before the launcher
-        self.go = None
-        gosrc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go_echo_server.go")
-        if args.cmd == "mn" and shutil.which("go") and os.path.exists(gosrc):
-            out = os.path.join(self.tmp, "go_echo_server")
-            env = dict(os.environ, GOCACHE=os.path.join(self.tmp, "gocache"),
-                       GOPATH=os.path.join(self.tmp, "gopath"), GO111MODULE="off", GOFLAGS="")
-            r = subprocess.run(["go", "build", "-o", out, gosrc], env=env,
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                self.go = out
-            else:
-                log("go build failed: %s" % r.stderr.strip()[-300:])
+        self.go = self.go_http = None
+        if args.cmd == "mn" and shutil.which("go"):
+            self.go = self.go_build("go_echo_server")
+            self.go_http = self.go_build("go_http_server")
         cpus = sorted(os.sched_getaffinity(0))
         self.server_cpus = self.load_cpus = None
         if getattr(args, "pin", True) and len(cpus) >= 2 and shutil.which("taskset"):
             self.server_cpus = cpus[:len(cpus) // 2]
             self.load_cpus = cpus[len(cpus) // 2:]
+
+    def go_build(self, name):
+        """Builds tests/bench/macro/NAME.go; its path, or None."""
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".go")
+        if not os.path.exists(src):
+            return None
+        out = os.path.join(self.tmp, name)
+        env = dict(os.environ, GOCACHE=os.path.join(self.tmp, "gocache"),
+                   GOPATH=os.path.join(self.tmp, "gopath"), GO111MODULE="off", GOFLAGS="")
+        r = subprocess.run(["go", "build", "-o", out, src], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            log("go build of %s failed: %s" % (name, r.stderr.strip()[-300:]))
+            return None
+        return out
 
     def pin(self, side, pinned=True):
         """The taskset prefix that keeps the server or the load side on its CPUs."""
@@ -449,8 +457,12 @@ class Bench:
             env = ["env"] + env if env else []
             return env + [self.launcher, program or self.echo, "-p", "0"] + extra
         if kind == "epoll":
+            if program == self.http:
+                return [self.epoll_http, "-p", "0"] + extra
             return [self.epoll, "-p", "0"]
         if kind == "go":
+            if program == self.http:
+                return [self.go_http, "-p", "0"] + extra
             return [self.go, "-p", "0"] + self.server_extra
         raise ValueError(kind)
 
@@ -714,8 +726,8 @@ class Bench:
 
     # ---- wrk against the HTTP server ----
 
-    def wrk(self, port, conns, dur):
-        argv = self.pin("load") + ["wrk", "-t", str(self.load_threads()), "-c", str(conns), "-d", "%ds" % dur, "--latency",
+    def wrk(self, port, conns, dur, pinned=True):
+        argv = self.pin("load", pinned) + ["wrk", "-t", str(self.load_threads(pinned)), "-c", str(conns), "-d", "%ds" % dur, "--latency",
                 "--timeout", "10s", "http://127.0.0.1:%d/" % port]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.wrk_pid = p.pid
@@ -729,14 +741,14 @@ class Bench:
         res["status"] = p.returncode
         return res
 
-    def http_run(self, kind, conns, rep):
+    def http_run(self, kind, conns, rep, pinned=True):
         a = self.args
-        name = "http-%s-%d-%d" % (kind, conns, rep)
+        name = "http-%s-%d-%d-%d" % (kind, conns, rep, pinned)
         cg = Cgroup.create()
-        argv = self.pin("server") + self.server_argv(kind, self.http)
+        argv = self.pin("server", pinned) + self.server_argv(kind, self.http)
         srv = Server(argv, self.tmp, name, cgroup=cg)
         rec = {"kind": kind, "connections": conns, "rep": rep, "server": show(argv),
-               "phase": "http"}
+               "phase": "http", "pinned": pinned}
         sampler = None
         try:
             port = srv.wait_listening()
@@ -747,7 +759,7 @@ class Bench:
             sampler.start()
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             c0, t0, o0 = proc_cpu(srv.pid), time.monotonic(), all_cpu()
-            res = self.wrk(port, conns, a.http_duration)
+            res = self.wrk(port, conns, a.http_duration, pinned)
             c1, t1, o1 = proc_cpu(srv.pid), time.monotonic(), all_cpu()
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             # wrk is the only child reaped meanwhile
@@ -1764,18 +1776,31 @@ def cmd_mn(args):
         logf = os.path.join(bench.tmp, "shim-%s-%d-%d.log" % (section, n, rep))
         bench.shim_env = ["GREENHOUSE_LOG_LEVEL=debug", "GREENHOUSE_LOG_FILE=" + logf] \
             if kind == "shim" else []
-        rec = bench.checked(bench.echo_run, kind, n, rep, pinned=False)
+        if section == "http":
+            rec = bench.checked(bench.http_run, kind, n, rep, pinned=False)
+            # In the echo runs' terms, for the tables.
+            res = rec.setdefault("result", {})
+            res["requests_per_second"] = res.get("rps")
+            res["latency_us"] = {"p99": res.get("p99_us")}
+        else:
+            rec = bench.checked(bench.echo_run, kind, n, rep, pinned=False)
         bench.shim_env = []
         if kind == "shim":
             rec["pool"] = pool_stats(logf)
         rec["phase"] = "mn-" + section
         table.append((section, kind, n, rec))
 
+    http_kinds = ["native", "shim", "epoll"] + (["go"] if bench.go_http else [])
     try:
         for n in counts:
             for rep in range(args.reps):
                 for kind in kinds:
                     one("echo", kind, n, rep)
+        if shutil.which("wrk"):
+            for n in counts:
+                for rep in range(args.reps):
+                    for kind in http_kinds:
+                        one("http", kind, n, rep)
         bench.server_extra = ["-w", str(args.work)]
         for rep in range(args.reps):
             for kind in ["native", "shim"] + (["go"] if bench.go else []):
@@ -1811,7 +1836,7 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
         out.append("Go: not measured (no `go` command; scripts/setup installs golang-go).")
         out.append("")
 
-    def rows(section, ks, ns):
+    def rows(section, ks, ns, labels=names):
         lines = ["| connections | server | requests/s | vs native | p99 latency (us) | "
                  "OS threads | cores busy | hand-offs/s | steals/s | mode at the end "
                  "(switches kept/tried) |",
@@ -1822,7 +1847,7 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
                 recs = [r for (sec, kind, c, r) in table if sec == section and kind == k and c == n
                         and r.get("ok")]
                 if not recs:
-                    lines.append("| %s | %s | failed | | | | | | | |" % ("{:,}".format(n), names[k]))
+                    lines.append("| %s | %s | failed | | | | | | | |" % ("{:,}".format(n), labels[k]))
                     continue
                 rate = med([r["result"].get("requests_per_second") or 0 for r in recs])
                 p99 = med([r["result"].get("latency_us", {}).get("p99") or 0 for r in recs])
@@ -1839,7 +1864,7 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
                     # Each run's final mode and its kept/tried switches.
                     mode = ", ".join("%s (%d/%d)" % (p[4], p[5], p[6]) for p in pools)
                 lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    "{:,}".format(n), names[k], "{:,.0f}".format(rate),
+                    "{:,}".format(n), labels[k], "{:,.0f}".format(rate),
                     ("%.2fx" % (rate / base)) if base else "", "{:,.0f}".format(p99),
                     "{:.0f}".format(thr), "%.2f" % cores, ho, st, mode))
         return lines
@@ -1848,6 +1873,22 @@ def mn_markdown(bench, table, kinds, counts, args, elapsed):
     out.append("")
     out += rows("echo", kinds, counts)
     out.append("")
+    if any(sec == "http" for (sec, _, _, _) in table):
+        names_http = dict(names, epoll="epoll reference (epoll_http_server.c)",
+                          go="Go net/http (goroutine per connection)")
+        out.append("### HTTP, thread per connection, all cores")
+        out.append("")
+        out.append("The HTTP/1.1 keep-alive server (`http_server`, %d-byte body) loaded by `wrk -t 1 "
+                   "-c N -d %ds`, unpinned; the event-driven reference is "
+                   "[tests/bench/macro/epoll_http_server.c](../tests/bench/macro/epoll_http_server.c) "
+                   "(one thread, one epoll set, the same responses), the Go peer "
+                   "[tests/bench/macro/go_http_server.go](../tests/bench/macro/go_http_server.go) "
+                   "(the standard net/http server, which adds a Date header). p99 is wrk's."
+                   % (getattr(args, "http_body", 128), args.http_duration))
+        out.append("")
+        out += rows("http", ["native", "shim", "epoll"] + (["go"] if bench.go_http else []), counts,
+                    names_http)
+        out.append("")
     out.append("### CPU-heavy thread-per-connection server")
     out.append("")
     out.append("`echo_server -w %d`: every request costs %d us of CPU before its echo, %d "
@@ -2006,6 +2047,7 @@ def main():
     m.add_argument("--out-dir", required=True)
     m.add_argument("--counts", default="1000,10000")
     m.add_argument("--work", type=int, default=40, help="us of CPU per request, CPU-heavy server")
+    m.add_argument("--http-duration", type=int, default=5)
     m.add_argument("--cpu-connections", type=int, default=64)
     m.add_argument("--disturbed", type=float, default=0.5)
     m.add_argument("--quiet-wait", type=float, default=60.0)
