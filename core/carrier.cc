@@ -157,6 +157,7 @@ void Carrier::thread_exiting() {
   // A carrier of a shared pool: its slot stays (other carriers may still
   // look at it); only its OS thread goes. Pool::stop() ends such threads
   // only when no green thread is left.
+  c->left_.store(true, std::memory_order_release);
   c->pool_->detach(c);
   tls_current_ = nullptr;
 }
@@ -842,8 +843,7 @@ void Carrier::switch_to(GreenThread* next) {
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
   stats_.switches++;
   ticks_.store(stats_.switches, std::memory_order_relaxed);
-  if (!next->internal)
-    runs_.store(runs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!next->internal) count_run();
   void* tp = next->tp ? next->tp : os_tp_;
   void** save;
   void** fake;
@@ -920,6 +920,7 @@ void Carrier::schedule() {
   GreenThread* next = pick_next();
   if (next == running_) {
     next->state.store(GreenState::kRunning, std::memory_order_relaxed);
+    if (!next->internal) count_run();
     return;
   }
   switch_to(next);

@@ -204,7 +204,8 @@ class Carrier : public ArenaObject {
   void kick();
   // The monitor's view: switches so far and whether the carrier sleeps.
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
-  // Switches to program threads so far (the pool's unit of work).
+  // Times a program thread was given the CPU (switched to, or resumed
+  // without a switch after a park or yield): the pool's unit of work.
   uint64_t runs() const { return runs_.load(std::memory_order_relaxed); }
   // Whether it still runs green threads: attached, not left, not retired.
   bool runs_here() const {
@@ -253,6 +254,9 @@ class Carrier : public ArenaObject {
   GreenThread* idle_context();
   void switch_to(GreenThread* next);
   void schedule();
+  void count_run() {
+    runs_.store(runs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   void after_switch();
   [[noreturn]] void exit_here(GreenThread* g, void* result);
   void serve_stuck();

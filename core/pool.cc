@@ -384,9 +384,12 @@ void Pool::monitor() {
       // Not switching because the kernel does not run it (more runnable OS
       // threads than CPUs) is not being stuck: a spare would only add one
       // more. Stuck is running (a computation) or blocked in the kernel.
+      // Packed, though, every runnable thread waits for the primary, while
+      // the other carriers sleep: one of them takes over (no spare is
+      // started while one is idle).
       char state = 0;
       int64_t ran = os_thread_run_ns(x->os_tid(), &state);
-      if (state == 'R' && run_at_since[i] >= 0 && ran >= 0 &&
+      if (!packed() && state == 'R' && run_at_since[i] >= 0 && ran >= 0 &&
           ran - run_at_since[i] < (now - since[i]) / 2) {
         since[i] = now;
         run_at_since[i] = ran;

@@ -47,6 +47,20 @@ void raw_sleep_ns(long ns) {
   gh::sys(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
 }
 
+// Whether the kernel runs some CPUs without the scheduler tick (nohz_full=):
+// there a carrier computing in a green thread would not run the completion
+// work that COOP_TASKRUN leaves for its next kernel entry until the thread
+// returns. The file lists those CPUs ("(null)" or nothing when none).
+bool tickless_cpus() {
+  long fd =
+      gh::sys(SYS_openat, AT_FDCWD, "/sys/devices/system/cpu/nohz_full", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[16];
+  long n = gh::sys(SYS_read, fd, buf, sizeof buf);
+  gh::sys(SYS_close, fd);
+  return n > 0 && buf[0] >= '0' && buf[0] <= '9';
+}
+
 int setup(io_uring* ring, unsigned flags, const RingOptions& o, io_uring_params* p) {
   *p = io_uring_params{};
   p->flags = flags;
@@ -87,8 +101,9 @@ Ring* Ring::create(Carrier* c, bool one_thread) {
   // still runs at its next kernel entry or exit, the scheduler tick
   // included, and wakes it from any interruptible sleep, so a stuck
   // carrier's completions reach its CQ within a tick (docs/design.md,
-  // "I/O on any carrier").
-  if (!one_thread) opts.setup_mask &= ~(kS | kD);
+  // "Hand-off"). Without the tick (nohz_full CPUs), only the interrupt
+  // that COOP_TASKRUN saves gets them there.
+  if (!one_thread) opts.setup_mask &= ~(kS | kD | (tickless_cpus() ? kC | kT : 0));
   io_uring_params p{};
   unsigned flags = 0;
   int rc = -EINVAL;
@@ -275,7 +290,10 @@ int Ring::reap() {
     int rc = enter_nowait();
     int n = dispatch();
     total += n;
-    if (n == 0 && (rc < 0 || !features_.taskrun_flag)) break;         // nothing more to learn now
+    // An enter that delivered nothing: the flagged work (if any) is another
+    // thread's, one that served this ring and submitted for it; it runs
+    // on that thread, not here.
+    if (n == 0) break;
     if (static_cast<unsigned>(total) >= features_.cq_entries) break;  // bound one call's latency
   }
   return total;

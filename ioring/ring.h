@@ -110,6 +110,9 @@ class Ring final : public Backend, public ArenaObject {
   // Always 0 unless the kernel is out of memory or lacks IORING_FEAT_NODROP.
   uint32_t dropped() const { return *ring_.cq.koverflow; }
   int ring_fd() const { return ring_.ring_fd; }
+  // Whether the kernel flags pending completion work (IORING_SQ_TASKRUN),
+  // of whichever thread. Tests.
+  bool work_flagged() const { return IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN; }
   int wake_fd() const { return wake_fd_; }
 
  private:

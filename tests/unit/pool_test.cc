@@ -267,6 +267,7 @@ TEST_P(PoolCarriers, RingWaitOnAStuckCarrierCompletes) {
 // the root's OS thread, and no other carrier runs a program thread. (The
 // hand-off is on, as packing needs, but far off: nothing here is stuck.)
 TEST_P(PoolCarriers, PackedRunsEveryThreadOnTheFirstCarrier) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs a second carrier";
   run(
       [](gh::Pool* pool) {
         const long root_tid = os_tid();
@@ -340,6 +341,76 @@ TEST_P(PoolCarriers, PackedHandsAnotherRingsCompletionToTheFirstCarrier) {
         close(fds[1]);
       },
       10'000 * kMs, gh::SpreadMode::kAlways);
+}
+
+// The mode flips every millisecond or so (as SpreadControl's probes flip it,
+// only far more often) while threads ping-pong through pipes and a
+// mutex/condvar ring: nothing is lost or left unrun, every count is exact.
+TEST_P(PoolCarriers, ModeFlipsUnderLoadLoseNothing) {
+  run(
+      [](gh::Pool* pool) {
+        constexpr int kPairs = 30, kRounds = 100, kRing = 8, kLaps = 200;
+        std::atomic<int> exchanges{0};
+        std::atomic<bool> done{false};
+        std::vector<gh::GreenThread*> gs;
+        std::vector<int> fds;
+        for (int i = 0; i < kPairs; i++) {
+          int a[2], b[2];
+          ASSERT_EQ(pipe(a), 0);
+          ASSERT_EQ(pipe(b), 0);
+          gs.push_back(go([&, a, b] {
+            char c = 'x';
+            for (int r = 0; r < kRounds; r++) {
+              ASSERT_EQ(gh::io::write(b[1], &c, 1), 1);
+              ASSERT_EQ(gh::io::read(a[0], &c, 1), 1);
+              exchanges++;
+            }
+          }));
+          gs.push_back(go([&, a, b] {
+            char c;
+            for (int r = 0; r < kRounds; r++) {
+              ASSERT_EQ(gh::io::read(b[0], &c, 1), 1);
+              if (r % 10 == 0) burn(50'000);
+              ASSERT_EQ(gh::io::write(a[1], &c, 1), 1);
+              exchanges++;
+            }
+          }));
+          fds.insert(fds.end(), {a[0], a[1], b[0], b[1]});
+        }
+        gh::Mutex m;
+        m.init(gh::Mutex::kNormal);
+        gh::Cond cv;
+        cv.init(CLOCK_REALTIME);
+        int turn = 0;
+        int passes[kRing] = {};
+        for (int i = 0; i < kRing; i++) {
+          gs.push_back(go([&, i] {
+            for (int lap = 0; lap < kLaps; lap++) {
+              m.lock();
+              while (turn % kRing != i) cv.wait(m);
+              passes[i]++;
+              turn++;
+              cv.broadcast();
+              m.unlock();
+            }
+          }));
+        }
+        gh::GreenThread* flipper = go([&] {
+          for (int k = 0; !done.load(); k++) {
+            pool->set_packed(k % 2 == 0);
+            gh::sleep_for((1 + k % 3) * 300'000);
+          }
+          pool->set_packed(false);
+        });
+        join_all(gs);
+        done = true;
+        std::vector<gh::GreenThread*> f{flipper};
+        join_all(f);
+        for (int fd : fds) close(fd);
+        EXPECT_EQ(exchanges.load(), 2 * kPairs * kRounds);
+        for (int i = 0; i < kRing; i++) EXPECT_EQ(passes[i], kLaps) << i;
+      },
+      2 * kMs, gh::SpreadMode::kAlways);
 }
 
 }  // namespace

@@ -161,4 +161,52 @@ TEST(Ring, CrossCarrierPingPong) {
   EXPECT_GE(rounds_done.load(), 2 * kRounds - 2);
 }
 
+// A ring that other threads enter (a pool's) flags pending completion work
+// (IORING_SQ_TASKRUN) whichever thread's it is, and work that another thread
+// submitted runs on that thread only. The owner's poll enters once for the
+// flag and stops; it used to enter up to 512 times, and again at every
+// poll, until the other thread next entered the kernel.
+TEST(Ring, OwnerDoesNotSpinOnAnotherThreadsCompletionWork) {
+  on_fresh_carrier([] {
+    Ring* r = Ring::create(gh::Carrier::current(), /*one_thread=*/false);
+    if (!r) GTEST_SKIP() << "io_uring unavailable";
+    if (!r->features().taskrun_flag) {
+      delete r;
+      GTEST_SKIP() << "no IORING_SETUP_TASKRUN_FLAG (kernel before 5.19, or tickless CPUs)";
+    }
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    std::atomic<int> stage{0};
+    char byte = 0;
+    std::thread other([&] {
+      // Submits a read on the ring (as a carrier serving it would), then
+      // computes: its completion work waits for its next kernel entry.
+      io_uring_sqe* s = r->sqe();
+      io_uring_prep_read(s, fds[0], &byte, 1, 0);
+      io_uring_sqe_set_data64(s, gh::ioring::kUserIgnore);
+      r->submit();
+      stage = 1;
+      while (stage.load() != 2) {
+      }
+    });
+    while (stage.load() != 1) {
+    }
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+    int64_t give_up = gh::mono_ns() + 2'000 * kMs;
+    while (!r->work_flagged() && gh::mono_ns() < give_up) {
+    }
+    bool flagged = r->work_flagged();
+    uint64_t before = r->stats().enters;
+    r->poll();
+    uint64_t enters = r->stats().enters - before;
+    stage = 2;
+    other.join();
+    EXPECT_TRUE(flagged) << "the other thread's completion work was never flagged";
+    EXPECT_LE(enters, 2u);
+    close(fds[0]);
+    close(fds[1]);
+    delete r;
+  });
+}
+
 }  // namespace

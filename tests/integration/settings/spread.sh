@@ -7,6 +7,7 @@
 # by the unit tests and the integration.packed.* programs.)
 source "$(dirname "$0")/../stock/lib.sh"
 gh_init "$@"
+unset GREENHOUSE_SPREAD GREENHOUSE_HANDOFF_MS  # the defaults are checked
 BIN="$(dirname "$GH")"
 PROG="$BIN/tests/programs/threads"
 [ -x "$PROG" ] || { log "missing $PROG (build the tests)"; exit 1; }
