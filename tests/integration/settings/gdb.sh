@@ -42,7 +42,15 @@ start_bg "$GH" -- "$PROG" "$WORK/pid" </dev/null
 bg=$BG_PID
 for ((i = 0; i < 200; i++)); do [ -s "$WORK/pid" ] && break; sleep 0.05; done
 PID="$(cat "$WORK/pid")"
-ps_out="$("$GH" ps "$PID")"
+# The threads pass a barrier and then block, the pid file is written after
+# the barrier: wait until greenhouse ps shows all five parked where they
+# block (with every runnable thread on one carrier, GREENHOUSE_SPREAD=never,
+# they get there one after the other), so that gdb sees them there.
+for ((i = 0; i < 400; i++)); do
+  ps_out="$("$GH" ps "$PID")"
+  [ "$(grep -cE ' parked +[0-9]+ +(join|read fd|mutex|sleep|cond) ' <<<"$ps_out")" = 5 ] && break
+  sleep 0.05
+done
 READER="$(awk '$2 == "reader" {print $1}' <<<"$ps_out")"
 LOCKER="$(awk '$2 == "locker" {print $1}' <<<"$ps_out")"
 [ -n "$READER" ] && [ -n "$LOCKER" ] || fail "greenhouse ps did not list reader and locker: $ps_out"
