@@ -205,6 +205,27 @@ no_shim_messages() {
 
 sha() { sha256sum < "$1" | cut -d' ' -f1; }
 
+# refused VAR VALUE ACCEPTED: VAR=VALUE is refused (status 2) by the launcher,
+# also for --version, with "VAR=VALUE is invalid: expected ACCEPTED", and by
+# the shim itself (libgreenhouse.so beside the launcher) before the program.
+refused() {
+  local var="$1" value="$2" accepted="$3" cmd out rc
+  for cmd in "--version" "-- /bin/true"; do
+    out="$(env "$var=$value" "$GH" $cmd 2>&1)"; rc=$?
+    if [ "$rc" = 2 ] && [[ "$out" == *"$var=$value is invalid: expected $accepted"* ]]; then
+      pass "$var=$value refused ($cmd)"
+    else
+      fail "$var=$value ($cmd): status $rc, '$out'"
+    fi
+  done
+  out="$(env "$var=$value" LD_PRELOAD="$(dirname "$GH")/libgreenhouse.so" /bin/true 2>&1)"; rc=$?
+  if [ "$rc" = 2 ] && [[ "$out" == "greenhouse: $var=$value is invalid"* ]]; then
+    pass "$var=$value refused by the shim itself"
+  else
+    fail "shim with $var=$value: status $rc, '$out'"
+  fi
+}
+
 finish() {
   if [ "$FAILURES" -ne 0 ]; then
     log "$FAILURES check(s) failed"
