@@ -262,9 +262,20 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   return 0;
 }
 
+void Carrier::enqueue(GreenThread* g) {
+  Carrier* to = drain_to_.load(std::memory_order_relaxed);
+  if (__builtin_expect(to != nullptr, 0) && !g->pinned.load(std::memory_order_relaxed)) {
+    // A spare on its way out: the thread runs on, and its next I/O goes
+    // to, a carrier that stays.
+    to->push_remote(g);
+    return;
+  }
+  push_local(g);
+}
+
 void Carrier::start(GreenThread* g) {
   g->state.store(GreenState::kRunnable, std::memory_order_relaxed);
-  push_local(g);
+  enqueue(g);
   // A new thread may well run alongside its creator (which goes on running):
   // an idle carrier takes it now, not only once a second one queues up.
   if (!pool_->packed()) pool_->wake_idle(this);
@@ -364,7 +375,7 @@ void Carrier::ready(GreenThread* g) {
         return;
       }
     }
-    me->push_local(g);
+    me->enqueue(g);
     return;
   }
   if (g->pool->slots() > 1 || g->pool->started()) {
@@ -554,6 +565,14 @@ void Carrier::serve_stuck() {
       stats_.served++;
     }
     x->service_lock_.unlock();
+    // And half its queued threads: a busy carrier steals nothing of its
+    // own accord, and none may wait behind the stuck thread (docs/design.md,
+    // "Hand-off").
+    if (takes_work() && x->is_stuck()) {
+      GreenThread* batch[RunQueue::kSize / 2 + 1];
+      uint32_t got = take_from(x, batch);
+      for (uint32_t k = 0; k < got; k++) push_local(batch[k]);
+    }
   }
 }
 
@@ -565,11 +584,12 @@ GreenThread* Carrier::look_around() {
     serve_timers_and_ring(false);
   }
   if (pool_->stuck() > 0) serve_stuck();
-  if ((++picks_ % kGlobalTurn == 0 || runq_.empty()) && !retired_.load(std::memory_order_relaxed)) {
+  bool takes = takes_work();
+  if ((++picks_ % kGlobalTurn == 0 || runq_.empty()) && takes) {
     if (GreenThread* g = pool_->pop_global()) return g;
   }
   if (GreenThread* g = pop_ready()) return g;
-  if (pool_->slots() > 1 && !retired_.load(std::memory_order_relaxed)) return steal();
+  if (pool_->slots() > 1 && takes) return steal();
   return nullptr;
 }
 
@@ -623,6 +643,18 @@ uint32_t Carrier::steal_remote(GreenThread** out, uint32_t max) {
   return n;
 }
 
+uint32_t Carrier::take_from(Carrier* x, GreenThread** batch) {
+  uint32_t got = x->runq_.steal(batch, RunQueue::kSize / 2);
+  if (got == 0) got = x->steal_overflow(batch, RunQueue::kSize / 2);
+  // Threads readied into a carrier's remote queue (packed: to the primary)
+  // just before it got stuck.
+  if (got == 0 && x->is_stuck()) got = x->steal_remote(batch, RunQueue::kSize / 2);
+  if (got == 0) return 0;
+  stats_.steals += got;
+  pool_->stats().steals.fetch_add(got, std::memory_order_relaxed);
+  return got;
+}
+
 GreenThread* Carrier::steal() {
   // Half of the first non-empty queue after ours, in slot order, as Go's
   // findrunnable does (it starts at a random carrier; a rotating start
@@ -634,14 +666,8 @@ GreenThread* Carrier::steal() {
     if (!x || x == this) continue;
     // Packed, only a stuck carrier's queue is taken.
     if (pool_->packed() && !x->is_stuck()) continue;
-    uint32_t got = x->runq_.steal(batch, RunQueue::kSize / 2);
-    if (got == 0) got = x->steal_overflow(batch, RunQueue::kSize / 2);
-    // Threads readied into a carrier's remote queue (packed: to the
-    // primary) just before it got stuck.
-    if (got == 0 && x->is_stuck()) got = x->steal_remote(batch, RunQueue::kSize / 2);
+    uint32_t got = take_from(x, batch);
     if (got == 0) continue;
-    stats_.steals += got;
-    pool_->stats().steals.fetch_add(got, std::memory_order_relaxed);
     for (uint32_t i = 1; i < got; i++) push_local(batch[i]);
     return batch[0];
   }
@@ -674,8 +700,7 @@ void Carrier::wait_for_work() {
   // Re-check after announcing: whoever made work visible before seeing us
   // idle did not wake us.
   if (remote_pending_.load(std::memory_order_seq_cst) ||
-      (!retired_.load(std::memory_order_relaxed) &&
-       (!pool_->global_empty() || pool_->work_elsewhere(this)))) {
+      (takes_work() && (!pool_->global_empty() || pool_->work_elsewhere(this)))) {
     idle_.store(false, std::memory_order_relaxed);
     pool_->set_idle(this, false);
     service_lock_.unlock();
@@ -683,12 +708,15 @@ void Carrier::wait_for_work() {
   }
   int64_t deadline = timers_.next_deadline();
   if (spare_.load(std::memory_order_relaxed) && !retired_.load(std::memory_order_relaxed)) {
-    // A spare with nothing of its own retires after a while without work.
-    if (timers_.empty() && backend_->inflight() == 0 && pool_->stuck() == 0) {
+    // A spare with nothing of its own retires after a while without work,
+    // at once when the monitor has found it surplus.
+    bool surplus = drain_to_.load(std::memory_order_relaxed) != nullptr;
+    if (timers_.empty() && backend_->inflight() == 0 && (surplus || pool_->stuck() == 0)) {
       int64_t now = mono_ns();
       if (idle_since_ == 0) idle_since_ = now;
-      if (now - idle_since_ >= kSpareRetireNs) {
+      if (surplus || now - idle_since_ >= kSpareRetireNs) {
         retired_.store(true, std::memory_order_release);
+        drain_to_.store(nullptr, std::memory_order_relaxed);
         idle_since_ = 0;
         pool_->spare_retired();
         // A wake-up meant for us while we decided goes to another carrier.
@@ -700,7 +728,7 @@ void Carrier::wait_for_work() {
       idle_since_ = 0;
     }
   }
-  if (pool_->stuck() > 0 && !retired_.load(std::memory_order_relaxed)) {
+  if (pool_->stuck() > 0 && takes_work()) {
     // Someone is stuck: come back soon to serve its timers and ring.
     int64_t soon = mono_ns() + kServeIntervalNs;
     if (deadline < 0 || soon < deadline) deadline = soon;
@@ -937,7 +965,7 @@ void Carrier::yield() {
   GH_DCHECK(tls_current_ == this, "yield() on a carrier of another OS thread");
   GreenThread* me = running_;
   me->state.store(GreenState::kRunnable, std::memory_order_relaxed);
-  push_local(me);
+  enqueue(me);
   schedule();
 }
 

@@ -238,12 +238,18 @@ class Carrier : public ArenaObject {
  private:
   friend class Pool;
   GreenThread* steal();
+  // Takes half of x's queued threads (its run queue, else what overflowed
+  // it, else, x being stuck, its remote queue) into batch; returns how many.
+  uint32_t take_from(Carrier* x, GreenThread** batch);
   GreenThread* pop_ready();
   void refill();
   uint32_t steal_overflow(GreenThread** out, uint32_t max);
   uint32_t steal_remote(GreenThread** out, uint32_t max);
   Carrier(Pool* pool, bool internal_root);
   bool push_local(GreenThread* g);
+  // Queues g (runnable) here, or, on a draining spare, on the carrier it
+  // drains into (drain_to_).
+  void enqueue(GreenThread* g);
   void push_remote(GreenThread* g);
   bool drain_remote();
   GreenThread* pick_next();
@@ -292,7 +298,15 @@ class Carrier : public ArenaObject {
   std::atomic<bool> stuck_{false};
   std::atomic<uint64_t> running_takes_{0};  // [carrier] written; see running_takes()
   std::atomic<bool> retired_{false};        // a spare that sleeps until the monitor needs it
-  int64_t idle_since_ = 0;                  // [carrier] a spare's: when it last had nothing to do
+  // Set by the monitor for a spare the pool can do without (as many other
+  // carriers run unstuck as the pool has carriers): it takes no new work,
+  // readies its threads onto this carrier and retires once it has nothing.
+  std::atomic<Carrier*> drain_to_{nullptr};
+  // Whether it takes work from the global queue and other carriers.
+  bool takes_work() const {
+    return !retired_.load(std::memory_order_relaxed) && !drain_to_.load(std::memory_order_relaxed);
+  }
+  int64_t idle_since_ = 0;  // [carrier] a spare's: when it last had nothing to do
 
   void deliver_interrupt();
   SpinLock intr_lock_;  // guards the interruptible list

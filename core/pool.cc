@@ -144,7 +144,7 @@ void Pool::wake_idle(Carrier* from) {
   int start = from ? from->slot() + 1 : 0;
   for (int k = 0; k < n; k++) {
     Carrier* x = slot((start + k) % n);
-    if (!x || x == from || !x->idle() || x->retired_.load(std::memory_order_relaxed)) continue;
+    if (!x || x == from || !x->idle() || !x->takes_work()) continue;
     if (x->spinning_.exchange(true, std::memory_order_acq_rel)) continue;
     x->kick();
     return;
@@ -244,12 +244,14 @@ void Pool::run_carrier(bool spare) {
   gh::sys(SYS_prctl, PR_SET_NAME, spare ? "gh-spare" : "gh-carrier", 0, 0, 0);
   named();
   Carrier* c = Carrier::attach_to(this, true);
+  if (c) c->spare_.store(spare, std::memory_order_release);
+  if (spare) spares_starting_.fetch_sub(1, std::memory_order_acq_rel);
   if (!c) {
     log_error("cannot make a carrier: errno %d", errno);
+    if (spare) spares_.fetch_sub(1, std::memory_order_acq_rel);
     threads_running_.fetch_sub(1, std::memory_order_acq_rel);
     return;
   }
-  c->spare_.store(spare, std::memory_order_release);
   c->serve();
   Carrier::leave();
   threads_running_.fetch_sub(1, std::memory_order_acq_rel);
@@ -269,6 +271,7 @@ int Pool::start_spare() {
     if (!x || !x->spare()) continue;
     bool was = true;
     if (x->retired_.compare_exchange_strong(was, false, std::memory_order_acq_rel)) {
+      x->drain_to_.store(nullptr, std::memory_order_relaxed);
       spares_.fetch_add(1, std::memory_order_acq_rel);
       x->kick();
       return 0;
@@ -277,16 +280,45 @@ int Pool::start_spare() {
   if (spares_.load(std::memory_order_acquire) >= opts_.max_spares) return -EAGAIN;
   if (slots() >= kMaxCarriers) return -EAGAIN;
   spares_.fetch_add(1, std::memory_order_acq_rel);
+  spares_starting_.fetch_add(1, std::memory_order_acq_rel);
   threads_running_.fetch_add(1, std::memory_order_acq_rel);
   int e = opts_.start_thread(&Pool::spare_main, this, "gh-spare");
   if (e != 0) {
     spares_.fetch_sub(1, std::memory_order_acq_rel);
+    spares_starting_.fetch_sub(1, std::memory_order_acq_rel);
     threads_running_.fetch_sub(1, std::memory_order_acq_rel);
     return -e;
   }
   stats_.spares_started.fetch_add(1, std::memory_order_relaxed);
   log_debug("started a spare carrier (%d running)", spares_.load());
   return 0;
+}
+
+int Pool::balance_spares(const bool* busy) {
+  // In slot order (the workers first), carriers that take work are kept up
+  // to options().carriers; a spare past that drains into the kept ones, in
+  // turn. Neither kept nor drained: carriers that are stuck, or busy (on one
+  // thread past the threshold, with nothing else to do).
+  Carrier* kept[kMaxCarriers];
+  int nkept = 0, turn = 0;
+  int n = slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = slot(i);
+    if (!x || !x->runs_here()) continue;
+    Carrier* to = nullptr;
+    if (x->is_stuck() || busy[i]) {
+      // Not kept, not drained.
+    } else if (!x->spare() || nkept < opts_.carriers) {
+      kept[nkept++] = x;
+    } else {
+      to = kept[turn++ % nkept];
+    }
+    if (x->drain_to_.load(std::memory_order_relaxed) != to) {
+      x->drain_to_.store(to, std::memory_order_relaxed);
+      if (to) x->kick();  // asleep, it retires now
+    }
+  }
+  return nkept;
 }
 
 void Pool::spare_retired() {
@@ -299,6 +331,20 @@ void* Pool::monitor_main(void* arg) {
   static_cast<Pool*>(arg)->monitor();
   return nullptr;
 }
+
+namespace {
+
+// Whether carrier x, which has not switched for `stalled` ns, was kept off
+// the CPU by the kernel (runnable, and it ran less than half of the time
+// since the monitor's first look at the stall, when its OS thread had run
+// ran_at ns) rather than running or blocked in the kernel.
+bool preempted(Carrier* x, int64_t stalled, int64_t ran_at) {
+  char state = 0;
+  int64_t ran = os_thread_run_ns(x->os_tid(), &state);
+  return state == 'R' && ran_at >= 0 && ran >= 0 && ran - ran_at < stalled / 2;
+}
+
+}  // namespace
 
 void Pool::choose_spread(SpreadControl* sc, int64_t now) {
   uint64_t runs = 0;
@@ -363,38 +409,40 @@ void Pool::monitor() {
     }
     bool need_help = false;
     bool someone_idle = false;
+    bool busy[kMaxCarriers] = {};
     for (int i = 0; i < n; i++) {
       Carrier* x = slot(i);
       if (!x || x->retired_.load(std::memory_order_relaxed)) continue;
-      uint64_t t = x->ticks();
+      // Progress: a switch, or a thread resumed without one (it yielded
+      // with nothing else to run, or its park was answered at once).
+      uint64_t t = x->ticks() + x->runs();
       if (x->idle() || t != last_ticks[i] || since[i] == 0) {
         last_ticks[i] = t;
         since[i] = now;
         run_at_since[i] = -1;
-        if (x->idle()) someone_idle = true;
+        if (x->idle() && x->takes_work()) someone_idle = true;
         continue;
       }
       if (run_at_since[i] < 0) run_at_since[i] = os_thread_run_ns(x->os_tid(), nullptr);
       if (now - since[i] < threshold) continue;
       if (x->is_stuck()) {
+        busy[i] = true;
         need_help = true;
         continue;
       }
-      if (!x->has_pending_work()) continue;
-      // Not switching because the kernel does not run it (more runnable OS
-      // threads than CPUs) is not being stuck: a spare would only add one
-      // more. Stuck is running (a computation) or blocked in the kernel.
-      // Packed, though, every runnable thread waits for the primary, while
-      // the other carriers sleep: one of them takes over (no spare is
-      // started while one is idle).
-      char state = 0;
-      int64_t ran = os_thread_run_ns(x->os_tid(), &state);
-      if (!packed() && state == 'R' && run_at_since[i] >= 0 && ran >= 0 &&
-          ran - run_at_since[i] < (now - since[i]) / 2) {
-        since[i] = now;
-        run_at_since[i] = ran;
+      // Busy, with nothing else to do: whether it needs a spare is decided
+      // below, only if someone needs help.
+      bool pending = x->has_pending_work();
+      if (!pending) {
+        busy[i] = true;
         continue;
       }
+      if (!packed() && preempted(x, now - since[i], run_at_since[i])) {
+        since[i] = now;
+        run_at_since[i] = -1;
+        continue;
+      }
+      busy[i] = true;
       if (x->mark_stuck()) {
         note_stuck(+1);
         stats_.handoffs.fetch_add(1, std::memory_order_relaxed);
@@ -406,17 +454,31 @@ void Pool::monitor() {
         need_help = true;
       }
     }
+    if (need_help) {
+      // A busy carrier the kernel does not run is not one a spare stands in
+      // for: it would only add one more runnable OS thread.
+      for (int i = 0; i < n; i++) {
+        Carrier* x = slot(i);
+        if (busy[i] && !x->is_stuck() && preempted(x, now - since[i], run_at_since[i]))
+          busy[i] = false;
+      }
+    }
+    // Spares started but not yet attached count as kept: they will be.
+    int kept = balance_spares(busy) + spares_starting_.load(std::memory_order_acquire);
+    stats_.monitor_passes.fetch_add(1, std::memory_order_release);
     if (!need_help) continue;
     if (someone_idle) {
       // An idle carrier serves stuck ones every kServeInterval; wake it now.
       for (int i = 0; i < n; i++) {
         Carrier* x = slot(i);
-        if (x && x->idle() && !x->retired_.load(std::memory_order_relaxed)) {
+        if (x && x->idle() && x->takes_work()) {
           x->kick();
           break;
         }
       }
-    } else {
+    } else if (kept < opts_.carriers) {
+      // As Go's sysmon hands a stuck M's P to another M: a spare for each
+      // stuck carrier, not one more each period while they stay stuck.
       int rc = start_spare();
       if (rc < 0 && rc != -EAGAIN) log_debug("cannot start a spare carrier: errno %d", -rc);
     }

@@ -53,6 +53,7 @@ struct PoolStats {
   std::atomic<uint64_t> spares_retired{0};
   std::atomic<uint64_t> spread_probes{0};   // switches between spread and packed tried
   std::atomic<uint64_t> spread_changes{0};  // of which kept
+  std::atomic<uint64_t> monitor_passes{0};  // times the monitor looked at the carriers
 };
 
 class Pool : public ArenaObject {
@@ -77,6 +78,8 @@ class Pool : public ArenaObject {
   Carrier* slot(int i) const { return slots_[i].load(std::memory_order_acquire); }
   // Carriers that run (attached and not retired).
   int active() const { return nactive_.load(std::memory_order_acquire); }
+  // Spare carriers running (started or woken, not retired).
+  int spares() const { return spares_.load(std::memory_order_acquire); }
 
   // Starts the workers (options().carriers - 1 of them) and the monitor,
   // once; later calls return at once. Returns 0 or -errno; on failure the
@@ -154,6 +157,7 @@ class Pool : public ArenaObject {
   void named();
   void monitor();
   void choose_spread(SpreadControl* sc, int64_t now);
+  int balance_spares(const bool* busy);
   int start_spare();
 
   PoolOptions opts_;
@@ -179,6 +183,7 @@ class Pool : public ArenaObject {
   std::atomic<bool> stopping_{false};
   std::atomic<int> threads_running_{0};  // workers, spares and the monitor alive
   std::atomic<int> spares_{0};           // spare carriers running
+  std::atomic<int> spares_starting_{0};  // spare OS threads started, not yet attached
   std::atomic<uint32_t> monitor_futex_{0};
   std::atomic<uint32_t> named_{0};  // threads started that have named themselves
   PoolStats stats_;

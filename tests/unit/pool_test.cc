@@ -262,6 +262,126 @@ TEST_P(PoolCarriers, RingWaitOnAStuckCarrierCompletes) {
   }
 }
 
+// Threads that yield in a loop until *stop, counting their turns: work that
+// keeps every carrier it lands on switching, so none of them looks stuck.
+void start_yielders(int n, std::atomic<bool>* stop, std::atomic<uint64_t>* turns,
+                    std::vector<gh::GreenThread*>* gs) {
+  for (int i = 0; i < n; i++) {
+    gs->push_back(go([stop, turns] {
+      while (!stop->load(std::memory_order_acquire)) {
+        turns->fetch_add(1, std::memory_order_relaxed);
+        gh::yield();
+      }
+    }));
+  }
+}
+
+// A spare stands in for a carrier that cannot take work, one for each: with
+// every carrier spinning and yielders queued behind them, the monitor starts
+// as many spares as there are carriers and no more, however long they stay
+// stuck (it used to start one more at each look while no carrier was idle).
+TEST_P(PoolCarriers, OneSpareForEachStuckCarrier) {
+  run(
+      [](gh::Pool* pool) {
+        const int n = GetParam();
+        std::atomic<bool> release{false}, stop{false};
+        std::atomic<int> spinning{0};
+        std::atomic<uint64_t> turns{0};
+        std::vector<gh::GreenThread*> gs;
+        start_yielders(2 * n + 2, &stop, &turns, &gs);
+        for (int i = 0; i < n; i++) {
+          gs.push_back(go([&] {
+            spinning++;
+            while (!release.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+          }));
+        }
+        // Watches from a green thread that any carrier may run.
+        gs.push_back(go([&] {
+          EXPECT_TRUE(gh_test::wait_until_true(
+              [&] { return spinning.load() == n && pool->stats().spares_started.load() > 0; }));
+          uint64_t from = pool->stats().monitor_passes.load();
+          int most = 0;
+          EXPECT_TRUE(gh_test::wait_until_true([&] {
+            most = std::max(most, pool->spares());
+            return pool->stats().monitor_passes.load() >= from + 40;
+          }));
+          EXPECT_LE(most, n);
+          EXPECT_LE(pool->stats().spares_started.load(), static_cast<uint64_t>(n));
+          // The spares ran the queued threads meanwhile.
+          uint64_t t = turns.load();
+          EXPECT_TRUE(gh_test::wait_until_true([&] { return turns.load() > t + 1000; }));
+          release.store(true, std::memory_order_release);
+          stop.store(true, std::memory_order_release);
+        }));
+        join_all(gs);
+      },
+      2 * kMs, gh::SpreadMode::kAlways);
+}
+
+// A spare the pool no longer needs goes, even under load: once the stuck
+// carrier is back, the spare takes no new work, its threads' I/O completes
+// and they move to the carriers that stay, and it retires, while the
+// program's threads keep running (yielders, and pipe ping-pong that keeps
+// requests in flight on every ring) and lose nothing.
+TEST_P(PoolCarriers, SurplusSpareRetiresUnderLoad) {
+  for (auto mode : {gh::SpreadMode::kAlways, gh::SpreadMode::kNever}) {
+    SCOPED_TRACE(mode == gh::SpreadMode::kNever ? "packed" : "spread");
+    run(
+        [](gh::Pool* pool) {
+          const int n = GetParam();
+          constexpr int kPairs = 8;
+          std::atomic<bool> release{false}, stop{false};
+          std::atomic<uint64_t> turns{0};
+          std::atomic<uint64_t> bytes[kPairs] = {};
+          std::vector<gh::GreenThread*> gs;
+          start_yielders(2 * n + 2, &stop, &turns, &gs);
+          int fds[kPairs][4];
+          for (int p = 0; p < kPairs; p++) {
+            ASSERT_EQ(pipe(fds[p]), 0);
+            ASSERT_EQ(pipe(fds[p] + 2), 0);
+            // Pings one byte at a time until stop, then a 'q' ends the echo.
+            gs.push_back(go([&, p] {
+              char c = 'x';
+              while (!stop.load(std::memory_order_acquire)) {
+                ASSERT_EQ(gh::io::write(fds[p][1], &c, 1), 1);
+                ASSERT_EQ(gh::io::read(fds[p][2], &c, 1), 1);
+                bytes[p].fetch_add(1, std::memory_order_relaxed);
+              }
+              c = 'q';
+              ASSERT_EQ(gh::io::write(fds[p][1], &c, 1), 1);
+            }));
+            gs.push_back(go([&, p] {
+              char c;
+              for (;;) {
+                ASSERT_EQ(gh::io::read(fds[p][0], &c, 1), 1);
+                if (c == 'q') break;
+                ASSERT_EQ(gh::io::write(fds[p][3], &c, 1), 1);
+              }
+            }));
+          }
+          gs.push_back(go([&] {
+            while (!release.load(std::memory_order_acquire)) gh::arch::cpu_relax();
+          }));
+          gs.push_back(go([&] {
+            EXPECT_TRUE(
+                gh_test::wait_until_true([&] { return pool->stats().spares_started.load() > 0; }));
+            release.store(true, std::memory_order_release);
+            EXPECT_TRUE(gh_test::wait_until_true([&] { return pool->spares() == 0; }))
+                << pool->spares() << " spare(s) still running";
+            // The load went on throughout, and goes on without the spare.
+            uint64_t t = turns.load(), b = bytes[0].load();
+            EXPECT_TRUE(gh_test::wait_until_true(
+                [&] { return turns.load() > t + 1000 && bytes[0].load() > b + 100; }));
+            stop.store(true, std::memory_order_release);
+          }));
+          join_all(gs);
+          for (auto& p : fds)
+            for (int fd : p) close(fd);
+        },
+        2 * kMs, mode);
+  }
+}
+
 // Packed (GREENHOUSE_SPREAD=never): the threads a carrier readies run on the
 // first carrier, so every wake-up of these ping-ponging threads resumes on
 // the root's OS thread, and no other carrier runs a program thread. (The
