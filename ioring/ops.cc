@@ -60,6 +60,25 @@ inline bool on_epoll() {
   return c && c->backend()->kind() == BackendKind::kEpoll;
 }
 
+// Whether a recv may ask the kernel to wait for data before its first
+// attempt (IORING_RECVSEND_POLL_FIRST, Linux 5.19; older kernels refuse the
+// flag with EINVAL). Read once.
+bool recv_poll_first() {
+  static const bool ok = [] {
+    struct {
+      char sysname[65], nodename[65], release[65], version[65], machine[65], domain[65];
+    } u{};
+    if (sys(SYS_uname, &u) != 0) return false;
+    int major = 0, minor = 0;
+    const char* p = u.release;
+    while (*p >= '0' && *p <= '9') major = major * 10 + (*p++ - '0');
+    if (*p++ != '.') return false;
+    while (*p >= '0' && *p <= '9') minor = minor * 10 + (*p++ - '0');
+    return major > 5 || (major == 5 && minor >= 19);
+  }();
+  return ok;
+}
+
 }  // namespace
 
 int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) GH_NO_TSA {
@@ -185,7 +204,15 @@ ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
 
 ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags, int64_t deadline) {
   if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline, true);
-  return recv(fd, buf, len, flags, deadline);
+  // The kernel's own first attempt would fail as well: wait for data first
+  // (data already there is seen by the poll at once).
+  const bool poll_first = recv_poll_first();
+  return submit_and_wait(
+      [&](io_uring_sqe* s) {
+        io_uring_prep_recv(s, fd, buf, clamp_len(len), flags);
+        if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+      },
+      deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {

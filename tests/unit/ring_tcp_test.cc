@@ -74,6 +74,45 @@ TEST(Ring, TcpAcceptConnectEcho) {
   });
 }
 
+// recv_expecting_wait waits for data before its first attempt (on io_uring,
+// IORING_RECVSEND_POLL_FIRST): it still returns data that is already there,
+// at once, and data that comes later, and EOF.
+TEST(Ring, TcpRecvExpectingWaitSeesDataThereAndDataLater) {
+  on_fresh_carrier([] {
+    RING_OR_SKIP(r);
+    Listener l;
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(c, 0);
+    ASSERT_EQ(gh::io::connect(c, l.sa(), sizeof l.addr), 0);
+    int s = gh::io::accept(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(s, 0);
+    char buf[64] = {};
+    // Already there.
+    ASSERT_EQ(gh::io::send(c, "now", 3, 0), 3);
+    ASSERT_TRUE(wait_until_true([&] {
+      pollfd p{s, POLLIN, 0};
+      return poll(&p, 1, 0) == 1;
+    }));
+    EXPECT_EQ(gh::io::recv_expecting_wait(s, buf, sizeof buf, 0), 3);
+    EXPECT_EQ(std::string(buf, 3), "now");
+    // Comes while the reader waits.
+    bool waiting = false;
+    gh::GreenThread* writer = go([&] {
+      ASSERT_TRUE(wait_until_true([&] { return waiting; }));
+      gh::yield();
+      EXPECT_EQ(gh::io::send(c, "later", 5, 0), 5);
+      EXPECT_EQ(shutdown(c, SHUT_WR), 0);
+    });
+    waiting = true;
+    EXPECT_EQ(gh::io::recv_expecting_wait(s, buf, sizeof buf, 0), 5);
+    EXPECT_EQ(std::string(buf, 5), "later");
+    EXPECT_EQ(gh::io::recv_expecting_wait(s, buf, sizeof buf, 0), 0);
+    join(writer);
+    close(s);
+    close(c);
+  });
+}
+
 TEST(Ring, TcpConnectToClosedPortIsEconnrefused) {
   on_fresh_carrier([] {
     RING_OR_SKIP(r);
