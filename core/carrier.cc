@@ -569,9 +569,8 @@ void Carrier::serve_stuck() {
     // own accord, and none may wait behind the stuck thread (docs/design.md,
     // "Hand-off").
     if (takes_work() && x->is_stuck()) {
-      GreenThread* batch[RunQueue::kSize / 2 + 1];
-      uint32_t got = take_from(x, batch);
-      for (uint32_t k = 0; k < got; k++) push_local(batch[k]);
+      uint32_t got = take_from(x, batch_);
+      for (uint32_t k = 0; k < got; k++) push_local(batch_[k]);
     }
   }
 }
@@ -659,7 +658,7 @@ GreenThread* Carrier::steal() {
   // Half of the first non-empty queue after ours, in slot order, as Go's
   // findrunnable does (it starts at a random carrier; a rotating start
   // spreads thieves just as well).
-  GreenThread* batch[RunQueue::kSize / 2 + 1];
+  GreenThread** batch = batch_;
   int n = pool_->slots();
   for (int k = 1; k < n; k++) {
     Carrier* x = pool_->slot((slot_ + k) % n);

@@ -281,7 +281,10 @@ class Carrier : public ArenaObject {
   GreenThread* idle_ctx_ = nullptr;  // [carrier] where the carrier sleeps when no root can
   GreenThread* running_ = nullptr;   // [carrier]
   RunQueue runq_;                    // owner pushes and pops; thieves steal
-  ThreadFifo pinned_ready_;          // [carrier] runnable threads pinned here
+  // [carrier] where steal() and serve_stuck() take threads to (not on the
+  // running thread's stack, which may be small).
+  GreenThread* batch_[RunQueue::kSize / 2 + 1] = {};
+  ThreadFifo pinned_ready_;  // [carrier] runnable threads pinned here
   // What the run queue cannot hold, in order behind it: refilled into it as
   // it drains. Thieves take from it too when the run queue is empty.
   SpinLock overflow_lock_;

@@ -42,14 +42,18 @@ bool read_proc(const char* path, char* buf, size_t len) {
   return true;
 }
 
-// The CPU time an OS thread of this process has run (ns, from schedstat),
-// and its scheduler state letter (R, S, D, ...) if `state`. -1 if unknown.
+// The CPU time an OS thread of this process has run (ns, from its thread CPU
+// clock, which counts the current time slice too: schedstat only moves at
+// ticks and switches), and its scheduler state letter (R, S, D, ...) if
+// `state`. -1 if unknown.
 int64_t os_thread_run_ns(int tid, char* state) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
-  if (!read_proc(path, buf, sizeof buf)) return -1;
-  int64_t run = strtoll(buf, nullptr, 10);
+  // The kernel's CPU clock id of a thread (MAKE_THREAD_CPUCLOCK(tid,
+  // CPUCLOCK_SCHED)); any thread of the process may read it.
+  clockid_t clk = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
+  timespec ts{};
+  if (gh::sys(SYS_clock_gettime, clk, &ts) != 0) return -1;
   if (state) {
+    char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
     if (read_proc(path, buf, sizeof buf)) {
       // "tid (comm) S ...": the state follows the last ')'.
@@ -57,7 +61,7 @@ int64_t os_thread_run_ns(int tid, char* state) {
       if (p && p[1] == ' ') *state = p[2];
     }
   }
-  return run;
+  return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
 }
 
 }  // namespace
@@ -296,11 +300,13 @@ int Pool::start_spare() {
 
 int Pool::balance_spares(const bool* busy) {
   // In slot order (the workers first), carriers that take work are kept up
-  // to options().carriers; a spare past that drains into the kept ones, in
-  // turn. Neither kept nor drained: carriers that are stuck, or busy (on one
-  // thread past the threshold, with nothing else to do).
-  Carrier* kept[kMaxCarriers];
-  int nkept = 0, turn = 0;
+  // to options().carriers; a spare past that drains into the kept workers,
+  // in turn (not into a kept spare, which may retire meanwhile; with no
+  // worker kept, it waits). Neither kept nor drained: carriers that are
+  // stuck, or busy (on one thread past the threshold, with nothing else to
+  // do).
+  Carrier* workers[kMaxCarriers];
+  int nkept = 0, nworkers = 0, turn = 0;
   int n = slots();
   for (int i = 0; i < n; i++) {
     Carrier* x = slot(i);
@@ -308,10 +314,13 @@ int Pool::balance_spares(const bool* busy) {
     Carrier* to = nullptr;
     if (x->is_stuck() || busy[i]) {
       // Not kept, not drained.
-    } else if (!x->spare() || nkept < opts_.carriers) {
-      kept[nkept++] = x;
+    } else if (!x->spare()) {
+      workers[nworkers++] = x;
+      nkept++;
+    } else if (nkept < opts_.carriers || nworkers == 0) {
+      nkept++;
     } else {
-      to = kept[turn++ % nkept];
+      to = workers[turn++ % nworkers];
     }
     if (x->drain_to_.load(std::memory_order_relaxed) != to) {
       x->drain_to_.store(to, std::memory_order_relaxed);
@@ -334,14 +343,25 @@ void* Pool::monitor_main(void* arg) {
 
 namespace {
 
-// Whether carrier x, which has not switched for `stalled` ns, was kept off
-// the CPU by the kernel (runnable, and it ran less than half of the time
-// since the monitor's first look at the stall, when its OS thread had run
-// ran_at ns) rather than running or blocked in the kernel.
-bool preempted(Carrier* x, int64_t stalled, int64_t ran_at) {
+// The monitor's record of a carrier that has stopped making progress.
+struct Stall {
+  int64_t since = 0;     // when the monitor last saw it make progress
+  int64_t sampled = -1;  // when it read the OS thread's CPU time (-1: not yet)
+  int64_t ran = 0;       // that CPU time (fixed for the stall)
+};
+
+// Whether a stalled carrier is waiting for a CPU rather than stuck: its OS
+// thread is runnable and has run less than `budget` since st->sampled. A
+// carrier that gets the CPU makes progress at once, unless it is stuck, so
+// what counts is the CPU time spent without progress, not the wall time: a
+// spinning carrier sharing a CPU with others is stuck a little later, while
+// one that merely waits its turn (more runnable OS threads than CPUs) is
+// not, however long it waits.
+bool waiting_for_cpu(Carrier* x, const Stall& st, int64_t budget) {
+  if (st.sampled < 0) return false;
   char state = 0;
   int64_t ran = os_thread_run_ns(x->os_tid(), &state);
-  return state == 'R' && ran_at >= 0 && ran >= 0 && ran - ran_at < stalled / 2;
+  return state == 'R' && ran >= 0 && ran - st.ran < budget;
 }
 
 }  // namespace
@@ -375,9 +395,7 @@ void Pool::monitor() {
   int64_t period = threshold / 2;
   if (period < 500'000) period = 500'000;
   uint64_t last_ticks[kMaxCarriers] = {};
-  int64_t since[kMaxCarriers] = {};
-  int64_t run_at_since[kMaxCarriers];  // the OS thread's CPU time at since[i]
-  for (auto& r : run_at_since) r = -1;
+  Stall stall[kMaxCarriers];
   int64_t last_report = mono_ns();
   uint64_t reported[3] = {};
   SpreadControl spread(packed());
@@ -412,19 +430,28 @@ void Pool::monitor() {
     bool busy[kMaxCarriers] = {};
     for (int i = 0; i < n; i++) {
       Carrier* x = slot(i);
-      if (!x || x->retired_.load(std::memory_order_relaxed)) continue;
+      if (!x || x->retired_.load(std::memory_order_relaxed)) {
+        stall[i] = Stall{};
+        continue;
+      }
       // Progress: a switch, or a thread resumed without one (it yielded
       // with nothing else to run, or its park was answered at once).
       uint64_t t = x->ticks() + x->runs();
-      if (x->idle() || t != last_ticks[i] || since[i] == 0) {
+      Stall& st = stall[i];
+      // A spare that has run nothing yet is still setting up (its ring, its
+      // idle context): not busy with any thread.
+      bool starting = t == 0 && x->spare();
+      if (x->idle() || t != last_ticks[i] || st.since == 0 || starting) {
         last_ticks[i] = t;
-        since[i] = now;
-        run_at_since[i] = -1;
+        st = Stall{now, -1, 0};
         if (x->idle() && x->takes_work()) someone_idle = true;
         continue;
       }
-      if (run_at_since[i] < 0) run_at_since[i] = os_thread_run_ns(x->os_tid(), nullptr);
-      if (now - since[i] < threshold) continue;
+      if (st.sampled < 0) {
+        st.ran = os_thread_run_ns(x->os_tid(), nullptr);
+        st.sampled = st.ran < 0 ? -1 : now;
+      }
+      if (now - st.since < threshold) continue;
       if (x->is_stuck()) {
         busy[i] = true;
         need_help = true;
@@ -437,11 +464,12 @@ void Pool::monitor() {
         busy[i] = true;
         continue;
       }
-      if (!packed() && preempted(x, now - since[i], run_at_since[i])) {
-        since[i] = now;
-        run_at_since[i] = -1;
-        continue;
-      }
+      // Not switching because the kernel does not run it (more runnable OS
+      // threads than CPUs) is not being stuck: a spare would only add one
+      // more. Packed, though, every runnable thread waits for the primary,
+      // while the other carriers sleep: one of them takes over (no spare is
+      // started while one is idle).
+      if (!packed() && waiting_for_cpu(x, st, threshold / 2)) continue;
       busy[i] = true;
       if (x->mark_stuck()) {
         note_stuck(+1);
@@ -449,7 +477,7 @@ void Pool::monitor() {
         log_debug(
             "hand-off: carrier %d (os thread %d) has run one green thread for %lld ms; "
             "others take its work (%llu hand-offs)",
-            i, x->os_tid(), static_cast<long long>((now - since[i]) / 1'000'000),
+            i, x->os_tid(), static_cast<long long>((now - st.since) / 1'000'000),
             static_cast<unsigned long long>(stats_.handoffs.load()));
         need_help = true;
       }
@@ -459,7 +487,7 @@ void Pool::monitor() {
       // for: it would only add one more runnable OS thread.
       for (int i = 0; i < n; i++) {
         Carrier* x = slot(i);
-        if (busy[i] && !x->is_stuck() && preempted(x, now - since[i], run_at_since[i]))
+        if (busy[i] && !x->is_stuck() && waiting_for_cpu(x, stall[i], threshold / 2))
           busy[i] = false;
       }
     }

@@ -3,6 +3,7 @@
 
 #include <sys/syscall.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "core/carrier.h"
@@ -61,23 +62,9 @@ inline bool on_epoll() {
 }
 
 // Whether a recv may ask the kernel to wait for data before its first
-// attempt (IORING_RECVSEND_POLL_FIRST, Linux 5.19; older kernels refuse the
-// flag with EINVAL). Read once.
-bool recv_poll_first() {
-  static const bool ok = [] {
-    struct {
-      char sysname[65], nodename[65], release[65], version[65], machine[65], domain[65];
-    } u{};
-    if (sys(SYS_uname, &u) != 0) return false;
-    int major = 0, minor = 0;
-    const char* p = u.release;
-    while (*p >= '0' && *p <= '9') major = major * 10 + (*p++ - '0');
-    if (*p++ != '.') return false;
-    while (*p >= '0' && *p <= '9') minor = minor * 10 + (*p++ - '0');
-    return major > 5 || (major == 5 && minor >= 19);
-  }();
-  return ok;
-}
+// attempt (IORING_RECVSEND_POLL_FIRST, Linux 5.19). Cleared for good when a
+// kernel refuses the flag (EINVAL).
+std::atomic<bool> g_recv_poll_first{true};
 
 }  // namespace
 
@@ -206,13 +193,19 @@ ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags, int64_t de
   if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline, true);
   // The kernel's own first attempt would fail as well: wait for data first
   // (data already there is seen by the poll at once).
-  const bool poll_first = recv_poll_first();
-  return submit_and_wait(
-      [&](io_uring_sqe* s) {
-        io_uring_prep_recv(s, fd, buf, clamp_len(len), flags);
-        if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-      },
-      deadline);
+  for (;;) {
+    const bool poll_first = g_recv_poll_first.load(std::memory_order_relaxed);
+    ssize_t r = submit_and_wait(
+        [&](io_uring_sqe* s) {
+          io_uring_prep_recv(s, fd, buf, clamp_len(len), flags);
+          if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        },
+        deadline);
+    if (r != -EINVAL || !poll_first) return r;
+    // An older kernel; or a recv the socket refuses anyway, which says so
+    // again without the flag.
+    g_recv_poll_first.store(false, std::memory_order_relaxed);
+  }
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {

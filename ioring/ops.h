@@ -39,6 +39,8 @@ ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline = kNoDea
 // makes it wait: it waits for data before the first attempt, saving the
 // attempt that would fail (on an epoll carrier it parks first; on io_uring
 // the kernel polls first, IORING_RECVSEND_POLL_FIRST, from Linux 5.19).
+// Not for MSG_DONTWAIT, which the kernel would then answer with EAGAIN
+// without looking.
 ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags,
                             int64_t deadline = kNoDeadline);
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
