@@ -3,7 +3,6 @@
 
 #include <sys/syscall.h>
 
-#include <atomic>
 #include <cerrno>
 
 #include "core/carrier.h"
@@ -60,11 +59,6 @@ inline bool on_epoll() {
   Carrier* c = Carrier::get();
   return c && c->backend()->kind() == BackendKind::kEpoll;
 }
-
-// Whether a recv may ask the kernel to wait for data before its first
-// attempt (IORING_RECVSEND_POLL_FIRST, Linux 5.19). Cleared for good when a
-// kernel refuses the flag (EINVAL).
-std::atomic<bool> g_recv_poll_first{true};
 
 }  // namespace
 
@@ -191,21 +185,7 @@ ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline) {
 
 ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags, int64_t deadline) {
   if (on_epoll()) return epoll_impl::recv(fd, buf, len, flags, deadline, true);
-  // The kernel's own first attempt would fail as well: wait for data first
-  // (data already there is seen by the poll at once).
-  for (;;) {
-    const bool poll_first = g_recv_poll_first.load(std::memory_order_relaxed);
-    ssize_t r = submit_and_wait(
-        [&](io_uring_sqe* s) {
-          io_uring_prep_recv(s, fd, buf, clamp_len(len), flags);
-          if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-        },
-        deadline);
-    if (r != -EINVAL || !poll_first) return r;
-    // An older kernel; or a recv the socket refuses anyway, which says so
-    // again without the flag.
-    g_recv_poll_first.store(false, std::memory_order_relaxed);
-  }
+  return recv(fd, buf, len, flags, deadline);
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {

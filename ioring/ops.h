@@ -36,11 +36,9 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, int64_t offset = -1,
                int64_t deadline = kNoDeadline);
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);
 // recv for a caller that skipped its own attempt because the fd usually
-// makes it wait: it waits for data before the first attempt, saving the
-// attempt that would fail (on an epoll carrier it parks first; on io_uring
-// the kernel polls first, IORING_RECVSEND_POLL_FIRST, from Linux 5.19).
-// Not for MSG_DONTWAIT, which the kernel would then answer with EAGAIN
-// without looking.
+// makes it wait: on an epoll carrier it parks before the first attempt
+// (saving the attempt that would fail); on io_uring it is recv (see
+// docs/design.md, "Rejected designs", on IORING_RECVSEND_POLL_FIRST).
 ssize_t recv_expecting_wait(int fd, void* buf, size_t len, int flags,
                             int64_t deadline = kNoDeadline);
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline = kNoDeadline);

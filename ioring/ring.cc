@@ -287,7 +287,7 @@ int Ring::reap() {
   int total = dispatch();
   for (unsigned round = 0; round < kMaxReapRounds; round++) {
     if (io_uring_sq_ready(&ring_) == 0 && !kernel_has_events()) break;
-    int rc = enter_nowait();
+    enter_nowait();  // an error delivers nothing, which ends the loop
     int n = dispatch();
     total += n;
     // An enter that delivered nothing: the flagged work (if any) is another

@@ -74,9 +74,8 @@ TEST(Ring, TcpAcceptConnectEcho) {
   });
 }
 
-// recv_expecting_wait waits for data before its first attempt (on io_uring,
-// IORING_RECVSEND_POLL_FIRST): it still returns data that is already there,
-// at once, and data that comes later, and EOF.
+// recv_expecting_wait, for a caller that expects to wait, still returns data
+// that is already there, at once, and data that comes later, and EOF.
 TEST(Ring, TcpRecvExpectingWaitSeesDataThereAndDataLater) {
   on_fresh_carrier([] {
     RING_OR_SKIP(r);
