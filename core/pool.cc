@@ -372,12 +372,15 @@ void Pool::choose_spread(SpreadControl* sc, int64_t now) {
   for (int i = 0; i < n; i++)
     if (Carrier* x = slot(i)) runs += x->runs();
   uint64_t probes = sc->probes(), changes = sc->changes();
-  bool packed = sc->step(now, runs);
+  // The whole process's CPU time: what either mode costs the machine,
+  // spares and offload threads included.
+  bool packed = sc->step(now, runs, clock_ns(CLOCK_PROCESS_CPUTIME_ID));
   if (sc->probes() != probes) stats_.spread_probes.fetch_add(1, std::memory_order_relaxed);
   if (sc->changes() != changes) {
     stats_.spread_changes.fetch_add(1, std::memory_order_relaxed);
-    log_debug("pool: %s: %.0f green thread runs/s against %.0f %s", packed ? "packed" : "spread",
-              sc->probe_rate(), sc->base_rate(), packed ? "spread" : "packed");
+    log_debug("pool: %s: %.0f green thread runs/s at %.0f ns CPU each, against %.0f at %.0f ns %s",
+              packed ? "packed" : "spread", sc->probe_rate(), sc->probe_cost(), sc->base_rate(),
+              sc->base_cost(), packed ? "spread" : "packed");
   }
   if (packed == this->packed()) return;
   set_packed(packed);

@@ -412,12 +412,16 @@ TEST_P(PoolCarriers, PackedRunsEveryThreadOnTheFirstCarrier) {
           auto side = [&, root_tid](int in, int out, bool first) {
             char c = 'x';
             for (int r = 0; r < kRounds; r++) {
-              if (first || r > 0) ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+              if (first || r > 0) {
+                ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+              }
               ASSERT_EQ(gh::io::read(in, &c, 1), 1);
               if (os_tid() != root_tid) elsewhere++;
               exchanges++;
             }
-            if (!first) ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+            if (!first) {
+              ASSERT_EQ(gh::io::write(out, &c, 1), 1);
+            }
           };
           gs.push_back(go([=] { side(a[0], b[1], true); }));
           gs.push_back(go([=] { side(b[0], a[1], false); }));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The choice between spread and packed (core/spread.h), fed with made-up
-// times and run counts: it tries the other mode after each dwell, keeps it
-// only when it ran clearly more, and probes a steady load less and less.
+// times, run counts and CPU times: it tries the other mode after each dwell,
+// keeps it only when it ran clearly more, or as much for clearly less CPU,
+// and probes a steady load less and less.
 #include <gtest/gtest.h>
 
 #include "core/spread.h"
@@ -11,23 +12,38 @@
 namespace {
 
 constexpr int64_t kMs = 1'000'000;
+// When the first probe has been measured, with the default parameters.
+constexpr int64_t kFirstProbeEndsMs =
+    (gh::SpreadParams{}.dwell_min_ns + gh::SpreadParams{}.settle_ns +
+     gh::SpreadParams{}.measure_ns) /
+        kMs +
+    30;
 
 // Feeds the controller a load that runs `rate(packed)` threads per second,
-// in steps of 5 ms, for `ms` milliseconds. Returns the mode at the end.
+// each costing `cost(packed)` ns of CPU, in steps of 5 ms, for `ms`
+// milliseconds. Returns the mode at the end.
 struct Feed {
   gh::SpreadControl sc;
   int64_t now = 1'000 * kMs;
   uint64_t runs = 0;
+  int64_t cpu = 0;
   explicit Feed(bool packed, gh::SpreadParams p = gh::SpreadParams{}) : sc(packed, p) {}
-  template <class Rate>
-  bool run(int64_t ms, Rate rate) {
+  template <class Rate, class Cost>
+  bool run(int64_t ms, Rate rate, Cost cost) {
     bool packed = sc.packed();
     for (int64_t t = 0; t < ms; t += 5) {
       now += 5 * kMs;
-      runs += static_cast<uint64_t>(rate(packed) * 0.005);
-      packed = sc.step(now, runs);
+      uint64_t n = static_cast<uint64_t>(rate(packed) * 0.005);
+      runs += n;
+      cpu += static_cast<int64_t>(static_cast<double>(n) * cost(packed));
+      packed = sc.step(now, runs, cpu);
     }
     return packed;
+  }
+  // The same CPU time per run in both modes.
+  template <class Rate>
+  bool run(int64_t ms, Rate rate) {
+    return run(ms, rate, [](bool) { return 5'000.0; });
   }
 };
 
@@ -36,7 +52,7 @@ TEST(SpreadControl, KeepsTheModeThatRunsClearlyMore) {
   Feed f(false);
   auto io_bound = [](bool packed) { return packed ? 180'000.0 : 120'000.0; };
   // A dwell, a settle and a probe: packed, and why.
-  EXPECT_TRUE(f.run(450, io_bound));
+  EXPECT_TRUE(f.run(kFirstProbeEndsMs, io_bound));
   EXPECT_EQ(f.sc.changes(), 1u);
   EXPECT_NEAR(f.sc.probe_rate(), 180'000, 2'000);
   EXPECT_NEAR(f.sc.base_rate(), 120'000, 2'000);
@@ -57,12 +73,12 @@ TEST(SpreadControl, StaysSpreadWhenPackingHalvesTheWork) {
 
 TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
   // Packing a CPU-heavy load halves its work: each probe of packed ends a
-  // third of the way into its measurement, so over 20 s the pool is packed
-  // for a small share of the time.
+  // third of the way into its measurement, so over a minute the pool is
+  // packed for a small share of the time.
   Feed f(false);
   gh::SpreadParams p;
   int64_t packed_ms = 0, longest = 0, run = 0;
-  for (int64_t t = 0; t < 20'000; t += 5) {
+  for (int64_t t = 0; t < 60'000; t += 5) {
     if (f.run(5, [](bool packed) { return packed ? 20'000.0 : 40'000.0; })) {
       packed_ms += 5;
       run += 5;
@@ -73,13 +89,91 @@ TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
   }
   EXPECT_GT(f.sc.probes(), 3u);
   EXPECT_LE(longest, (p.settle_ns + p.measure_ns / 3) / kMs + 10);
-  EXPECT_LT(packed_ms, 20'000 * 3 / 100);  // under 3% of the time
+  EXPECT_LT(packed_ms, 60'000 * 3 / 100);  // under 3% of the time
 }
 
 TEST(SpreadControl, ASmallDifferenceIsNotAReasonToSwitch) {
   Feed f(false);
   EXPECT_FALSE(f.run(20'000, [](bool packed) { return packed ? 104'000.0 : 100'000.0; }));
   EXPECT_EQ(f.sc.changes(), 0u);
+}
+
+TEST(SpreadControl, KeepsTheModeThatDoesTheSameWorkForLessCpu) {
+  // Both modes keep up with the load (an I/O-bound server at 10,000
+  // connections), but packed costs 12% less CPU per run: packed, and why.
+  Feed f(false);
+  auto rate = [](bool packed) { return packed ? 98'000.0 : 100'000.0; };
+  auto cost = [](bool packed) { return packed ? 8'800.0 : 10'000.0; };
+  EXPECT_TRUE(f.run(kFirstProbeEndsMs, rate, cost));
+  EXPECT_EQ(f.sc.changes(), 1u);
+  EXPECT_NEAR(f.sc.probe_cost(), 8'800, 100);
+  EXPECT_NEAR(f.sc.base_cost(), 10'000, 100);
+  // Probes of spread find it costlier and go back.
+  EXPECT_TRUE(f.run(20'000, rate, cost));
+  EXPECT_EQ(f.sc.changes(), 1u);
+  EXPECT_GT(f.sc.probes(), 2u);
+}
+
+TEST(SpreadControl, SavingCpuDoesNotBuyLessWork) {
+  // Packed costs less CPU per run but runs clearly less: the CPU-heavy case,
+  // where the saving is the idle second core. Stays spread.
+  Feed f(false);
+  auto rate = [](bool packed) { return packed ? 85'000.0 : 100'000.0; };
+  auto cost = [](bool packed) { return packed ? 7'000.0 : 10'000.0; };
+  EXPECT_FALSE(f.run(20'000, rate, cost));
+  EXPECT_EQ(f.sc.changes(), 0u);
+  // Nor is a small CPU saving a reason to switch.
+  Feed g(false);
+  EXPECT_FALSE(g.run(
+      20'000, [](bool) { return 100'000.0; },
+      [](bool packed) { return packed ? 9'600.0 : 10'000.0; }));
+  EXPECT_EQ(g.sc.changes(), 0u);
+}
+
+TEST(SpreadControl, UnknownCpuTimeLeavesTheRatesToDecide) {
+  gh::SpreadControl sc(false);
+  int64_t now = 1'000 * kMs;
+  uint64_t runs = 0;
+  bool packed = false;
+  for (int t = 0; t < 20'000; t += 5) {
+    now += 5 * kMs;
+    runs += packed ? 490 : 500;  // the same rate: only CPU could decide
+    packed = sc.step(now, runs, -1);
+  }
+  EXPECT_FALSE(packed);
+  EXPECT_EQ(sc.changes(), 0u);
+  EXPECT_EQ(sc.base_cost(), 0);
+}
+
+TEST(SpreadControl, ClosedLoopTransientsDoNotDecide) {
+  // Both modes run 110k/s at the same cost once settled. But what queued up
+  // while packed runs in a burst after a switch to spread (200k/s for 60 ms,
+  // as an echo server at 10,000 connections does), and a switch to packed
+  // queues work up (70k/s for 90 ms). Measured after the settle, neither
+  // mode looks better: no switch is kept, from either mode.
+  for (bool start_packed : {false, true}) {
+    gh::SpreadControl sc(start_packed);
+    int64_t now = 1'000 * kMs, since_switch = 1'000 * kMs;
+    uint64_t runs = 0;
+    int64_t cpu = 0;
+    bool packed = start_packed;
+    for (int64_t t = 0; t < 30'000; t += 5) {
+      now += 5 * kMs;
+      since_switch += 5 * kMs;
+      double rate = 110'000;
+      if (!packed && since_switch <= 60 * kMs) rate = 200'000;
+      if (packed && since_switch <= 90 * kMs) rate = 70'000;
+      uint64_t n = static_cast<uint64_t>(rate * 0.005);
+      runs += n;
+      cpu += static_cast<int64_t>(n) * 9'000;
+      bool was = packed;
+      packed = sc.step(now, runs, cpu);
+      if (packed != was) since_switch = 0;
+    }
+    EXPECT_EQ(sc.changes(), 0u) << (start_packed ? "from packed" : "from spread");
+    EXPECT_EQ(packed, start_packed);
+    EXPECT_GT(sc.probes(), 3u);
+  }
 }
 
 TEST(SpreadControl, ProbesASteadyLoadLessAndLess) {
