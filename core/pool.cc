@@ -64,6 +64,61 @@ int64_t os_thread_run_ns(int tid, char* state) {
   return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
 }
 
+// Time an OS thread of this process has waited, runnable, for a CPU (ns,
+// the second field of its schedstat), or -1 if unknown.
+int64_t os_thread_wait_ns(int tid) {
+  char path[64], buf[128];
+  snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+  if (!read_proc(path, buf, sizeof buf)) return -1;
+  unsigned long long run = 0, wait = 0;
+  if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
+  return static_cast<int64_t>(wait);
+}
+
+// The CPU time the pool's OS threads (carriers and spares) have run and
+// waited for, summed, for SpreadControl. A thread that has ended (a retired
+// spare, whose slot a later spare may take) keeps counting what it used.
+// Monitor thread only.
+struct PoolCpu {
+  const Pool* pool;
+  int tid[Pool::kMaxCarriers] = {};
+  int64_t run[Pool::kMaxCarriers] = {};
+  int64_t wait[Pool::kMaxCarriers] = {};
+  int64_t gone_run = 0;
+  int64_t gone_wait = 0;
+  bool wait_known = true;  // schedstat readable (CONFIG_SCHED_INFO)
+};
+
+SpreadSample sample_pool_cpu(void* ctx) {
+  auto* pc = static_cast<PoolCpu*>(ctx);
+  int64_t run = pc->gone_run, wait = pc->gone_wait;
+  int n = pc->pool->slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = pc->pool->slot(i);
+    int tid = x ? x->os_tid() : 0;
+    if (tid != pc->tid[i]) {
+      pc->gone_run += pc->run[i];
+      pc->gone_wait += pc->wait[i];
+      run += pc->run[i];
+      wait += pc->wait[i];
+      pc->tid[i] = tid;
+      pc->run[i] = pc->wait[i] = 0;
+    }
+    if (tid > 0) {
+      int64_t r = os_thread_run_ns(tid, nullptr);
+      if (r >= pc->run[i]) pc->run[i] = r;
+      if (pc->wait_known) {
+        int64_t w = os_thread_wait_ns(tid);
+        if (w < 0 && r >= 0) pc->wait_known = false;  // alive, but no schedstat
+        if (w >= pc->wait[i]) pc->wait[i] = w;
+      }
+    }
+    run += pc->run[i];
+    wait += pc->wait[i];
+  }
+  return SpreadSample{run, pc->wait_known ? wait : -1};
+}
+
 }  // namespace
 
 Pool* Pool::process() { return g_process_pool.load(std::memory_order_acquire); }
@@ -366,21 +421,21 @@ bool waiting_for_cpu(Carrier* x, const Stall& st, int64_t budget) {
 
 }  // namespace
 
-void Pool::choose_spread(SpreadControl* sc, int64_t now) {
+void Pool::choose_spread(SpreadControl* sc, int64_t now, void* cpu) {
   uint64_t runs = 0;
   int n = slots();
   for (int i = 0; i < n; i++)
     if (Carrier* x = slot(i)) runs += x->runs();
   uint64_t probes = sc->probes(), changes = sc->changes();
-  // The whole process's CPU time: what either mode costs the machine,
-  // spares and offload threads included.
-  bool packed = sc->step(now, runs, clock_ns(CLOCK_PROCESS_CPUTIME_ID));
+  bool packed = sc->step(now, runs, &sample_pool_cpu, cpu);
   if (sc->probes() != probes) stats_.spread_probes.fetch_add(1, std::memory_order_relaxed);
   if (sc->changes() != changes) {
     stats_.spread_changes.fetch_add(1, std::memory_order_relaxed);
-    log_debug("pool: %s: %.0f green thread runs/s at %.0f ns CPU each, against %.0f at %.0f ns %s",
-              packed ? "packed" : "spread", sc->probe_rate(), sc->probe_cost(), sc->base_rate(),
-              sc->base_cost(), packed ? "spread" : "packed");
+    log_debug(
+        "pool: %s: %.0f green thread runs/s at %.0f ns CPU each (%.0f%% waiting for a CPU), "
+        "against %.0f at %.0f ns (%.0f%%) %s",
+        packed ? "packed" : "spread", sc->probe_rate(), sc->probe_cost(), sc->probe_wait() * 100,
+        sc->base_rate(), sc->base_cost(), sc->base_wait() * 100, packed ? "spread" : "packed");
   }
   if (packed == this->packed()) return;
   set_packed(packed);
@@ -402,12 +457,13 @@ void Pool::monitor() {
   int64_t last_report = mono_ns();
   uint64_t reported[3] = {};
   SpreadControl spread(packed());
+  PoolCpu cpu{this};
   while (!stopping()) {
     futex_sleep(&monitor_futex_, monitor_futex_.load(std::memory_order_acquire), period);
     if (stopping()) break;
     int64_t now = mono_ns();
     int n = slots();
-    if (opts_.spread == SpreadMode::kAuto && active() > 1) choose_spread(&spread, now);
+    if (opts_.spread == SpreadMode::kAuto && active() > 1) choose_spread(&spread, now, &cpu);
     if (log_level() >= LogLevel::kDebug && now - last_report >= 1'000'000'000) {
       // Once a second, when something moved: the totals so far.
       uint64_t h = stats_.handoffs.load(std::memory_order_relaxed);

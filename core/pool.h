@@ -156,7 +156,8 @@ class Pool : public ArenaObject {
   void run_carrier(bool spare);
   void named();
   void monitor();
-  void choose_spread(SpreadControl* sc, int64_t now);
+  // cpu: the monitor's PoolCpu (pool.cc).
+  void choose_spread(SpreadControl* sc, int64_t now, void* cpu);
   int balance_spares(const bool* busy);
   int start_spare();
 

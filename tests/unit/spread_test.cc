@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The choice between spread and packed (core/spread.h), fed with made-up
 // times, run counts and CPU times: it tries the other mode after each dwell,
-// keeps it only when it ran clearly more, or as much for clearly less CPU,
-// and probes a steady load less and less.
+// keeps it only when it ran clearly more, or nearly as much for clearly less
+// CPU while the cores are short, and probes a steady load less and less.
 #include <gtest/gtest.h>
 
 #include "core/spread.h"
@@ -21,24 +21,38 @@ constexpr int64_t kFirstProbeEndsMs =
 
 // Feeds the controller a load that runs `rate(packed)` threads per second,
 // each costing `cost(packed)` ns of CPU, in steps of 5 ms, for `ms`
-// milliseconds. Returns the mode at the end.
+// milliseconds. Its OS threads wait for a CPU `wait(packed)` times as long as
+// they run (by default spread waits 30%, packed nothing: the cores are
+// short). Returns the mode at the end.
 struct Feed {
   gh::SpreadControl sc;
   int64_t now = 1'000 * kMs;
   uint64_t runs = 0;
-  int64_t cpu = 0;
+  gh::SpreadSample used{0, 0};
+  int samples = 0;
   explicit Feed(bool packed, gh::SpreadParams p = gh::SpreadParams{}) : sc(packed, p) {}
-  template <class Rate, class Cost>
-  bool run(int64_t ms, Rate rate, Cost cost) {
+  static gh::SpreadSample sample(void* self) {
+    auto* f = static_cast<Feed*>(self);
+    f->samples++;
+    return f->used;
+  }
+  template <class Rate, class Cost, class Wait>
+  bool run(int64_t ms, Rate rate, Cost cost, Wait wait) {
     bool packed = sc.packed();
     for (int64_t t = 0; t < ms; t += 5) {
       now += 5 * kMs;
       uint64_t n = static_cast<uint64_t>(rate(packed) * 0.005);
       runs += n;
-      cpu += static_cast<int64_t>(static_cast<double>(n) * cost(packed));
-      packed = sc.step(now, runs, cpu);
+      double ran = static_cast<double>(n) * cost(packed);
+      used.run_ns += static_cast<int64_t>(ran);
+      used.wait_ns += static_cast<int64_t>(ran * wait(packed));
+      packed = sc.step(now, runs, &Feed::sample, this);
     }
     return packed;
+  }
+  template <class Rate, class Cost>
+  bool run(int64_t ms, Rate rate, Cost cost) {
+    return run(ms, rate, cost, [](bool packed) { return packed ? 0.0 : 0.3; });
   }
   // The same CPU time per run in both modes.
   template <class Rate>
@@ -73,13 +87,16 @@ TEST(SpreadControl, StaysSpreadWhenPackingHalvesTheWork) {
 
 TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
   // Packing a CPU-heavy load halves its work: each probe of packed ends a
-  // third of the way into its measurement, so over a minute the pool is
-  // packed for a small share of the time.
+  // third of the way into its measurement, so once the dwell has grown to
+  // its longest the pool is packed for a small share of the time.
   Feed f(false);
   gh::SpreadParams p;
+  auto cpu_bound = [](bool packed) { return packed ? 20'000.0 : 40'000.0; };
+  f.run(60'000, cpu_bound);  // the dwell grows to dwell_max_ns
+  uint64_t probes = f.sc.probes();
   int64_t packed_ms = 0, longest = 0, run = 0;
   for (int64_t t = 0; t < 60'000; t += 5) {
-    if (f.run(5, [](bool packed) { return packed ? 20'000.0 : 40'000.0; })) {
+    if (f.run(5, cpu_bound)) {
       packed_ms += 5;
       run += 5;
       longest = std::max(longest, run);
@@ -87,9 +104,10 @@ TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
       run = 0;
     }
   }
-  EXPECT_GT(f.sc.probes(), 3u);
+  EXPECT_GE(f.sc.probes() - probes, 6u);
   EXPECT_LE(longest, (p.settle_ns + p.measure_ns / 3) / kMs + 10);
   EXPECT_LT(packed_ms, 60'000 * 3 / 100);  // under 3% of the time
+  EXPECT_EQ(f.sc.changes(), 0u);
 }
 
 TEST(SpreadControl, ASmallDifferenceIsNotAReasonToSwitch) {
@@ -130,44 +148,83 @@ TEST(SpreadControl, SavingCpuDoesNotBuyLessWork) {
   EXPECT_EQ(g.sc.changes(), 0u);
 }
 
+TEST(SpreadControl, CpuCountsOnlyWhenTheCoresAreShort) {
+  // Packed costs 12% less CPU per run for the same work, but spread never
+  // waited for a CPU: the cores are idle and the saving buys nothing, while
+  // packed would queue work behind one carrier. Stays spread.
+  Feed f(false);
+  auto rate = [](bool packed) { return packed ? 98'000.0 : 100'000.0; };
+  auto cost = [](bool packed) { return packed ? 8'800.0 : 10'000.0; };
+  EXPECT_FALSE(f.run(20'000, rate, cost, [](bool) { return 0.02; }));
+  EXPECT_EQ(f.sc.changes(), 0u);
+  EXPECT_GT(f.sc.probes(), 2u);
+  EXPECT_NEAR(f.sc.base_wait(), 0.02, 0.005);
+  // The sampler is asked only where a measurement starts or ends, not at
+  // every step.
+  EXPECT_LE(f.samples, 4 * static_cast<int>(f.sc.probes()));
+}
+
+TEST(SpreadControl, AModeKeptForItsCostIsLeftWhenTheOtherRunsMore) {
+  // Packed is kept for its cost at 2% less work...
+  Feed f(false);
+  auto cost = [](bool packed) { return packed ? 8'800.0 : 10'000.0; };
+  EXPECT_TRUE(f.run(
+      kFirstProbeEndsMs, [](bool packed) { return packed ? 98'000.0 : 100'000.0; }, cost));
+  EXPECT_TRUE(f.sc.kept_for_cost());
+  // ...then the load changes and spread runs 8% more: more than the 5% the
+  // saving may cost, if less than the 10% a switch otherwise needs. Back to
+  // spread, kept for its rate.
+  EXPECT_FALSE(f.run(
+      20'000, [](bool packed) { return packed ? 98'000.0 : 106'000.0; }, cost));
+  EXPECT_EQ(f.sc.changes(), 2u);
+  EXPECT_FALSE(f.sc.kept_for_cost());
+}
+
 TEST(SpreadControl, UnknownCpuTimeLeavesTheRatesToDecide) {
-  gh::SpreadControl sc(false);
-  int64_t now = 1'000 * kMs;
-  uint64_t runs = 0;
-  bool packed = false;
-  for (int t = 0; t < 20'000; t += 5) {
-    now += 5 * kMs;
-    runs += packed ? 490 : 500;  // the same rate: only CPU could decide
-    packed = sc.step(now, runs, -1);
-  }
-  EXPECT_FALSE(packed);
-  EXPECT_EQ(sc.changes(), 0u);
-  EXPECT_EQ(sc.base_cost(), 0);
+  // No CPU times (sampler returns unknown): the rates alone decide.
+  auto unknown = +[](void*) { return gh::SpreadSample{}; };
+  auto drive = [&](double packed_rate, double spread_rate) {
+    gh::SpreadControl sc(false);
+    int64_t now = 1'000 * kMs;
+    uint64_t runs = 0;
+    bool packed = false;
+    for (int t = 0; t < 20'000; t += 5) {
+      now += 5 * kMs;
+      runs += static_cast<uint64_t>((packed ? packed_rate : spread_rate) * 0.005);
+      packed = sc.step(now, runs, unknown, nullptr);
+    }
+    EXPECT_EQ(sc.base_cost(), 0);
+    EXPECT_EQ(sc.probe_cost(), 0);
+    return sc.changes();
+  };
+  EXPECT_EQ(drive(130'000, 100'000), 1u);  // clearly more: kept
+  EXPECT_EQ(drive(98'000, 100'000), 0u);   // as many: nothing to go by
 }
 
 TEST(SpreadControl, ClosedLoopTransientsDoNotDecide) {
   // Both modes run 110k/s at the same cost once settled. But what queued up
   // while packed runs in a burst after a switch to spread (200k/s for 60 ms,
   // as an echo server at 10,000 connections does), and a switch to packed
-  // queues work up (70k/s for 90 ms). Measured after the settle, neither
+  // queues work up (70k/s for 100 ms). Measured after the settle, neither
   // mode looks better: no switch is kept, from either mode.
   for (bool start_packed : {false, true}) {
     gh::SpreadControl sc(start_packed);
     int64_t now = 1'000 * kMs, since_switch = 1'000 * kMs;
     uint64_t runs = 0;
-    int64_t cpu = 0;
+    Feed cpu(start_packed);  // for its sampler: 9 us per run, contended
     bool packed = start_packed;
     for (int64_t t = 0; t < 30'000; t += 5) {
       now += 5 * kMs;
       since_switch += 5 * kMs;
       double rate = 110'000;
       if (!packed && since_switch <= 60 * kMs) rate = 200'000;
-      if (packed && since_switch <= 90 * kMs) rate = 70'000;
+      if (packed && since_switch <= 100 * kMs) rate = 70'000;
       uint64_t n = static_cast<uint64_t>(rate * 0.005);
       runs += n;
-      cpu += static_cast<int64_t>(n) * 9'000;
+      cpu.used.run_ns += static_cast<int64_t>(n) * 9'000;
+      cpu.used.wait_ns += packed ? 0 : static_cast<int64_t>(n) * 3'000;
       bool was = packed;
-      packed = sc.step(now, runs, cpu);
+      packed = sc.step(now, runs, &Feed::sample, &cpu);
       if (packed != was) since_switch = 0;
     }
     EXPECT_EQ(sc.changes(), 0u) << (start_packed ? "from packed" : "from spread");
