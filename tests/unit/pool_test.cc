@@ -280,7 +280,10 @@ void start_yielders(int n, std::atomic<bool>* stop, std::atomic<uint64_t>* turns
 // every carrier blocked in a call the runtime does not park (a raw read on a
 // pipe) and yielders queued behind them, the monitor starts as many spares as
 // there are carriers and no more, however long they stay blocked (it used to
-// start one more at each look while no carrier was idle).
+// start one more at each look while no carrier was idle). The threshold is
+// 20 ms: a spare that itself sleeps a few milliseconds with work queued (in
+// ThreadSanitizer's runtime, on 2 shared CPUs) rightly counts as unable to
+// take work at 2 ms, and then rightly gets a spare of its own.
 TEST_P(PoolCarriers, OneSpareForEachStuckCarrier) {
   run(
       [](gh::Pool* pool) {
@@ -322,7 +325,7 @@ TEST_P(PoolCarriers, OneSpareForEachStuckCarrier) {
         close(fds[0]);
         close(fds[1]);
       },
-      2 * kMs, gh::SpreadMode::kAlways);
+      20 * kMs, gh::SpreadMode::kAlways);
 }
 
 // A spare the pool no longer needs goes, even under load: once the stuck
