@@ -436,6 +436,14 @@ void Pool::choose_spread(SpreadControl* sc, int64_t now, void* cpu) {
         "against %.0f at %.0f ns (%.0f%%) %s",
         packed ? "packed" : "spread", sc->probe_rate(), sc->probe_cost(), sc->probe_wait() * 100,
         sc->base_rate(), sc->base_cost(), sc->base_wait() * 100, packed ? "spread" : "packed");
+  } else if (sc->probes() == probes && packed != this->packed()) {
+    // A probe that did not win: back to the mode before it.
+    log_debug(
+        "pool: stays %s: %s ran %.0f green thread runs/s at %.0f ns CPU each (%.0f%% waiting "
+        "for a CPU), against %.0f at %.0f ns (%.0f%%)",
+        packed ? "packed" : "spread", packed ? "spread" : "packed", sc->probe_rate(),
+        sc->probe_cost(), sc->probe_wait() * 100, sc->base_rate(), sc->base_cost(),
+        sc->base_wait() * 100);
   }
   if (packed == this->packed()) return;
   set_packed(packed);

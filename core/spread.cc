@@ -86,7 +86,11 @@ bool SpreadControl::step(int64_t now_ns, uint64_t runs, SpreadSampler sample, vo
       probe_rate_ = per_second(runs - measure_runs_, took);
       if (took < p_.measure_ns && probe_rate_ >= base_rate_ * p_.give_up) break;
       const bool measured_all = took >= p_.measure_ns;
-      if (measured_all) end_measure(runs, sample, ctx, &probe_cost_, &probe_wait_);
+      if (measured_all) {
+        end_measure(runs, sample, ctx, &probe_cost_, &probe_wait_);
+      } else {
+        probe_cost_ = probe_wait_ = 0;  // ended early: not measured
+      }
       if (keep(measured_all)) {
         kept_for_cost_ = probe_rate_ < base_rate_ * (kept_for_cost_ ? p_.back : p_.gain);
         changes_++;

@@ -110,6 +110,20 @@ TEST(SpreadControl, AClearlyWorseProbeEndsEarly) {
   EXPECT_EQ(f.sc.changes(), 0u);
 }
 
+TEST(SpreadControl, AProbeThatEndsEarlyReportsNoCost) {
+  // A probe measured in full reports its CPU cost; one that ends early was
+  // not measured and reports 0, not the last probe's cost.
+  Feed f(false);
+  EXPECT_FALSE(f.run(kFirstProbeEndsMs, [](bool packed) { return packed ? 95'000.0 : 100'000.0; }));
+  EXPECT_EQ(f.sc.probes(), 1u);
+  EXPECT_NEAR(f.sc.probe_cost(), 5'000, 100);
+  uint64_t probes = f.sc.probes();
+  while (f.sc.probes() == probes || f.sc.packed())
+    f.run(5, [](bool packed) { return packed ? 20'000.0 : 100'000.0; });
+  EXPECT_EQ(f.sc.probe_cost(), 0);
+  EXPECT_NEAR(f.sc.base_cost(), 5'000, 100);
+}
+
 TEST(SpreadControl, ASmallDifferenceIsNotAReasonToSwitch) {
   Feed f(false);
   EXPECT_FALSE(f.run(20'000, [](bool packed) { return packed ? 104'000.0 : 100'000.0; }));
