@@ -217,6 +217,13 @@ void Carrier::set_exit_hook(void (*hook)(GreenThread*)) { g_exit_hook = hook; }
 
 int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out,
                    const Stack* user_stack) {
+  // A carrier whose root is a program thread needs an idle context once a
+  // second thread exists. Made here, where the creator may call the
+  // program's allocator (the TLS block's DTV comes from calloc, as for a
+  // native thread's), not when first needed: that is inside a park, where
+  // an allocator lock another thread holds would park the parking thread
+  // again (docs/design.md, "The idle context").
+  if (!root_.internal && !idle_ctx_) idle_context();
   Stack s;
   if (user_stack) {
     s = *user_stack;

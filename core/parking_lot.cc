@@ -274,6 +274,7 @@ int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* d
                      bool first) {
   int r = futex_wait(addr, expected, dl ? dl->mono() : kNoDeadline, what, first);
   if (r != -ETIMEDOUT) return r;
+  if (!dl) return 0;  // not woken, and no deadline: a spurious return
   if (dl->passed()) return -ETIMEDOUT;
   return 0;  // the wall clock went back: not yet expired on its own clock
 }
