@@ -147,9 +147,14 @@ class GreenUnwinder(gdb.unwinder.Unwinder):
             "r12": _u64(sp + 0x20), "rbx": _u64(sp + 0x28), "rbp": _u64(sp + 0x30),
             "rip": _u64(sp + 0x38), "rsp": sp + 0x40,
         }
-        # The OS thread's own innermost frame keeps its identity.
+        # The OS thread's innermost frame (its pc) gets a stack address just
+        # inside the green thread's saved frame: gdb ends a backtrace whose
+        # caller lies inner to (below) its callee ("previous frame inner to
+        # this frame"), and the green stack may lie anywhere relative to the
+        # stack the OS thread is on now (below it when the carrier's idle
+        # context was mapped first).
         info = pending_frame.create_unwind_info(
-            _FrameId(pending_frame.read_register("rsp"), pending_frame.read_register("rip")))
+            _FrameId(gdb.Value(sp), pending_frame.read_register("rip")))
         arch = pending_frame.architecture()
         ptr = arch.integer_type(64, False) if hasattr(arch, "integer_type") else \
             gdb.lookup_type("unsigned long")
