@@ -38,9 +38,13 @@ void SpreadControl::end_measure(uint64_t runs, SpreadSampler sample, void* ctx, 
   *wait = ran > 0 && waited >= 0 ? static_cast<double>(waited) / static_cast<double>(ran) : 0;
 }
 
+bool SpreadControl::ran_more() const {
+  return probe_rate_ >= base_rate_ * (kept_for_cost_ ? p_.back : p_.gain);
+}
+
 bool SpreadControl::keep(bool measured_all) const {
   if (!measured_all) return false;
-  if (probe_rate_ >= base_rate_ * (kept_for_cost_ ? p_.back : p_.gain)) return true;
+  if (ran_more()) return true;
   // Cheaper for nearly the same work, where the cores are short: the spread
   // measurement (the probe when spreading now) waited for CPUs.
   const double spread_wait = packed_ ? base_wait_ : probe_wait_;
@@ -92,7 +96,7 @@ bool SpreadControl::step(int64_t now_ns, uint64_t runs, SpreadSampler sample, vo
         probe_cost_ = probe_wait_ = 0;  // ended early: not measured
       }
       if (keep(measured_all)) {
-        kept_for_cost_ = probe_rate_ < base_rate_ * (kept_for_cost_ ? p_.back : p_.gain);
+        kept_for_cost_ = !ran_more();
         changes_++;
         dwell_ns_ = p_.dwell_min_ns;
       } else {

@@ -105,6 +105,9 @@ class SpreadControl {
   void start_measure(int64_t now_ns, uint64_t runs, SpreadSampler sample, void* ctx);
   // CPU time per run and wait per CPU time since start_measure (0: unknown).
   void end_measure(uint64_t runs, SpreadSampler sample, void* ctx, double* cost, double* wait);
+  // Whether the probe ran clearly more than the base (by `back` when the
+  // base was kept for its cost, else by `gain`).
+  bool ran_more() const;
   bool keep(bool measured_all) const;
 
   SpreadParams p_;

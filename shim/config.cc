@@ -61,7 +61,8 @@ const ConfigVar kConfigVars[] = {
     {"GREENHOUSE_SPREAD", "auto, always or never", "auto",
      "always: idle carriers are woken to take runnable threads from busy ones; never: runnable "
      "threads go to one carrier and the others only take over from a stuck one (the hand-off); "
-     "auto: now and then tries the other way and keeps whichever runs more threads per second. "
+     "auto: now and then tries the other way and keeps it if it runs clearly more threads per "
+     "second, or nearly as many for clearly less CPU while the cores are shared. "
      "Without the hand-off (GREENHOUSE_HANDOFF_MS=0): always"},
 };
 const size_t kConfigVarCount = sizeof kConfigVars / sizeof kConfigVars[0];
