@@ -471,7 +471,13 @@ void Pool::monitor() {
     if (stopping()) break;
     int64_t now = mono_ns();
     int n = slots();
-    if (opts_.spread == SpreadMode::kAuto && active() > 1) choose_spread(&spread, now, &cpu);
+    if (opts_.spread == SpreadMode::kAuto) {
+      if (active() > 1) {
+        choose_spread(&spread, now, &cpu);
+      } else if (spread.pause(now) != packed()) {
+        set_packed(spread.packed());
+      }
+    }
     if (log_level() >= LogLevel::kDebug && now - last_report >= 1'000'000'000) {
       // Once a second, when something moved: the totals so far.
       uint64_t h = stats_.handoffs.load(std::memory_order_relaxed);

@@ -52,6 +52,13 @@ bool SpreadControl::keep(bool measured_all) const {
          probe_cost_ <= base_cost_ * p_.cheaper && spread_wait >= p_.contended;
 }
 
+bool SpreadControl::pause(int64_t now_ns) {
+  if (!started_) return packed_;
+  if (phase_ != Phase::kDwell) packed_ = !packed_;  // the probe is not judged
+  start_dwell(now_ns);
+  return packed_;
+}
+
 bool SpreadControl::step(int64_t now_ns, uint64_t runs, SpreadSampler sample, void* ctx) {
   if (!started_) {
     started_ = true;

@@ -82,6 +82,11 @@ class SpreadControl {
   // `sample(ctx)` gives the CPU times (without one, only the rates count).
   // Returns the mode to be in now: true for packed.
   bool step(int64_t now_ns, uint64_t runs, SpreadSampler sample = nullptr, void* ctx = nullptr);
+  // Called instead of step() while there is nothing to choose between (one
+  // carrier active): a probe in progress is dropped and the mode before it
+  // restored, and the next step() starts a new dwell, so that no measurement
+  // spans the pause. Returns the mode to be in now: true for packed.
+  bool pause(int64_t now_ns);
   bool packed() const { return packed_; }
   // Switches tried, and switches kept.
   uint64_t probes() const { return probes_; }

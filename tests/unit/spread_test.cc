@@ -50,6 +50,17 @@ struct Feed {
     }
     return packed;
   }
+  // `ms` with one carrier active: the pool calls pause() instead of step(),
+  // and the threads run `rate` per second meanwhile.
+  bool pause(int64_t ms, double rate) {
+    bool packed = sc.packed();
+    for (int64_t t = 0; t < ms; t += 5) {
+      now += 5 * kMs;
+      runs += static_cast<uint64_t>(rate * 0.005);
+      packed = sc.pause(now);
+    }
+    return packed;
+  }
   template <class Rate, class Cost>
   bool run(int64_t ms, Rate rate, Cost cost) {
     return run(ms, rate, cost, [](bool packed) { return packed ? 0.0 : 0.3; });
@@ -289,6 +300,40 @@ TEST(SpreadControl, FollowsALoadThatChanges) {
   EXPECT_EQ(f.sc.changes(), 2u) << "after " << waited << " ms";
   EXPECT_FALSE(f.sc.packed());
   EXPECT_NEAR(f.sc.probe_rate(), 40'000, 1'000);
+}
+
+TEST(SpreadControl, NoMeasurementSpansAPause) {
+  // The base measurement is under way when the pool drops to one carrier
+  // for a second, which runs ten times the work meanwhile. After it, the
+  // first probe compares what each mode runs from then on: the base runs
+  // 100k/s as before the pause, and packed, which runs the same, is not kept.
+  gh::SpreadParams p;
+  auto same = [](bool) { return 100'000.0; };
+  Feed f(false);
+  f.run((p.dwell_min_ns - p.measure_ns) / kMs + 100, same);  // measuring the base
+  EXPECT_EQ(f.sc.probes(), 0u);
+  EXPECT_FALSE(f.pause(1'000, 1'000'000.0));
+  while (f.sc.probes() == 0) f.run(5, same);
+  EXPECT_NEAR(f.sc.base_rate(), 100'000, 2'000);
+  f.run((p.settle_ns + p.measure_ns) / kMs + 30, same);
+  EXPECT_EQ(f.sc.changes(), 0u);
+  EXPECT_FALSE(f.sc.packed());
+}
+
+TEST(SpreadControl, APauseDropsAProbe) {
+  // Packed runs clearly more, but the pool drops to one carrier while packed
+  // is being tried: the probe is not judged, the mode goes back to spread,
+  // and packed is kept only after a whole new dwell and probe.
+  gh::SpreadParams p;
+  auto io_bound = [](bool packed) { return packed ? 180'000.0 : 120'000.0; };
+  Feed f(false);
+  while (!f.sc.packed()) f.run(5, io_bound);  // settling into the probe
+  EXPECT_FALSE(f.pause(200, 50'000.0));
+  EXPECT_EQ(f.sc.changes(), 0u);
+  EXPECT_FALSE(f.run((p.dwell_min_ns - p.measure_ns) / kMs, io_bound));
+  EXPECT_TRUE(f.run(kFirstProbeEndsMs, io_bound));
+  EXPECT_EQ(f.sc.changes(), 1u);
+  EXPECT_NEAR(f.sc.probe_rate(), 180'000, 2'000);
 }
 
 }  // namespace
