@@ -3,6 +3,8 @@
 // and the mode changes the fd table must know of (fcntl F_SETFL, ioctl
 // FIONBIO, SO_RCVTIMEO/SO_SNDTIMEO). accept and connect park; the rest pass
 // through after updating the table.
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -589,8 +591,43 @@ GH_EXPORT int memfd_create(const char* name, unsigned flags) {
   return opened(real::memfd_create(name, flags));
 }
 
+// glibc's closefrom is close_range(lowfd, ~0U, 0) through its own internal
+// call, which would take the runtime's fds along: here it goes through the
+// interposed close_range, which closes around them. Without close_range
+// (ENOSYS: a kernel before 5.9) it closes what /proc/self/fd lists, as
+// glibc's fallback does; if /proc cannot be read, glibc's closefrom runs.
 GH_EXPORT void closefrom(int lowfd) {
-  real::closefrom(lowfd);
-  if (lowfd < 0) lowfd = 0;
-  fd_forget_range(static_cast<unsigned>(lowfd), ~0u);
+  ensure_real();
+  const unsigned lo = lowfd < 0 ? 0u : static_cast<unsigned>(lowfd);
+  int saved = errno;
+  if (close_range(lo, ~0u, 0) == 0 || errno != ENOSYS) {
+    errno = saved;
+    return;
+  }
+  errno = saved;
+  long dir = gh::sys(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    real::closefrom(lowfd);
+    fd_forget_range(lo, ~0u);
+    return;
+  }
+  // Entries are read a buffer at a time and closed as they come: closing
+  // does not disturb the directory's position.
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = gh::sys(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const dirent64*>(buf + off);
+      off += d->d_reclen;
+      long fd = 0;
+      const char* c = d->d_name;
+      for (; *c >= '0' && *c <= '9' && fd < (1L << 31); c++) fd = fd * 10 + (*c - '0');
+      if (c == d->d_name || *c || fd < static_cast<long>(lo) || fd == dir) continue;
+      if (gh::ioring::is_runtime_fd(static_cast<int>(fd))) continue;
+      gh::sys(SYS_close, fd);
+      fd_forget_range(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
+    }
+  }
+  gh::sys(SYS_close, dir);
 }
