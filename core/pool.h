@@ -36,7 +36,7 @@ struct Waiter;
 struct PoolOptions {
   int carriers = 1;        // carriers to run (the first one's OS thread included)
   int64_t handoff_ns = 0;  // run time after which a carrier's other work moves; 0: never
-  int max_spares = 0;      // spare carriers the monitor may add (0: carriers)
+  int max_spares = 0;      // spare carriers the monitor may add (0: as many as there are slots)
   // Spread or packed (core/spread.h). Packed needs the hand-off (a stuck
   // carrier's work moves only then): without it the pool always spreads.
   SpreadMode spread = SpreadMode::kAuto;
