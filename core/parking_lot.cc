@@ -118,8 +118,10 @@ uint32_t load_word(const void* addr) {
 }  // namespace
 
 // GH_NO_TSA: the bucket left after a requeue is found at run time.
-int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
-               bool first) GH_NO_TSA {
+namespace {
+// interrupt: nullptr for an uninterruptible wait, else whether it restarts.
+int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
+               bool first, const bool* restartable) GH_NO_TSA {
   GreenThread* me = self();
   if (!me) {
     // No carrier can be made: degrade to polling. Callers re-check.
@@ -143,14 +145,26 @@ int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const c
     link_tail(b, &node);
   b.lock.unlock();
 
-  int r = park_waiter(node.w, deadline_ns, what, addr);
+  int r = restartable ? park_waiter_interruptible(node.w, deadline_ns, *restartable, what)
+                      : park_waiter(node.w, deadline_ns, what, addr);
   if (r == Waiter::kWoken) return node.handed ? kFutexHandedOff : 0;  // the waker unlinked us
-  // Timed out: nobody can claim us any more, but a waker may be walking the
-  // list. Unlink under the lock unless a waker already did.
+  // Timed out or interrupted: nobody can claim us any more, but a waker may
+  // be walking the list. Unlink under the lock unless a waker already did.
   Bucket& nb = lock_bucket_of_node(&node);
   if (node.queued) unlink(nb, &node);
   nb.lock.unlock();
-  return -ETIMEDOUT;
+  return r == Waiter::kInterrupted ? -EINTR : -ETIMEDOUT;
+}
+}  // namespace
+
+int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
+               bool first) {
+  return futex_park(addr, expected, deadline_ns, what, first, nullptr);
+}
+
+int futex_wait_interruptible(const void* addr, uint32_t expected, int64_t deadline_ns,
+                             bool restartable, const char* what) {
+  return futex_park(addr, expected, deadline_ns, what, false, &restartable);
 }
 
 int futex_wake(const void* addr, int n) {

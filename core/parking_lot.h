@@ -76,6 +76,14 @@ static_assert(sizeof(AtomicCell<uint64_t>) == 8 && alignof(AtomicCell<uint64_t>)
 // was woken and lost the race keeps its turn).
 int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what = "futex",
                bool first = false);
+// futex_wait() that a signal handler running for the thread meanwhile ends
+// with -EINTR, as it ends the kernel's FUTEX_WAIT: unless the handler has
+// SA_RESTART and the wait is `restartable` (the kernel restarts a FUTEX_WAIT
+// without a timeout, never one with). A wake-up that races with the handler
+// goes to another waiter, as the kernel's would to a thread that already
+// left.
+int futex_wait_interruptible(const void* addr, uint32_t expected, int64_t deadline_ns,
+                             bool restartable, const char* what = "futex");
 inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int64_t deadline_ns,
                       const char* what = "futex") {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));

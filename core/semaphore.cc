@@ -30,7 +30,19 @@ void Semaphore::leave() {
   if (waiters.load(std::memory_order_seq_cst) > 0) futex_wake(&word, INT_MAX);
 }
 
-int Semaphore::wait_until(const ClockDeadline* dl) {
+namespace {
+// One park on word (see futex_wait_until), ended by a handler as `intr` says:
+// 0 (woken, or a REALTIME deadline that moved), -EAGAIN, -ETIMEDOUT, -EINTR.
+int park_on(const void* word, uint32_t v, const ClockDeadline* dl, Semaphore::Intr intr) {
+  if (intr == Semaphore::Intr::kNever) return futex_wait_until(word, v, dl, "sem");
+  int r = futex_wait_interruptible(word, v, dl ? dl->mono() : kNoDeadline,
+                                   intr == Semaphore::Intr::kUnlessRestart, "sem");
+  if (r == -ETIMEDOUT && (!dl || !dl->passed())) return 0;
+  return r;
+}
+}  // namespace
+
+int Semaphore::wait_until(const ClockDeadline* dl, Intr intr) {
   if (trywait() == 0) return 0;
   waiters.fetch_add(1, std::memory_order_seq_cst);
   int rc = 0;
@@ -46,7 +58,13 @@ int Semaphore::wait_until(const ClockDeadline* dl) {
       if (!word.cas(v, v | kWaitBit, std::memory_order_seq_cst)) continue;
       v |= kWaitBit;
     }
-    int r = futex_wait_until(&word, v, dl, "sem");
+    int r = park_on(&word, v, dl, intr);
+    if (r == -EINTR) {
+      // No post chose this thread (its wait was interrupted first): a token
+      // posted meanwhile went to another waiter or stays in the value.
+      rc = EINTR;
+      break;
+    }
     if (r == -ETIMEDOUT) {
       // A token that is there at the deadline is still ours to take.
       rc = trywait() == 0 ? 0 : ETIMEDOUT;
@@ -57,10 +75,10 @@ int Semaphore::wait_until(const ClockDeadline* dl) {
   return rc;
 }
 
-int Semaphore::clockwait(clockid_t clk, const timespec* abs) {
+int Semaphore::clockwait(clockid_t clk, const timespec* abs, Intr intr) {
   if (!valid_clock(clk) || !abs || !valid_timespec(*abs)) return EINVAL;
   ClockDeadline dl(clk, *abs);
-  return wait_until(&dl);
+  return wait_until(&dl, intr);
 }
 
 int Semaphore::post() {

@@ -38,22 +38,30 @@ struct Semaphore {
 
   // Sets the value (shim words left alone). 0, or EINVAL (> SEM_VALUE_MAX).
   int init(uint32_t v);
-  // Decrements, blocking while the value is 0. Always 0.
-  int wait() { return wait_until(nullptr); }
+  // How a signal handler that runs for the waiting thread ends the wait:
+  // never; unless it has SA_RESTART (sem_wait: the kernel restarts a
+  // FUTEX_WAIT without a timeout); always (sem_timedwait, sem_clockwait: a
+  // timed FUTEX_WAIT is never restarted).
+  enum class Intr : uint8_t { kNever, kUnlessRestart, kAlways };
+
+  // Decrements, blocking while the value is 0. 0, or EINTR (see Intr).
+  int wait(Intr intr = Intr::kNever) { return wait_until(nullptr, intr); }
   // Decrements if the value is positive. 0 or EAGAIN.
   int trywait();
   // wait() until abs on clk (REALTIME/MONOTONIC). 0, ETIMEDOUT, EINVAL (bad
-  // clock or abs, checked first as glibc does).
-  int clockwait(clockid_t clk, const timespec* abs);
+  // clock or abs, checked first as glibc does), EINTR (see Intr).
+  int clockwait(clockid_t clk, const timespec* abs, Intr intr = Intr::kNever);
   // sem_timedwait: clockwait on CLOCK_REALTIME.
-  int timedwait(const timespec* abs) { return clockwait(CLOCK_REALTIME, abs); }
+  int timedwait(const timespec* abs, Intr intr = Intr::kNever) {
+    return clockwait(CLOCK_REALTIME, abs, intr);
+  }
   // Increments and wakes one waiter. 0, or EOVERFLOW (would pass SEM_VALUE_MAX).
   int post();
   // The current value (never negative, as glibc).
   int getvalue() const { return static_cast<int>(word.load(std::memory_order_relaxed) & kMax); }
 
  private:
-  int wait_until(const ClockDeadline* dl);
+  int wait_until(const ClockDeadline* dl, Intr intr);
   void leave();
 };
 

@@ -299,7 +299,8 @@ GH_EXPORT int sem_destroy(sem_t* s) {
 
 GH_EXPORT int sem_wait(sem_t* s) {
   if (native(s)) return real::sem_wait(s);
-  return sem_ret(gs(s)->wait());
+  // EINTR from a handler without SA_RESTART, as glibc's (signal(7)).
+  return sem_ret(gs(s)->wait(gh::Semaphore::Intr::kUnlessRestart));
 }
 
 GH_EXPORT int sem_trywait(sem_t* s) {
@@ -309,12 +310,13 @@ GH_EXPORT int sem_trywait(sem_t* s) {
 
 GH_EXPORT int sem_timedwait(sem_t* s, const timespec* abs) {
   if (native(s)) return real::sem_timedwait(s, abs);
-  return sem_ret(gs(s)->timedwait(abs));
+  // EINTR from any handler: the kernel never restarts a timed futex wait.
+  return sem_ret(gs(s)->timedwait(abs, gh::Semaphore::Intr::kAlways));
 }
 
 GH_EXPORT int sem_clockwait(sem_t* s, clockid_t clk, const timespec* abs) {
   if (native(s)) return real::sem_clockwait(s, clk, abs);
-  return sem_ret(gs(s)->clockwait(clk, abs));
+  return sem_ret(gs(s)->clockwait(clk, abs, gh::Semaphore::Intr::kAlways));
 }
 
 GH_EXPORT int sem_post(sem_t* s) {

@@ -75,7 +75,10 @@ long green_futex(uint32_t* addr, int op, uint32_t val, const timespec* tmo, uint
     int64_t slice = gh::deadline_after(kSharedSliceNs);
     if (wait_until < 0 || slice < wait_until) wait_until = slice;
   }
-  int r = gh::futex_wait(addr, val, wait_until, "futex");
+  // A handler ends the wait with EINTR as it ends the kernel's; one with
+  // SA_RESTART only when the wait has a timeout (the kernel restarts the
+  // others).
+  int r = gh::futex_wait_interruptible(addr, val, wait_until, !tmo, "futex");
   if (r == -ETIMEDOUT && wait_until != deadline) return 0;  // slice over: spurious wake-up
   // kFutexHandedOff only comes to a green mutex's own waiters; as any wake-up.
   if (r == 0 || r == gh::kFutexHandedOff) return 0;

@@ -2,7 +2,8 @@
 // The green semaphore (core/semaphore.h): counts and limits, timed waits
 // never early (EINVAL timeouts checked first, as glibc), post waking a
 // parked waiter, producers and consumers on several carriers, a waiter
-// freeing the semaphore right after post, and a wake from another carrier.
+// freeing the semaphore right after post, a wake from another carrier, and
+// signal handlers ending waits as they end the kernel's.
 //
 // Tests wait for conditions (wait_until_true), never for fixed sleeps; each
 // wait is bounded and fails the test instead of hanging. Cross-carrier tests
@@ -10,12 +11,14 @@
 // calls into the runtime; SyncCarriers tests run on 1, 2 and 4 carriers.
 #include <gtest/gtest.h>
 #include <semaphore.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cerrno>
 #include <thread>
 #include <vector>
 
+#include "core/carrier.h"
 #include "core/green.h"
 #include "core/parking_lot.h"
 #include "core/semaphore.h"
@@ -133,6 +136,55 @@ TEST(Semaphore, WaiterMayFreeRightAfterPost) {
     delete s;
   }
   poster.join();
+}
+
+void handler_ran(int) { gh::Carrier::current()->signal_arrived(false); }
+void restart_handler_ran(int) { gh::Carrier::current()->signal_arrived(true); }
+
+// A thread that raises SIGUSR1 (the handler runs while the root waits, as
+// if for the root), then, if `post`, lets the carrier deliver the handler's
+// interrupt (a few switches) and posts.
+std::vector<gh::GreenThread*> raise_then(gh::Semaphore* s, bool post) {
+  return {go([s, post] {
+    raise(SIGUSR1);
+    if (post) {
+      yield_n(3);
+      EXPECT_EQ(s->post(), 0);
+    }
+  })};
+}
+
+TEST(Semaphore, HandlersEndWaitsAsTheKernelWould) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = &handler_ran;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  gh::Semaphore s{};
+  using Intr = gh::Semaphore::Intr;
+  // sem_wait, handler without SA_RESTART: EINTR, and the wait is over (no
+  // waiter left behind).
+  auto g = raise_then(&s, false);
+  EXPECT_EQ(s.wait(Intr::kUnlessRestart), EINTR);
+  join_all(g);
+  EXPECT_EQ(s.waiters.load(), 0u);
+  // Not for a wait that no handler may end.
+  g = raise_then(&s, true);
+  EXPECT_EQ(s.wait(Intr::kNever), 0);
+  join_all(g);
+
+  // SA_RESTART: sem_wait waits on until the post; a timed wait does not.
+  sa.sa_handler = &restart_handler_ran;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
+  g = raise_then(&s, true);
+  EXPECT_EQ(s.wait(Intr::kUnlessRestart), 0);
+  join_all(g);
+  g = raise_then(&s, false);
+  timespec ts = abs_after(CLOCK_MONOTONIC, 30'000 * kMs);
+  EXPECT_EQ(s.clockwait(CLOCK_MONOTONIC, &ts, Intr::kAlways), EINTR);
+  join_all(g);
+  EXPECT_EQ(s.getvalue(), 0);
+  EXPECT_EQ(s.waiters.load(), 0u);
+  sigaction(SIGUSR1, &old, nullptr);
 }
 
 TEST(Semaphore, CrossCarrierWake) {
