@@ -200,4 +200,32 @@ SymbolFound find_next_symbol(const void* after, SymbolQuery q) {
   return f;
 }
 
+bool main_program_is_go() {
+  const auto* ph = reinterpret_cast<const ElfW(Phdr)*>(getauxval(AT_PHDR));
+  size_t n = getauxval(AT_PHNUM);
+  if (!ph || n == 0) return false;
+  // The load bias: where PT_PHDR says the headers are, against where they are.
+  uintptr_t bias = 0;
+  for (size_t i = 0; i < n; i++)
+    if (ph[i].p_type == PT_PHDR) bias = reinterpret_cast<uintptr_t>(ph) - ph[i].p_vaddr;
+  constexpr uint32_t kGoBuildId = 4;  // NT_GOBUILDID, owner "Go"
+  for (size_t i = 0; i < n; i++) {
+    if (ph[i].p_type != PT_NOTE) continue;
+    const char* p = reinterpret_cast<const char*>(bias + ph[i].p_vaddr);
+    const char* end = p + ph[i].p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const char* name = p + sizeof *nh;
+      size_t name_sz = (nh->n_namesz + 3) & ~size_t{3}, desc_sz = (nh->n_descsz + 3) & ~size_t{3};
+      if (name + name_sz + desc_sz > end) break;
+      // Go's linker writes the owner padded: "Go\0\0", size 4.
+      if (nh->n_type == kGoBuildId && (nh->n_namesz == 3 || nh->n_namesz == 4) &&
+          std::memcmp(name, "Go", 3) == 0)
+        return true;
+      p = name + name_sz + desc_sz;
+    }
+  }
+  return false;
+}
+
 }  // namespace gh::shim

@@ -31,4 +31,9 @@ struct SymbolFound {
 // are resolved. Takes the loader's object-list lock (dl_iterate_phdr).
 SymbolFound find_next_symbol(const void* after, SymbolQuery q);
 
+// True if the main program was built by Go (its PT_NOTE segments hold the
+// "Go" build-id note): Go makes its system calls itself, and a cgo program
+// only calls libc for what C code asks, so the shim must stay out of the way.
+bool main_program_is_go();
+
 }  // namespace gh::shim

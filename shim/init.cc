@@ -21,6 +21,7 @@
 #include "shim/glibc_tls.h"
 #include "shim/stack_overflow.h"
 #include "shim/control.h"
+#include "shim/elf_symbols.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 
@@ -103,6 +104,14 @@ void shim_init() {
           log_debug("libc has no %s@%s; using its default version", s.name, s.version);
       },
       nullptr);
+  if (!c.off && main_program_is_go()) {
+    // Inherited through exec (the launcher refuses a Go program it is given).
+    log_info(
+        "the program is a Go program: Go makes its system calls itself, not through libc; "
+        "every call passes through");
+    c.off = true;
+    set_config(c);
+  }
   if (c.mprotect_guards) StackPool::force_mprotect_guards(true);
   // The stack of a green thread nobody chose one for: GREENHOUSE_STACK_SIZE,
   // else what glibc gives a thread (hook_thread.cc asks glibc per thread).
