@@ -534,7 +534,8 @@ size_t Carrier::timers_armed() {
 bool Carrier::has_pending_work() const {
   return !runq_.empty() || overflow_n_.load(std::memory_order_relaxed) > 0 ||
          timers_count_.load(std::memory_order_relaxed) > 0 || backend_->inflight() > 0 ||
-         remote_pending_.load(std::memory_order_relaxed);
+         remote_pending_.load(std::memory_order_relaxed) ||
+         pending_signal_.load(std::memory_order_relaxed) != 0;
 }
 
 bool Carrier::mark_stuck() {
@@ -568,6 +569,10 @@ void Carrier::serve_stuck() {
     // Under x's lock: x is not in its ring wait (it sets idle_ under this
     // lock), so its ring and timers are ours until we unlock.
     if (x->is_stuck() && !x->idle()) {
+      // A handler that ran on x (for a thread parked in an interruptible
+      // wait) while its thread computes: end that wait now, not when the
+      // computation ends.
+      if (x->pending_signal_.load(std::memory_order_acquire) != 0) x->deliver_interrupt();
       x->serve_timers_and_ring(false);
       stats_.served++;
     }

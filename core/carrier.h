@@ -311,6 +311,9 @@ class Carrier : public ArenaObject {
   }
   int64_t idle_since_ = 0;  // [carrier] a spare's: when it last had nothing to do
 
+  // Ends the interruptible wait a pending handler is for. The carrier's own
+  // thread at its next scheduling point, or a carrier serving it while it
+  // is stuck (the exchange of pending_signal_ picks one).
   void deliver_interrupt();
   SpinLock intr_lock_;  // guards the interruptible list
   GreenThread* interruptible_ GH_GUARDED_BY(intr_lock_) = nullptr;

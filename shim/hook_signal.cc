@@ -355,6 +355,12 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
   int result;
   gh::io::RestartScope never_restarted(false);
   ShimThread* me = shim_self();
+  // Handlers run for this thread so far: one that runs later ends the call
+  // with EINTR, also between two slices of the wait below (its interrupt
+  // may reach the thread late, from a carrier serving a stuck one, when
+  // the slice it was for is over).
+  gh::GreenThread* g = gh::self();
+  const uint32_t since = g ? g->handlers_ran.load(std::memory_order_acquire) : 0;
   for (;;) {
     // A signal pending for this green thread alone (see pthread_kill).
     uint64_t mine = me ? me->pending_signals.load(std::memory_order_acquire) : 0;
@@ -402,6 +408,10 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
     }
     if (n < 0 && n != -EAGAIN) {
       result = static_cast<int>(n);
+      break;
+    }
+    if (g && g->handlers_ran.load(std::memory_order_acquire) != since) {
+      result = -EINTR;
       break;
     }
     // Wait on the signalfd; look at this thread's own pending set again
