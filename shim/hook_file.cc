@@ -109,9 +109,34 @@ FilePosLock::~FilePosLock() {
 }
 
 ssize_t green_file_io(int fd, FdEntry* e, bool write, const iovec* iov, int iovcnt, int64_t off) {
-  (void)e;
   gh::io::UninterruptibleScope no_eintr;
-  if (write) return gh::io::writev(fd, iov, iovcnt, off);
+  if (write) {
+    // The ring's write at the file position leaves the position where it
+    // was when the write comes back short (a write cut at RLIMIT_FSIZE or a
+    // full disk, which the kernel finishes in a worker): the program's next
+    // write would land on the bytes just written. So the ring writes at an
+    // explicit offset, the position read before and set after (pos_lock is
+    // held and no other fd shares the description, see file_on_ring).
+    // O_APPEND writes stay at -1: the kernel places them, and a short one
+    // gets the position set to the end of the file.
+    int64_t at = off;
+    if (off == -1 && !e->append.load(std::memory_order_relaxed)) {
+      at = gh::sys_ret(SYS_lseek, fd, 0, SEEK_CUR);
+      if (at < 0) return at;
+    }
+    ssize_t r = gh::io::writev(fd, iov, iovcnt, at);
+    if (r > 0 && at >= 0 && off == -1) gh::sys(SYS_lseek, fd, at + r, SEEK_SET);
+    // A short append: the position is the end of what it wrote, the end of
+    // the file (the kernel moves it on a whole write only).
+    if (r >= 0 && at < 0 && static_cast<size_t>(r) < total_len(iov, iovcnt))
+      gh::sys(SYS_lseek, fd, 0, SEEK_END);
+    // Past RLIMIT_FSIZE: the system call gives the native answer, EFBIG and
+    // SIGXFSZ to this thread (a ring worker's SIGXFSZ goes nowhere).
+    if (r == -EFBIG)
+      return at >= 0 && off != -1 ? gh::sys_ret(SYS_pwritev, fd, iov, iovcnt, at, 0)
+                                  : gh::sys_ret(SYS_writev, fd, iov, iovcnt);
+    return r;
+  }
   // The page cache first, without waiting; then the ring for the rest.
   long r = gh::sys_ret(SYS_preadv2, fd, iov, iovcnt, off, 0, RWF_NOWAIT);
   if (r == -EOPNOTSUPP) {
