@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,6 +282,31 @@ static inline int test_end(void) {
   printf("failures: %d\n", g_failures);
   fflush(stdout);
   return g_failures ? 1 : 0;
+}
+
+/* A thread parked in a read of a pipe until parked_stop(): with it, the
+ * threads under test are never alone on their carrier (a lone green thread
+ * makes the real blocking call; docs/design.md, "What blocks what"). */
+struct parked {
+  int fds[2];
+  pthread_t t;
+};
+static inline void* parked_main(void* arg) {
+  char c;
+  return (void*)(intptr_t)read(((struct parked*)arg)->fds[0], &c, 1);
+}
+static inline void parked_start(struct parked* p) {
+  if (pipe(p->fds) != 0) {
+    perror("pipe");
+    exit(2);
+  }
+  pthread_create(&p->t, NULL, parked_main, p);
+}
+static inline void parked_stop(struct parked* p) {
+  if (write(p->fds[1], "q", 1) != 1) g_failures++;
+  pthread_join(p->t, NULL);
+  close(p->fds[0]);
+  close(p->fds[1]);
 }
 
 #endif

@@ -42,18 +42,10 @@ static void* writer(void* arg) {
   return NULL;
 }
 
-static int g_idle[2];
-static void* idler(void* unused) {
-  (void)unused;
-  char c;
-  return (void*)(intptr_t)read(g_idle[0], &c, 1);
-}
-
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (pipe(g_idle) != 0) return 2;
-  pthread_t idle;
-  pthread_create(&idle, NULL, idler, NULL);
+  struct parked idle;
+  parked_start(&idle);
   struct rlimit rl = {LIMIT, LIMIT};
   setrlimit(RLIMIT_FSIZE, &rl);
   signal(SIGXFSZ, SIG_IGN);
@@ -67,8 +59,9 @@ int main(void) {
   pid_t pid = fork();
   if (pid == 0) {
     signal(SIGXFSZ, SIG_DFL);
-    pthread_t t, t2;
-    pthread_create(&t2, NULL, idler, NULL);
+    struct parked idle2;
+    parked_start(&idle2);
+    pthread_t t;
     pthread_create(&t, NULL, writer, (void*)0);
     pthread_join(t, NULL);
     _exit(0);
@@ -78,7 +71,6 @@ int main(void) {
   printf("child: %s %d\n", WIFSIGNALED(status) ? "killed by signal" : "exit status",
          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
   unlink(g_path);
-  if (write(g_idle[1], "q", 1) != 1) g_failures++;
-  pthread_join(idle, NULL);
+  parked_stop(&idle);
   return g_failures ? 1 : 0;
 }

@@ -122,21 +122,12 @@ static void one(enum kind k, int restart) {
   sem_destroy(&g_sem);
 }
 
-static int g_idle[2];
-static void* idler(void* unused) {
-  (void)unused;
-  char c;
-  return (void*)(intptr_t)read(g_idle[0], &c, 1);
-}
-
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (pipe(g_idle) != 0) return 2;
-  pthread_t idle;
-  pthread_create(&idle, NULL, idler, NULL);
+  struct parked idle;
+  parked_start(&idle);
   for (int restart = 0; restart < 2; restart++)
     for (enum kind k = SEM_WAIT; k <= FUTEX_TIMEOUT; k++) one(k, restart);
-  if (write(g_idle[1], "q", 1) != 1) g_failures++;
-  pthread_join(idle, NULL);
+  parked_stop(&idle);
   return g_failures ? 1 : 0;
 }
