@@ -520,6 +520,17 @@ int main(int argc, char** argv) {
   if (old && *old) preload += std::string(" ") + old;
   setenv("LD_PRELOAD", preload.c_str(), 1);
   execv(prog.c_str(), argv + i);
+  if (errno == ENOEXEC) {
+    // An executable file the kernel does not recognise (a script without a
+    // "#!" line): /bin/sh runs it, as execvp and the shells do.
+    std::vector<char*> sh_argv;
+    sh_argv.push_back(const_cast<char*>("/bin/sh"));
+    sh_argv.push_back(const_cast<char*>(prog.c_str()));
+    for (int k = i + 1; k < argc; k++) sh_argv.push_back(argv[k]);
+    sh_argv.push_back(nullptr);
+    execv("/bin/sh", sh_argv.data());
+    errno = ENOEXEC;
+  }
   std::fprintf(stderr, "greenhouse: cannot run %s: %s\n", prog.c_str(), std::strerror(errno));
   return 126;
 }
