@@ -394,15 +394,19 @@ void Carrier::ready(GreenThread* g) {
   g->current_carrier()->push_remote(g);
 }
 
-void Carrier::signal_arrived(bool sa_restart) {
-  GreenThread* target = signal_target_.load(std::memory_order_acquire);
+void Carrier::signal_arrived(GreenThread* target, bool sa_restart) {
   if (!target) target = &root_;
-  pending_stamp_.store(target->handlers_ran.fetch_add(1, std::memory_order_acq_rel) + 1,
-                       std::memory_order_release);
-  int v = sa_restart ? 2 : 1;
-  // A plain handler wins over a restarting one that arrived at the same time.
-  int cur = pending_signal_.load(std::memory_order_relaxed);
-  if (cur == 0 || v < cur) pending_signal_.store(v, std::memory_order_release);
+  target->handlers_ran.fetch_add(1, std::memory_order_acq_rel);
+  const uintptr_t kind = sa_restart ? 2 : 1;
+  const uintptr_t want = reinterpret_cast<uintptr_t>(target) | kind;
+  uintptr_t cur = pending_.load(std::memory_order_relaxed);
+  // A plain handler wins over a restarting one for the same thread; a
+  // handler for another thread replaces the pending one (one interrupt per
+  // carrier between two scheduling points, as before).
+  do {
+    if (cur && (cur & ~uintptr_t{3}) == (want & ~uintptr_t{3}) && (cur & 3) <= kind) return;
+  } while (!pending_.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
 }
 
 uint64_t Carrier::wait_sigmask() {
@@ -484,11 +488,11 @@ void Carrier::unlink_interruptible(GreenThread* g) {
 }
 
 void Carrier::deliver_interrupt() {
-  int sig = pending_signal_.exchange(0, std::memory_order_acq_rel);
-  if (!sig) return;
-  GreenThread* target = signal_target_.exchange(nullptr, std::memory_order_acq_rel);
-  if (!target) target = &root_;
-  uint32_t stamp = pending_stamp_.load(std::memory_order_acquire);
+  uintptr_t v = pending_.exchange(0, std::memory_order_acq_rel);
+  if (!v) return;
+  auto* target = reinterpret_cast<GreenThread*>(v & ~uintptr_t{3});
+  const int sig = static_cast<int>(v & 3);
+  uint32_t stamp = target->handlers_ran.load(std::memory_order_acquire);
   // The wait may have started on another carrier (the thread moved there
   // before it parked): its hook is on that carrier's list.
   Carrier* owner = target->intr_owner.load(std::memory_order_acquire);
@@ -535,7 +539,7 @@ bool Carrier::has_pending_work() const {
   return !runq_.empty() || overflow_n_.load(std::memory_order_relaxed) > 0 ||
          timers_count_.load(std::memory_order_relaxed) > 0 || backend_->inflight() > 0 ||
          remote_pending_.load(std::memory_order_relaxed) ||
-         pending_signal_.load(std::memory_order_relaxed) != 0;
+         pending_.load(std::memory_order_relaxed) != 0;
 }
 
 bool Carrier::mark_stuck() {
@@ -565,14 +569,15 @@ void Carrier::serve_stuck() {
   for (int i = 0; i < n; i++) {
     Carrier* x = pool_->slot(i);
     if (!x || x == this || !x->is_stuck() || x->idle()) continue;
+    // A handler that ran on x (for a thread parked in an interruptible
+    // wait) while its thread computes: end that wait now, not when the
+    // computation ends. Not under x's service lock: ending a ring wait
+    // queues a cancel on the ring it waits in, which takes that lock.
+    if (x->pending_.load(std::memory_order_acquire) != 0) x->deliver_interrupt();
     if (!x->service_lock_.try_lock()) continue;
     // Under x's lock: x is not in its ring wait (it sets idle_ under this
     // lock), so its ring and timers are ours until we unlock.
     if (x->is_stuck() && !x->idle()) {
-      // A handler that ran on x (for a thread parked in an interruptible
-      // wait) while its thread computes: end that wait now, not when the
-      // computation ends.
-      if (x->pending_signal_.load(std::memory_order_acquire) != 0) x->deliver_interrupt();
       x->serve_timers_and_ring(false);
       stats_.served++;
     }
@@ -832,8 +837,7 @@ GreenThread* Carrier::pick_next() {
 
 GreenThread* Carrier::find_next() {
   for (;;) {
-    if (__builtin_expect(pending_signal_.load(std::memory_order_relaxed) != 0, 0))
-      deliver_interrupt();
+    if (__builtin_expect(pending_.load(std::memory_order_relaxed) != 0, 0)) deliver_interrupt();
     if (++since_poll_ < kPollInterval) {
       if (GreenThread* g = pop_ready()) return g;
     }

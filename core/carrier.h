@@ -111,13 +111,19 @@ class Carrier : public ArenaObject {
   uint64_t interrupts() const { return interrupts_; }
 
   // Async-signal-safe; called from a signal handler that ran on this OS
-  // thread, as signal_target() (nullptr: the root green thread, where the
-  // kernel sends a process-directed signal natively). At its next scheduling
-  // point the carrier interrupts that thread's wait if the wait is
-  // interruptible, began before the handler ran (a later one is left alone,
-  // as a native call made after a handler returned is), and is not
-  // restarted by SA_RESTART (sa_restart), as a native blocked call would be.
-  void signal_arrived(bool sa_restart);
+  // thread as green thread `target` (nullptr: the root green thread, where
+  // the kernel sends a process-directed signal natively). At its next
+  // scheduling point (or, while it is stuck, a carrier serving it) the
+  // carrier interrupts that thread's wait if the wait is interruptible,
+  // began before the handler ran (a later one is left alone, as a native
+  // call made after a handler returned is), and is not restarted by
+  // SA_RESTART (sa_restart), as a native blocked call would be.
+  void signal_arrived(GreenThread* target, bool sa_restart);
+  // The same for signal_target(), which it clears: the signal aimed at that
+  // thread has reached it (what tests call from a plain handler).
+  void signal_arrived(bool sa_restart) {
+    signal_arrived(signal_target_.exchange(nullptr, std::memory_order_acq_rel), sa_restart);
+  }
   // The running green thread's signal mask changed to `mask`, which is
   // already the OS thread's mask. Each green thread keeps its own: a switch
   // to a thread with another mask sets it (one system call, only then).
@@ -155,6 +161,10 @@ class Carrier : public ArenaObject {
   GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.
   void set_signal_target(GreenThread* g) { signal_target_.store(g, std::memory_order_release); }
+  // Clears signal_target() if it is still g (a handler for g has run).
+  void clear_signal_target(GreenThread* g) {
+    signal_target_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel);
+  }
 
   // Creates a green thread that will run entry(arg) in this carrier's pool,
   // not yet runnable: start() queues it here. Returns 0 or -errno (-EAGAIN
@@ -313,12 +323,14 @@ class Carrier : public ArenaObject {
 
   // Ends the interruptible wait a pending handler is for. The carrier's own
   // thread at its next scheduling point, or a carrier serving it while it
-  // is stuck (the exchange of pending_signal_ picks one).
+  // is stuck (the exchange of pending_ picks one).
   void deliver_interrupt();
   SpinLock intr_lock_;  // guards the interruptible list
   GreenThread* interruptible_ GH_GUARDED_BY(intr_lock_) = nullptr;
-  std::atomic<int> pending_signal_{0};      // any thread: 1 plain, 2 SA_RESTART
-  std::atomic<uint32_t> pending_stamp_{0};  // the target's handlers_ran after that handler
+  // A handler's interrupt not yet delivered, in one word so that a carrier
+  // serving this one reads a consistent pair: the GreenThread it ran for,
+  // ORed with 1 (plain handler) or 2 (SA_RESTART). 0: none.
+  std::atomic<uintptr_t> pending_{0};
   std::atomic<GreenThread*> signal_target_{nullptr};
   pid_t os_tid_ = 0;              // [const]
   void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now

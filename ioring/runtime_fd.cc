@@ -14,7 +14,7 @@ namespace gh::ioring {
 
 namespace {
 // Slots hold fd + 1 (0 = free).
-constexpr int kRuntimeFdSlots = 512;
+constexpr int kRuntimeFdSlots = kMaxRuntimeFds;
 std::atomic<int> g_runtime_fds[kRuntimeFdSlots];
 }  // namespace
 

@@ -21,6 +21,9 @@ void unregister_runtime_fd(int fd);
 // True if fd is one of the runtime's own descriptors on any carrier. Any
 // thread; cheap for fd < runtime_fd_floor().
 bool is_runtime_fd(int fd);
+// How many fds the runtime may record (a carrier has two, at most 256
+// carriers, and a few more for the control thread).
+inline constexpr int kMaxRuntimeFds = 600;
 // Copies up to max runtime fds, ascending, into out. Returns how many.
 int runtime_fds(int* out, int max);
 

@@ -244,8 +244,8 @@ GH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   };
   if (first > last) return range(first, last);  // the kernel's EINVAL
   // Close around the runtime's own fds (see close()).
-  int keep[64];
-  int n = gh::ioring::runtime_fds(keep, 64);
+  int keep[gh::ioring::kMaxRuntimeFds];
+  int n = gh::ioring::runtime_fds(keep, gh::ioring::kMaxRuntimeFds);
   unsigned lo = first;
   for (int i = 0; i < n; i++) {
     unsigned k = static_cast<unsigned>(keep[i]);
@@ -593,14 +593,15 @@ GH_EXPORT int memfd_create(const char* name, unsigned flags) {
 
 // glibc's closefrom is close_range(lowfd, ~0U, 0) through its own internal
 // call, which would take the runtime's fds along: here it goes through the
-// interposed close_range, which closes around them. Without close_range
-// (ENOSYS: a kernel before 5.9) it closes what /proc/self/fd lists, as
-// glibc's fallback does; if /proc cannot be read, glibc's closefrom runs.
+// interposed close_range, which closes around them. If close_range fails
+// (ENOSYS before Linux 5.9, EPERM under some seccomp profiles) it closes
+// what /proc/self/fd lists, as glibc's fallback does; if /proc cannot be
+// read, glibc's closefrom runs.
 GH_EXPORT void closefrom(int lowfd) {
   ensure_real();
   const unsigned lo = lowfd < 0 ? 0u : static_cast<unsigned>(lowfd);
   int saved = errno;
-  if (close_range(lo, ~0u, 0) == 0 || errno != ENOSYS) {
+  if (close_range(lo, ~0u, 0) == 0) {
     errno = saved;
     return;
   }
@@ -613,7 +614,7 @@ GH_EXPORT void closefrom(int lowfd) {
   }
   // Entries are read a buffer at a time and closed as they come: closing
   // does not disturb the directory's position.
-  alignas(8) char buf[4096];
+  alignas(8) char buf[1024];
   for (;;) {
     long n = gh::sys(SYS_getdents64, dir, buf, sizeof buf);
     if (n <= 0) break;

@@ -64,6 +64,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   // so it sees that thread's thread-locals (and errno).
   gh::Carrier* carrier = gh::Carrier::current();
   gh::GreenThread* target = nullptr;
+  gh::GreenThread* directed_to = nullptr;  // the thread signal_target() named
   ShimThread* as = nullptr;
   bool claimed = false;
   // A synchronous signal belongs to the thread that caused it: the running
@@ -88,7 +89,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     }
   } else if (carrier) {
     target = carrier->signal_target();
-    bool directed = target != nullptr;
+    directed_to = target;
     if (!target) target = carrier->process_signal_target(sig);
     if (target && target != carrier->signal_safe_running()) {
       // Run as a thread that is not running here: hold it (on_cpu) so that
@@ -106,7 +107,6 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
         carrier->set_signal_target(nullptr);
       }
     }
-    if (target && !directed) carrier->set_signal_target(target);
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
       as = st ? st : &g_root_self;
@@ -127,7 +127,11 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   // A synchronous signal interrupts no wait: its thread was running. Counted
   // while the target is still held: its next wait begins after the count.
-  if (carrier && !synchronous) carrier->signal_arrived(flags & SA_RESTART);
+  if (carrier && !synchronous) {
+    carrier->signal_arrived(target, flags & SA_RESTART);
+    // A signal aimed at a thread (pthread_kill) has reached it.
+    if (directed_to) carrier->clear_signal_target(directed_to);
+  }
   if (claimed) target->on_cpu.store(false, std::memory_order_release);
 }
 

@@ -6,8 +6,9 @@
  * back short must leave the position after the bytes it wrote, or the
  * program's next write lands on them. Checked with the file position, with
  * O_APPEND, with pwrite, and with SIGXFSZ at its default action in a child
- * (it dies of the signal). The file is in the working directory (a disk
- * filesystem: tmpfs writes do not go through the ring). */
+ * (it dies of the signal). The file is next to the program, in the build
+ * tree: a disk filesystem (writes to tmpfs, where a test's temporary
+ * directory may be, do not go through the ring). */
 #include "common.h"
 
 #include <fcntl.h>
@@ -17,7 +18,7 @@
 #include <sys/wait.h>
 
 #define LIMIT 10000
-static const char* g_path = "file_limit.tmp";
+static char g_path[4096];
 
 static void show(const char* what, ssize_t n, int fd) {
   int e = errno;
@@ -44,6 +45,10 @@ static void* writer(void* arg) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
+  ssize_t n = readlink("/proc/self/exe", g_path, sizeof g_path - 32);
+  if (n <= 0) return 2;
+  g_path[n] = '\0';
+  strcpy(strrchr(g_path, '/') + 1, "file_limit.tmp");
   struct parked idle;
   parked_start(&idle);
   struct rlimit rl = {LIMIT, LIMIT};

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* A handler that runs for main while another thread computes ends main's
  * wait at once, as natively: SIGALRM (a handler without SA_RESTART) is due
- * 50 ms into each of main's waits (nanosleep, sigtimedwait for another
+ * 50 ms into each of main's waits (read, nanosleep, sigtimedwait for another
  * signal, pause, sem_wait, poll; each would last 30 s or for ever), while a
- * thread spins on a flag and never blocks. Each wait must fail with EINTR
+ * thread spins on a flag and never blocks (the first wait, a read of a pipe
+ * nobody writes, waits in the ring of the carrier the spinner holds). Each
+ * wait must fail with EINTR
  * (pause: return -1 EINTR) long before its timeout, after the handler ran
  * once, in main. Under the shim the handler runs on the carrier the
  * spinner holds; its interrupt must reach main's wait through the carrier
@@ -34,8 +36,8 @@ static void* spin(void* unused) {
   return (void*)x;
 }
 
-enum kind { K_NANOSLEEP, K_SIGTIMEDWAIT, K_PAUSE, K_SEM_WAIT, K_POLL, K_COUNT };
-static const char* names[] = {"nanosleep", "sigtimedwait", "pause", "sem_wait", "poll"};
+enum kind { K_READ, K_NANOSLEEP, K_SIGTIMEDWAIT, K_PAUSE, K_SEM_WAIT, K_POLL, K_COUNT };
+static const char* names[] = {"read", "nanosleep", "sigtimedwait", "pause", "sem_wait", "poll"};
 
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -61,7 +63,11 @@ int main(void) {
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
     setitimer(ITIMER_REAL, &it, NULL);
     int r = 0;
+    char c;
     switch (k) {
+      case K_READ:
+        r = (int)read(p[0], &c, 1);
+        break;
       case K_NANOSLEEP:
         r = nanosleep(&ts, NULL);
         break;
