@@ -394,17 +394,28 @@ void Carrier::ready(GreenThread* g) {
   g->current_carrier()->push_remote(g);
 }
 
+namespace {
+// Carrier::pending_: the GreenThread (8-byte aligned, below 2^47) | kind (1
+// plain, 2 SA_RESTART) | the low 16 bits of its handlers_ran after that
+// handler, in bits 48-63.
+constexpr uintptr_t kKindMask = 3;
+constexpr uintptr_t kThreadMask = (uintptr_t{1} << 48) - 1 - kKindMask;
+constexpr int kStampShift = 48;
+static_assert(alignof(GreenThread) > kKindMask, "the kind bits of pending_ need the alignment");
+}  // namespace
+
 void Carrier::signal_arrived(GreenThread* target, bool sa_restart) {
   if (!target) target = &root_;
-  target->handlers_ran.fetch_add(1, std::memory_order_acq_rel);
+  uint32_t stamp = target->handlers_ran.fetch_add(1, std::memory_order_acq_rel) + 1;
   const uintptr_t kind = sa_restart ? 2 : 1;
-  const uintptr_t want = reinterpret_cast<uintptr_t>(target) | kind;
+  const uintptr_t want = reinterpret_cast<uintptr_t>(target) | kind |
+                         (static_cast<uintptr_t>(stamp & 0xFFFF) << kStampShift);
   uintptr_t cur = pending_.load(std::memory_order_relaxed);
-  // A plain handler wins over a restarting one for the same thread; a
-  // handler for another thread replaces the pending one (one interrupt per
-  // carrier between two scheduling points, as before).
+  // The latest handler replaces the pending one, except that a plain
+  // handler's interrupt for a thread is not weakened by a restarting one
+  // (one interrupt per carrier between two scheduling points).
   do {
-    if (cur && (cur & ~uintptr_t{3}) == (want & ~uintptr_t{3}) && (cur & 3) <= kind) return;
+    if (sa_restart && (cur & kThreadMask) == (want & kThreadMask) && (cur & kKindMask) == 1) return;
   } while (!pending_.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
                                            std::memory_order_relaxed));
 }
@@ -490,9 +501,11 @@ void Carrier::unlink_interruptible(GreenThread* g) {
 void Carrier::deliver_interrupt() {
   uintptr_t v = pending_.exchange(0, std::memory_order_acq_rel);
   if (!v) return;
-  auto* target = reinterpret_cast<GreenThread*>(v & ~uintptr_t{3});
-  const int sig = static_cast<int>(v & 3);
-  uint32_t stamp = target->handlers_ran.load(std::memory_order_acquire);
+  auto* target = reinterpret_cast<GreenThread*>(v & kThreadMask);
+  const int sig = static_cast<int>(v & kKindMask);
+  // The count after the handler, as it was then: a restarting handler that
+  // ran for the thread since must not make this one end a later wait.
+  const auto stamp = static_cast<uint16_t>(v >> kStampShift);
   // The wait may have started on another carrier (the thread moved there
   // before it parked): its hook is on that carrier's list.
   Carrier* owner = target->intr_owner.load(std::memory_order_acquire);
@@ -502,7 +515,8 @@ void Carrier::deliver_interrupt() {
   InterruptHook* h = target->interrupt;
   if (!h || (sig == 2 && h->restartable)) return;
   // The handler ran before this wait began: it is not the wait's to end.
-  if (static_cast<int32_t>(stamp - h->since) <= 0) return;
+  if (static_cast<int16_t>(static_cast<uint16_t>(stamp - static_cast<uint16_t>(h->since))) <= 0)
+    return;
   owner->unlink_interruptible(target);
   target->interrupt = nullptr;
   // Under the lock: the thread, woken meanwhile by something else, cannot

@@ -161,9 +161,10 @@ class Carrier : public ArenaObject {
   GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.
   void set_signal_target(GreenThread* g) { signal_target_.store(g, std::memory_order_release); }
-  // Clears signal_target() if it is still g (a handler for g has run).
-  void clear_signal_target(GreenThread* g) {
-    signal_target_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel);
+  // Returns signal_target() and clears it: the signal aimed at that thread
+  // has reached this OS thread's handler (another sender may aim the next).
+  GreenThread* take_signal_target() {
+    return signal_target_.exchange(nullptr, std::memory_order_acq_rel);
   }
 
   // Creates a green thread that will run entry(arg) in this carrier's pool,
@@ -328,8 +329,9 @@ class Carrier : public ArenaObject {
   SpinLock intr_lock_;  // guards the interruptible list
   GreenThread* interruptible_ GH_GUARDED_BY(intr_lock_) = nullptr;
   // A handler's interrupt not yet delivered, in one word so that a carrier
-  // serving this one reads a consistent pair: the GreenThread it ran for,
-  // ORed with 1 (plain handler) or 2 (SA_RESTART). 0: none.
+  // serving this one reads it whole: the GreenThread it ran for, 1 (plain
+  // handler) or 2 (SA_RESTART), and the thread's handlers_ran after it (low
+  // 16 bits; see signal_arrived). 0: none.
   std::atomic<uintptr_t> pending_{0};
   std::atomic<GreenThread*> signal_target_{nullptr};
   pid_t os_tid_ = 0;              // [const]

@@ -34,7 +34,6 @@ namespace {
 bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo_t* info) {
   gh::Carrier* there = target->current_carrier();
   if (there == here) return false;
-  here->set_signal_target(nullptr);
   there->set_signal_target(target);
   long pid = gh::sys(SYS_getpid);
   if (gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, info) == 0) return true;
@@ -64,7 +63,6 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   // so it sees that thread's thread-locals (and errno).
   gh::Carrier* carrier = gh::Carrier::current();
   gh::GreenThread* target = nullptr;
-  gh::GreenThread* directed_to = nullptr;  // the thread signal_target() named
   ShimThread* as = nullptr;
   bool claimed = false;
   // A synchronous signal belongs to the thread that caused it: the running
@@ -88,8 +86,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       as = st ? st : &g_root_self;
     }
   } else if (carrier) {
-    target = carrier->signal_target();
-    directed_to = target;
+    target = carrier->take_signal_target();
     if (!target) target = carrier->process_signal_target(sig);
     if (target && target != carrier->signal_safe_running()) {
       // Run as a thread that is not running here: hold it (on_cpu) so that
@@ -104,7 +101,6 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
         gh::GreenThread* r = carrier->signal_safe_running();
         uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
         target = r && !r->internal && !(r->sigmask & bit) ? r : nullptr;
-        carrier->set_signal_target(nullptr);
       }
     }
     if (target) {
@@ -127,11 +123,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   // A synchronous signal interrupts no wait: its thread was running. Counted
   // while the target is still held: its next wait begins after the count.
-  if (carrier && !synchronous) {
-    carrier->signal_arrived(target, flags & SA_RESTART);
-    // A signal aimed at a thread (pthread_kill) has reached it.
-    if (directed_to) carrier->clear_signal_target(directed_to);
-  }
+  if (carrier && !synchronous) carrier->signal_arrived(target, flags & SA_RESTART);
   if (claimed) target->on_cpu.store(false, std::memory_order_release);
 }
 
