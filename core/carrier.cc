@@ -455,37 +455,57 @@ GreenThread* Carrier::process_signal_target(int sig) {
   if (!intr_lock_.try_lock()) return nullptr;
   GreenThread* found = nullptr;
   for (GreenThread* g = interruptible_; g && !found; g = g->intr_next)
-    if (!(g->sigmask & bit)) found = g;
+    if (!(g->sigmask & bit) && g->interrupt && g->interrupt->by_signal) found = g;
   intr_lock_.unlock();
   return found;
 }
 
-void Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
+bool Carrier::set_interrupt(GreenThread* g, InterruptHook* h) {
   if (h) {
     if (!h->since_given) h->since = g->handlers_ran.load(std::memory_order_acquire);
+    h->by_cancel = g->cancel_point;
     SpinGuard guard(intr_lock_);
     if (!g->interrupt) {
-      g->intr_owner.store(this, std::memory_order_release);
+      g->intr_owner.store(this, std::memory_order_seq_cst);
       g->intr_prev = nullptr;
       g->intr_next = interruptible_;
       if (interruptible_) interruptible_->intr_prev = g;
       interruptible_ = g;
     }
     g->interrupt = h;
-    return;
+    // With intr_owner published first, either cancel_wait() sees the hook
+    // or we see its request (both sides sequentially consistent).
+    return !(h->by_cancel && g->cancel_requested.load(std::memory_order_seq_cst));
   }
   // Ended, perhaps on another carrier than the one whose list has g. A
   // handler firing g's hook holds that list's lock until the hook returned:
   // taking it keeps the hook's frame alive until then.
   for (;;) {
     Carrier* owner = g->intr_owner.load(std::memory_order_acquire);
-    if (!owner) return;
+    if (!owner) return true;
     SpinGuard guard(owner->intr_lock_);
     if (g->intr_owner.load(std::memory_order_relaxed) != owner) continue;
     if (g->interrupt) owner->unlink_interruptible(g);
     g->interrupt = nullptr;
     g->intr_owner.store(nullptr, std::memory_order_release);
-    return;
+    return true;
+  }
+}
+
+bool Carrier::cancel_wait(GreenThread* g) {
+  for (;;) {
+    Carrier* owner = g->intr_owner.load(std::memory_order_seq_cst);
+    if (!owner) return false;  // not in a hooked wait: it sees the request itself
+    SpinGuard guard(owner->intr_lock_);
+    if (g->intr_owner.load(std::memory_order_relaxed) != owner) continue;
+    InterruptHook* h = g->interrupt;
+    if (!h || !h->by_cancel) return false;
+    owner->unlink_interruptible(g);
+    g->interrupt = nullptr;
+    // Under the lock, as in deliver_interrupt().
+    h->fire(h);
+    g->intr_owner.store(nullptr, std::memory_order_release);
+    return true;
   }
 }
 
@@ -513,7 +533,7 @@ void Carrier::deliver_interrupt() {
   SpinGuard guard(owner->intr_lock_);
   if (target->intr_owner.load(std::memory_order_relaxed) != owner) return;
   InterruptHook* h = target->interrupt;
-  if (!h || (sig == 2 && h->restartable)) return;
+  if (!h || !h->by_signal || (sig == 2 && h->restartable)) return;
   // The handler ran before this wait began: it is not the wait's to end.
   if (static_cast<int16_t>(static_cast<uint16_t>(stamp - static_cast<uint16_t>(h->since))) <= 0)
     return;

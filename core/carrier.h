@@ -155,8 +155,14 @@ class Carrier : public ArenaObject {
 
   // Starts (h) or ends (nullptr) an interruptible wait of the running green
   // thread g: a signal handler may end it through h->fire. A wait started
-  // on one carrier may be ended on another (g moved meanwhile).
-  void set_interrupt(GreenThread* g, InterruptHook* h);
+  // on one carrier may be ended on another (g moved meanwhile). A wait
+  // started inside a cancellation point (g->cancel_point) is also ended by
+  // cancel_wait(). Returns false if such a wait must not begin: g's
+  // cancellation was requested already (the hook is up all the same).
+  bool set_interrupt(GreenThread* g, InterruptHook* h);
+  // Any thread, after setting g->cancel_requested: ends g's wait if it is
+  // one a cancellation ends (fires its hook). Returns whether it did.
+  static bool cancel_wait(GreenThread* g);
   // The green thread a pending pthread_kill targets, if any (not consumed).
   GreenThread* signal_target() const { return signal_target_.load(std::memory_order_acquire); }
   // Any thread, before sending a signal meant for green thread g.

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "core/carrier.h"
+
 namespace gh {
 
 int Cond::init(clockid_t clk) {
@@ -28,9 +30,13 @@ int Cond::wait_until(Mutex& m, const ClockDeadline* dl) {
     leave();
     return r;
   }
-  int r = futex_wait_until(&seq, s, dl, "cond");
+  // A cancellation point: a pthread_cancel ends the wait (the mutex is
+  // re-acquired first, as natively, for the cleanup handlers).
+  GreenThread* me = Carrier::current() ? Carrier::current()->running() : nullptr;
+  int r = futex_wait_until(&seq, s, dl, "cond", false, me && me->cancel_point);
   leave();
   m.relock_after_wait(saved);
+  if (r == -EINTR) return EINTR;
   return r == -ETIMEDOUT ? ETIMEDOUT : 0;
 }
 

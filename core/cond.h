@@ -49,6 +49,8 @@ struct Cond {
 
   // Releases m, waits for a signal, re-acquires m (recursive count restored).
   // 0, or EPERM (m is recursive/errorcheck and not held by the caller).
+  // Inside a cancellation point (GreenThread::cancel_point) also EINTR: the
+  // caller's cancellation ended the wait (m is held again). So for all waits.
   int wait(Mutex& m) { return wait_until(m, nullptr); }
   // wait() until abs on the cond's clock; m is re-acquired also on timeout.
   // 0, ETIMEDOUT, EINVAL (bad abs), EPERM.

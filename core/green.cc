@@ -74,30 +74,45 @@ void waiter_interrupt(InterruptHook* h) {
 }
 }  // namespace
 
-int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, const char* what,
-                              const uint32_t* handlers_since) {
-  WaiterInterrupt hook;
+namespace {
+int park_hooked(Waiter& w, int64_t deadline_ns, WaiterInterrupt& hook, const char* what,
+                const uint32_t* handlers_since, const void* object = nullptr) {
   hook.fire = &waiter_interrupt;
-  hook.restartable = restartable;
   hook.w = &w;
   if (handlers_since) {
     hook.since = *handlers_since;
     hook.since_given = true;
   }
-  w.g->current_carrier()->set_interrupt(w.g, &hook);
+  bool may_wait = w.g->current_carrier()->set_interrupt(w.g, &hook);
   int r;
   int expected = Waiter::kWaiting;
-  if (handlers_since && w.g->handlers_ran.load(std::memory_order_acquire) != *handlers_since &&
+  if ((!may_wait ||
+       (handlers_since && w.g->handlers_ran.load(std::memory_order_acquire) != *handlers_since)) &&
       w.state.compare_exchange_strong(expected, Waiter::kInterrupted, std::memory_order_acq_rel)) {
-    // A handler ran before the hook was up (and its carrier may have found
-    // no wait to end).
+    // Cancelled already, or a handler ran before the hook was up (and its
+    // carrier may have found no wait to end).
     r = Waiter::kInterrupted;
   } else {
     // (If the hook fired meanwhile, it readied us: the park takes that.)
-    r = park_waiter(w, deadline_ns, what);
+    r = park_waiter(w, deadline_ns, what, object);
   }
   w.g->current_carrier()->set_interrupt(w.g, nullptr);
   return r;
+}
+}  // namespace
+
+int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable, const char* what,
+                              const uint32_t* handlers_since) {
+  WaiterInterrupt hook;
+  hook.restartable = restartable;
+  return park_hooked(w, deadline_ns, hook, what, handlers_since);
+}
+
+int park_waiter_cancellable(Waiter& w, int64_t deadline_ns, const char* what, const void* object) {
+  if (!w.g->cancel_point) return park_waiter(w, deadline_ns, what, object);
+  WaiterInterrupt hook;
+  hook.by_signal = false;
+  return park_hooked(w, deadline_ns, hook, what, nullptr, object);
 }
 
 int sleep_until_interruptible(int64_t deadline_ns, const uint32_t* handlers_since) {
@@ -171,13 +186,13 @@ int join(GreenThread* g, void** result, int64_t deadline_ns) {
     w.g = me;
     g->joiner = &w;
     g->lock.unlock();
-    int r = park_waiter(w, deadline_ns, "join", g);
+    int r = park_waiter_cancellable(w, deadline_ns, "join", g);
     g->lock.lock();
-    if (r == Waiter::kTimedOut && g->joiner == &w) {
+    if (r != Waiter::kWoken && g->joiner == &w) {
       // Not exited: exit_current clears joiner before waking it.
       g->joiner = nullptr;
       g->lock.unlock();
-      return ETIMEDOUT;
+      return r == Waiter::kInterrupted ? EINTR : ETIMEDOUT;
     }
   }
   void* res = g->result;

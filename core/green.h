@@ -44,6 +44,12 @@ int park_waiter(Waiter& w, int64_t deadline_ns, const char* what = nullptr,
 int park_waiter_interruptible(Waiter& w, int64_t deadline_ns, bool restartable,
                               const char* what = nullptr, const uint32_t* handlers_since = nullptr);
 
+// Like park_waiter, but inside a cancellation point (GreenThread::
+// cancel_point) a pthread_cancel of the thread (Carrier::cancel_wait) ends
+// the wait with Waiter::kInterrupted; signal handlers never do.
+int park_waiter_cancellable(Waiter& w, int64_t deadline_ns, const char* what = nullptr,
+                            const void* object = nullptr);
+
 // ---- Green threads ----
 
 struct SpawnOptions {
@@ -76,7 +82,9 @@ inline GreenThread* self() {
 
 // Waits for g to exit, stores its result and frees it. pthread codes:
 // 0, EDEADLK (g is the caller), EINVAL (detached or already being joined),
-// ETIMEDOUT (CLOCK_MONOTONIC deadline passed), EBUSY (try_join, still running).
+// ETIMEDOUT (CLOCK_MONOTONIC deadline passed), EBUSY (try_join, still running),
+// EINTR (join only: the caller's cancellation ended the wait; g is still
+// joinable).
 int join(GreenThread* g, void** result, int64_t deadline_ns = kNoDeadline);
 int try_join(GreenThread* g, void** result);
 // Marks g detached (freed at exit). pthread codes: 0 or EINVAL.

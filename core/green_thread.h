@@ -46,6 +46,10 @@ using GreenEntry = void* (*)(void* arg);
 struct InterruptHook {
   void (*fire)(InterruptHook* self) = nullptr;
   bool restartable = false;  // SA_RESTART handlers leave this wait alone
+  bool by_signal = true;     // false: only a cancellation ends it (a cond or join wait)
+  // Set by Carrier::set_interrupt from GreenThread::cancel_point: a
+  // pthread_cancel of the thread ends this wait (Carrier::cancel_wait).
+  bool by_cancel = false;
   // GreenThread::handlers_ran when the wait began: set_interrupt() reads it
   // unless the caller gives an earlier count (since_given; sigsuspend's,
   // taken before its mask change may run a pending signal's handler).
@@ -99,6 +103,16 @@ struct GreenThread : ArenaObject {
   bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers
   bool io_interruptible = true;  // [running] signal handlers may end ring waits at all
   uint64_t sigmask = 0;          // [running] blocked signals (kernel sigset, 64 bits)
+  // Deferred cancellation (pthread_cancel; docs/design.md, "Cancellation").
+  // cancel_requested: set once, by any thread; read by the thread at its
+  // cancellation points. The rest is the thread's own state.
+  std::atomic<bool> cancel_requested{false};
+  bool cancel_disabled = false;  // [running] PTHREAD_CANCEL_DISABLE
+  bool cancel_async = false;     // [running] PTHREAD_CANCEL_ASYNCHRONOUS
+  bool exiting = false;          // [running] in pthread_exit or acting on a cancel
+  // [running] Inside a cancellation point with cancellation enabled: its
+  // interruptible waits, and cond and join waits, end on a cancel.
+  bool cancel_point = false;
   // [running] The earliest deadline (CLOCK_MONOTONIC ns, < 0 none) of the
   // thread's open gh_timeout scopes (greenhouse.h): its waits that honour
   // one end with ETIMEDOUT then (docs/api.md, "Timeout").

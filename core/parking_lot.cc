@@ -119,9 +119,12 @@ uint32_t load_word(const void* addr) {
 
 // GH_NO_TSA: the bucket left after a requeue is found at run time.
 namespace {
-// interrupt: nullptr for an uninterruptible wait, else whether it restarts.
+// How a park may end early: never, by a cancellation only (cond waits), or
+// by signal handlers (and cancellation), restarted under SA_RESTART or not.
+enum class Ends : uint8_t { kNever, kCancel, kSignal, kSignalUnlessRestart };
+
 int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
-               bool first, const bool* restartable) GH_NO_TSA {
+               bool first, Ends ends) GH_NO_TSA {
   GreenThread* me = self();
   if (!me) {
     // No carrier can be made: degrade to polling. Callers re-check.
@@ -145,8 +148,17 @@ int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const c
     link_tail(b, &node);
   b.lock.unlock();
 
-  int r = restartable ? park_waiter_interruptible(node.w, deadline_ns, *restartable, what)
-                      : park_waiter(node.w, deadline_ns, what, addr);
+  int r;
+  switch (ends) {
+    case Ends::kNever:
+      r = park_waiter(node.w, deadline_ns, what, addr);
+      break;
+    case Ends::kCancel:
+      r = park_waiter_cancellable(node.w, deadline_ns, what, addr);
+      break;
+    default:
+      r = park_waiter_interruptible(node.w, deadline_ns, ends == Ends::kSignalUnlessRestart, what);
+  }
   if (r == Waiter::kWoken) return node.handed ? kFutexHandedOff : 0;  // the waker unlinked us
   // Timed out or interrupted: nobody can claim us any more, but a waker may
   // be walking the list. Unlink under the lock unless a waker already did.
@@ -159,12 +171,18 @@ int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const c
 
 int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const char* what,
                bool first) {
-  return futex_park(addr, expected, deadline_ns, what, first, nullptr);
+  return futex_park(addr, expected, deadline_ns, what, first, Ends::kNever);
 }
 
 int futex_wait_interruptible(const void* addr, uint32_t expected, int64_t deadline_ns,
                              bool restartable, const char* what) {
-  return futex_park(addr, expected, deadline_ns, what, false, &restartable);
+  return futex_park(addr, expected, deadline_ns, what, false,
+                    restartable ? Ends::kSignalUnlessRestart : Ends::kSignal);
+}
+
+int futex_wait_cancellable(const void* addr, uint32_t expected, int64_t deadline_ns,
+                           const char* what) {
+  return futex_park(addr, expected, deadline_ns, what, false, Ends::kCancel);
 }
 
 int futex_wake(const void* addr, int n) {
@@ -285,8 +303,10 @@ bool ClockDeadline::passed() const {
 }
 
 int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl, const char* what,
-                     bool first) {
-  int r = futex_wait(addr, expected, dl ? dl->mono() : kNoDeadline, what, first);
+                     bool first, bool cancellable) {
+  int64_t deadline = dl ? dl->mono() : kNoDeadline;
+  int r = cancellable ? futex_wait_cancellable(addr, expected, deadline, what)
+                      : futex_wait(addr, expected, deadline, what, first);
   if (r != -ETIMEDOUT) return r;
   if (!dl) return 0;  // not woken, and no deadline: a spurious return
   if (dl->passed()) return -ETIMEDOUT;

@@ -84,6 +84,10 @@ int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const c
 // left.
 int futex_wait_interruptible(const void* addr, uint32_t expected, int64_t deadline_ns,
                              bool restartable, const char* what = "futex");
+// futex_wait() that, inside a cancellation point (GreenThread::cancel_point),
+// a pthread_cancel of the thread ends with -EINTR; signal handlers do not.
+int futex_wait_cancellable(const void* addr, uint32_t expected, int64_t deadline_ns,
+                           const char* what = "futex");
 inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int64_t deadline_ns,
                       const char* what = "futex") {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
@@ -157,8 +161,9 @@ class ClockDeadline {
 
 // futex_wait() with a ClockDeadline (nullptr: none). Returns 0 (woken, or a
 // REALTIME deadline that moved: the caller re-checks and waits again),
-// kFutexHandedOff, -EAGAIN or -ETIMEDOUT (only once dl->passed()).
+// kFutexHandedOff, -EAGAIN or -ETIMEDOUT (only once dl->passed()); with
+// `cancellable`, as futex_wait_cancellable, also -EINTR.
 int futex_wait_until(const void* addr, uint32_t expected, const ClockDeadline* dl,
-                     const char* what = "futex", bool first = false);
+                     const char* what = "futex", bool first = false, bool cancellable = false);
 
 }  // namespace gh

@@ -103,7 +103,8 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) G
   hook.r = r;
   hook.req = req;
   bool interruptible = me->io_interruptible;
-  if (interruptible) c->set_interrupt(me, &hook);
+  // Cancelled already (in a cancellation point): cancel the request at once.
+  if (interruptible && !c->set_interrupt(me, &hook)) hook.fire(&hook);
   c->park();
   // Resumed, perhaps on another carrier.
   if (interruptible) me->current_carrier()->set_interrupt(me, nullptr);

@@ -24,6 +24,7 @@
 #include "ioring/ops.h"
 #include "core/offload.h"
 #include "core/sys.h"
+#include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "ioring/runtime_fd.h"
@@ -157,6 +158,7 @@ GH_EXPORT int pipe2(int fds[2], int flags) {
 }
 
 GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
   // A listener the epoll backend holds non-blocking for another green
   // thread's accept: the real call would answer EAGAIN. Wait as they do.
@@ -191,7 +193,7 @@ GH_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
       }
     }
   }
-  return r;
+  return cp.done(r);
 }
 
 GH_EXPORT int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
@@ -199,14 +201,15 @@ GH_EXPORT int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
 }
 
 GH_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
-  if (!e || nonblocking_now(fd, e)) return real::connect(fd, addr, len);
+  if (!e || nonblocking_now(fd, e)) return cp.done(real::connect(fd, addr, len));
   ParkedOn parked(e);
   long r = gh::io::connect(fd, addr, len, fd_deadline(e, true));
   // A connect that outlives SO_SNDTIMEO reports EINPROGRESS natively.
   r = map_deadline(r, -EINPROGRESS);
   if (r == -ECANCELED) r = -EBADF;
-  return static_cast<int>(ret_errno(r));
+  return cp.done(static_cast<int>(ret_errno(r)));
 }
 
 GH_EXPORT int shutdown(int fd, int how) {
@@ -215,13 +218,14 @@ GH_EXPORT int shutdown(int fd, int how) {
 }
 
 GH_EXPORT int close(int fd) {
+  CancelPoint cp;
   ensure_real();
   // The runtime's ring and eventfd are not the program's to close (a
   // close-all-fds loop would otherwise break its carrier): report success as
   // the native close would, and keep them.
-  if (gh::ioring::is_runtime_fd(fd)) return 0;
+  if (gh::ioring::is_runtime_fd(fd)) return cp.done(0);
   retire_fd(fd);
-  return real::close(fd);
+  return cp.done(real::close(fd));
 }
 
 GH_EXPORT int fclose(FILE* f) {
@@ -473,39 +477,43 @@ int open_with(int dirfd, const char* path, int flags, Call&& call) {
 }  // namespace
 
 GH_EXPORT int open(const char* path, int flags, ...) {
+  CancelPoint cp;
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(AT_FDCWD, path, flags,
-                   [&](const char* p) { return real::open(p, flags, mode); });
+  return cp.done(
+      open_with(AT_FDCWD, path, flags, [&](const char* p) { return real::open(p, flags, mode); }));
 }
 
 GH_EXPORT int open64(const char* path, int flags, ...) {
+  CancelPoint cp;
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(AT_FDCWD, path, flags,
-                   [&](const char* p) { return real::open64(p, flags, mode); });
+  return cp.done(open_with(AT_FDCWD, path, flags,
+                           [&](const char* p) { return real::open64(p, flags, mode); }));
 }
 
 GH_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
+  CancelPoint cp;
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(dirfd, path, flags,
-                   [&](const char* p) { return real::openat(dirfd, p, flags, mode); });
+  return cp.done(open_with(dirfd, path, flags,
+                           [&](const char* p) { return real::openat(dirfd, p, flags, mode); }));
 }
 
 GH_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
+  CancelPoint cp;
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return open_with(dirfd, path, flags,
-                   [&](const char* p) { return real::openat64(dirfd, p, flags, mode); });
+  return cp.done(open_with(dirfd, path, flags,
+                           [&](const char* p) { return real::openat64(dirfd, p, flags, mode); }));
 }
 
 GH_EXPORT int __open_2(const char* path, int flags) {
@@ -524,12 +532,14 @@ GH_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
                    [&](const char* p) { return real::__openat64_2(dirfd, p, flags); });
 }
 GH_EXPORT int creat(const char* path, mode_t mode) {
-  return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
-                   [&](const char* p) { return real::creat(p, mode); });
+  CancelPoint cp;
+  return cp.done(open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
+                           [&](const char* p) { return real::creat(p, mode); }));
 }
 GH_EXPORT int creat64(const char* path, mode_t mode) {
-  return open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
-                   [&](const char* p) { return real::creat64(p, mode); });
+  CancelPoint cp;
+  return cp.done(open_with(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
+                           [&](const char* p) { return real::creat64(p, mode); }));
 }
 
 namespace {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "core/sys.h"
 #include "shim/green_io.h"
@@ -58,11 +59,12 @@ ssize_t file_io1(int fd, bool write, const void* buf, size_t n, int64_t off, Rea
 extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 GH_EXPORT ssize_t read(int fd, void* buf, size_t n) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
-  if (!e) return file_io1(fd, false, buf, n, -1, [&] { return real::read(fd, buf, n); });
+  if (!e) return cp.done(file_io1(fd, false, buf, n, -1, [&] { return real::read(fd, buf, n); }));
   ssize_t r = green_recv(fd, e, buf, n, 0);
-  if (stale(r, fd)) return read(fd, buf, n);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(read(fd, buf, n));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
@@ -71,28 +73,33 @@ GH_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 }
 
 GH_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
-  if (!e) return file_io(fd, false, iov, iovcnt, -1, [&] { return real::readv(fd, iov, iovcnt); });
-  if (iovcnt < 0 || iovcnt > IOV_MAX) return real::readv(fd, iov, iovcnt);
+  if (!e)
+    return cp.done(
+        file_io(fd, false, iov, iovcnt, -1, [&] { return real::readv(fd, iov, iovcnt); }));
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return cp.done(real::readv(fd, iov, iovcnt));
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
   ssize_t r = green_recvmsg(fd, e, &m, 0);
-  if (stale(r, fd)) return readv(fd, iov, iovcnt);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(readv(fd, iov, iovcnt));
+  return cp.done(ret_errno(r));
 }
 
 // Positional I/O: only files accept it (through the ring, hook_file.cc);
 // sockets and pipes fail at once with ESPIPE.
 GH_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io1(fd, false, buf, n, off < 0 ? -2 : off,
-                  [&] { return real::pread(fd, buf, n, off); });
+  return cp.done(file_io1(fd, false, buf, n, off < 0 ? -2 : off,
+                          [&] { return real::pread(fd, buf, n, off); }));
 }
 GH_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io1(fd, false, buf, n, off < 0 ? -2 : off,
-                  [&] { return real::pread64(fd, buf, n, off); });
+  return cp.done(file_io1(fd, false, buf, n, off < 0 ? -2 : off,
+                          [&] { return real::pread64(fd, buf, n, off); }));
 }
 GH_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t off, size_t buflen) {
   if (n > buflen) __chk_fail();
@@ -103,68 +110,79 @@ GH_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t off, size_t
   return pread64(fd, buf, n, off);
 }
 GH_EXPORT ssize_t preadv(int fd, const iovec* iov, int iovcnt, off_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
-                 [&] { return real::preadv(fd, iov, iovcnt, off); });
+  return cp.done(file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
+                         [&] { return real::preadv(fd, iov, iovcnt, off); }));
 }
 GH_EXPORT ssize_t preadv2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
+  CancelPoint cp;
   // offset -1 with no flags is readv.
-  if (off == -1 && flags == 0) return readv(fd, iov, iovcnt);
+  if (off == -1 && flags == 0) return cp.done(readv(fd, iov, iovcnt));
   ensure_real();
-  if (flags != 0) return real::preadv2(fd, iov, iovcnt, off, flags);  // RWF_*: as asked
-  return file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
-                 [&] { return real::preadv2(fd, iov, iovcnt, off, flags); });
+  if (flags != 0) return cp.done(real::preadv2(fd, iov, iovcnt, off, flags));  // RWF_*: as asked
+  return cp.done(file_io(fd, false, iov, iovcnt, off < 0 ? -2 : off,
+                         [&] { return real::preadv2(fd, iov, iovcnt, off, flags); }));
 }
 GH_EXPORT ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io1(fd, true, buf, n, off < 0 ? -2 : off,
-                  [&] { return real::pwrite(fd, buf, n, off); });
+  return cp.done(file_io1(fd, true, buf, n, off < 0 ? -2 : off,
+                          [&] { return real::pwrite(fd, buf, n, off); }));
 }
 GH_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io1(fd, true, buf, n, off < 0 ? -2 : off,
-                  [&] { return real::pwrite64(fd, buf, n, off); });
+  return cp.done(file_io1(fd, true, buf, n, off < 0 ? -2 : off,
+                          [&] { return real::pwrite64(fd, buf, n, off); }));
 }
 GH_EXPORT ssize_t pwritev(int fd, const iovec* iov, int iovcnt, off_t off) {
+  CancelPoint cp;
   ensure_real();
-  return file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
-                 [&] { return real::pwritev(fd, iov, iovcnt, off); });
+  return cp.done(file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
+                         [&] { return real::pwritev(fd, iov, iovcnt, off); }));
 }
 
 GH_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
-  if (!e) return file_io1(fd, true, buf, n, -1, [&] { return real::write(fd, buf, n); });
+  if (!e) return cp.done(file_io1(fd, true, buf, n, -1, [&] { return real::write(fd, buf, n); }));
   ssize_t r = green_send(fd, e, buf, n, 0);
-  if (stale(r, fd)) return write(fd, buf, n);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(write(fd, buf, n));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
+  CancelPoint cp;
   FdEntry* e = parking_fd(fd);
-  if (!e) return file_io(fd, true, iov, iovcnt, -1, [&] { return real::writev(fd, iov, iovcnt); });
-  if (iovcnt < 0 || iovcnt > IOV_MAX) return real::writev(fd, iov, iovcnt);
+  if (!e)
+    return cp.done(
+        file_io(fd, true, iov, iovcnt, -1, [&] { return real::writev(fd, iov, iovcnt); }));
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return cp.done(real::writev(fd, iov, iovcnt));
   msghdr m{};
   m.msg_iov = const_cast<iovec*>(iov);
   m.msg_iovlen = static_cast<size_t>(iovcnt);
   ssize_t r = green_sendmsg(fd, e, &m, 0);
-  if (stale(r, fd)) return writev(fd, iov, iovcnt);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(writev(fd, iov, iovcnt));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t pwritev2(int fd, const iovec* iov, int iovcnt, off_t off, int flags) {
-  if (off == -1 && flags == 0) return writev(fd, iov, iovcnt);
+  CancelPoint cp;
+  if (off == -1 && flags == 0) return cp.done(writev(fd, iov, iovcnt));
   ensure_real();
-  if (flags != 0) return real::pwritev2(fd, iov, iovcnt, off, flags);
-  return file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
-                 [&] { return real::pwritev2(fd, iov, iovcnt, off, flags); });
+  if (flags != 0) return cp.done(real::pwritev2(fd, iov, iovcnt, off, flags));
+  return cp.done(file_io(fd, true, iov, iovcnt, off < 0 ? -2 : off,
+                         [&] { return real::pwritev2(fd, iov, iovcnt, off, flags); }));
 }
 
 GH_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  CancelPoint cp;
   FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::recv(fd, buf, n, flags);
+  if (!e || !is_socket(e->kind.load())) return cp.done(real::recv(fd, buf, n, flags));
   ssize_t r = green_recv(fd, e, buf, n, flags);
-  if (stale(r, fd)) return recv(fd, buf, n, flags);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(recv(fd, buf, n, flags));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
@@ -174,18 +192,21 @@ GH_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int fla
 
 GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
                            socklen_t* addrlen) {
+  CancelPoint cp;
   FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::recvfrom(fd, buf, n, flags, addr, addrlen);
+  if (!e || !is_socket(e->kind.load()))
+    return cp.done(real::recvfrom(fd, buf, n, flags, addr, addrlen));
   if (!addr) {
     ssize_t r = green_recv(fd, e, buf, n, flags);
-    if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
-    return ret_errno(r);
+    if (stale(r, fd)) return cp.done(recvfrom(fd, buf, n, flags, addr, addrlen));
+    return cp.done(ret_errno(r));
   }
   if ((flags & MSG_WAITALL) && (flags & MSG_PEEK) && e->kind.load() == FdKind::kStream) {
     ssize_t r = green_recv(fd, e, buf, n, flags);  // waits until all is there
-    if (r < 0) return ret_errno(r);
+    if (r < 0) return cp.done(ret_errno(r));
     // then the same peek once more, now with the address
-    return ret_errno(gh::sys_ret(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen));
+    return cp.done(
+        ret_errno(gh::sys_ret(SYS_recvfrom, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen)));
   }
   // With an address: the first bytes come with it (what the kernel reports
   // for the sender); on a stream, MSG_WAITALL then waits for the rest.
@@ -194,15 +215,15 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
   ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
     long k = gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
-    return k;
+    return cp.done(k);
   });
-  if (stale(r, fd)) return recvfrom(fd, buf, n, flags, addr, addrlen);
+  if (stale(r, fd)) return cp.done(recvfrom(fd, buf, n, flags, addr, addrlen));
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
     ssize_t more =
         green_recv(fd, e, static_cast<char*>(buf) + r, n - static_cast<size_t>(r), flags);
     if (more > 0) r += more;
   }
-  return ret_errno(r);
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
@@ -212,16 +233,19 @@ GH_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int
 }
 
 GH_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  CancelPoint cp;
   FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::recvmsg(fd, msg, flags);
+  if (!e || !is_socket(e->kind.load())) return cp.done(real::recvmsg(fd, msg, flags));
   ssize_t r = green_recvmsg(fd, e, msg, flags);
-  if (stale(r, fd)) return recvmsg(fd, msg, flags);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(recvmsg(fd, msg, flags));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* timeout) {
+  CancelPoint cp;
   FdEntry* e = (flags & kRecvNoWait) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::recvmmsg(fd, vec, vlen, flags, timeout);
+  if (!e || !is_socket(e->kind.load()))
+    return cp.done(real::recvmmsg(fd, vec, vlen, flags, timeout));
   // Native blocking recvmmsg returns once vlen messages arrived, or after the
   // first with MSG_WAITFORONE; an error after some messages returns the count.
   // A timeout is only looked at after each message (recvmmsg(2), BUGS): the
@@ -231,8 +255,8 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   if (timeout) {
     timespec ts;
     if (copy_from_user(&ts, timeout, sizeof ts) != 0)
-      return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
-    if (!gh::valid_interval(ts)) return static_cast<int>(ret_errno(ssize_t{-EINVAL}));
+      return cp.done(static_cast<int>(ret_errno(ssize_t{-EFAULT})));
+    if (!gh::valid_interval(ts)) return cp.done(static_cast<int>(ret_errno(ssize_t{-EINVAL})));
     end = gh::clock_ns(CLOCK_MONOTONIC) + gh::timespec_ns(ts);
   }
   if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;  // as the kernel clamps it
@@ -242,12 +266,12 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
     ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
       long n = gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
                            (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
-      return n;
+      return cp.done(n);
     });
-    if (got == 0 && stale(r, fd)) return recvmmsg(fd, vec, vlen, flags, timeout);
+    if (got == 0 && stale(r, fd)) return cp.done(recvmmsg(fd, vec, vlen, flags, timeout));
     if (r < 0) {
       if (got > 0) break;
-      return static_cast<int>(ret_errno(r));
+      return cp.done(static_cast<int>(ret_errno(r)));
     }
     got += static_cast<unsigned>(r);
     if (flags & MSG_WAITFORONE) break;
@@ -257,66 +281,71 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
     int64_t left = end - gh::clock_ns(CLOCK_MONOTONIC);
     timespec t = gh::ns_timespec(left > 0 ? left : 0);
     if (copy_to_user(timeout, &t, sizeof t) != 0)
-      return static_cast<int>(ret_errno(ssize_t{-EFAULT}));
+      return cp.done(static_cast<int>(ret_errno(ssize_t{-EFAULT})));
   }
-  return static_cast<int>(got);
+  return cp.done(static_cast<int>(got));
 }
 
 GH_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  CancelPoint cp;
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::send(fd, buf, n, flags);
+  if (!e || !is_socket(e->kind.load())) return cp.done(real::send(fd, buf, n, flags));
   ssize_t r = green_send(fd, e, buf, n, flags);
-  if (stale(r, fd)) return send(fd, buf, n, flags);
-  return ret_errno(r);
+  if (stale(r, fd)) return cp.done(send(fd, buf, n, flags));
+  return cp.done(ret_errno(r));
 }
 
 GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                          socklen_t addrlen) {
+  CancelPoint cp;
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
-  if (!e || !is_socket(e->kind.load())) return real::sendto(fd, buf, n, flags, addr, addrlen);
+  if (!e || !is_socket(e->kind.load()))
+    return cp.done(real::sendto(fd, buf, n, flags, addr, addrlen));
   if (!addr) {
     ssize_t r = green_send(fd, e, buf, n, flags);
-    if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
-    return ret_errno(r);
+    if (stale(r, fd)) return cp.done(sendto(fd, buf, n, flags, addr, addrlen));
+    return cp.done(ret_errno(r));
   }
   auto attempt = [&]() -> ssize_t {
     long r = gh::sys_ret(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
-    return r;
+    return cp.done(r);
   };
   if (e->kind.load() != FdKind::kStream) {
     ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt);
-    if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
-    return ret_errno(r);
+    if (stale(r, fd)) return cp.done(sendto(fd, buf, n, flags, addr, addrlen));
+    return cp.done(ret_errno(r));
   }
   // A stream ignores the address (TCP) or refuses it at once (Unix): the
   // first attempt tells which; the rest is a blocking stream write, which
   // writes everything.
   ssize_t r = attempt();
-  if (stale(r, fd)) return sendto(fd, buf, n, flags, addr, addrlen);
-  if (r < 0 && r != -EAGAIN) return ret_errno(r);
+  if (stale(r, fd)) return cp.done(sendto(fd, buf, n, flags, addr, addrlen));
+  if (r < 0 && r != -EAGAIN) return cp.done(ret_errno(r));
   size_t done = r > 0 ? static_cast<size_t>(r) : 0;
-  if (done == n && r >= 0) return static_cast<ssize_t>(done);
+  if (done == n && r >= 0) return cp.done(static_cast<ssize_t>(done));
   ssize_t more = green_send(fd, e, static_cast<const char*>(buf) + done, n - done, flags);
-  if (more < 0) return done > 0 ? static_cast<ssize_t>(done) : ret_errno(more);
-  return static_cast<ssize_t>(done) + more;
+  if (more < 0) return cp.done(done > 0 ? static_cast<ssize_t>(done) : ret_errno(more));
+  return cp.done(static_cast<ssize_t>(done) + more);
 }
 
 GH_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  CancelPoint cp;
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   ssize_t r;
   if (!e || !is_socket(e->kind.load())) {
     r = real::sendmsg(fd, msg, flags);
   } else {
     r = green_sendmsg(fd, e, msg, flags);
-    if (stale(r, fd)) return sendmsg(fd, msg, flags);
+    if (stale(r, fd)) return cp.done(sendmsg(fd, msg, flags));
     r = ret_errno(r);
   }
   // The kernel has read msg when it accepted it.
   if (r >= 0 && msg->msg_controllen) mark_passed_fds(msg);
-  return r;
+  return cp.done(r);
 }
 
 GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
+  CancelPoint cp;
   FdEntry* e = (flags & MSG_DONTWAIT) ? nullptr : parking_fd(fd);
   int r;
   if (!e || !is_socket(e->kind.load())) {
@@ -325,12 +354,12 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
     r = static_cast<int>(
         ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
           long n = gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-          return n;
+          return cp.done(n);
         })));
   }
   for (int i = 0; i < r; i++)
     if (vec[i].msg_hdr.msg_controllen) mark_passed_fds(&vec[i].msg_hdr);
-  return r;
+  return cp.done(r);
 }
 
 // sendfile and splice have no non-blocking form for a blocking socket or

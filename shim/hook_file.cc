@@ -29,6 +29,7 @@
 #include "core/sys.h"
 #include "ioring/ops.h"
 #include "ioring/ring.h"
+#include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
@@ -184,15 +185,17 @@ FdEntry* sync_on_ring(int fd) {
 // Never interrupted by a signal handler, as natively.
 
 GH_EXPORT int fsync(int fd) {
-  if (!sync_on_ring(fd)) return real::fsync(fd);
+  CancelPoint cp;
+  if (!sync_on_ring(fd)) return cp.done(real::fsync(fd));
   gh::io::UninterruptibleScope no_eintr;
-  return static_cast<int>(ret_errno(gh::io::fsync(fd, false)));
+  return cp.done(static_cast<int>(ret_errno(gh::io::fsync(fd, false))));
 }
 
 GH_EXPORT int fdatasync(int fd) {
-  if (!sync_on_ring(fd)) return real::fdatasync(fd);
+  CancelPoint cp;
+  if (!sync_on_ring(fd)) return cp.done(real::fdatasync(fd));
   gh::io::UninterruptibleScope no_eintr;
-  return static_cast<int>(ret_errno(gh::io::fsync(fd, true)));
+  return cp.done(static_cast<int>(ret_errno(gh::io::fsync(fd, true))));
 }
 
 GH_EXPORT int sync_file_range(int fd, off64_t off, off64_t len, unsigned flags) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/offload.h"
+#include "shim/cancel.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -58,24 +59,27 @@ bool timeout_ok(const timespec* t) {
 }  // namespace
 
 GH_EXPORT int msgsnd(int id, const void* msg, size_t size, int flags) {
-  if ((flags & IPC_NOWAIT) || !may_park()) return real::msgsnd(id, msg, size, flags);
+  CancelPoint cp;
+  if ((flags & IPC_NOWAIT) || !may_park()) return cp.done(real::msgsnd(id, msg, size, flags));
   int saved = errno;
   int r = real::msgsnd(id, msg, size, flags | IPC_NOWAIT);
-  if (r == 0 || errno != EAGAIN) return r;
+  if (r == 0 || errno != EAGAIN) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(false, [&] { return real::msgsnd(id, msg, size, flags); });
+  return cp.done(
+      gh::offload_call_interruptible(false, [&] { return real::msgsnd(id, msg, size, flags); }));
 }
 
 GH_EXPORT ssize_t msgrcv(int id, void* msg, size_t size, long type, int flags) {
+  CancelPoint cp;
   // MSG_COPY never waits (it requires IPC_NOWAIT).
   if ((flags & (IPC_NOWAIT | MSG_COPY)) || !may_park())
-    return real::msgrcv(id, msg, size, type, flags);
+    return cp.done(real::msgrcv(id, msg, size, type, flags));
   int saved = errno;
   ssize_t r = real::msgrcv(id, msg, size, type, flags | IPC_NOWAIT);
-  if (r >= 0 || errno != ENOMSG) return r;
+  if (r >= 0 || errno != ENOMSG) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(false,
-                                        [&] { return real::msgrcv(id, msg, size, type, flags); });
+  return cp.done(gh::offload_call_interruptible(
+      false, [&] { return real::msgrcv(id, msg, size, type, flags); }));
 }
 
 GH_EXPORT int semop(int id, sembuf* sops, size_t n) {
@@ -99,41 +103,48 @@ GH_EXPORT int semtimedop(int id, sembuf* sops, size_t n, const timespec* timeout
 
 GH_EXPORT int mq_timedsend(mqd_t q, const char* msg, size_t len, unsigned prio,
                            const timespec* deadline) {
-  if (!may_park() || !timeout_ok(deadline)) return real::mq_timedsend(q, msg, len, prio, deadline);
+  CancelPoint cp;
+  if (!may_park() || !timeout_ok(deadline))
+    return cp.done(real::mq_timedsend(q, msg, len, prio, deadline));
   int saved = errno;
   int r = real::mq_timedsend(q, msg, len, prio, &kPast);
-  if (r == 0 || errno != ETIMEDOUT) return r;
+  if (r == 0 || errno != ETIMEDOUT) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(
-      true, [&] { return real::mq_timedsend(q, msg, len, prio, deadline); });
+  return cp.done(gh::offload_call_interruptible(
+      true, [&] { return real::mq_timedsend(q, msg, len, prio, deadline); }));
 }
 
 GH_EXPORT int mq_send(mqd_t q, const char* msg, size_t len, unsigned prio) {
-  if (!may_park()) return real::mq_send(q, msg, len, prio);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::mq_send(q, msg, len, prio));
   int saved = errno;
   int r = real::mq_timedsend(q, msg, len, prio, &kPast);
-  if (r == 0 || errno != ETIMEDOUT) return r;
+  if (r == 0 || errno != ETIMEDOUT) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(true, [&] { return real::mq_send(q, msg, len, prio); });
+  return cp.done(
+      gh::offload_call_interruptible(true, [&] { return real::mq_send(q, msg, len, prio); }));
 }
 
 GH_EXPORT ssize_t mq_timedreceive(mqd_t q, char* msg, size_t len, unsigned* prio,
                                   const timespec* deadline) {
+  CancelPoint cp;
   if (!may_park() || !timeout_ok(deadline))
-    return real::mq_timedreceive(q, msg, len, prio, deadline);
+    return cp.done(real::mq_timedreceive(q, msg, len, prio, deadline));
   int saved = errno;
   ssize_t r = real::mq_timedreceive(q, msg, len, prio, &kPast);
-  if (r >= 0 || errno != ETIMEDOUT) return r;
+  if (r >= 0 || errno != ETIMEDOUT) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(
-      true, [&] { return real::mq_timedreceive(q, msg, len, prio, deadline); });
+  return cp.done(gh::offload_call_interruptible(
+      true, [&] { return real::mq_timedreceive(q, msg, len, prio, deadline); }));
 }
 
 GH_EXPORT ssize_t mq_receive(mqd_t q, char* msg, size_t len, unsigned* prio) {
-  if (!may_park()) return real::mq_receive(q, msg, len, prio);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::mq_receive(q, msg, len, prio));
   int saved = errno;
   ssize_t r = real::mq_timedreceive(q, msg, len, prio, &kPast);
-  if (r >= 0 || errno != ETIMEDOUT) return r;
+  if (r >= 0 || errno != ETIMEDOUT) return cp.done(r);
   errno = saved;
-  return gh::offload_call_interruptible(true, [&] { return real::mq_receive(q, msg, len, prio); });
+  return cp.done(
+      gh::offload_call_interruptible(true, [&] { return real::mq_receive(q, msg, len, prio); }));
 }

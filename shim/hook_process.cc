@@ -18,6 +18,7 @@
 #include "core/carrier.h"
 #include "core/sys.h"
 #include "core/log.h"
+#include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "core/offload.h"
 #include "shim/control.h"
@@ -99,36 +100,41 @@ pid_t green_wait4(pid_t pid, int* status, int options, rusage* ru) {
 }  // namespace
 
 GH_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
-  if ((options & WNOHANG) || !may_park()) return real::waitpid(pid, status, options);
-  return green_wait4(pid, status, options, nullptr);
+  CancelPoint cp;
+  if ((options & WNOHANG) || !may_park()) return cp.done(real::waitpid(pid, status, options));
+  return cp.done(green_wait4(pid, status, options, nullptr));
 }
 
 GH_EXPORT pid_t wait(int* status) {
-  if (!may_park()) return real::wait(status);
-  return green_wait4(-1, status, 0, nullptr);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::wait(status));
+  return cp.done(green_wait4(-1, status, 0, nullptr));
 }
 
 GH_EXPORT pid_t wait3(int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !may_park()) return real::wait3(status, options, ru);
-  return green_wait4(-1, status, options, ru);
+  CancelPoint cp;
+  if ((options & WNOHANG) || !may_park()) return cp.done(real::wait3(status, options, ru));
+  return cp.done(green_wait4(-1, status, options, ru));
 }
 
 GH_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* ru) {
-  if ((options & WNOHANG) || !may_park()) return real::wait4(pid, status, options, ru);
-  return green_wait4(pid, status, options, ru);
+  CancelPoint cp;
+  if ((options & WNOHANG) || !may_park()) return cp.done(real::wait4(pid, status, options, ru));
+  return cp.done(green_wait4(pid, status, options, ru));
 }
 
 GH_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
-  if ((options & WNOHANG) || !may_park()) return real::waitid(idtype, id, info, options);
+  CancelPoint cp;
+  if ((options & WNOHANG) || !may_park()) return cp.done(real::waitid(idtype, id, info, options));
   long r;
   if (info) {
     // With WNOHANG the kernel zeroes si_pid when no child is ready (and has
     // then written info, so reading it is safe).
     r = gh::sys(SYS_waitid, idtype, id, info, options | WNOHANG, nullptr);
-    if (r != 0 || info->si_pid != 0) return static_cast<int>(r);
+    if (r != 0 || info->si_pid != 0) return cp.done(static_cast<int>(r));
   }
-  return static_cast<int>(gh::offload_call_interruptible(
-      true, [&] { return gh::sys(SYS_waitid, idtype, id, info, options, nullptr); }));
+  return cp.done(static_cast<int>(gh::offload_call_interruptible(
+      true, [&] { return gh::sys(SYS_waitid, idtype, id, info, options, nullptr); })));
 }
 
 // ---- system and pclose ----

@@ -15,6 +15,7 @@
 #include "core/green.h"
 #include "core/spinlock.h"
 #include "core/sys.h"
+#include "shim/cancel.h"
 #include "shim/control.h"
 #include "shim/report.h"
 #include "shim/thread_registry.h"
@@ -432,20 +433,22 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
 }  // namespace
 
 GH_EXPORT int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
+  CancelPoint cp;
   ensure_real();
-  if (!may_park()) return real::sigtimedwait(set, info, tmo);
+  if (!may_park()) return cp.done(real::sigtimedwait(set, info, tmo));
   int64_t deadline = gh::kNoDeadline;
   if (tmo) {
     timespec ts;
-    if (copy_from_user(&ts, tmo, sizeof ts) != 0) return ret_errno(-EFAULT);
-    if (!gh::valid_interval(ts)) return ret_errno(-EINVAL);
+    if (copy_from_user(&ts, tmo, sizeof ts) != 0) return cp.done(ret_errno(-EFAULT));
+    if (!gh::valid_interval(ts)) return cp.done(ret_errno(-EINVAL));
     deadline = gh::deadline_after(gh::timespec_ns(ts));
   }
-  return ret_errno(green_sigwait(set, info, deadline));
+  return cp.done(ret_errno(green_sigwait(set, info, deadline)));
 }
 
 GH_EXPORT int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
-  return sigtimedwait(set, info, nullptr);
+  CancelPoint cp;
+  return cp.done(sigtimedwait(set, info, nullptr));
 }
 
 GH_EXPORT int sigwait(const sigset_t* set, int* sig) {
@@ -476,14 +479,16 @@ int wait_for_handler(const uint32_t* handlers_since) {
 }  // namespace
 
 GH_EXPORT int pause(void) {
-  if (!may_park()) return real::pause();
-  return wait_for_handler(nullptr);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::pause());
+  return cp.done(wait_for_handler(nullptr));
 }
 
 GH_EXPORT int sigsuspend(const sigset_t* mask) {
-  if (!may_park()) return real::sigsuspend(mask);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::sigsuspend(mask));
   sigset_t want, old;
-  if (copy_from_user(&want, mask, sizeof want) != 0) return ret_errno(-EFAULT);
+  if (copy_from_user(&want, mask, sizeof want) != 0) return cp.done(ret_errno(-EFAULT));
   // The mask is the thread's own while it waits; a signal it unblocks that is
   // already pending runs its handler here, which ends the wait at once.
   uint32_t since = gh::self()->handlers_ran.load(std::memory_order_acquire);
@@ -491,7 +496,7 @@ GH_EXPORT int sigsuspend(const sigset_t* mask) {
   int r = wait_for_handler(&since);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = EINTR;
-  return r;
+  return cp.done(r);
 }
 
 // ---- The offload pool's interrupt signal ----

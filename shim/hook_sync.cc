@@ -23,6 +23,7 @@
 #include "core/rwlock.h"
 #include "core/semaphore.h"
 #include "core/spin.h"
+#include "shim/cancel.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
 
@@ -143,29 +144,43 @@ GH_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
   return gc(c)->broadcast();
 }
 
+namespace {
+// A cancellation point: the thread acts on a cancellation with m held, as
+// natively. A wake-up it took goes on to another waiter (a spurious one at
+// worst, which POSIX allows), so that no signal is lost to a thread that
+// ends.
+int cond_done(CancelPoint& cp, pthread_cond_t* c, int rc) {
+  if (rc == 0 && cp.requested()) gc(c)->signal();
+  return cp.done(rc);
+}
+}  // namespace
+
 GH_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+  CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return real::pthread_cond_wait(c, m);
-    return EINVAL;  // a green cond with a native mutex or the reverse
+    if (native(c) && native(m)) return cp.done(real::pthread_cond_wait(c, m));
+    return cp.done(EINVAL);  // a green cond with a native mutex or the reverse
   }
-  return gc(c)->wait(*gm(m));
+  return cond_done(cp, c, gc(c)->wait(*gm(m)));
 }
 
 GH_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abs) {
+  CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return real::pthread_cond_timedwait(c, m, abs);
-    return EINVAL;
+    if (native(c) && native(m)) return cp.done(real::pthread_cond_timedwait(c, m, abs));
+    return cp.done(EINVAL);
   }
-  return gc(c)->timedwait(*gm(m), abs);
+  return cond_done(cp, c, gc(c)->timedwait(*gm(m), abs));
 }
 
 GH_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clk,
                                      const timespec* abs) {
+  CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return real::pthread_cond_clockwait(c, m, clk, abs);
-    return EINVAL;
+    if (native(c) && native(m)) return cp.done(real::pthread_cond_clockwait(c, m, clk, abs));
+    return cp.done(EINVAL);
   }
-  return gc(c)->clockwait(*gm(m), clk, abs);
+  return cond_done(cp, c, gc(c)->clockwait(*gm(m), clk, abs));
 }
 
 // ---- rwlock ----
@@ -298,9 +313,10 @@ GH_EXPORT int sem_destroy(sem_t* s) {
 }
 
 GH_EXPORT int sem_wait(sem_t* s) {
-  if (native(s)) return real::sem_wait(s);
+  CancelPoint cp;
+  if (native(s)) return cp.done(real::sem_wait(s));
   // EINTR from a handler without SA_RESTART, as glibc's (signal(7)).
-  return sem_ret(gs(s)->wait(gh::Semaphore::Intr::kUnlessRestart));
+  return cp.done(sem_ret(gs(s)->wait(gh::Semaphore::Intr::kUnlessRestart)));
 }
 
 GH_EXPORT int sem_trywait(sem_t* s) {
@@ -309,14 +325,16 @@ GH_EXPORT int sem_trywait(sem_t* s) {
 }
 
 GH_EXPORT int sem_timedwait(sem_t* s, const timespec* abs) {
-  if (native(s)) return real::sem_timedwait(s, abs);
+  CancelPoint cp;
+  if (native(s)) return cp.done(real::sem_timedwait(s, abs));
   // EINTR from any handler: the kernel never restarts a timed futex wait.
-  return sem_ret(gs(s)->timedwait(abs, gh::Semaphore::Intr::kAlways));
+  return cp.done(sem_ret(gs(s)->timedwait(abs, gh::Semaphore::Intr::kAlways)));
 }
 
 GH_EXPORT int sem_clockwait(sem_t* s, clockid_t clk, const timespec* abs) {
-  if (native(s)) return real::sem_clockwait(s, clk, abs);
-  return sem_ret(gs(s)->clockwait(clk, abs, gh::Semaphore::Intr::kAlways));
+  CancelPoint cp;
+  if (native(s)) return cp.done(real::sem_clockwait(s, clk, abs));
+  return cp.done(sem_ret(gs(s)->clockwait(clk, abs, gh::Semaphore::Intr::kAlways)));
 }
 
 GH_EXPORT int sem_post(sem_t* s) {

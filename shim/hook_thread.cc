@@ -21,6 +21,7 @@
 #include "core/pool.h"
 #include "core/thread_pointer.h"
 #include "core/log.h"
+#include "shim/cancel.h"
 #include "shim/config.h"
 #include "shim/glibc_tls.h"
 #include "shim/key_table.h"
@@ -43,7 +44,11 @@ pthread_t native_of(pthread_t t) {
 void* green_start(void* p) {
   auto* st = static_cast<ShimThread*>(p);
   if (gh::exact_tls()) glibc_tls_thread_start();
-  return st->start(st->arg);
+  void* v = st->start(st->arg);
+  // Returned: destructors at exit are no cancellation points any more.
+  st->g->exiting = true;
+  st->g->cancel_point = false;
+  return v;
 }
 
 // glibc's default thread stack size: from RLIMIT_STACK at start-up (8 MiB
@@ -176,6 +181,11 @@ int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*s
 
 namespace {
 // Joins st's green thread; frees the record on success. pthread codes.
+// A join is a cancellation point. A join that completed returns (the
+// cancellation acts at the next point); one the cancellation ended (EINTR
+// from gh::join) acts, leaving the target joinable.
+int join_done(CancelPoint& cp, int rc) { return rc == EINTR ? cp.done(rc) : rc; }
+
 int join_green(ShimThread* st, void** ret, int64_t deadline) {
   void* res = nullptr;
   gh::GreenThread* g = st->g;
@@ -248,12 +258,13 @@ void root_exits(void* value) {
 
 GH_EXPORT int pthread_join(pthread_t t, void** ret) {
   if (!threads_green()) return real::pthread_join(t, ret);
+  CancelPoint cp;
   ShimThread* st = shim_from_handle(t);
   if (!st) {
     if (joins_own_root(t)) return join_root(ret, gh::kNoDeadline, false);
     return real::pthread_join(t, ret);
   }
-  return join_green(st, ret, gh::kNoDeadline);
+  return join_done(cp, join_green(st, ret, gh::kNoDeadline));
 }
 
 GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
@@ -274,10 +285,12 @@ GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
 GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
                                    const timespec* abstime) {
   if (!threads_green()) return real::pthread_clockjoin_np(t, ret, clk, abstime);
+  CancelPoint cp;
   ShimThread* st = shim_from_handle(t);
   if (!st && !joins_own_root(t)) return real::pthread_clockjoin_np(t, ret, clk, abstime);
   if (!abstime)
-    return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
+    return st ? join_done(cp, join_green(st, ret, gh::kNoDeadline))
+              : join_root(ret, gh::kNoDeadline, false);
   if (!gh::valid_clock(clk)) return EINVAL;
   if (!gh::valid_timespec(*abstime)) return EINVAL;
   if (!st) {
@@ -301,7 +314,7 @@ GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
       return rc == EBUSY ? ETIMEDOUT : rc;
     }
     int rc = join_green(st, ret, gh::deadline_after(rel));
-    if (rc != ETIMEDOUT) return rc;
+    if (rc != ETIMEDOUT) return join_done(cp, rc);
     // Timed out on the monotonic clock: re-check the requested clock, which
     // may have been stepped, so that we never report ETIMEDOUT early.
   }
@@ -452,15 +465,28 @@ GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
   real::__pthread_unregister_cancel(buf);
 }
 
-// The _defer_np/_restore_np forms also switch the cancellation type, which
-// means nothing for green threads (they cannot be cancelled).
+// The _defer_np/_restore_np forms also make the cancellation type deferred
+// for the handler's extent, and then restore the type saved in the buffer.
 GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) return push_cleanup(st, buf);
+  if (ShimThread* st = green_self()) {
+    push_cleanup(st, buf);
+    reinterpret_cast<UnwindBuf*>(buf)->priv.data.canceltype =
+        st->g->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
+    st->g->cancel_async = false;
+    return;
+  }
   real::__pthread_register_cancel_defer(buf);
 }
 
 GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
+  if (ShimThread* st = green_self()) {
+    pop_cleanup(st, buf);
+    if (reinterpret_cast<UnwindBuf*>(buf)->priv.data.canceltype == PTHREAD_CANCEL_ASYNCHRONOUS) {
+      st->g->cancel_async = true;
+      gh::shim::act_on_cancel(st->g);
+    }
+    return;
+  }
   real::__pthread_unregister_cancel_restore(buf);
 }
 
@@ -501,6 +527,10 @@ GH_EXPORT void pthread_exit(void* value) {
     __builtin_unreachable();
   }
   st->exit_value = value;
+  // Cancellation points in its cleanup handlers and destructors no longer
+  // act (glibc marks the thread EXITING likewise).
+  st->g->exiting = true;
+  st->g->cancel_point = false;
   unwind_green(st);
 }
 
@@ -578,14 +608,6 @@ GH_EXPORT int raise(int sig) {
   if (r == 0) return 0;
   errno = r;
   return -1;
-}
-
-GH_EXPORT int pthread_cancel(pthread_t t) {
-  if (!threads_green()) return real::pthread_cancel(t);
-  ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_cancel(t);
-  gh::log_warn("pthread_cancel of a green thread is not supported; ignored");
-  return ENOTSUP;
 }
 
 GH_EXPORT int pthread_setschedparam(pthread_t t, int policy, const sched_param* p) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "core/green.h"
+#include "shim/cancel.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -53,39 +54,43 @@ bool green_clock(clockid_t clk) {
 }  // namespace
 
 GH_EXPORT int nanosleep(const timespec* req, timespec* rem) {
-  if (!may_park()) return real::nanosleep(req, rem);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::nanosleep(req, rem));
   int e = green_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
   if (e) {
     errno = e;
-    return -1;
+    return cp.done(-1);
   }
-  return 0;
+  return cp.done(0);
 }
 
 GH_EXPORT int __nanosleep(const timespec* req, timespec* rem) { return nanosleep(req, rem); }
 
 GH_EXPORT int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
-  if (!may_park() || !green_clock(clk)) return real::clock_nanosleep(clk, flags, req, rem);
-  return green_nanosleep(clk, flags, req, rem);
+  CancelPoint cp;
+  if (!may_park() || !green_clock(clk)) return cp.done(real::clock_nanosleep(clk, flags, req, rem));
+  return cp.done(green_nanosleep(clk, flags, req, rem));
 }
 
 GH_EXPORT unsigned sleep(unsigned secs) {
-  if (!may_park()) return real::sleep(secs);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::sleep(secs));
   timespec ts{static_cast<time_t>(secs), 0};
   timespec rem{0, 0};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR)
-    return static_cast<unsigned>(rem.tv_sec);  // glibc's: whole seconds, rounded down
-  return 0;
+    return cp.done(static_cast<unsigned>(rem.tv_sec));  // glibc's: whole seconds, rounded down
+  return cp.done(0);
 }
 
 GH_EXPORT int usleep(useconds_t us) {
-  if (!may_park()) return real::usleep(us);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::usleep(us));
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr) == EINTR) {
     errno = EINTR;
-    return -1;
+    return cp.done(-1);
   }
-  return 0;
+  return cp.done(0);
 }
 
 GH_EXPORT int sched_yield(void) {

@@ -13,6 +13,7 @@
 
 #include "core/green.h"
 #include "ioring/poll_many.h"
+#include "shim/cancel.h"
 #include "shim/state.h"
 #include "shim/user_mem.h"
 
@@ -94,8 +95,9 @@ struct MaskScope {
 }  // namespace
 
 GH_EXPORT int poll(pollfd* fds, nfds_t n, int timeout) {
-  if (timeout == 0 || !may_park()) return real::poll(fds, n, timeout);
-  return green_poll(fds, n, ms_deadline(timeout));
+  CancelPoint cp;
+  if (timeout == 0 || !may_park()) return cp.done(real::poll(fds, n, timeout));
+  return cp.done(green_poll(fds, n, ms_deadline(timeout)));
 }
 
 GH_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
@@ -104,15 +106,16 @@ GH_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
 }
 
 GH_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
-  if (!may_park()) return real::ppoll(fds, n, tmo, mask);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::ppoll(fds, n, tmo, mask));
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
-    return -1;
+    return cp.done(-1);
   }
-  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) return real::ppoll(fds, n, tmo, mask);
+  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) return cp.done(real::ppoll(fds, n, tmo, mask));
   MaskScope m(mask);
-  return green_poll(fds, n, deadline);
+  return cp.done(green_poll(fds, n, deadline));
 }
 
 GH_EXPORT int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask,
@@ -159,19 +162,21 @@ int green_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, int64_t deadline)
 }  // namespace
 
 GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) {
-  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE) return real::select(nfds, rd, wr, ex, tv);
+  CancelPoint cp;
+  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE)
+    return cp.done(real::select(nfds, rd, wr, ex, tv));
   int64_t deadline = gh::kNoDeadline;
   if (tv) {
     timeval t;
     if (copy_from_user(&t, tv, sizeof t) != 0) {
       errno = EFAULT;
-      return -1;
+      return cp.done(-1);
     }
     if (t.tv_sec < 0 || t.tv_usec < 0) {
       errno = EINVAL;
-      return -1;
+      return cp.done(-1);
     }
-    if (t.tv_sec == 0 && t.tv_usec == 0) return real::select(nfds, rd, wr, ex, tv);
+    if (t.tv_sec == 0 && t.tv_usec == 0) return cp.done(real::select(nfds, rd, wr, ex, tv));
     int64_t ns = int64_t{t.tv_sec} * gh::kNsPerSec + int64_t{t.tv_usec} * 1000;
     deadline = gh::deadline_after(ns);
   }
@@ -183,22 +188,23 @@ GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) 
     tv->tv_sec = static_cast<time_t>(left / gh::kNsPerSec);
     tv->tv_usec = static_cast<suseconds_t>((left % gh::kNsPerSec) / 1000);
   }
-  return r;
+  return cp.done(r);
 }
 
 GH_EXPORT int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* tmo,
                       const sigset_t* mask) {
+  CancelPoint cp;
   if (!may_park() || nfds < 0 || nfds > FD_SETSIZE)
-    return real::pselect(nfds, rd, wr, ex, tmo, mask);
+    return cp.done(real::pselect(nfds, rd, wr, ex, tmo, mask));
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
-    return -1;
+    return cp.done(-1);
   }
   if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0)
-    return real::pselect(nfds, rd, wr, ex, tmo, mask);
+    return cp.done(real::pselect(nfds, rd, wr, ex, tmo, mask));
   MaskScope m(mask);
-  return green_select(nfds, rd, wr, ex, deadline);
+  return cp.done(green_select(nfds, rd, wr, ex, deadline));
 }
 
 namespace {
@@ -217,26 +223,29 @@ int green_epoll(int epfd, epoll_event* evs, int max, int64_t deadline) {
 }  // namespace
 
 GH_EXPORT int epoll_wait(int epfd, epoll_event* evs, int max, int timeout) {
-  if (timeout == 0 || !may_park()) return real::epoll_wait(epfd, evs, max, timeout);
-  return green_epoll(epfd, evs, max, ms_deadline(timeout));
+  CancelPoint cp;
+  if (timeout == 0 || !may_park()) return cp.done(real::epoll_wait(epfd, evs, max, timeout));
+  return cp.done(green_epoll(epfd, evs, max, ms_deadline(timeout)));
 }
 
 GH_EXPORT int epoll_pwait(int epfd, epoll_event* evs, int max, int timeout, const sigset_t* mask) {
-  if (timeout == 0 || !may_park()) return real::epoll_pwait(epfd, evs, max, timeout, mask);
+  CancelPoint cp;
+  if (timeout == 0 || !may_park()) return cp.done(real::epoll_pwait(epfd, evs, max, timeout, mask));
   MaskScope m(mask);
-  return green_epoll(epfd, evs, max, ms_deadline(timeout));
+  return cp.done(green_epoll(epfd, evs, max, ms_deadline(timeout)));
 }
 
 GH_EXPORT int epoll_pwait2(int epfd, epoll_event* evs, int max, const timespec* tmo,
                            const sigset_t* mask) {
-  if (!may_park()) return real::epoll_pwait2(epfd, evs, max, tmo, mask);
+  CancelPoint cp;
+  if (!may_park()) return cp.done(real::epoll_pwait2(epfd, evs, max, tmo, mask));
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
-    return -1;
+    return cp.done(-1);
   }
   if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0)
-    return real::epoll_pwait2(epfd, evs, max, tmo, mask);
+    return cp.done(real::epoll_pwait2(epfd, evs, max, tmo, mask));
   MaskScope m(mask);
-  return green_epoll(epfd, evs, max, deadline);
+  return cp.done(green_epoll(epfd, evs, max, deadline));
 }

@@ -162,6 +162,9 @@ namespace gh::shim {
   D(pthread_getname_np, nullptr)                                                \
   D(pthread_getattr_np, nullptr)                                                \
   D(pthread_cancel, nullptr)                                                    \
+  D(pthread_testcancel, nullptr)                                                \
+  D(pthread_setcancelstate, nullptr)                                            \
+  D(pthread_setcanceltype, nullptr)                                             \
   D(pthread_setschedparam, nullptr)                                             \
   D(pthread_getschedparam, nullptr)                                             \
   D(pthread_setschedprio, nullptr)                                              \

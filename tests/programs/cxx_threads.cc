@@ -51,6 +51,34 @@ void* exiting_thread(void*) {
   return nullptr;
 }
 
+// pthread_cancel of a thread blocked in std::condition_variable::wait deep
+// in its stack: the same unwinding, with the lock held again (unique_lock's
+// destructor unlocks it; a later lock by main proves it was released).
+std::mutex g_cancel_mu;
+std::condition_variable g_cancel_cv;
+std::atomic<bool> g_cancel_ready{false};
+
+void wait_deep(int depth) {
+  Noisy n("wframe" + std::to_string(depth));
+  if (depth == 0) {
+    std::unique_lock<std::mutex> lk(g_cancel_mu);
+    g_cancel_ready = true;
+    for (;;) g_cancel_cv.wait(lk);  // never notified
+  }
+  wait_deep(depth - 1);
+}
+
+void* cancelled_thread(void*) {
+  Noisy outer("outer");
+  try {
+    wait_deep(2);
+  } catch (...) {
+    log("catch(...) saw the cancellation");
+    throw;
+  }
+  return nullptr;
+}
+
 // A producer/consumer queue with a mutex and two condition variables.
 struct Queue {
   std::mutex mu;
@@ -92,7 +120,25 @@ int main() {
     pthread_create(&t, nullptr, exiting_thread, nullptr);
     void* v = nullptr;
     pthread_join(t, &v);
-    std::printf("pthread_exit value %ld; unwinding:", static_cast<long>(reinterpret_cast<intptr_t>(v)));
+    std::printf("pthread_exit value %ld; unwinding:",
+                static_cast<long>(reinterpret_cast<intptr_t>(v)));
+    for (auto& s : g_log) std::printf(" %s;", s.c_str());
+    std::printf("\n");
+    g_log.clear();
+  }
+
+  // pthread_cancel unwinds the same way from a condition variable wait.
+  {
+    pthread_t t;
+    pthread_create(&t, nullptr, cancelled_thread, nullptr);
+    while (!g_cancel_ready) std::this_thread::yield();
+    int rc = pthread_cancel(t);
+    void* v = nullptr;
+    pthread_join(t, &v);
+    bool relocked = g_cancel_mu.try_lock();
+    if (relocked) g_cancel_mu.unlock();
+    std::printf("pthread_cancel %d, canceled %d, mutex free %d; unwinding:", rc,
+                v == PTHREAD_CANCELED, relocked);
     for (auto& s : g_log) std::printf(" %s;", s.c_str());
     std::printf("\n");
     g_log.clear();
@@ -162,7 +208,8 @@ int main() {
       }
     });
     std::printf("async: %s\n", f.get().c_str());
-    auto g = std::async(std::launch::async, []() -> int { throw std::logic_error("to the joiner"); });
+    auto g =
+        std::async(std::launch::async, []() -> int { throw std::logic_error("to the joiner"); });
     try {
       g.get();
     } catch (const std::logic_error& e) {

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+// Cancellation: pthread_cancel, pthread_testcancel, pthread_setcancelstate
+// and pthread_setcanceltype for green threads (docs/design.md,
+// "Cancellation"). glibc's own implementation signals the OS thread
+// (SIGCANCEL) and unwinds whatever runs there; a green thread keeps its
+// cancellation state in its GreenThread instead, is woken from a wait at a
+// cancellation point by Carrier::cancel_wait, and acts on the request in
+// the hook (shim/cancel.h). Roots (main, threads the shim did not create)
+// keep glibc's.
+#include <pthread.h>
+
+#include <cerrno>
+
+#include "core/green_thread.h"
+#include "core/log.h"
+#include "shim/cancel.h"
+#include "shim/real.h"
+#include "shim/state.h"
+#include "shim/thread_registry.h"
+
+using namespace gh::shim;
+
+namespace gh::shim {
+
+void act_on_cancel(GreenThread* g) {
+  if (g->cancel_disabled || g->exiting || g->is_root()) return;
+  if (!g->cancel_requested.load(std::memory_order_acquire)) return;
+  g->cancel_point = false;
+  // The shim's pthread_exit: marks the thread exiting (no second
+  // cancellation in its cleanup handlers) and unwinds its stack.
+  pthread_exit(PTHREAD_CANCELED);
+}
+
+}  // namespace gh::shim
+
+namespace {
+
+// The running green thread the shim created (not a root), or nullptr.
+gh::GreenThread* green_thread_self() {
+  if (!threads_green()) return nullptr;
+  gh::GreenThread* g = running_green_thread();
+  return g && g->user ? g : nullptr;
+}
+
+}  // namespace
+
+GH_EXPORT int pthread_cancel(pthread_t t) {
+  if (!threads_green()) return real::pthread_cancel(t);
+  ShimThread* st = shim_from_handle(t);
+  if (!st) return real::pthread_cancel(t);
+  gh::GreenThread* g = st->g;
+  g->lock.lock();
+  bool exited = g->exited;
+  g->lock.unlock();
+  // Ended already: its outcome is decided (glibc returns 0 too).
+  if (exited) return 0;
+  if (g->cancel_requested.exchange(true, std::memory_order_seq_cst)) return 0;
+  if (g == running_green_thread()) {
+    // Self-cancellation acts at once only when asynchronous.
+    if (g->cancel_async) act_on_cancel(g);
+    return 0;
+  }
+  // Parked in a cancellation point: end that wait; the hook then acts.
+  // Running, or in any other wait: it acts at its next cancellation point.
+  bool ended = gh::Carrier::cancel_wait(g);
+  gh::log_debug("pthread_cancel: green thread %llu %s", static_cast<unsigned long long>(g->id),
+                ended ? "woken from its wait" : "acts at its next cancellation point");
+  return 0;
+}
+
+GH_EXPORT void pthread_testcancel(void) {
+  gh::GreenThread* g = green_thread_self();
+  if (!g) {
+    ensure_real();
+    return real::pthread_testcancel();
+  }
+  CancelPoint cp;
+}
+
+GH_EXPORT int pthread_setcancelstate(int state, int* old) {
+  gh::GreenThread* g = green_thread_self();
+  if (!g) {
+    ensure_real();
+    return real::pthread_setcancelstate(state, old);
+  }
+  if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
+  if (old) *old = g->cancel_disabled ? PTHREAD_CANCEL_DISABLE : PTHREAD_CANCEL_ENABLE;
+  g->cancel_disabled = state == PTHREAD_CANCEL_DISABLE;
+  // As glibc: enabling an asynchronous cancellation that is pending acts.
+  if (!g->cancel_disabled && g->cancel_async) act_on_cancel(g);
+  return 0;
+}
+
+GH_EXPORT int pthread_setcanceltype(int type, int* old) {
+  gh::GreenThread* g = green_thread_self();
+  if (!g) {
+    ensure_real();
+    return real::pthread_setcanceltype(type, old);
+  }
+  if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
+  if (old) *old = g->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
+  g->cancel_async = type == PTHREAD_CANCEL_ASYNCHRONOUS;
+  if (g->cancel_async) act_on_cancel(g);
+  return 0;
+}
