@@ -113,6 +113,9 @@ struct GreenThread : ArenaObject {
   // [running] Inside a cancellation point with cancellation enabled: its
   // interruptible waits, and cond and join waits, end on a cancel.
   bool cancel_point = false;
+  // [running, read by any thread] The futex word it is parked on in a
+  // futex_wait_cancellable (a condition variable's), for futex_cancel.
+  std::atomic<const void*> cancel_futex{nullptr};
   // [running] The earliest deadline (CLOCK_MONOTONIC ns, < 0 none) of the
   // thread's open gh_timeout scopes (greenhouse.h): its waits that honour
   // one end with ETIMEDOUT then (docs/api.md, "Timeout").

@@ -136,10 +136,17 @@ int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const c
   ParkNode node;
   node.addr.store(addr, std::memory_order_relaxed);
   node.w.g = me;
+  // A cancellable wait publishes its address before it links its node, and
+  // looks for a request after: either futex_cancel() finds the node or we
+  // see the request (the store and the load here, the request's store and
+  // the address's load there, are sequentially consistent).
+  const bool cancellable = ends == Ends::kCancel && me->cancel_point;
+  if (cancellable) me->cancel_futex.store(addr, std::memory_order_seq_cst);
   Bucket& b = bucket_of(addr);
   b.lock.lock();
   if (load_word(addr) != expected) {
     b.lock.unlock();
+    if (cancellable) me->cancel_futex.store(nullptr, std::memory_order_relaxed);
     return -EAGAIN;
   }
   if (first)
@@ -149,16 +156,18 @@ int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const c
   b.lock.unlock();
 
   int r;
-  switch (ends) {
-    case Ends::kNever:
+  int waiting = Waiter::kWaiting;
+  if (ends == Ends::kNever || ends == Ends::kCancel) {
+    if (cancellable && me->cancel_requested.load(std::memory_order_seq_cst) &&
+        node.w.state.compare_exchange_strong(waiting, Waiter::kInterrupted,
+                                             std::memory_order_acq_rel))
+      r = Waiter::kInterrupted;  // requested already: no wait
+    else
       r = park_waiter(node.w, deadline_ns, what, addr);
-      break;
-    case Ends::kCancel:
-      r = park_waiter_cancellable(node.w, deadline_ns, what, addr);
-      break;
-    default:
-      r = park_waiter_interruptible(node.w, deadline_ns, ends == Ends::kSignalUnlessRestart, what);
+  } else {
+    r = park_waiter_interruptible(node.w, deadline_ns, ends == Ends::kSignalUnlessRestart, what);
   }
+  if (cancellable) me->cancel_futex.store(nullptr, std::memory_order_relaxed);
   if (r == Waiter::kWoken) return node.handed ? kFutexHandedOff : 0;  // the waker unlinked us
   // Timed out or interrupted: nobody can claim us any more, but a waker may
   // be walking the list. Unlink under the lock unless a waker already did.
@@ -184,6 +193,28 @@ int futex_wait_cancellable(const void* addr, uint32_t expected, int64_t deadline
                            const char* what) {
   return futex_park(addr, expected, deadline_ns, what, false, Ends::kCancel);
 }
+
+bool futex_cancel(GreenThread* g) {
+  const void* addr = g->cancel_futex.load(std::memory_order_seq_cst);
+  if (!addr) return false;
+  Bucket& b = bucket_of(addr);
+  bool ended = false;
+  b.lock.lock();
+  for (ParkNode* p = b.head; p; p = p->next) {
+    if (p->w.g != g || p->addr.load(std::memory_order_relaxed) != addr) continue;
+    // Left linked: the waiter unlinks itself, as after a timeout. Winning
+    // the state keeps it parked (and p valid) until the ready() below.
+    int waiting = Waiter::kWaiting;
+    ended = p->w.state.compare_exchange_strong(waiting, Waiter::kInterrupted,
+                                               std::memory_order_acq_rel);
+    break;
+  }
+  b.lock.unlock();
+  if (ended) Carrier::ready(g);
+  return ended;
+}
+
+bool cancel_wait(GreenThread* g) { return Carrier::cancel_wait(g) || futex_cancel(g); }
 
 int futex_wake(const void* addr, int n) {
   if (n <= 0) return 0;

@@ -33,6 +33,8 @@
 
 namespace gh {
 
+struct GreenThread;
+
 // An integer accessed only atomically (std::atomic_ref). Unlike std::atomic
 // it is trivially default-constructible, so objects holding it may live in
 // zero-filled storage that no constructor ever ran on.
@@ -85,9 +87,17 @@ int futex_wait(const void* addr, uint32_t expected, int64_t deadline_ns, const c
 int futex_wait_interruptible(const void* addr, uint32_t expected, int64_t deadline_ns,
                              bool restartable, const char* what = "futex");
 // futex_wait() that, inside a cancellation point (GreenThread::cancel_point),
-// a pthread_cancel of the thread ends with -EINTR; signal handlers do not.
+// a pthread_cancel of the thread ends with -EINTR (futex_cancel); signal
+// handlers do not. Costs the wait two stores and a load, no lock.
 int futex_wait_cancellable(const void* addr, uint32_t expected, int64_t deadline_ns,
                            const char* what = "futex");
+// Any thread, after setting g->cancel_requested: ends g's
+// futex_wait_cancellable() if it is parked in one. Returns whether it did.
+bool futex_cancel(GreenThread* g);
+// Any thread, after setting g->cancel_requested: ends g's wait if a
+// cancellation ends it (Carrier::cancel_wait, futex_cancel). Returns whether
+// it did; if not, g sees the request at its next cancellation point.
+bool cancel_wait(GreenThread* g);
 inline int futex_wait(const std::atomic<uint32_t>* addr, uint32_t expected, int64_t deadline_ns,
                       const char* what = "futex") {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));

@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "core/green_thread.h"
+#include "core/parking_lot.h"
 #include "core/log.h"
 #include "shim/cancel.h"
 #include "shim/real.h"
@@ -62,7 +63,7 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
   }
   // Parked in a cancellation point: end that wait; the hook then acts.
   // Running, or in any other wait: it acts at its next cancellation point.
-  bool ended = gh::Carrier::cancel_wait(g);
+  bool ended = gh::cancel_wait(g);
   gh::log_debug("pthread_cancel: green thread %llu %s", static_cast<unsigned long long>(g->id),
                 ended ? "woken from its wait" : "acts at its next cancellation point");
   return 0;

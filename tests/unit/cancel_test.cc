@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Cancellation in the runtime (docs/design.md, "Cancellation"): inside a
-// cancellation point (GreenThread::cancel_point) Carrier::cancel_wait ends a
+// cancellation point (GreenThread::cancel_point) gh::cancel_wait ends a
 // condition variable wait (the mutex held again), a join (the target still
 // joinable), a sleep and a futex wait; a request made before the wait began
 // ends it at once; outside a cancellation point, and for signal handlers,
@@ -30,7 +30,7 @@ using namespace gh_test;
 // answer (whether it ended a wait).
 bool cancel(gh::GreenThread* g) {
   g->cancel_requested.store(true, std::memory_order_seq_cst);
-  return gh::Carrier::cancel_wait(g);
+  return gh::cancel_wait(g);
 }
 
 // Runs fn inside a cancellation point of the running green thread.
