@@ -29,6 +29,7 @@
 
 #include "core/glibc_abi.h"
 #include "core/parking_lot.h"
+#include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "shim/state.h"
@@ -112,8 +113,14 @@ int await_input(FILE* f, int fd, FdEntry* e) {
   return wait_ready(fd, e, POLLIN, fd_deadline(e, false));
 }
 
-// A wait that failed is, to the FILE, a read that failed.
+// A wait that failed is, to the FILE, a read that failed. One that a
+// pthread_cancel ended acts here, leaving the FILE as it is (natively the
+// cancelled read never returned); the FILE lock is released as the stack
+// unwinds (FileLock).
 int read_failed(FILE* f, int err) {
+  if (err == EINTR) {
+    if (gh::GreenThread* g = running_green_thread()) act_on_cancel(g);
+  }
   f->_flags |= _IO_ERR_SEEN;
   errno = err;
   return EOF;
@@ -389,6 +396,7 @@ GH_EXPORT int __uflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::__uflow(f);
+  CancelPoint cp;
   return green_uflow(f, fd, e);
 }
 
@@ -396,6 +404,7 @@ GH_EXPORT int __underflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::__underflow(f);
+  CancelPoint cp;
   return green_underflow(f, fd, e);
 }
 
@@ -410,11 +419,14 @@ GH_EXPORT int __overflow(FILE* f, int ch) {
 
 // ---- input ----
 
+// The input functions are cancellation points, as glibc's (their read is):
+// a parked refill is woken by pthread_cancel (read_failed acts).
 #define GH_STDIO_GETC(name, locked)             \
   GH_EXPORT int name(FILE* f) {                 \
     int fd;                                     \
     FdEntry* e = parks(f, &fd);                 \
     if (!e) return real::name(f);               \
+    CancelPoint cp;                             \
     if (!(locked)) return green_getc(f, fd, e); \
     FileLock lock(f);                           \
     return green_getc(f, fd, e);                \
@@ -430,6 +442,7 @@ GH_EXPORT char* fgets(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fgets(buf, n, f);
+  CancelPoint cp;
   if (n <= 1) return green_fgets(buf, n, f, fd, e);
   FileLock lock(f);
   return green_fgets(buf, n, f, fd, e);
@@ -439,6 +452,7 @@ GH_EXPORT char* fgets_unlocked(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fgets_unlocked(buf, n, f);
+  CancelPoint cp;
   return green_fgets(buf, n, f, fd, e);
 }
 
@@ -458,6 +472,7 @@ GH_EXPORT size_t fread(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fread(ptr, size, count, f);
+  CancelPoint cp;
   FileLock lock(f);
   return green_fread(ptr, size, count, f, fd, e);
 }
@@ -466,6 +481,7 @@ GH_EXPORT size_t fread_unlocked(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fread_unlocked(ptr, size, count, f);
+  CancelPoint cp;
   return green_fread(ptr, size, count, f, fd, e);
 }
 
@@ -486,6 +502,7 @@ GH_EXPORT ssize_t getdelim(char** lineptr, size_t* n, int delim, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::getdelim(lineptr, n, delim, f);
+  CancelPoint cp;
   if (!lineptr || !n) {
     errno = EINVAL;
     return -1;

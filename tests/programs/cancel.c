@@ -3,7 +3,8 @@
  *
  *   - a thread blocked in a cancellation point (read, recv, accept, poll,
  *     select, epoll_wait, nanosleep, sem_wait, sigwait, pause,
- *     pthread_cond_wait, pthread_join) is woken and ends: its cleanup
+ *     pthread_cond_wait, pthread_join, fgets and getline on a pipe) is woken
+ *     and ends (a FILE it read is left usable): its cleanup
  *     handlers run innermost first, and pthread_join returns PTHREAD_CANCELED;
  *   - a cancellation requested while the thread runs acts at its next
  *     cancellation point (pthread_testcancel, usleep), not before;
@@ -39,6 +40,8 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_mu_unlock_rc = -1;
 static pthread_t g_join_target;
 static int g_epfd;
+static int g_file_pipe[2];
+static FILE* g_file; /* the read end of g_file_pipe */
 
 static void note(void* digit) {
   atomic_store(&g_cleanup, atomic_load(&g_cleanup) * 10 + (int)(intptr_t)digit);
@@ -61,6 +64,8 @@ enum kind {
   K_PAUSE,
   K_COND,
   K_JOIN,
+  K_FGETS,
+  K_GETLINE,
   K_COUNT
 };
 static const char* kind_name[] = {"read",
@@ -74,7 +79,9 @@ static const char* kind_name[] = {"read",
                                   "sigwait",
                                   "pause",
                                   "pthread_cond_wait",
-                                  "pthread_join"};
+                                  "pthread_join",
+                                  "fgets",
+                                  "getline"};
 
 static void block_in(enum kind k) {
   char c;
@@ -130,6 +137,18 @@ static void block_in(enum kind k) {
     case K_JOIN:
       pthread_join(g_join_target, NULL);
       break;
+    case K_FGETS: {
+      char line[64];
+      (void)!fgets(line, sizeof line, g_file);
+      break;
+    }
+    case K_GETLINE: {
+      char* line = NULL;
+      size_t cap = 0;
+      (void)!getline(&line, &cap, g_file);
+      free(line);
+      break;
+    }
     default:
       break;
   }
@@ -178,6 +197,14 @@ static void cancel_blocked(enum kind k) {
   if (k == K_COND)
     CHECK(g_mu_unlock_rc == 0, "cond wait cancelled with the mutex held", "unlock=%d",
           g_mu_unlock_rc);
+  if (k == K_FGETS || k == K_GETLINE) {
+    /* The FILE is left usable: unlocked, no error, nothing lost. */
+    char line[64] = "";
+    if (write(g_file_pipe[1], "x\n", 2) != 2) g_failures++;
+    char* got = fgets(line, sizeof line, g_file);
+    CHECK(got && strcmp(line, "x\n") == 0 && !ferror(g_file), "FILE usable after the cancel",
+          "got=%p line=%s error=%d", (void*)got, line, ferror(g_file));
+  }
   if (k == K_JOIN) {
     /* The target of the cancelled join is still joinable. */
     if (write(g_pipe[1], "j", 1) != 1) g_failures++;
@@ -334,6 +361,7 @@ int main(void) {
   pthread_mutexattr_init(&ma);
   pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
   pthread_mutex_init(&g_mu, &ma);
+  if (pipe(g_file_pipe) != 0 || !(g_file = fdopen(g_file_pipe[0], "r"))) return 2;
   g_epfd = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN};
   epoll_ctl(g_epfd, EPOLL_CTL_ADD, g_sock[0], &ev);
