@@ -4,6 +4,7 @@
 // the shim does not emulate that take a pthread_t of a green thread act on
 // the OS thread of its carrier.
 #include <setjmp.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <sys/single_threaded.h>
 #include <sys/prctl.h>
@@ -26,6 +27,7 @@
 #include "shim/glibc_tls.h"
 #include "shim/key_table.h"
 #include "shim/thread_registry.h"
+#include "shim/user_mem.h"
 #include "shim/stack_overflow.h"
 #include "shim/state.h"
 
@@ -549,6 +551,45 @@ GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   size_t n = strlen(name);
   if (n >= sizeof st->g->name) return ERANGE;
   memcpy(st->g->name, name, n + 1);
+  return 0;
+}
+
+// prctl(PR_SET_NAME / PR_GET_NAME) names the calling thread: for a green
+// thread, its own name (what pthread_getname_np and /proc/self/task/<id>/comm
+// give), not the OS thread it runs on. Everything else passes through.
+GH_EXPORT int prctl(int option, ...) {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  ensure_real();
+  if ((option != PR_SET_NAME && option != PR_GET_NAME) || !threads_green())
+    return real::prctl(option, a2, a3, a4, a5);
+  ShimThread* st = green_self();
+  if (!st) {
+    int rc = real::prctl(option, a2, a3, a4, a5);
+    // The root renamed its OS thread: what its green threads will inherit.
+    ShimThread* me = option == PR_SET_NAME && rc == 0 ? shim_self() : nullptr;
+    if (me && me->root) me->name_known = false;
+    return rc;
+  }
+  auto* user = reinterpret_cast<char*>(a2);
+  if (option == PR_GET_NAME) {
+    if (copy_to_user(user, st->g->name, sizeof st->g->name) == 0) return 0;
+    errno = EFAULT;
+    return -1;
+  }
+  // As the kernel: up to 15 bytes of the string, EFAULT if it cannot be read.
+  char name[16] = {};
+  for (size_t i = 0; i + 1 < sizeof name; i++) {
+    if (copy_from_user(&name[i], user + i, 1) != 0) {
+      errno = EFAULT;
+      return -1;
+    }
+    if (!name[i]) break;
+  }
+  memcpy(st->g->name, name, sizeof name);
   return 0;
 }
 

@@ -33,6 +33,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -159,6 +160,7 @@ namespace gh::shim {
   D(pthread_getspecific, nullptr)                                               \
   D(pthread_setspecific, nullptr)                                               \
   D(pthread_setname_np, nullptr)                                                \
+  D(prctl, nullptr)                                                             \
   D(pthread_getname_np, nullptr)                                                \
   D(pthread_getattr_np, nullptr)                                                \
   D(pthread_cancel, nullptr)                                                    \
