@@ -108,8 +108,9 @@ struct GreenThread : ArenaObject {
   // cancellation points. The rest is the thread's own state.
   std::atomic<bool> cancel_requested{false};
   bool cancel_disabled = false;  // [running] PTHREAD_CANCEL_DISABLE
-  bool cancel_async = false;     // [running] PTHREAD_CANCEL_ASYNCHRONOUS
-  bool exiting = false;          // [running] in pthread_exit or acting on a cancel
+  // [running; read by a canceller] PTHREAD_CANCEL_ASYNCHRONOUS
+  std::atomic<bool> cancel_async{false};
+  bool exiting = false;  // [running] in pthread_exit or acting on a cancel
   // [running] Inside a cancellation point with cancellation enabled: its
   // interruptible waits, and cond and join waits, end on a cancel.
   bool cancel_point = false;

@@ -35,6 +35,15 @@ inline GreenThread* running_green_thread() {
 // Otherwise returns.
 void act_on_cancel(GreenThread* g);
 
+// In the runtime's interrupt signal's handler (uc: its ucontext): if the
+// green thread this carrier runs was interrupted in the program's code (not
+// the runtime's) with an asynchronous cancellation pending, acts on it:
+// unwinds from the handler, as glibc's SIGCANCEL handler does.
+void cancel_async_here(void* uc);
+// Records where the runtime's code lies (once, at start-up; not in a
+// signal handler), for cancel_async_here.
+void note_runtime_text();
+
 class CancelPoint {
  public:
   CancelPoint() : g_(running_green_thread()) {

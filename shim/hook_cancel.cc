@@ -7,13 +7,23 @@
 // cancellation point by Carrier::cancel_wait, and acts on the request in
 // the hook (shim/cancel.h). Roots (main, threads the shim did not create)
 // keep glibc's.
+#include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include <cerrno>
 
 #include "core/green_thread.h"
 #include "core/parking_lot.h"
 #include "core/log.h"
+#include "core/sys.h"
 #include "shim/cancel.h"
 #include "shim/real.h"
 #include "shim/state.h"
@@ -30,6 +40,50 @@ void act_on_cancel(GreenThread* g) {
   // The shim's pthread_exit: marks the thread exiting (no second
   // cancellation in its cleanup handlers) and unwinds its stack.
   pthread_exit(PTHREAD_CANCELED);
+}
+
+namespace {
+// The runtime's executable code ([lo, hi): libgreenhouse.so's), where an
+// asynchronous cancellation must not act: its locks and scheduler state
+// would be left mid-change.
+uintptr_t g_text_lo = 0, g_text_hi = 0;
+}  // namespace
+
+void note_runtime_text() {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(&note_runtime_text), &info) || !info.dli_fbase) return;
+  auto base = reinterpret_cast<uintptr_t>(info.dli_fbase);
+  auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
+  auto* ph = reinterpret_cast<const ElfW(Phdr)*>(base + eh->e_phoff);
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < eh->e_phnum; i++) {
+    if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X)) continue;
+    lo = std::min<uintptr_t>(lo, base + ph[i].p_vaddr);
+    hi = std::max<uintptr_t>(hi, base + ph[i].p_vaddr + ph[i].p_memsz);
+  }
+  if (hi > lo) {
+    g_text_lo = lo;
+    g_text_hi = hi;
+  }
+}
+
+void cancel_async_here(void* uc) {
+  Carrier* c = Carrier::current();
+  if (!c || !g_text_hi) return;
+  GreenThread* g = c->signal_safe_running();
+  if (!g || g->internal || g->is_root() || !g->user) return;
+  if (!g->cancel_requested.load(std::memory_order_acquire) ||
+      !g->cancel_async.load(std::memory_order_relaxed) || g->cancel_disabled || g->exiting)
+    return;
+  auto* ctx = static_cast<ucontext_t*>(uc);
+  auto pc = static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]);
+  // In the runtime (a hook, a switch): it acts at its next cancellation
+  // point instead.
+  if (pc >= g_text_lo && pc < g_text_hi) return;
+  // The handler blocks every signal; the thread ends with the mask it had,
+  // which its carrier's bookkeeping (applied_sigmask_) expects.
+  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &ctx->uc_sigmask, nullptr, sizeof(uint64_t));
+  act_on_cancel(g);
 }
 
 }  // namespace gh::shim
@@ -64,6 +118,13 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
   // Parked in a cancellation point: end that wait; the hook then acts.
   // Running, or in any other wait: it acts at its next cancellation point.
   bool ended = gh::cancel_wait(g);
+  // Asynchronous and running: interrupt its carrier, whose handler acts if
+  // it finds the thread in the program's code (cancel_async_here).
+  if (!ended && g->cancel_async.load(std::memory_order_relaxed) &&
+      g->state.load(std::memory_order_acquire) == gh::GreenState::kRunning) {
+    if (gh::Carrier* c = g->current_carrier())
+      gh::sys(SYS_tgkill, getpid(), c->os_tid(), kOffloadInterruptSignal);
+  }
   gh::log_debug("pthread_cancel: green thread %llu %s", static_cast<unsigned long long>(g->id),
                 ended ? "woken from its wait" : "acts at its next cancellation point");
   return 0;

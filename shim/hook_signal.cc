@@ -507,8 +507,13 @@ GH_EXPORT int sigsuspend(const sigset_t* mask) {
 
 namespace {
 // On an offload thread: nothing (its call returns EINTR, which is the point).
-// On a carrier the hog report asked (shim/report.h): its backtrace.
-void interrupt_handler(int, siginfo_t*, void* uc) { hog_capture_here(uc); }
+// On a carrier running a green thread with an asynchronous cancellation
+// pending: that cancellation (shim/cancel.h). On a carrier the hog report
+// asked (shim/report.h): its backtrace.
+void interrupt_handler(int, siginfo_t*, void* uc) {
+  cancel_async_here(uc);
+  hog_capture_here(uc);
+}
 }  // namespace
 
 namespace gh::shim {
@@ -521,6 +526,7 @@ int install_offload_interrupt() {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigfillset(&sa.sa_mask);
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
+  note_runtime_text();
   return kOffloadInterruptSignal;
 }
 }  // namespace gh::shim

@@ -13,7 +13,8 @@
  *   - a thread cancelled in pthread_join leaves its target joinable;
  *   - PTHREAD_CANCEL_DISABLE keeps a blocked read going to its data; the
  *     request then acts at the first cancellation point after re-enabling;
- *   - asynchronous self-cancellation acts at once; pthread_cancel of an
+ *   - asynchronous cancellation acts at once, also on a thread that computes
+ *     without calls (from another thread); pthread_cancel of an
  *     ended, unjoined thread returns 0 and its value stays its own;
  *   - pthread_setcancelstate/type return the old value and refuse others.
  *
@@ -300,6 +301,16 @@ static void* self_deferred(void* unused) {
 }
 
 static atomic_int g_ended;
+/* Asynchronous, computing without a single call: ends at once. */
+static void* spins_async(void* unused) {
+  (void)unused;
+  static volatile unsigned long spins;
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+  atomic_store(&g_ready, 1);
+  for (;;) spins++;
+  return NULL;
+}
+
 static void* ends_at_once(void* unused) {
   (void)unused;
   atomic_store(&g_ended, 1);
@@ -322,6 +333,14 @@ static void self_and_ended(void) {
   CHECK(v == PTHREAD_CANCELED && atomic_load(&g_stage) == 1,
         "deferred self-cancel acts at the next point", "canceled=%d stage=%d",
         v == PTHREAD_CANCELED, atomic_load(&g_stage));
+
+  atomic_store(&g_ready, 0);
+  pthread_create(&t, NULL, spins_async, NULL);
+  while (!atomic_load(&g_ready)) sched_yield();
+  int arc = pthread_cancel(t);
+  int ajr = pthread_join(t, &v);
+  CHECK(arc == 0 && ajr == 0 && v == PTHREAD_CANCELED, "asynchronous cancel of a spinning thread",
+        "cancel=%d join=%d canceled=%d", arc, ajr, v == PTHREAD_CANCELED);
 
   /* A thread that has returned (or is returning): the request changes
    * nothing, its value stays its own. */
