@@ -6,7 +6,7 @@
 //   GH_EXPORT ssize_t read(int fd, void* buf, size_t n) {
 //     CancelPoint cp;  // acts on a cancellation already requested
 //     ...
-//     return cp.done(r);  // acts on one that came during the call
+//     return cp.done(r);  // acts if the call failed with EINTR meanwhile
 //   }
 //
 // Acting means pthread_exit(PTHREAD_CANCELED): the stack unwinds through the
@@ -15,24 +15,40 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 
 #include "core/carrier.h"
 #include "core/green_thread.h"
+#include "shim/state.h"
+#include "shim/thread_registry.h"
 
 namespace gh::shim {
 
-// The running green thread of this OS thread's carrier, or nullptr (no
-// carrier, a scheduler context, or a root: roots keep glibc's cancellation).
+// The program thread (a green thread or a root such as main) running on
+// this OS thread's carrier, or nullptr (no carrier, a scheduler context).
 inline GreenThread* running_green_thread() {
   Carrier* c = Carrier::current();
   if (!c) return nullptr;
   GreenThread* g = c->running();
-  return g->internal || g->is_root() ? nullptr : g;
+  return g->internal ? nullptr : g;
+}
+
+// The program thread whose cancellation code on this OS thread may act on
+// now, or nullptr: the running one outside signal handlers; in a handler
+// of the program's, only the thread it runs for and only if that is the
+// running one (its stack is the one to unwind, as glibc acts in handlers).
+inline GreenThread* cancellable_here() {
+  GreenThread* g = running_green_thread();
+  if (t_bypass == 0 || !g) return g;
+  ShimThread* as = t_signal_self;
+  if (t_bypass != 1 || !as) return nullptr;
+  if (as == &g_root_self) return g->is_root() ? g : nullptr;
+  return as->g == g ? g : nullptr;
 }
 
 // If g (the running thread) has a cancellation requested, enabled and not
-// yet acted on: ends the thread as pthread_exit(PTHREAD_CANCELED) does.
-// Otherwise returns.
+// yet acted on, and it may act here (cancellable_here): ends the thread as
+// pthread_exit(PTHREAD_CANCELED) does. Otherwise returns.
 void act_on_cancel(GreenThread* g);
 
 // In the runtime's interrupt signal's handler (uc: its ucontext): if the
@@ -46,7 +62,9 @@ void note_runtime_text();
 
 class CancelPoint {
  public:
-  CancelPoint() : g_(running_green_thread()) {
+  // Acts on a request already pending. Inactive where nothing may act
+  // (cancellable_here; docs/design.md, "Cancellation").
+  CancelPoint() : g_(cancellable_here()) {
     if (!g_) return;
     if (__builtin_expect(g_->cancel_requested.load(std::memory_order_relaxed), 0))
       act_on_cancel(g_);
@@ -59,20 +77,41 @@ class CancelPoint {
   CancelPoint(const CancelPoint&) = delete;
   CancelPoint& operator=(const CancelPoint&) = delete;
 
-  // Whether a cancellation of the thread was requested (acted on or not).
-  bool requested() const { return g_ && g_->cancel_requested.load(std::memory_order_acquire); }
+  // Whether a cancellation is pending and acting on it is allowed here.
+  bool will_act() const {
+    return g_ && g_->cancel_requested.load(std::memory_order_acquire) && !g_->cancel_disabled &&
+           !g_->exiting;
+  }
 
-  // Returns r, unless a cancellation came during the call.
+  // Returns r; acts instead if the call failed with EINTR (-1, errno EINTR)
+  // while a cancellation is pending: the request ended its wait, or came
+  // during it. A call that completed returns its result (data read, an fd
+  // accepted, a child reaped) and the request acts at the next cancellation
+  // point, as glibc's would once the system call has returned.
   template <class T>
   T done(T r) {
-    if (g_ && __builtin_expect(g_->cancel_requested.load(std::memory_order_acquire), 0)) {
-      g_->cancel_point = saved_;
-      act_on_cancel(g_);
-    }
+    if (__builtin_expect(r == static_cast<T>(-1), 0) && errno == EINTR && will_act()) act();
     return r;
+  }
+  // For a call whose result nothing depends on (a sleep cut short): acts on
+  // any pending request.
+  template <class T>
+  T done_any(T r) {
+    if (will_act()) act();
+    return r;
+  }
+  // pthread style: acts if the call returned EINTR (its wait was ended for
+  // the cancellation).
+  int done_rc(int rc) {
+    if (rc == EINTR && will_act()) act();
+    return rc;
   }
 
  private:
+  void act() {
+    g_->cancel_point = saved_;
+    act_on_cancel(g_);
+  }
   GreenThread* g_;
   bool saved_ = false;
 };

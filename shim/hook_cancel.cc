@@ -5,8 +5,8 @@
 // (SIGCANCEL) and unwinds whatever runs there; a green thread keeps its
 // cancellation state in its GreenThread instead, is woken from a wait at a
 // cancellation point by Carrier::cancel_wait, and acts on the request in
-// the hook (shim/cancel.h). Roots (main, threads the shim did not create)
-// keep glibc's.
+// the hook (shim/cancel.h). Roots (main) are cancelled the same way; OS
+// threads outside the runtime keep glibc's.
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -34,7 +34,7 @@ using namespace gh::shim;
 namespace gh::shim {
 
 void act_on_cancel(GreenThread* g) {
-  if (g->cancel_disabled || g->exiting || g->is_root()) return;
+  if (g->cancel_disabled || g->exiting || cancellable_here() != g) return;
   if (!g->cancel_requested.load(std::memory_order_acquire)) return;
   g->cancel_point = false;
   // The shim's pthread_exit: marks the thread exiting (no second
@@ -71,7 +71,7 @@ void cancel_async_here(void* uc) {
   Carrier* c = Carrier::current();
   if (!c || !g_text_hi) return;
   GreenThread* g = c->signal_safe_running();
-  if (!g || g->internal || g->is_root() || !g->user) return;
+  if (!g || g->internal) return;
   if (!g->cancel_requested.load(std::memory_order_acquire) ||
       !g->cancel_async.load(std::memory_order_relaxed) || g->cancel_disabled || g->exiting)
     return;
@@ -90,11 +90,32 @@ void cancel_async_here(void* uc) {
 
 namespace {
 
-// The running green thread the shim created (not a root), or nullptr.
-gh::GreenThread* green_thread_self() {
+// The program thread the calling code runs as: in a signal handler of the
+// program's, the thread it runs for (t_signal_self); else the running one.
+// nullptr outside the runtime.
+gh::GreenThread* cancel_self() {
   if (!threads_green()) return nullptr;
-  gh::GreenThread* g = running_green_thread();
-  return g && g->user ? g : nullptr;
+  if (t_bypass != 0) {
+    ShimThread* s = t_signal_self;
+    if (!s) return nullptr;
+    if (s != &g_root_self) return s->g;
+  }
+  return running_green_thread();
+}
+
+// The root (a program thread the shim did not create: main) whose
+// pthread_t is t, in the calling thread's pool, or nullptr.
+gh::GreenThread* root_of(pthread_t t) {
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c) return nullptr;
+  gh::Pool* p = c->pool();
+  for (int i = 0; i < p->slots(); i++) {
+    gh::Carrier* x = p->slot(i);
+    if (!x || x->root()->internal) continue;
+    void* tp = x->root()->tp ? x->root()->tp : x->os_tp();
+    if (reinterpret_cast<pthread_t>(tp) == t) return x->root();
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -102,17 +123,24 @@ gh::GreenThread* green_thread_self() {
 GH_EXPORT int pthread_cancel(pthread_t t) {
   if (!threads_green()) return real::pthread_cancel(t);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_cancel(t);
-  gh::GreenThread* g = st->g;
+  gh::GreenThread* g = st ? st->g : root_of(t);
+  // Not a thread of the runtime's: glibc's (it signals that OS thread).
+  if (!g) return real::pthread_cancel(t);
+  // Under g's lock: a thread that has not exited cannot be freed (its
+  // joiner, or detach, frees it only after exit_current set `exited` under
+  // this lock), so g outlives the wake-up below.
   g->lock.lock();
-  bool exited = g->exited;
-  g->lock.unlock();
-  // Ended already: its outcome is decided (glibc returns 0 too).
-  if (exited) return 0;
-  if (g->cancel_requested.exchange(true, std::memory_order_seq_cst)) return 0;
-  if (g == running_green_thread()) {
+  if (g->exited || g->cancel_requested.exchange(true, std::memory_order_seq_cst)) {
+    // Ended already (its outcome is decided; glibc returns 0 too), or
+    // cancelled already.
+    g->lock.unlock();
+    return 0;
+  }
+  unsigned long long id = g->id;
+  if (g == cancel_self()) {
+    g->lock.unlock();
     // Self-cancellation acts at once only when asynchronous.
-    if (g->cancel_async) act_on_cancel(g);
+    if (g->cancel_async.load(std::memory_order_relaxed)) act_on_cancel(g);
     return 0;
   }
   // Parked in a cancellation point: end that wait; the hook then acts.
@@ -125,13 +153,14 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
     if (gh::Carrier* c = g->current_carrier())
       gh::sys(SYS_tgkill, getpid(), c->os_tid(), kOffloadInterruptSignal);
   }
-  gh::log_debug("pthread_cancel: green thread %llu %s", static_cast<unsigned long long>(g->id),
+  g->lock.unlock();
+  gh::log_debug("pthread_cancel: thread %llu %s", id,
                 ended ? "woken from its wait" : "acts at its next cancellation point");
   return 0;
 }
 
 GH_EXPORT void pthread_testcancel(void) {
-  gh::GreenThread* g = green_thread_self();
+  gh::GreenThread* g = cancel_self();
   if (!g) {
     ensure_real();
     return real::pthread_testcancel();
@@ -140,7 +169,7 @@ GH_EXPORT void pthread_testcancel(void) {
 }
 
 GH_EXPORT int pthread_setcancelstate(int state, int* old) {
-  gh::GreenThread* g = green_thread_self();
+  gh::GreenThread* g = cancel_self();
   if (!g) {
     ensure_real();
     return real::pthread_setcancelstate(state, old);
@@ -154,7 +183,7 @@ GH_EXPORT int pthread_setcancelstate(int state, int* old) {
 }
 
 GH_EXPORT int pthread_setcanceltype(int type, int* old) {
-  gh::GreenThread* g = green_thread_self();
+  gh::GreenThread* g = cancel_self();
   if (!g) {
     ensure_real();
     return real::pthread_setcanceltype(type, old);

@@ -214,8 +214,7 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
       (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && e->kind.load() == FdKind::kStream;
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
   ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
-    long k = gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
-    return cp.done(k);
+    return gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
   });
   if (stale(r, fd)) return cp.done(recvfrom(fd, buf, n, flags, addr, addrlen));
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
@@ -264,9 +263,8 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   int64_t deadline = fd_deadline(e, false);
   while (got < vlen) {
     ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
-      long n = gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
-                           (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
-      return cp.done(n);
+      return gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
+                         (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
     });
     if (got == 0 && stale(r, fd)) return cp.done(recvmmsg(fd, vec, vlen, flags, timeout));
     if (r < 0) {
@@ -307,8 +305,7 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
     return cp.done(ret_errno(r));
   }
   auto attempt = [&]() -> ssize_t {
-    long r = gh::sys_ret(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
-    return cp.done(r);
+    return gh::sys_ret(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
   };
   if (e->kind.load() != FdKind::kStream) {
     ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt);
@@ -353,8 +350,7 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   } else {
     r = static_cast<int>(
         ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-          long n = gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-          return cp.done(n);
+          return gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
         })));
   }
   for (int i = 0; i < r; i++)

@@ -60,8 +60,15 @@ GH_EXPORT pid_t fork(void) {
     // keeps its pthread_t and thread-specific data.
     if (gh::Carrier* c = gh::Carrier::get()) {
       if (st) {
-        st->g = c->running();
-        c->running()->user = st;
+        // Its cancellation state goes with it, as glibc's goes with the
+        // forking thread's descriptor.
+        gh::GreenThread* was = st->g;
+        gh::GreenThread* now = c->running();
+        now->cancel_requested.store(was->cancel_requested.load(std::memory_order_relaxed));
+        now->cancel_disabled = was->cancel_disabled;
+        now->cancel_async.store(was->cancel_async.load(std::memory_order_relaxed));
+        st->g = now;
+        now->user = st;
       }
     } else {
       gh::log_error("fork: cannot set up the child's runtime");

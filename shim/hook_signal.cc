@@ -112,15 +112,25 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   void* own_tp = gh::arch::thread_pointer();
   void* run_tp = target && target->tp ? target->tp : own_tp;
   if (run_tp != own_tp) gh::arch::set_thread_pointer(run_tp);
-  ShimThread* saved_self = t_signal_self;
-  if (as) t_signal_self = as;
-  t_bypass++;
-  if (flags & SA_SIGINFO)
-    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
-  else
-    reinterpret_cast<void (*)(int)>(fn)(sig);
-  t_bypass--;
-  t_signal_self = saved_self;
+  {
+    // Undone also if the handler never returns because its thread is
+    // cancelled in it (it unwinds through here; shim/cancel.h).
+    struct HandlerScope {
+      ShimThread* saved = t_signal_self;
+      HandlerScope(ShimThread* as) {
+        if (as) t_signal_self = as;
+        t_bypass++;
+      }
+      ~HandlerScope() {
+        t_bypass--;
+        t_signal_self = saved;
+      }
+    } scope(as);
+    if (flags & SA_SIGINFO)
+      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
+    else
+      reinterpret_cast<void (*)(int)>(fn)(sig);
+  }
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   // A synchronous signal interrupts no wait: its thread was running. Counted
   // while the target is still held: its next wait begins after the count.

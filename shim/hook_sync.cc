@@ -145,42 +145,39 @@ GH_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
 }
 
 namespace {
-// A cancellation point: the thread acts on a cancellation with m held, as
-// natively. A wake-up it took goes on to another waiter (a spurious one at
-// worst, which POSIX allows), so that no signal is lost to a thread that
-// ends.
-int cond_done(CancelPoint& cp, pthread_cond_t* c, int rc) {
-  if (rc == 0 && cp.requested()) gc(c)->signal();
-  return cp.done(rc);
-}
+// A cancellation point: a wait the cancellation ended (EINTR, no wake-up
+// taken) acts, with m held again as natively. Should it not act after all
+// (a handler disabled cancellation meanwhile), the end is a spurious
+// wake-up, which POSIX allows.
+int cond_done(CancelPoint& cp, int rc) { return cp.done_rc(rc) == EINTR ? 0 : rc; }
 }  // namespace
 
 GH_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
   CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return cp.done(real::pthread_cond_wait(c, m));
-    return cp.done(EINVAL);  // a green cond with a native mutex or the reverse
+    if (native(c) && native(m)) return real::pthread_cond_wait(c, m);
+    return EINVAL;  // a green cond with a native mutex or the reverse
   }
-  return cond_done(cp, c, gc(c)->wait(*gm(m)));
+  return cond_done(cp, gc(c)->wait(*gm(m)));
 }
 
 GH_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abs) {
   CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return cp.done(real::pthread_cond_timedwait(c, m, abs));
-    return cp.done(EINVAL);
+    if (native(c) && native(m)) return real::pthread_cond_timedwait(c, m, abs);
+    return EINVAL;
   }
-  return cond_done(cp, c, gc(c)->timedwait(*gm(m), abs));
+  return cond_done(cp, gc(c)->timedwait(*gm(m), abs));
 }
 
 GH_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clk,
                                      const timespec* abs) {
   CancelPoint cp;
   if (native(c) || native(m)) {
-    if (native(c) && native(m)) return cp.done(real::pthread_cond_clockwait(c, m, clk, abs));
-    return cp.done(EINVAL);
+    if (native(c) && native(m)) return real::pthread_cond_clockwait(c, m, clk, abs);
+    return EINVAL;
   }
-  return cond_done(cp, c, gc(c)->clockwait(*gm(m), clk, abs));
+  return cond_done(cp, gc(c)->clockwait(*gm(m), clk, abs));
 }
 
 // ---- rwlock ----

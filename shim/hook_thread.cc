@@ -3,6 +3,7 @@
 // detach, exit, self, names and attributes act on green threads. Functions
 // the shim does not emulate that take a pthread_t of a green thread act on
 // the OS thread of its carrier.
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <unwind.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -185,8 +188,16 @@ namespace {
 // Joins st's green thread; frees the record on success. pthread codes.
 // A join is a cancellation point. A join that completed returns (the
 // cancellation acts at the next point); one the cancellation ended (EINTR
-// from gh::join) acts, leaving the target joinable.
-int join_done(CancelPoint& cp, int rc) { return rc == EINTR ? cp.done(rc) : rc; }
+// from join_fn) acts, leaving the target joinable, or, should it not act
+// after all (a handler disabled cancellation meanwhile), waits on.
+template <class Fn>
+int cancellable_join(CancelPoint& cp, Fn&& join_fn) {
+  for (;;) {
+    int rc = join_fn();
+    if (rc != EINTR) return rc;
+    cp.done_rc(rc);
+  }
+}
 
 int join_green(ShimThread* st, void** ret, int64_t deadline) {
   void* res = nullptr;
@@ -237,9 +248,10 @@ int join_root(void** ret, int64_t deadline, bool try_only) {
     gh::Waiter w;
     w.g = gh::self();
     rj.waiter = &w;
-    int r = gh::park_waiter(w, deadline, "join", &rj);
+    int r = gh::park_waiter_cancellable(w, deadline, "join", &rj);
     rj.waiter = nullptr;
-    if (r != gh::Waiter::kWoken && !rj.exited) return ETIMEDOUT;
+    if (r != gh::Waiter::kWoken && !rj.exited)
+      return r == gh::Waiter::kInterrupted ? EINTR : ETIMEDOUT;
   }
   rj.joined = true;
   if (ret) *ret = rj.value;
@@ -263,10 +275,11 @@ GH_EXPORT int pthread_join(pthread_t t, void** ret) {
   CancelPoint cp;
   ShimThread* st = shim_from_handle(t);
   if (!st) {
-    if (joins_own_root(t)) return join_root(ret, gh::kNoDeadline, false);
+    if (joins_own_root(t))
+      return cancellable_join(cp, [&] { return join_root(ret, gh::kNoDeadline, false); });
     return real::pthread_join(t, ret);
   }
-  return join_done(cp, join_green(st, ret, gh::kNoDeadline));
+  return cancellable_join(cp, [&] { return join_green(st, ret, gh::kNoDeadline); });
 }
 
 GH_EXPORT int pthread_tryjoin_np(pthread_t t, void** ret) {
@@ -291,8 +304,9 @@ GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
   ShimThread* st = shim_from_handle(t);
   if (!st && !joins_own_root(t)) return real::pthread_clockjoin_np(t, ret, clk, abstime);
   if (!abstime)
-    return st ? join_done(cp, join_green(st, ret, gh::kNoDeadline))
-              : join_root(ret, gh::kNoDeadline, false);
+    return cancellable_join(cp, [&] {
+      return st ? join_green(st, ret, gh::kNoDeadline) : join_root(ret, gh::kNoDeadline, false);
+    });
   if (!gh::valid_clock(clk)) return EINVAL;
   if (!gh::valid_timespec(*abstime)) return EINVAL;
   if (!st) {
@@ -304,7 +318,10 @@ GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
         return rc == EBUSY ? ETIMEDOUT : rc;
       }
       int rc = join_root(ret, gh::deadline_after(rel), false);
-      if (rc != ETIMEDOUT) return rc;
+      if (rc == EINTR)
+        cp.done_rc(rc);  // cancelled, or wait on
+      else if (rc != ETIMEDOUT)
+        return rc;
     }
   }
   int64_t target = gh::timespec_ns(*abstime);
@@ -316,7 +333,10 @@ GH_EXPORT int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clk,
       return rc == EBUSY ? ETIMEDOUT : rc;
     }
     int rc = join_green(st, ret, gh::deadline_after(rel));
-    if (rc != ETIMEDOUT) return join_done(cp, rc);
+    if (rc == EINTR)
+      cp.done_rc(rc);  // cancelled, or wait on
+    else if (rc != ETIMEDOUT)
+      return rc;
     // Timed out on the monotonic clock: re-check the requested clock, which
     // may have been stepped, so that we never report ETIMEDOUT early.
   }
@@ -382,6 +402,24 @@ uintptr_t jmpbuf_sp(const UnwindBuf* b) {
   return gh::arch::demangle_pointer(v, gh::arch::tcb_word(gh::glibc::kTcbPointerGuard));
 }
 
+bool is_main_root(const gh::GreenThread* g) {
+  return g->is_root() && !g->internal && g->home && g->home->os_tid() == getpid();
+}
+
+// The record whose cleanup chain pthread_cleanup_push uses: a green
+// thread's, or main's (whose stack the shim unwinds itself at
+// pthread_exit); nullptr for other roots (glibc's chain).
+ShimThread* cleanup_self() {
+  if (!g_enabled || t_bypass) return nullptr;
+  gh::Carrier* c = gh::Carrier::current();
+  if (!c) return nullptr;
+  gh::GreenThread* g = c->running();
+  if (is_main_root(g)) return root_record(g);
+  if (!g || g->is_root()) return nullptr;
+  auto* st = static_cast<ShimThread*>(g->user);
+  return st && !st->root ? st : nullptr;
+}
+
 // The running green thread's record, if it is one the shim created (not a
 // root, not a context outside the runtime). Never allocates.
 ShimThread* green_self() {
@@ -401,6 +439,16 @@ ShimThread* green_self() {
   longjmp(reinterpret_cast<__jmp_buf_tag*>(top->cancel_jmp_buf), 1);
 }
 
+void main_exits(void* value);
+
+// Where a thread's exit goes once its stack has unwound: a green thread
+// ends; main goes on as main leaving through pthread_exit does.
+[[noreturn]] void finish_exit(ShimThread* st) {
+  if (st->g->is_root()) main_exits(st->exit_value);
+  gh::Carrier::current()->exit_current(st->exit_value);
+  __builtin_unreachable();
+}
+
 _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
                               _Unwind_Exception* exc, _Unwind_Context* ctx, void* param) {
   auto* st = static_cast<ShimThread*>(param);
@@ -413,14 +461,18 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
       run_cleanup_buffer(st, top);
     }
   }
-  if (actions & _UA_END_OF_STACK) {
-    gh::Carrier::current()->exit_current(st->exit_value);
-  }
+  if (actions & _UA_END_OF_STACK) finish_exit(st);
   return _URC_NO_REASON;
 }
 
-// The exception object lives in the thread's record: nothing to free.
-void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception*) {}
+// The exception object lives in the thread's record: nothing to free. The
+// unwinder calls this only when a catch (...) ended without rethrowing the
+// unwind of pthread_exit or a cancellation: fatal, as with glibc.
+void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception*) {
+  static const char kMsg[] = "FATAL: exception not rethrown\n";
+  gh::sys(SYS_write, 2, kMsg, sizeof kMsg - 1);
+  abort();
+}
 
 // Unwinds the green stack like glibc does (C++ destructors and C cleanup
 // handlers run), then ends the green thread at the bottom of its stack.
@@ -433,7 +485,7 @@ void exit_cleanup(_Unwind_Reason_Code, _Unwind_Exception*) {}
   // The unwinder could not run: still run the C handlers, then end the
   // thread without unwinding.
   if (auto* top = static_cast<UnwindBuf*>(st->cleanup_top)) run_cleanup_buffer(st, top);
-  gh::Carrier::current()->exit_current(st->exit_value);
+  finish_exit(st);
 }
 
 void push_cleanup(ShimThread* st, __pthread_unwind_buf_t* buf) {
@@ -458,19 +510,19 @@ GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) __attribute__(
 }
 
 GH_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) return push_cleanup(st, buf);
+  if (ShimThread* st = cleanup_self()) return push_cleanup(st, buf);
   real::__pthread_register_cancel(buf);
 }
 
 GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) return pop_cleanup(st, buf);
+  if (ShimThread* st = cleanup_self()) return pop_cleanup(st, buf);
   real::__pthread_unregister_cancel(buf);
 }
 
 // The _defer_np/_restore_np forms also make the cancellation type deferred
 // for the handler's extent, and then restore the type saved in the buffer.
 GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) {
+  if (ShimThread* st = cleanup_self()) {
     push_cleanup(st, buf);
     reinterpret_cast<UnwindBuf*>(buf)->priv.data.canceltype =
         st->g->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
@@ -481,7 +533,7 @@ GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
 }
 
 GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) {
+  if (ShimThread* st = cleanup_self()) {
     pop_cleanup(st, buf);
     if (reinterpret_cast<UnwindBuf*>(buf)->priv.data.canceltype == PTHREAD_CANCEL_ASYNCHRONOUS) {
       st->g->cancel_async = true;
@@ -493,7 +545,7 @@ GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) 
 }
 
 GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = green_self()) {
+  if (ShimThread* st = cleanup_self()) {
     // A handler has run: drop its buffer and unwind on to the next one.
     pop_cleanup(st, buf);
     unwind_green(st);
@@ -501,6 +553,19 @@ GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
   real::__pthread_unwind_next(buf);
   __builtin_unreachable();
 }
+
+namespace {
+// main leaving through pthread_exit or a cancellation, its stack unwound:
+// natively the process lives on until its last thread exits, then exits
+// with status 0.
+void main_exits(void* value) {
+  ShimThread* st = shim_self();
+  if (st) run_key_destructors(st);
+  root_exits(value);
+  gh::Carrier::current()->drain();
+  exit(0);
+}
+}  // namespace
 
 GH_EXPORT void pthread_exit(void* value) {
   if (!threads_green()) {
@@ -513,13 +578,13 @@ GH_EXPORT void pthread_exit(void* value) {
     __builtin_unreachable();
   }
   if (st->root || st->g->is_root()) {
-    if (st->g->home->os_tid() == getpid()) {
-      // main() leaving: natively the process lives on until its last thread
-      // exits, then exits with status 0.
-      run_key_destructors(st);
-      root_exits(value);
-      gh::Carrier::current()->drain();
-      exit(0);
+    st->g->exiting = true;
+    st->g->cancel_point = false;
+    if (is_main_root(st->g)) {
+      // main() leaving: its stack unwinds (cleanup handlers, destructors),
+      // then main_exits().
+      st->exit_value = value;
+      unwind_green(st);
     }
     root_exits(value);
     gh::Carrier::current()->drain();
@@ -554,6 +619,47 @@ GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   return 0;
 }
 
+namespace {
+// PR_GET_NAME / PR_SET_NAME for root r running away from its own OS thread:
+// through that thread's /proc comm file (raw system calls: no hooks).
+int root_name_elsewhere(gh::GreenThread* r, int option, char* user) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/comm", static_cast<int>(r->home->os_tid()));
+  char name[17] = {};
+  if (option == PR_SET_NAME) {
+    for (size_t i = 0; i + 1 < 16; i++) {
+      if (copy_from_user(&name[i], user + i, 1) != 0) {
+        errno = EFAULT;
+        return -1;
+      }
+      if (!name[i]) break;
+    }
+  }
+  long fd = gh::sys(SYS_openat, AT_FDCWD, path,
+                    (option == PR_SET_NAME ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) {
+    errno = static_cast<int>(-fd);
+    return -1;
+  }
+  long n = option == PR_SET_NAME ? gh::sys(SYS_write, fd, name, strlen(name))
+                                 : gh::sys(SYS_read, fd, name, 16);
+  gh::sys(SYS_close, fd);
+  if (n < 0) {
+    errno = static_cast<int>(-n);
+    return -1;
+  }
+  if (option == PR_SET_NAME) {
+    if (ShimThread* me = shim_self()) me->name_known = false;
+    return 0;
+  }
+  char out[16] = {};
+  for (long i = 0; i < n && i < 15 && name[i] != '\n'; i++) out[i] = name[i];
+  if (copy_to_user(user, out, sizeof out) == 0) return 0;
+  errno = EFAULT;
+  return -1;
+}
+}  // namespace
+
 // prctl(PR_SET_NAME / PR_GET_NAME) names the calling thread: for a green
 // thread, its own name (what pthread_getname_np and /proc/self/task/<id>/comm
 // give), not the OS thread it runs on. Everything else passes through.
@@ -568,11 +674,18 @@ GH_EXPORT int prctl(int option, ...) {
     return real::prctl(option, a2, a3, a4, a5);
   ShimThread* st = green_self();
   if (!st) {
-    int rc = real::prctl(option, a2, a3, a4, a5);
-    // The root renamed its OS thread: what its green threads will inherit.
-    ShimThread* me = option == PR_SET_NAME && rc == 0 ? shim_self() : nullptr;
-    if (me && me->root) me->name_known = false;
-    return rc;
+    // A root (main): its name is its own OS thread's, which may not be the
+    // one it runs on now (roots move between carriers too).
+    gh::Carrier* c = gh::Carrier::current();
+    gh::GreenThread* r = c ? c->running() : nullptr;
+    if (!r || r->internal || !r->is_root() || !r->home || r->home == c) {
+      int rc = real::prctl(option, a2, a3, a4, a5);
+      // The root renamed its OS thread: what its green threads will inherit.
+      ShimThread* me = option == PR_SET_NAME && rc == 0 ? shim_self() : nullptr;
+      if (me && me->root) me->name_known = false;
+      return rc;
+    }
+    return root_name_elsewhere(r, option, reinterpret_cast<char*>(a2));
   }
   auto* user = reinterpret_cast<char*>(a2);
   if (option == PR_GET_NAME) {

@@ -68,18 +68,19 @@ GH_EXPORT int __nanosleep(const timespec* req, timespec* rem) { return nanosleep
 
 GH_EXPORT int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
   CancelPoint cp;
-  if (!may_park() || !green_clock(clk)) return cp.done(real::clock_nanosleep(clk, flags, req, rem));
-  return cp.done(green_nanosleep(clk, flags, req, rem));
+  if (!may_park() || !green_clock(clk))
+    return cp.done_rc(real::clock_nanosleep(clk, flags, req, rem));
+  return cp.done_rc(green_nanosleep(clk, flags, req, rem));
 }
 
 GH_EXPORT unsigned sleep(unsigned secs) {
   CancelPoint cp;
-  if (!may_park()) return cp.done(real::sleep(secs));
+  if (!may_park()) return cp.done_any(real::sleep(secs));
   timespec ts{static_cast<time_t>(secs), 0};
   timespec rem{0, 0};
   if (green_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR)
-    return cp.done(static_cast<unsigned>(rem.tv_sec));  // glibc's: whole seconds, rounded down
-  return cp.done(0);
+    return cp.done_any(static_cast<unsigned>(rem.tv_sec));  // glibc's: whole seconds, rounded down
+  return 0;
 }
 
 GH_EXPORT int usleep(useconds_t us) {

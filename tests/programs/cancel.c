@@ -16,7 +16,10 @@
  *   - asynchronous cancellation acts at once, also on a thread that computes
  *     without calls (from another thread); pthread_cancel of an
  *     ended, unjoined thread returns 0 and its value stays its own;
- *   - pthread_setcancelstate/type return the old value and refuse others.
+ *   - pthread_setcancelstate/type return the old value and refuse others;
+ *   - a thread is cancelled in its own signal handler at a cancellation
+ *     point there; a fork child keeps the forking thread's state; waiters
+ *     with a disabled pending cancellation take one wake-up per signal.
  *
  * The canceller waits until the target announced that it is about to block,
  * then yields a while so that it usually is blocked (either way the result
@@ -29,6 +32,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 
 static atomic_int g_ready;   /* the target is about to block */
 static atomic_int g_cleanup; /* cleanup handlers run, as a digit string */
@@ -352,6 +356,98 @@ static void self_and_ended(void) {
         "cancel=%d join=%d value=%ld", rc, jr, (long)(intptr_t)v);
 }
 
+/* A handler that runs in the thread with its cancellation pending and
+ * calls a cancellation point: the thread is cancelled inside the handler. */
+static void handler_writes(int sig) {
+  (void)sig;
+  (void)!write(g_pipe[1], "", 0);
+}
+static void* cancelled_in_handler(void* unused) {
+  (void)unused;
+  pthread_cancel(pthread_self());
+  pthread_kill(pthread_self(), SIGUSR1);
+  atomic_store(&g_stage, 9); /* natively never: the handler's write acted */
+  return NULL;
+}
+
+/* The cancellation state goes with a forking thread to the child, whose
+ * one thread it is: disabled there, enabled again, then acted on. */
+static void* forks(void* unused) {
+  (void)unused;
+  int old = -1;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int state = -1;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    pthread_cancel(pthread_self());
+    pthread_testcancel(); /* disabled: goes on */
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    pthread_testcancel(); /* acts: the child's last thread ends, status 0 */
+    _exit(state == PTHREAD_CANCEL_DISABLE ? 7 : 8);
+  }
+  pthread_setcancelstate(old, NULL);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  return (void*)(intptr_t)status;
+}
+
+/* Two waiters with cancellation disabled and requested: one signal wakes
+ * one of them, once. */
+static atomic_int g_wakeups;
+static int g_go_out;
+static void* disabled_waiter(void* unused) {
+  (void)unused;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  pthread_cancel(pthread_self());
+  pthread_mutex_lock(&g_mu);
+  atomic_fetch_add(&g_ready, 1);
+  while (!g_go_out) {
+    pthread_cond_wait(&g_cv, &g_mu);
+    atomic_fetch_add(&g_wakeups, 1);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return NULL;
+}
+
+static void handlers_forks_and_disabled_waits(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler_writes;
+  sigaction(SIGUSR1, &sa, NULL);
+  pthread_t t;
+  void* v = NULL;
+  atomic_store(&g_stage, 0);
+  pthread_create(&t, NULL, cancelled_in_handler, NULL);
+  pthread_join(t, &v);
+  CHECK(v == PTHREAD_CANCELED && atomic_load(&g_stage) == 0, "cancelled in its own signal handler",
+        "canceled=%d stage=%d", v == PTHREAD_CANCELED, atomic_load(&g_stage));
+
+  pthread_create(&t, NULL, forks, NULL);
+  pthread_join(t, &v);
+  int status = (int)(intptr_t)v;
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a fork child keeps its cancellation state",
+        "status=0x%x", status);
+
+  pthread_t w[2];
+  atomic_store(&g_ready, 0);
+  for (int i = 0; i < 2; i++) pthread_create(&w[i], NULL, disabled_waiter, NULL);
+  while (atomic_load(&g_ready) < 2) sched_yield();
+  pthread_mutex_lock(&g_mu);
+  pthread_cond_signal(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  while (atomic_load(&g_wakeups) < 1) sched_yield();
+  for (int i = 0; i < 2000; i++) sched_yield();
+  int wakeups = atomic_load(&g_wakeups);
+  pthread_mutex_lock(&g_mu);
+  g_go_out = 1;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  for (int i = 0; i < 2; i++) pthread_join(w[i], NULL);
+  CHECK(wakeups == 1, "a pending, disabled cancellation takes no extra wake-ups", "wakeups=%d",
+        wakeups);
+}
+
 static void states(void) {
   int old = -1;
   EXPECT_RC("setcancelstate(7)", pthread_setcancelstate(7, &old), EINVAL);
@@ -391,6 +487,7 @@ int main(void) {
   cancel_disabled();
   cancel_running();
   self_and_ended();
+  handlers_forks_and_disabled_waits();
   pthread_t t;
   void* v = NULL;
   pthread_create(&t, NULL, state_thread, NULL);
