@@ -40,7 +40,12 @@ int Barrier::wait() {
     for (;;) {
       uint32_t g = gen.load(std::memory_order_acquire);
       if (static_cast<int32_t>(g - (round + 1)) >= 0) break;
-      futex_wait(&gen, g, kNoDeadline, "barrier");
+      if (futex_wait(&gen, g, kNoDeadline, "barrier") == -EINTR) {
+        // An asynchronous cancellation: the thread leaves, counted as
+        // arrived (natively the barrier is left waiting for it likewise).
+        rc = EINTR;
+        break;
+      }
     }
   }
   drain_leave(&inside);

@@ -39,7 +39,8 @@ struct Barrier {
   int init(uint32_t count);
   // Waits until `count` threads have called wait() in this round. Returns
   // PTHREAD_BARRIER_SERIAL_THREAD to exactly one of them, 0 to the others;
-  // EINVAL if not initialised.
+  // EINVAL if not initialised; EINTR if an asynchronous cancellation ended
+  // the wait (GreenThread::async_wait; the thread counts as arrived).
   int wait();
   // Waits until the threads released by the last round have left wait(),
   // so the memory can be reused. 0, or EBUSY while a round is in progress.

@@ -114,6 +114,9 @@ struct GreenThread : ArenaObject {
   // [running] Inside a cancellation point with cancellation enabled: its
   // interruptible waits, and cond and join waits, end on a cancel.
   bool cancel_point = false;
+  // [running] In a lock or barrier wait that an asynchronous cancellation
+  // may end (futex waits then behave as futex_wait_cancellable).
+  bool async_wait = false;
   // [running, read by any thread] The futex word it is parked on in a
   // futex_wait_cancellable (a condition variable's), for futex_cancel.
   std::atomic<const void*> cancel_futex{nullptr};

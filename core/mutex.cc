@@ -58,6 +58,7 @@ int Mutex::lock_slow(uint32_t c, const ClockDeadline* dl) {
       return 0;
     }
     if (r == -ETIMEDOUT) return ETIMEDOUT;
+    if (r == -EINTR) return EINTR;  // an asynchronous cancellation (GreenThread::async_wait)
     if (r == 0) woken = true;
     c = state.load(std::memory_order_relaxed);
   }

@@ -58,13 +58,14 @@ struct Mutex {
   int32_t type() const { return kind & kKindMask & 3; }
 
   // Blocks until the caller holds the mutex. 0, EDEADLK (errorcheck, already
-  // held by the caller), EAGAIN (recursive count would overflow).
+  // held by the caller), EAGAIN (recursive count would overflow), EINTR (not
+  // held: an asynchronous cancellation ended the wait, GreenThread::
+  // async_wait).
   int lock() {
     if (type() == kRecursive || type() == kErrorCheck) return lock_owned(nullptr);
     uint32_t c = 0;
     if (state.cas(c, 1, std::memory_order_acquire)) return 0;
-    lock_slow(c, nullptr);
-    return 0;
+    return lock_slow(c, nullptr);
   }
   // Takes the mutex if free. 0, EBUSY, EAGAIN (recursive overflow).
   int trylock();
@@ -94,8 +95,8 @@ struct Mutex {
   void relock_after_wait(uint32_t saved);
 
  private:
-  // Contended part of lock(): c is the state last seen (non-zero). Returns 0
-  // or ETIMEDOUT (only with a deadline).
+  // Contended part of lock(): c is the state last seen (non-zero). Returns 0,
+  // ETIMEDOUT (only with a deadline) or EINTR (see lock()).
   int lock_slow(uint32_t c, const ClockDeadline* dl);
   // Contended part of unlock(): c is the state last seen (not kLocked alone).
   void release_slow(uint32_t c);

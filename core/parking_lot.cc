@@ -140,7 +140,8 @@ int futex_park(const void* addr, uint32_t expected, int64_t deadline_ns, const c
   // looks for a request after: either futex_cancel() finds the node or we
   // see the request (the store and the load here, the request's store and
   // the address's load there, are sequentially consistent).
-  const bool cancellable = ends == Ends::kCancel && me->cancel_point;
+  const bool cancellable =
+      (ends == Ends::kCancel && me->cancel_point) || (ends == Ends::kNever && me->async_wait);
   if (cancellable) me->cancel_futex.store(addr, std::memory_order_seq_cst);
   Bucket& b = bucket_of(addr);
   b.lock.lock();

@@ -56,6 +56,7 @@ int RwLock::rdlock_until(const ClockDeadline* dl) {
       r = futex_wait_until(&read_seq, q, dl, "rwlock read");
     readers_waiting.fetch_sub(1, std::memory_order_seq_cst);
     if (r == -ETIMEDOUT) return ETIMEDOUT;
+    if (r == -EINTR) return EINTR;  // an asynchronous cancellation
   }
 }
 
@@ -77,12 +78,12 @@ int RwLock::wrlock_until(const ClockDeadline* dl) {
     if (state.load(std::memory_order_seq_cst) != 0)
       r = futex_wait_until(&write_seq, q, dl, "rwlock write");
     uint32_t left = writers_waiting.fetch_sub(1, std::memory_order_seq_cst) - 1;
-    if (r == -ETIMEDOUT) {
+    if (r == -ETIMEDOUT || r == -EINTR) {
       // Readers may be held back only for the writers that wait: if we were
-      // the last one, let them go.
+      // the last one, let them go. (EINTR: an asynchronous cancellation.)
       if (prefer_writer() && left == 0 && readers_waiting.load(std::memory_order_seq_cst) > 0)
         wake_readers();
-      return ETIMEDOUT;
+      return r == -EINTR ? EINTR : ETIMEDOUT;
     }
   }
 }

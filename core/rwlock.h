@@ -56,7 +56,8 @@ struct RwLock {
   int init(uint32_t kind);
 
   // Blocks until the caller holds a read lock. 0, EDEADLK (caller holds the
-  // write lock), EAGAIN (too many readers).
+  // write lock), EAGAIN (too many readers), EINTR (an asynchronous
+  // cancellation ended the wait, GreenThread::async_wait).
   int rdlock() { return rdlock_until(nullptr); }
   // Read lock if available now. 0, EBUSY, EAGAIN.
   int tryrdlock();
@@ -65,7 +66,8 @@ struct RwLock {
   int clockrdlock(clockid_t clk, const timespec* abs);
   int timedrdlock(const timespec* abs) { return clockrdlock(CLOCK_REALTIME, abs); }
 
-  // Blocks until the caller holds the write lock. 0, EDEADLK (already holds it).
+  // Blocks until the caller holds the write lock. 0, EDEADLK (already holds
+  // it), EINTR (as rdlock).
   int wrlock() { return wrlock_until(nullptr); }
   // Write lock if available now. 0, EBUSY.
   int trywrlock();

@@ -254,12 +254,22 @@ size_t green_fread(void* ptr, size_t size, size_t count, FILE* f, int fd, FdEntr
 // Writes out what f has buffered (parking while the fd is full) and leaves
 // the FILE as libc's flush does: the buffer emptied even after an error.
 // Returns 0, or EOF with the error flag set.
+// A write out of a FILE's buffer is a cancellation point, as glibc's write
+// is: a request pending acts before it, one that ends its wait acts after
+// (FileLock is released as the stack unwinds).
+ssize_t stdio_send(int fd, FdEntry* e, const char* data, size_t len) {
+  CancelPoint cp;
+  ssize_t r = green_send(fd, e, data, len, 0);
+  if (r == -EINTR) cp.done_any(r);
+  return r;
+}
+
 int green_flush(FILE* f, int fd, FdEntry* e) {
   if (!(f->_flags & kIoPutting) || !f->_IO_buf_base) return 0;
   char* base = f->_IO_write_base;
   size_t len = static_cast<size_t>(f->_IO_write_ptr - base);
   if (len == 0) return 0;
-  ssize_t r = green_send(fd, e, base, len, 0);
+  ssize_t r = stdio_send(fd, e, base, len);
   f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = f->_IO_buf_base;
   f->_IO_write_base = f->_IO_write_ptr = f->_IO_buf_base;
   f->_IO_write_end = (f->_flags & (kIoLineBuf | kIoUnbuffered)) ? f->_IO_buf_base : f->_IO_buf_end;
@@ -274,7 +284,7 @@ int green_flush(FILE* f, int fd, FdEntry* e) {
 // Sends len bytes straight to the fd (f's buffer is empty). Returns 0 or EOF.
 int green_direct(FILE* f, const char* data, size_t len, int fd, FdEntry* e) {
   if (len == 0) return 0;
-  ssize_t r = green_send(fd, e, data, len, 0);
+  ssize_t r = stdio_send(fd, e, data, len);
   if (r < 0 || static_cast<size_t>(r) < len) {
     f->_flags |= _IO_ERR_SEEN;
     if (r < 0) errno = static_cast<int>(-r);
@@ -357,6 +367,15 @@ int format(char* stack, size_t cap, char** out, const char* fmt, va_list ap) {
   return n;
 }
 
+// format()'s text, freed also if a cancellation unwinds the write.
+struct FormattedText {
+  char* text;
+  char* stack;
+  ~FormattedText() {
+    if (text != stack) free(text);
+  }
+};
+
 int green_vfprintf(FILE* f, const char* fmt, va_list ap, int fd, FdEntry* e) {
   char stack[1024];
   char* text;
@@ -365,13 +384,9 @@ int green_vfprintf(FILE* f, const char* fmt, va_list ap, int fd, FdEntry* e) {
     f->_flags |= _IO_ERR_SEEN;
     return -1;
   }
-  int r;
-  {
-    FileLock lock(f);
-    r = green_put(f, text, static_cast<size_t>(n), fd, e) == EOF ? -1 : n;
-  }
-  if (text != stack) free(text);
-  return r;
+  FormattedText owned{text, stack};
+  FileLock lock(f);
+  return green_put(f, text, static_cast<size_t>(n), fd, e) == EOF ? -1 : n;
 }
 
 }  // namespace
@@ -524,7 +539,14 @@ GH_EXPORT ssize_t getline(char** lineptr, size_t* n, FILE* f) {
 GH_EXPORT int fflush(FILE* f) {
   int fd;
   FdEntry* e = f ? parks(f, &fd) : nullptr;
-  if (!e) return real::fflush(f);
+  if (!e) {
+    // glibc's flush writes what is buffered, and its write is a
+    // cancellation point.
+    if (f && f->_IO_write_ptr > f->_IO_write_base) {
+      CancelPoint cp;  // acts on a request pending
+    }
+    return real::fflush(f);
+  }
   FileLock lock(f);
   if (green_flush(f, fd, e) == EOF) return EOF;
   return real::fflush(f);  // nothing left to write; the rest of libc's sync
@@ -533,7 +555,12 @@ GH_EXPORT int fflush(FILE* f) {
 GH_EXPORT int fflush_unlocked(FILE* f) {
   int fd;
   FdEntry* e = f ? parks(f, &fd) : nullptr;
-  if (!e) return real::fflush_unlocked(f);
+  if (!e) {
+    if (f && f->_IO_write_ptr > f->_IO_write_base) {
+      CancelPoint cp;  // as fflush
+    }
+    return real::fflush_unlocked(f);
+  }
   if (green_flush(f, fd, e) == EOF) return EOF;
   return real::fflush_unlocked(f);
 }
@@ -629,8 +656,8 @@ GH_EXPORT int vdprintf(int fd, const char* fmt, va_list ap) {
   char* text;
   int n = format(stack, sizeof stack, &text, fmt, ap);
   if (n < 0) return -1;
+  FormattedText owned{text, stack};
   ssize_t r = write(fd, text, static_cast<size_t>(n));
-  if (text != stack) free(text);
   return r < 0 ? -1 : n;
 }
 
@@ -670,6 +697,7 @@ int green_vfscanf(Real real_fn, FILE* f, const char* fmt, va_list ap) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real_fn(f, fmt, ap);
+  CancelPoint cp;  // the wait for the first input (read_failed acts)
   {
     FileLock lock(f);
     int w = await_input(f, fd, e);

@@ -89,9 +89,29 @@ GH_EXPORT int pthread_mutex_destroy(pthread_mutex_t* m) {
   return gm(m)->destroy();
 }
 
+namespace {
+// A lock or barrier wait is no cancellation point, but an asynchronous
+// cancellation ends it, as glibc's signal interrupts any wait: with the
+// thread's type asynchronous the wait may end with EINTR (GreenThread::
+// async_wait), and the cancellation acts here. Should it not act after all,
+// the wait is made again, not to be ended so.
+template <class Wait>
+int async_cancellable(Wait&& wait) {
+  gh::GreenThread* g = cancellable_here();
+  if (!g || !g->cancel_async.load(std::memory_order_relaxed) || g->cancel_disabled || g->exiting)
+    return wait();
+  g->async_wait = true;
+  int rc = wait();
+  g->async_wait = false;
+  if (rc != EINTR) return rc;
+  act_on_cancel(g);
+  return wait();
+}
+}  // namespace
+
 GH_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) {
   if (native(m)) return real::pthread_mutex_lock(m);
-  return gm(m)->lock();
+  return async_cancellable([m] { return gm(m)->lock(); });
 }
 
 GH_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) {
@@ -200,11 +220,11 @@ GH_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) {
 }
 GH_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
   if (native(l)) return real::pthread_rwlock_rdlock(l);
-  return grw(l)->rdlock();
+  return async_cancellable([l] { return grw(l)->rdlock(); });
 }
 GH_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
   if (native(l)) return real::pthread_rwlock_wrlock(l);
-  return grw(l)->wrlock();
+  return async_cancellable([l] { return grw(l)->wrlock(); });
 }
 GH_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) {
   if (native(l)) return real::pthread_rwlock_tryrdlock(l);
@@ -258,7 +278,8 @@ GH_EXPORT int pthread_barrier_destroy(pthread_barrier_t* b) {
 
 GH_EXPORT int pthread_barrier_wait(pthread_barrier_t* b) {
   if (native(b)) return real::pthread_barrier_wait(b);
-  return gb(b)->wait();
+  int rc = async_cancellable([b] { return gb(b)->wait(); });
+  return rc == EINTR ? 0 : rc;  // not acted on after all: it has arrived
 }
 
 // ---- spinlock (an atomic word: the same code is right for pshared) ----

@@ -95,6 +95,10 @@ GH_EXPORT int usleep(useconds_t us) {
 }
 
 GH_EXPORT int sched_yield(void) {
+  // A thread whose asynchronous cancellation found it in the runtime (a
+  // loop around sched_yield) acts here.
+  if (gh::GreenThread* g = cancellable_here(); g && g->cancel_async.load(std::memory_order_relaxed))
+    act_on_cancel(g);
   if (!may_park()) return real::sched_yield();
   gh::yield();
   return 0;

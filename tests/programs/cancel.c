@@ -448,6 +448,40 @@ static void handlers_forks_and_disabled_waits(void) {
         wakeups);
 }
 
+/* Asynchronous type, waiting for a mutex (no cancellation point): ended by
+ * the cancellation as natively (its signal interrupts any wait), leaving
+ * the mutex to its owner. */
+static pthread_mutex_t g_held = PTHREAD_MUTEX_INITIALIZER;
+static void* async_locker(void* unused) {
+  (void)unused;
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+  atomic_store(&g_ready, 1);
+  pthread_mutex_lock(&g_held);
+  atomic_store(&g_stage, 9); /* never: cancelled while waiting */
+  pthread_mutex_unlock(&g_held);
+  return NULL;
+}
+
+static void async_lock_wait(void) {
+  pthread_t t;
+  void* v = NULL;
+  atomic_store(&g_ready, 0);
+  atomic_store(&g_stage, 0);
+  pthread_mutex_lock(&g_held);
+  pthread_create(&t, NULL, async_locker, NULL);
+  wait_ready();
+  int rc = pthread_cancel(t);
+  int jr = pthread_join(t, &v);
+  int unlock = pthread_mutex_unlock(&g_held);
+  int relock = pthread_mutex_trylock(&g_held);
+  if (relock == 0) pthread_mutex_unlock(&g_held);
+  CHECK(rc == 0 && jr == 0 && v == PTHREAD_CANCELED && atomic_load(&g_stage) == 0 && unlock == 0 &&
+            relock == 0,
+        "asynchronous cancel of a thread waiting for a mutex",
+        "cancel=%d join=%d canceled=%d stage=%d unlock=%d relock=%d", rc, jr, v == PTHREAD_CANCELED,
+        atomic_load(&g_stage), unlock, relock);
+}
+
 static void states(void) {
   int old = -1;
   EXPECT_RC("setcancelstate(7)", pthread_setcancelstate(7, &old), EINVAL);
@@ -488,6 +522,7 @@ int main(void) {
   cancel_running();
   self_and_ended();
   handlers_forks_and_disabled_waits();
+  async_lock_wait();
   pthread_t t;
   void* v = NULL;
   pthread_create(&t, NULL, state_thread, NULL);
