@@ -67,6 +67,13 @@ struct Mutex {
     if (state.cas(c, 1, std::memory_order_acquire)) return 0;
     return lock_slow(c, nullptr);
   }
+  // lock()'s uncontended case alone: takes a free normal (or adaptive)
+  // mutex and returns true; false for any other case (lock() then).
+  bool lock_uncontended() {
+    if (type() == kRecursive || type() == kErrorCheck) return false;
+    uint32_t c = 0;
+    return state.cas(c, 1, std::memory_order_acquire);
+  }
   // Takes the mutex if free. 0, EBUSY, EAGAIN (recursive overflow).
   int trylock();
   // lock() that gives up at the absolute deadline abs on clk (REALTIME or

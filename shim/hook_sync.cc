@@ -107,11 +107,17 @@ int async_cancellable(Wait&& wait) {
   act_on_cancel(g);
   return wait();
 }
+
+// Out of line, so that the uncontended lock keeps a lean frame.
+[[gnu::noinline]] int green_mutex_lock(pthread_mutex_t* m) {
+  return async_cancellable([m] { return gm(m)->lock(); });
+}
 }  // namespace
 
 GH_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) {
   if (native(m)) return real::pthread_mutex_lock(m);
-  return async_cancellable([m] { return gm(m)->lock(); });
+  if (gm(m)->lock_uncontended()) return 0;
+  return green_mutex_lock(m);
 }
 
 GH_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) {
