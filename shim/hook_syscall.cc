@@ -104,6 +104,15 @@ GH_EXPORT long syscall(long number, ...) {
   if (g_init_done && green_ok()) {
     // Thread ids (hook_tid.cc).
     if (number == SYS_gettid) return current_tid();
+    // The calling green thread's clear-tid address (thread_registry.cc
+    // clears it at exit); it returns the caller's thread id.
+    if (number == SYS_set_tid_address) {
+      ShimThread* st = shim_self();
+      if (st && !st->root && !st->g->is_root()) {
+        st->clear_tid = reinterpret_cast<uint32_t*>(a1);
+        return current_tid();
+      }
+    }
     if ((number == SYS_tgkill && is_green_tid(a2)) || (number == SYS_tkill && is_green_tid(a1))) {
       long r = number == SYS_tgkill ? green_tgkill(a1, a2, static_cast<int>(a3))
                                     : green_tgkill(getpid(), a1, static_cast<int>(a2));

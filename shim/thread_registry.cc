@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "shim/thread_registry.h"
+#include "core/parking_lot.h"
+#include "shim/user_mem.h"
 #include "shim/control.h"
 #include "shim/stack_overflow.h"
 #include "core/sys.h"
 
+#include <linux/futex.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -203,6 +206,15 @@ void on_green_exit(GreenThread* g) {
   auto* st = static_cast<ShimThread*>(g->user);
   if (!st) return;
   run_key_destructors(st);
+  if (uint32_t* tid = st->clear_tid) {
+    // As the kernel at an OS thread's exit: 0 there, and one waiter woken
+    // (green ones, and any OS thread outside the runtime).
+    uint32_t zero = 0;
+    if (copy_to_user(tid, &zero, sizeof zero) == 0) {
+      gh::futex_wake(tid, 1);
+      gh::sys_ret(SYS_futex, tid, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    }
+  }
   registry_remove(st);
   g->lock.lock();
   bool detached = g->detached;

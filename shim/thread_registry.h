@@ -47,6 +47,9 @@ struct ShimThread : ArenaObject {
   void* cleanup_top = nullptr;         // [own thread] C pthread_cleanup_push buffers
   _Unwind_Exception exit_exception{};  // [own thread] the forced unwind of pthread_exit
   bool name_known = false;             // [own thread] root: g->name holds the OS thread's comm
+  // [own thread] set_tid_address(2): cleared, and woken as a futex, when the
+  // thread ends, as the kernel does for an OS thread.
+  uint32_t* clear_tid = nullptr;
   // Signals sent to this green thread with pthread_kill while its mask
   // blocks them: pending for it alone, raised when it unblocks them, seen by
   // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
