@@ -122,8 +122,12 @@ static void offsets(void) {
 static int g_shared_fd;
 static long g_sum[THREADS], g_count[THREADS];
 
+static pthread_barrier_t g_readers_start;
 static void* share_reader(void* arg) {
   long i = (long)(intptr_t)arg;
+  /* All start together, after main counted the OS threads (natively the
+   * fastest could otherwise have ended before). */
+  pthread_barrier_wait(&g_readers_start);
   for (;;) {
     uint32_t rec;
     ssize_t n = read(g_shared_fd, &rec, sizeof rec);
@@ -185,8 +189,10 @@ static void threads(void) {
   lseek(fd, 0, SEEK_SET);
   g_shared_fd = fd;
   pthread_t t[THREADS];
+  pthread_barrier_init(&g_readers_start, NULL, THREADS + 1);
   for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, share_reader, (void*)(intptr_t)i);
   tasks_sample();
+  pthread_barrier_wait(&g_readers_start);
   long sum = 0, count = 0;
   for (long i = 0; i < THREADS; i++) {
     pthread_join(t[i], NULL);
