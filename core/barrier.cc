@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "core/green.h"
+
 namespace gh {
 
 int Barrier::init(uint32_t n) {
@@ -40,7 +42,7 @@ int Barrier::wait() {
     for (;;) {
       uint32_t g = gen.load(std::memory_order_acquire);
       if (static_cast<int32_t>(g - (round + 1)) >= 0) break;
-      if (futex_wait(&gen, g, kNoDeadline, "barrier") == -EINTR) {
+      if (futex_wait(&gen, g, kNoDeadline, "barrier") == -EINTR && self()->async_wait) {
         // An asynchronous cancellation: the thread leaves, counted as
         // arrived (natively the barrier is left waiting for it likewise).
         rc = EINTR;

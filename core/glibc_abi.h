@@ -97,6 +97,8 @@ struct IoLock {
 
 // FILE::_flags bits (glibc libio/libio.h) beyond the ones <stdio.h> shows.
 constexpr int kIoUnbuffered = 0x0002;
+// FILE::_flags2: fopen's "c" mode, "not a cancellation point".
+constexpr int kIoFlags2NotCancel = 0x0002;
 constexpr int kIoNoReads = 0x0004;
 constexpr int kIoNoWrites = 0x0008;
 constexpr int kIoInBackup = 0x0100;

@@ -107,7 +107,8 @@ struct GreenThread : ArenaObject {
   // cancel_requested: set once, by any thread; read by the thread at its
   // cancellation points. The rest is the thread's own state.
   std::atomic<bool> cancel_requested{false};
-  bool cancel_disabled = false;  // [running] PTHREAD_CANCEL_DISABLE
+  std::atomic<bool> cancel_disabled{
+      false};  // [running; read by a canceller] PTHREAD_CANCEL_DISABLE
   // [running; read by a canceller] PTHREAD_CANCEL_ASYNCHRONOUS
   std::atomic<bool> cancel_async{false};
   bool exiting = false;  // [running] in pthread_exit or acting on a cancel

@@ -58,7 +58,9 @@ int Mutex::lock_slow(uint32_t c, const ClockDeadline* dl) {
       return 0;
     }
     if (r == -ETIMEDOUT) return ETIMEDOUT;
-    if (r == -EINTR) return EINTR;  // an asynchronous cancellation (GreenThread::async_wait)
+    // An asynchronous cancellation (GreenThread::async_wait), unless the
+    // thread has since disabled it (a handler): then wait on.
+    if (r == -EINTR && self()->async_wait) return EINTR;
     if (r == 0) woken = true;
     c = state.load(std::memory_order_relaxed);
   }

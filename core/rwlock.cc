@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "core/green.h"
+
 #include "core/mutex.h"
 
 namespace gh {
@@ -56,7 +58,7 @@ int RwLock::rdlock_until(const ClockDeadline* dl) {
       r = futex_wait_until(&read_seq, q, dl, "rwlock read");
     readers_waiting.fetch_sub(1, std::memory_order_seq_cst);
     if (r == -ETIMEDOUT) return ETIMEDOUT;
-    if (r == -EINTR) return EINTR;  // an asynchronous cancellation
+    if (r == -EINTR && self()->async_wait) return EINTR;  // an asynchronous cancellation
   }
 }
 
@@ -78,6 +80,7 @@ int RwLock::wrlock_until(const ClockDeadline* dl) {
     if (state.load(std::memory_order_seq_cst) != 0)
       r = futex_wait_until(&write_seq, q, dl, "rwlock write");
     uint32_t left = writers_waiting.fetch_sub(1, std::memory_order_seq_cst) - 1;
+    if (r == -EINTR && !self()->async_wait) r = 0;  // disabled since: wait on
     if (r == -ETIMEDOUT || r == -EINTR) {
       // Readers may be held back only for the writers that wait: if we were
       // the last one, let them go. (EINTR: an asynchronous cancellation.)

@@ -22,10 +22,14 @@ int Spin::lock_slow() {
       arch::cpu_relax();
     }
     // The holder may be a green thread of this carrier: let it run.
-    if (Carrier::current())
+    if (Carrier* c = Carrier::current()) {
       yield();
-    else
+      // An asynchronous cancellation ends the spin (GreenThread::async_wait).
+      GreenThread* me = c->running();
+      if (me->async_wait && me->cancel_requested.load(std::memory_order_acquire)) return EINTR;
+    } else {
       sched_yield();
+    }
   }
 }
 

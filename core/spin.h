@@ -24,7 +24,8 @@ struct Spin {
     word.store(0, std::memory_order_relaxed);
     return 0;
   }
-  // Blocks (spinning, then yielding) until the caller holds the lock. Always 0.
+  // Blocks (spinning, then yielding) until the caller holds the lock. 0, or
+  // EINTR (not held: an asynchronous cancellation, GreenThread::async_wait).
   int lock() {
     if (word.exchange(1, std::memory_order_acquire) == 0) return 0;
     return lock_slow();

@@ -64,7 +64,9 @@ class CancelPoint {
  public:
   // Acts on a request already pending. Inactive where nothing may act
   // (cancellable_here; docs/design.md, "Cancellation").
-  CancelPoint() : g_(cancellable_here()) {
+  // active: false makes it no cancellation point (a FILE opened with
+  // fopen's "c" mode).
+  explicit CancelPoint(bool active = true) : g_(active ? cancellable_here() : nullptr) {
     if (!g_) return;
     if (__builtin_expect(g_->cancel_requested.load(std::memory_order_relaxed), 0))
       act_on_cancel(g_);

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include <cerrno>
 
@@ -37,6 +38,11 @@ void act_on_cancel(GreenThread* g) {
   if (g->cancel_disabled || g->exiting || cancellable_here() != g) return;
   if (!g->cancel_requested.load(std::memory_order_acquire)) return;
   g->cancel_point = false;
+  // In a handler (on the thread's own stack): the unwinding skips sigreturn,
+  // so the thread ends with its own mask back on the OS thread, which its
+  // carrier's bookkeeping (applied_sigmask_) expects.
+  if (t_bypass != 0)
+    gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &g->sigmask, nullptr, sizeof g->sigmask);
   // The shim's pthread_exit: marks the thread exiting (no second
   // cancellation in its cleanup handlers) and unwinds its stack.
   pthread_exit(PTHREAD_CANCELED);
@@ -67,6 +73,17 @@ void note_runtime_text() {
   }
 }
 
+extern "C" void gh_async_cancel_stub() __attribute__((visibility("hidden")));
+
+// Called by gh_async_cancel_stub, on the thread's own stack.
+extern "C" __attribute__((visibility("hidden"), noreturn)) void gh_async_cancel_act() {
+  if (GreenThread* g = running_green_thread()) act_on_cancel(g);
+  // Not acted on (it cannot be: cancel_async_here checked the same state,
+  // and nothing ran in between): there is no context to return to.
+  gh::log_error("asynchronous cancellation could not act");
+  abort();
+}
+
 void cancel_async_here(void* uc) {
   Carrier* c = Carrier::current();
   if (!c || !g_text_hi) return;
@@ -80,10 +97,14 @@ void cancel_async_here(void* uc) {
   // In the runtime (a hook, a switch): it acts at its next cancellation
   // point instead.
   if (pc >= g_text_lo && pc < g_text_hi) return;
-  // The handler blocks every signal; the thread ends with the mask it had,
-  // which its carrier's bookkeeping (applied_sigmask_) expects.
-  gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &ctx->uc_sigmask, nullptr, sizeof(uint64_t));
-  act_on_cancel(g);
+  // Continue in gh_async_cancel_stub, on the thread's own stack, once the
+  // handler has returned (and sigreturn restored the thread's mask and left
+  // the alternate stack): as if the interrupted instruction had called it.
+  greg_t& rsp = ctx->uc_mcontext.gregs[REG_RSP];
+  greg_t& rip = ctx->uc_mcontext.gregs[REG_RIP];
+  rsp -= sizeof(greg_t);
+  *reinterpret_cast<greg_t*>(rsp) = rip;
+  rip = reinterpret_cast<greg_t>(&gh_async_cancel_stub);
 }
 
 }  // namespace gh::shim
@@ -137,7 +158,7 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
     return 0;
   }
   unsigned long long id = g->id;
-  if (g == cancel_self()) {
+  if (g == cancellable_here()) {
     g->lock.unlock();
     // Self-cancellation acts at once only when asynchronous.
     if (g->cancel_async.load(std::memory_order_relaxed)) act_on_cancel(g);
@@ -148,8 +169,8 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
   bool ended = gh::cancel_wait(g);
   // Asynchronous and running: interrupt its carrier, whose handler acts if
   // it finds the thread in the program's code (cancel_async_here).
-  if (!ended && g->cancel_async.load(std::memory_order_relaxed) &&
-      g->state.load(std::memory_order_acquire) == gh::GreenState::kRunning) {
+  if (!ended && g->cancel_async.load(std::memory_order_relaxed) && !g->cancel_disabled &&
+      !g->exiting && g->state.load(std::memory_order_acquire) == gh::GreenState::kRunning) {
     if (gh::Carrier* c = g->current_carrier())
       gh::sys(SYS_tgkill, getpid(), c->os_tid(), kOffloadInterruptSignal);
   }
@@ -177,6 +198,7 @@ GH_EXPORT int pthread_setcancelstate(int state, int* old) {
   if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
   if (old) *old = g->cancel_disabled ? PTHREAD_CANCEL_DISABLE : PTHREAD_CANCEL_ENABLE;
   g->cancel_disabled = state == PTHREAD_CANCEL_DISABLE;
+  if (g->cancel_disabled) g->async_wait = false;  // a lock wait under way goes on
   // As glibc: enabling an asynchronous cancellation that is pending acts.
   if (!g->cancel_disabled && g->cancel_async) act_on_cancel(g);
   return 0;
@@ -191,6 +213,7 @@ GH_EXPORT int pthread_setcanceltype(int type, int* old) {
   if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
   if (old) *old = g->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
   g->cancel_async = type == PTHREAD_CANCEL_ASYNCHRONOUS;
+  if (!g->cancel_async) g->async_wait = false;  // a lock wait under way goes on
   if (g->cancel_async) act_on_cancel(g);
   return 0;
 }

@@ -65,7 +65,8 @@ GH_EXPORT pid_t fork(void) {
         gh::GreenThread* was = st->g;
         gh::GreenThread* now = c->running();
         now->cancel_requested.store(was->cancel_requested.load(std::memory_order_relaxed));
-        now->cancel_disabled = was->cancel_disabled;
+        now->cancel_disabled = was->cancel_disabled.load();
+        now->exiting = was->exiting;
         now->cancel_async.store(was->cancel_async.load(std::memory_order_relaxed));
         st->g = now;
         now->user = st;

@@ -117,8 +117,11 @@ int await_input(FILE* f, int fd, FdEntry* e) {
 // pthread_cancel ended acts here, leaving the FILE as it is (natively the
 // cancelled read never returned); the FILE lock is released as the stack
 // unwinds (FileLock).
+// Whether stdio calls on f are cancellation points (not with fopen's "c").
+bool cancellable(FILE* f) { return !(f->_flags2 & gh::glibc::kIoFlags2NotCancel); }
+
 int read_failed(FILE* f, int err) {
-  if (err == EINTR) {
+  if (err == EINTR && cancellable(f)) {
     if (gh::GreenThread* g = running_green_thread()) act_on_cancel(g);
   }
   f->_flags |= _IO_ERR_SEEN;
@@ -257,10 +260,12 @@ size_t green_fread(void* ptr, size_t size, size_t count, FILE* f, int fd, FdEntr
 // A write out of a FILE's buffer is a cancellation point, as glibc's write
 // is: a request pending acts before it, one that ends its wait acts after
 // (FileLock is released as the stack unwinds).
-ssize_t stdio_send(int fd, FdEntry* e, const char* data, size_t len) {
-  CancelPoint cp;
+ssize_t stdio_send(FILE* f, int fd, FdEntry* e, const char* data, size_t len) {
+  CancelPoint cp(cancellable(f));
   ssize_t r = green_send(fd, e, data, len, 0);
-  if (r == -EINTR) cp.done_any(r);
+  // Cut short (-EINTR, or part written) while a request is pending: the
+  // write was the cancellation point.
+  if (r == -EINTR || (r >= 0 && static_cast<size_t>(r) < len)) cp.done_any(r);
   return r;
 }
 
@@ -269,7 +274,7 @@ int green_flush(FILE* f, int fd, FdEntry* e) {
   char* base = f->_IO_write_base;
   size_t len = static_cast<size_t>(f->_IO_write_ptr - base);
   if (len == 0) return 0;
-  ssize_t r = stdio_send(fd, e, base, len);
+  ssize_t r = stdio_send(f, fd, e, base, len);
   f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = f->_IO_buf_base;
   f->_IO_write_base = f->_IO_write_ptr = f->_IO_buf_base;
   f->_IO_write_end = (f->_flags & (kIoLineBuf | kIoUnbuffered)) ? f->_IO_buf_base : f->_IO_buf_end;
@@ -284,7 +289,7 @@ int green_flush(FILE* f, int fd, FdEntry* e) {
 // Sends len bytes straight to the fd (f's buffer is empty). Returns 0 or EOF.
 int green_direct(FILE* f, const char* data, size_t len, int fd, FdEntry* e) {
   if (len == 0) return 0;
-  ssize_t r = stdio_send(fd, e, data, len);
+  ssize_t r = stdio_send(f, fd, e, data, len);
   if (r < 0 || static_cast<size_t>(r) < len) {
     f->_flags |= _IO_ERR_SEEN;
     if (r < 0) errno = static_cast<int>(-r);
@@ -411,7 +416,7 @@ GH_EXPORT int __uflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::__uflow(f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   return green_uflow(f, fd, e);
 }
 
@@ -419,7 +424,7 @@ GH_EXPORT int __underflow(FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::__underflow(f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   return green_underflow(f, fd, e);
 }
 
@@ -441,7 +446,7 @@ GH_EXPORT int __overflow(FILE* f, int ch) {
     int fd;                                     \
     FdEntry* e = parks(f, &fd);                 \
     if (!e) return real::name(f);               \
-    CancelPoint cp;                             \
+    CancelPoint cp(cancellable(f));             \
     if (!(locked)) return green_getc(f, fd, e); \
     FileLock lock(f);                           \
     return green_getc(f, fd, e);                \
@@ -457,7 +462,7 @@ GH_EXPORT char* fgets(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fgets(buf, n, f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   if (n <= 1) return green_fgets(buf, n, f, fd, e);
   FileLock lock(f);
   return green_fgets(buf, n, f, fd, e);
@@ -467,7 +472,7 @@ GH_EXPORT char* fgets_unlocked(char* buf, int n, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fgets_unlocked(buf, n, f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   return green_fgets(buf, n, f, fd, e);
 }
 
@@ -487,7 +492,7 @@ GH_EXPORT size_t fread(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fread(ptr, size, count, f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   FileLock lock(f);
   return green_fread(ptr, size, count, f, fd, e);
 }
@@ -496,7 +501,7 @@ GH_EXPORT size_t fread_unlocked(void* ptr, size_t size, size_t count, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::fread_unlocked(ptr, size, count, f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   return green_fread(ptr, size, count, f, fd, e);
 }
 
@@ -517,7 +522,7 @@ GH_EXPORT ssize_t getdelim(char** lineptr, size_t* n, int delim, FILE* f) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real::getdelim(lineptr, n, delim, f);
-  CancelPoint cp;
+  CancelPoint cp(cancellable(f));
   if (!lineptr || !n) {
     errno = EINVAL;
     return -1;
@@ -543,7 +548,7 @@ GH_EXPORT int fflush(FILE* f) {
     // glibc's flush writes what is buffered, and its write is a
     // cancellation point.
     if (f && f->_IO_write_ptr > f->_IO_write_base) {
-      CancelPoint cp;  // acts on a request pending
+      CancelPoint cp(cancellable(f));  // acts on a request pending
     }
     return real::fflush(f);
   }
@@ -557,7 +562,7 @@ GH_EXPORT int fflush_unlocked(FILE* f) {
   FdEntry* e = f ? parks(f, &fd) : nullptr;
   if (!e) {
     if (f && f->_IO_write_ptr > f->_IO_write_base) {
-      CancelPoint cp;  // as fflush
+      CancelPoint cp(cancellable(f));  // as fflush
     }
     return real::fflush_unlocked(f);
   }
@@ -697,7 +702,7 @@ int green_vfscanf(Real real_fn, FILE* f, const char* fmt, va_list ap) {
   int fd;
   FdEntry* e = parks(f, &fd);
   if (!e) return real_fn(f, fmt, ap);
-  CancelPoint cp;  // the wait for the first input (read_failed acts)
+  CancelPoint cp(cancellable(f));  // the wait for the first input (read_failed acts)
   {
     FileLock lock(f);
     int w = await_input(f, fd, e);

@@ -98,7 +98,17 @@ namespace {
 template <class Wait>
 int async_cancellable(Wait&& wait) {
   gh::GreenThread* g = cancellable_here();
-  if (!g || !g->cancel_async.load(std::memory_order_relaxed) || g->cancel_disabled || g->exiting)
+  if (!g) {
+    // A handler running as another thread: the running one's asynchronous
+    // cancellation must not end this wait.
+    gh::GreenThread* r = running_green_thread();
+    if (!r || !r->async_wait) return wait();
+    r->async_wait = false;
+    int rc = wait();
+    r->async_wait = true;
+    return rc;
+  }
+  if (!g->cancel_async.load(std::memory_order_relaxed) || g->cancel_disabled || g->exiting)
     return wait();
   g->async_wait = true;
   int rc = wait();
@@ -301,7 +311,8 @@ GH_EXPORT int pthread_spin_destroy(pthread_spinlock_t* s) {
 }
 GH_EXPORT int pthread_spin_lock(pthread_spinlock_t* s) {
   if (!green()) return real::pthread_spin_lock(s);
-  return gsp(s)->lock();
+  if (gsp(s)->trylock() == 0) return 0;
+  return async_cancellable([s] { return gsp(s)->lock(); });
 }
 GH_EXPORT int pthread_spin_trylock(pthread_spinlock_t* s) {
   if (!green()) return real::pthread_spin_trylock(s);

@@ -410,10 +410,11 @@ bool is_main_root(const gh::GreenThread* g) {
 // thread's, or main's (whose stack the shim unwinds itself at
 // pthread_exit); nullptr for other roots (glibc's chain).
 ShimThread* cleanup_self() {
-  if (!g_enabled || t_bypass) return nullptr;
-  gh::Carrier* c = gh::Carrier::current();
-  if (!c) return nullptr;
-  gh::GreenThread* g = c->running();
+  if (!g_enabled) return nullptr;
+  // Also in a handler running on the thread's own stack (a cancellation
+  // acting there unwinds this chain); not in one running as another thread.
+  gh::GreenThread* g = cancellable_here();
+  if (!g) return nullptr;
   if (is_main_root(g)) return root_record(g);
   if (!g || g->is_root()) return nullptr;
   auto* st = static_cast<ShimThread*>(g->user);
@@ -514,8 +515,17 @@ GH_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
   real::__pthread_register_cancel(buf);
 }
 
+namespace {
+// A buffer pushed before the shim kept the thread's chain (main's, before
+// its carrier existed) is glibc's to pop.
+ShimThread* cleanup_owner(__pthread_unwind_buf_t* buf) {
+  ShimThread* st = cleanup_self();
+  return st && st->cleanup_top == reinterpret_cast<UnwindBuf*>(buf) ? st : nullptr;
+}
+}  // namespace
+
 GH_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = cleanup_self()) return pop_cleanup(st, buf);
+  if (ShimThread* st = cleanup_owner(buf)) return pop_cleanup(st, buf);
   real::__pthread_unregister_cancel(buf);
 }
 
@@ -533,7 +543,7 @@ GH_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
 }
 
 GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = cleanup_self()) {
+  if (ShimThread* st = cleanup_owner(buf)) {
     pop_cleanup(st, buf);
     if (reinterpret_cast<UnwindBuf*>(buf)->priv.data.canceltype == PTHREAD_CANCEL_ASYNCHRONOUS) {
       st->g->cancel_async = true;
@@ -545,7 +555,7 @@ GH_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) 
 }
 
 GH_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
-  if (ShimThread* st = cleanup_self()) {
+  if (ShimThread* st = cleanup_owner(buf)) {
     // A handler has run: drop its buffer and unwind on to the next one.
     pop_cleanup(st, buf);
     unwind_green(st);
@@ -601,10 +611,28 @@ GH_EXPORT void pthread_exit(void* value) {
   unwind_green(st);
 }
 
+namespace {
+int root_name_elsewhere(gh::GreenThread* r, int option, char* user);
+
+// The running root (main) if t is its handle and it runs away from its own
+// OS thread: glibc would name the OS thread it runs on.
+gh::GreenThread* root_away(pthread_t t) {
+  gh::Carrier* c = gh::Carrier::current();
+  gh::GreenThread* r = c ? c->running() : nullptr;
+  if (!r || r->internal || !r->is_root() || !r->home || r->home == c) return nullptr;
+  void* tp = r->tp ? r->tp : r->home->os_tp();
+  return reinterpret_cast<pthread_t>(tp) == t ? r : nullptr;
+}
+}  // namespace
+
 GH_EXPORT int pthread_setname_np(pthread_t t, const char* name) {
   if (!threads_green()) return real::pthread_setname_np(t, name);
   ShimThread* st = shim_from_handle(t);
   if (!st) {
+    if (gh::GreenThread* r = root_away(t)) {
+      if (strlen(name) >= 16) return ERANGE;
+      return root_name_elsewhere(r, PR_SET_NAME, const_cast<char*>(name)) == 0 ? 0 : errno;
+    }
     int rc = real::pthread_setname_np(t, name);
     // Renaming the calling OS thread: what its green threads will inherit.
     if (rc == 0 && gh::Carrier::current() && pthread_equal(t, root_handle())) {
@@ -709,7 +737,12 @@ GH_EXPORT int prctl(int option, ...) {
 GH_EXPORT int pthread_getname_np(pthread_t t, char* buf, size_t len) {
   if (!threads_green()) return real::pthread_getname_np(t, buf, len);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_getname_np(t, buf, len);
+  if (!st) {
+    gh::GreenThread* r = root_away(t);
+    if (!r) return real::pthread_getname_np(t, buf, len);
+    if (len < 16) return ERANGE;
+    return root_name_elsewhere(r, PR_GET_NAME, buf) == 0 ? 0 : errno;
+  }
   // glibc: any buffer shorter than TASK_COMM_LEN (16) is ERANGE.
   if (len < 16) return ERANGE;
   size_t n = strnlen(st->g->name, sizeof st->g->name - 1);
@@ -738,6 +771,12 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!st) return real::pthread_kill(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (sig == 0) return 0;
+  // Ended (or ending), not yet joined: glibc sends nothing and returns 0
+  // (the signal would not be observable, or would reach another thread).
+  st->g->lock.lock();
+  bool gone = st->g->exited;
+  st->g->lock.unlock();
+  if (gone) return 0;
   // Blocked by the target, the caller too: pending for the target alone, as
   // natively (left pending on the carrier's OS thread, it would reach
   // whichever green thread next ran there with it unblocked).
@@ -751,7 +790,11 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   // thread move meanwhile, the handler there forwards it (hook_signal.cc).
   gh::Carrier* c = st->g->current_carrier();
   c->set_signal_target(st->g);
-  return real::pthread_kill(reinterpret_cast<pthread_t>(c->os_tp()), sig);
+  // tgkill, not glibc's pthread_kill: main away from its own OS thread runs
+  // on that thread's descriptor, and glibc would take the carrier's for the
+  // caller itself.
+  long r = gh::sys_ret(SYS_tgkill, getpid(), c->os_tid(), sig);
+  return r < 0 ? static_cast<int>(-r) : 0;
 }
 
 // raise(sig) is pthread_kill(pthread_self(), sig) (glibc's goes to the OS

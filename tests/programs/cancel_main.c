@@ -44,7 +44,11 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   g_main = pthread_self();
   if (pipe(g_pipe) != 0) return 2;
+  /* A cleanup buffer pushed before the first thread and popped after it:
+   * the two stay one chain (main's unwinding below must not meet it). */
+  pthread_cleanup_push(main_cleanup, NULL);
   parked_start(&g_company);
+  pthread_cleanup_pop(0);
 
   pthread_t j;
   pthread_create(&j, NULL, joins_main, NULL);
