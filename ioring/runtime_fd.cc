@@ -58,6 +58,15 @@ bool is_runtime_fd(int fd) {
   return false;
 }
 
+void close_runtime_fds_after_fork() {
+  int fds[kMaxRuntimeFds];
+  int n = runtime_fds(fds, kMaxRuntimeFds);
+  for (int i = 0; i < n; i++) {
+    unregister_runtime_fd(fds[i]);
+    sys_ret(SYS_close, fds[i]);
+  }
+}
+
 int runtime_fds(int* out, int max) {
   int n = 0;
   for (const auto& slot : g_runtime_fds) {

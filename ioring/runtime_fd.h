@@ -26,5 +26,10 @@ bool is_runtime_fd(int fd);
 inline constexpr int kMaxRuntimeFds = 600;
 // Copies up to max runtime fds, ascending, into out. Returns how many.
 int runtime_fds(int* out, int max);
+// In a fork child, before it makes a runtime of its own: closes the
+// parent's runtime fds (rings and eventfds the child never uses) and forgets
+// them, so that a child whose parent used every fd the limit allows can
+// still make its carrier.
+void close_runtime_fds_after_fork();
 
 }  // namespace gh::ioring

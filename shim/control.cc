@@ -155,6 +155,11 @@ void dump_handler(int) {
 
 }  // namespace
 
+void control_forget_fds_after_fork() {
+  g_listen_fd = -1;
+  g_dump_fd = -1;
+}
+
 void control_start() {
   int pid = static_cast<int>(gh::sys(SYS_getpid));
   int was = g_started_pid.load(std::memory_order_acquire);

@@ -20,6 +20,10 @@ namespace gh::shim {
 // configuration allows. Called when the first green thread is created and
 // at start-up when a dump signal is configured.
 void control_start();
+// In a fork child whose inherited runtime fds were closed already
+// (ioring::close_runtime_fds_after_fork): forgets the parent's socket and
+// eventfd numbers, which may name the child's own fds by now.
+void control_forget_fds_after_fork();
 
 // At start-up: installs the dump signal's handler if GREENHOUSE_DUMP_SIGNAL
 // names one. Returns that signal, or 0.

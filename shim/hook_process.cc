@@ -21,6 +21,7 @@
 #include "shim/cancel.h"
 #include "shim/fd_table.h"
 #include "core/offload.h"
+#include "ioring/runtime_fd.h"
 #include "shim/control.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
@@ -36,6 +37,12 @@ GH_EXPORT pid_t fork(void) {
   // change O_NONBLOCK on it.
   if (pid >= 0) fd_mark_all_shared();
   if (pid == 0) {
+    // The parent's rings and eventfds: of no use here, and their numbers
+    // may be what the child's own runtime needs.
+    if (g_enabled) {
+      gh::ioring::close_runtime_fds_after_fork();
+      control_forget_fds_after_fork();
+    }
     fd_after_fork_child();
     if (g_enabled) registry_after_fork_child(st);
     // The parent's control thread is not here; a dump signal needs one.
