@@ -19,7 +19,7 @@
  *   - pthread_setcancelstate/type return the old value and refuse others;
  *   - a thread is cancelled in its own signal handler at a cancellation
  *     point there; a fork child keeps the forking thread's state; waiters
- *     with a disabled pending cancellation take one wake-up per signal.
+ *     with a disabled pending cancellation take no wake-up from each other.
  *
  * The canceller waits until the target announced that it is about to block,
  * then yields a while so that it usually is blocked (either way the result
@@ -444,8 +444,11 @@ static void handlers_forks_and_disabled_waits(void) {
   pthread_cond_broadcast(&g_cv);
   pthread_mutex_unlock(&g_mu);
   for (int i = 0; i < 2; i++) pthread_join(w[i], NULL);
-  CHECK(wakeups == 1, "a pending, disabled cancellation takes no extra wake-ups", "wakeups=%d",
-        wakeups);
+  /* One, or two when the second waiter had not parked yet as the signal
+   * came (a spurious wake-up, which POSIX allows); a wake-up passed back
+   * and forth between the two would count thousands. */
+  CHECK(wakeups >= 1 && wakeups <= 2, "a pending, disabled cancellation takes no extra wake-ups",
+        "wakeups=%d", wakeups);
 }
 
 /* Asynchronous type, waiting for a mutex (no cancellation point): ended by
