@@ -48,7 +48,9 @@ int main(void) {
   ssize_t n = readlink("/proc/self/exe", g_path, sizeof g_path - 32);
   if (n <= 0) return 2;
   g_path[n] = '\0';
-  strcpy(strrchr(g_path, '/') + 1, "file_limit.tmp");
+  /* One file per process: the io_uring and epoll runs of this test run at
+   * the same time, next to the same executable. */
+  snprintf(strrchr(g_path, '/') + 1, 32, "file_limit.%d.tmp", (int)getpid());
   struct parked idle;
   parked_start(&idle);
   struct rlimit rl = {LIMIT, LIMIT};
