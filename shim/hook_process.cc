@@ -47,6 +47,11 @@ GH_EXPORT pid_t fork(void) {
     if (g_enabled) registry_after_fork_child(st);
     // The parent's control thread is not here; a dump signal needs one.
     if (dump_signal()) control_start();
+    // A parent that had made no thread yet has no runtime, but its process
+    // pool names the parent's main thread as the one whose first thread
+    // starts the carriers: the child's first thread must start them too
+    // (every core, hand-off), not a private one-carrier pool.
+    if (g_enabled && !gh::Carrier::current()) new_process_pool();
   }
   if (pid == 0 && gh::Carrier::current()) {
     gh::Carrier::forget_after_fork();
