@@ -43,23 +43,24 @@ Epoll* Epoll::create(Carrier* c) {
     return nullptr;
   }
   e->carrier_ = c;
-  long ep = gh::sys(SYS_epoll_create1, EPOLL_CLOEXEC);
-  if (ep < 0) {
-    int err = errno;
+  e->epfd_ = make_runtime_fd([] { return gh::sys_ret(SYS_epoll_create1, EPOLL_CLOEXEC); });
+  if (e->epfd_ < 0) {
+    int err = -e->epfd_;
+    e->epfd_ = -1;
     log_debug("epoll_create1 failed: errno %d", err);
     delete e;
     errno = err;
     return nullptr;
   }
-  e->epfd_ = move_high(static_cast<int>(ep));
-  long efd = gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) {
-    int err = errno;
+  e->wake_fd_ =
+      make_runtime_fd([] { return gh::sys_ret(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK); });
+  if (e->wake_fd_ < 0) {
+    int err = -e->wake_fd_;
+    e->wake_fd_ = -1;
     delete e;
     errno = err;
     return nullptr;
   }
-  e->wake_fd_ = move_high(static_cast<int>(efd));
   // Level-triggered and never re-armed: a wake() written while nobody
   // waits is seen by the next wait.
   epoll_event ev{};
@@ -71,8 +72,6 @@ Epoll* Epoll::create(Carrier* c) {
     errno = err;
     return nullptr;
   }
-  register_runtime_fd(e->epfd_);
-  register_runtime_fd(e->wake_fd_);
   log_debug("carrier backend: epoll (set %d, wake-up %d)", e->epfd_, e->wake_fd_);
   return e;
 }

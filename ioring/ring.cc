@@ -61,12 +61,34 @@ bool tickless_cpus() {
   return n > 0 && buf[0] >= '0' && buf[0] <= '9';
 }
 
+// io_uring_queue_init_params() in two steps, so that the ring's fd is the
+// runtime's (ioring/runtime_fd.h) before anything else is done with it: a
+// program thread closing a stale number must not close it between the
+// setup and the mapping. Returns 0 or -errno.
 int setup(io_uring* ring, unsigned flags, const RingOptions& o, io_uring_params* p) {
   *p = io_uring_params{};
   p->flags = flags;
   if (o.cq_entries == 0) p->flags &= ~IORING_SETUP_CQSIZE;
   p->cq_entries = o.cq_entries;
-  return io_uring_queue_init_params(o.sq_entries, ring, p);
+  // A ring whose fd a program thread closed before it was adopted is gone:
+  // make_runtime_fd makes another.
+  const io_uring_params asked = *p;
+  int own = make_runtime_fd([&] {
+    *p = asked;
+    return gh::sys_ret(__NR_io_uring_setup, o.sq_entries, p);
+  });
+  if (own < 0) return own;
+  int rc = io_uring_queue_mmap(own, p, ring);
+  if (rc < 0) {
+    unregister_runtime_fd(own);
+    gh::sys_ret(SYS_close, own);
+    ring->ring_fd = -1;  // the mapping zeroed *ring: no fd 0 to close later
+    return rc;
+  }
+  // The rest of io_uring_queue_init_params(): SQ slot i is SQE i for good.
+  for (unsigned i = 0; i < ring->sq.ring_entries; i++) ring->sq.array[i] = i;
+  ring->features = p->features;
+  return 0;
 }
 
 // Errors from io_uring_enter after which trying again later can succeed.
@@ -134,9 +156,6 @@ Ring* Ring::create(Carrier* c, bool one_thread) {
   f.cq_entries = p.cq_entries;
   io_uring_ring_dontfork(&r->ring_);
 
-  int hi = move_high(r->ring_.ring_fd);
-  r->ring_.ring_fd = hi;
-  r->ring_.enter_ring_fd = hi;
   // With the fd registered, io_uring_enter no longer looks the file up, and
   // the ring keeps working even if the program closes our fd number. A
   // registration is the registering thread's own (an index in its table), so
@@ -144,23 +163,21 @@ Ring* Ring::create(Carrier* c, bool one_thread) {
   // program from closing it).
   if (one_thread) f.registered_fd = io_uring_register_ring_fd(&r->ring_) == 1;
 
-  long efd = gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC);
-  if (efd < 0) {
-    int e = errno;
+  r->wake_fd_ = make_runtime_fd([] { return gh::sys_ret(SYS_eventfd2, 0, EFD_CLOEXEC); });
+  if (r->wake_fd_ < 0) {
+    int e = -r->wake_fd_;
+    r->wake_fd_ = -1;
     delete r;
     errno = e;
     return nullptr;
   }
-  r->wake_fd_ = move_high(static_cast<int>(efd));
-  register_runtime_fd(r->ring_.ring_fd);
-  register_runtime_fd(r->wake_fd_);
   log_debug("io_uring: flags %#x features %#x sq %u cq %u", flags, p.features, p.sq_entries,
             p.cq_entries);
   return r;
 }
 
 Ring::~Ring() {
-  if (ring_.ring_fd > 0) {
+  if (ring_.ring_fd >= 0) {
     unregister_runtime_fd(ring_.ring_fd);
     io_uring_queue_exit(&ring_);
   }

@@ -116,7 +116,7 @@ class Ring final : public Backend, public ArenaObject {
   int wake_fd() const { return wake_fd_; }
 
  private:
-  Ring() = default;
+  Ring() { ring_.ring_fd = -1; }  // no ring until create() has set one up
   int dispatch();
   int reap();
   int enter_nowait();

@@ -10,9 +10,28 @@ namespace gh::ioring {
 // that they stay out of the program's usual range.
 int runtime_fd_floor();
 
-// Moves fd to the lowest free number >= runtime_fd_floor(), close-on-exec.
-// Returns the new fd (or the old one if it cannot be moved).
-int move_high(int fd);
+// Takes fd, just made for the runtime, as one of its own: records it at once,
+// so that a close of that number by the program from now on is refused, then
+// moves it to the lowest free number >= runtime_fd_floor(), close-on-exec.
+// Returns the fd's number: fd itself, still recorded, when the limit leaves
+// no high number. Returns -EBADF when fd is gone already: a
+// program thread's close of that number, checked before fd existed (a
+// stale number, a close-all loop), closed it; the caller makes a new one.
+// fd < 0 is returned as it is.
+int adopt_runtime_fd(int fd);
+
+// make() -> fd or -errno, adopted (adopt_runtime_fd), made again while a
+// program thread's close takes it before it is adopted (up to 8 times).
+// Returns the fd or -errno; errno is left alone.
+template <typename Make>
+int make_runtime_fd(Make&& make) {
+  for (int tries = 0;; tries++) {
+    long fd = make();
+    if (fd < 0) return static_cast<int>(fd);
+    int own = adopt_runtime_fd(static_cast<int>(fd));
+    if (own >= 0 || tries == 8) return own;
+  }
+}
 
 // Records fd as the runtime's / forgets it. Any thread.
 void register_runtime_fd(int fd);

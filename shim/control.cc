@@ -40,12 +40,7 @@ int g_listen_fd = -1;
 
 // Makes fd one of the runtime's: moved high (ioring/runtime_fd.h), so that
 // the program's low numbers stay as natively.
-int runtime_fd(int fd) {
-  if (fd < 0) return fd;
-  fd = gh::ioring::move_high(fd);
-  gh::ioring::register_runtime_fd(fd);
-  return fd;
-}
+int runtime_fd(int fd) { return gh::ioring::adopt_runtime_fd(fd); }
 
 // Whether the peer may look inside: our effective user or root; only root
 // when the process is not dumpable (it changed its ids, as a daemon that

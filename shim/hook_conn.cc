@@ -121,21 +121,29 @@ GH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
 
 namespace {
 // A pipe made for the runtime itself (t_runtime_fds): numbered high.
-void adopt_runtime_pipe(int fds[2]) {
-  for (int i = 0; i < 2; i++) {
-    fds[i] = gh::ioring::move_high(fds[i]);
-    gh::ioring::register_runtime_fd(fds[i]);
+// Returns 0, or -1 (errno EBADF) when a program thread closed an end first.
+int adopt_runtime_pipe(int fds[2]) {
+  int own[2];
+  for (int i = 0; i < 2; i++) own[i] = gh::ioring::adopt_runtime_fd(fds[i]);
+  if (own[0] >= 0 && own[1] >= 0) {
+    fds[0] = own[0];
+    fds[1] = own[1];
+    return 0;
   }
+  for (int fd : own) {
+    if (fd < 0) continue;
+    gh::ioring::unregister_runtime_fd(fd);
+    gh::sys_ret(SYS_close, fd);
+  }
+  errno = EBADF;
+  return -1;
 }
 }  // namespace
 
 GH_EXPORT int pipe(int fds[2]) {
   ensure_real();
   int r = real::pipe(fds);
-  if (r == 0 && t_runtime_fds) {
-    adopt_runtime_pipe(fds);
-    return r;
-  }
+  if (r == 0 && t_runtime_fds) return adopt_runtime_pipe(fds);
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, false);
     fd_created(fds[1], FdKind::kPipe, false);
@@ -146,10 +154,7 @@ GH_EXPORT int pipe(int fds[2]) {
 GH_EXPORT int pipe2(int fds[2], int flags) {
   ensure_real();
   int r = real::pipe2(fds, flags);
-  if (r == 0 && t_runtime_fds) {
-    adopt_runtime_pipe(fds);
-    return r;
-  }
+  if (r == 0 && t_runtime_fds) return adopt_runtime_pipe(fds);
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, flags & O_NONBLOCK);
     fd_created(fds[1], FdKind::kPipe, flags & O_NONBLOCK);
