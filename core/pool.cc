@@ -306,7 +306,15 @@ void Pool::run_carrier(bool spare) {
   if (c) c->spare_.store(spare, std::memory_order_release);
   if (spare) spares_starting_.fetch_sub(1, std::memory_order_acq_rel);
   if (!c) {
-    log_error("cannot make a carrier: errno %d", errno);
+    // The pool runs on the carriers it has (a spare is tried again when
+    // needed): say so once, not at every try of a process short of fds or
+    // memory; the debug log has every one.
+    int e = errno;
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true, std::memory_order_relaxed))
+      log_warn("cannot make a carrier (errno %d): fewer OS threads run the program", e);
+    else
+      log_debug("cannot make a carrier: errno %d", e);
     if (spare) spares_.fetch_sub(1, std::memory_order_acq_rel);
     threads_running_.fetch_sub(1, std::memory_order_acq_rel);
     return;
