@@ -136,6 +136,10 @@ class Carrier : public ArenaObject {
     running_->sigmask = mask;
     applied_sigmask_ = mask;
   }
+  // The OS thread's mask was changed other than through the carrier (a
+  // signal handler's return mask): the next switch or wait sets it again.
+  // Only on the carrier's own OS thread.
+  void sigmask_changed_behind() { applied_sigmask_ = kNoSigmask; }
   // The signals that every program thread of the pool blocks: the mask the
   // carrier waits with, so that a signal some green thread would take
   // interrupts the wait as it would interrupt that thread natively.
@@ -343,6 +347,9 @@ class Carrier : public ArenaObject {
   pid_t os_tid_ = 0;              // [const]
   void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now
   uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
+  // No thread's mask: it holds SIGCANCEL (32), which glibc never lets a
+  // program block.
+  static constexpr uint64_t kNoSigmask = uint64_t{1} << 31;
 
   SpinLock remote_lock_;  // guards remote_*
   ThreadFifo remote_ GH_GUARDED_BY(remote_lock_);

@@ -46,6 +46,30 @@ bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo
   return gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
 }
 
+// A process-directed signal that no green thread takes now (each blocks it:
+// a carrier's wait lets through what some thread took when it went to
+// sleep) stays pending for the process, as natively, until a thread
+// unblocks it: it is queued to the process again and this OS thread blocks
+// it from the handler's return (uc_sigmask) until its carrier applies a
+// mask next (sigmask_changed_behind()).
+void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
+  auto* ctx = static_cast<ucontext_t*>(uc);
+  sigaddset(&ctx->uc_sigmask, sig);
+  carrier->sigmask_changed_behind();
+  long pid = gh::sys(SYS_getpid);
+  if (!info) {
+    gh::sys(SYS_kill, pid, sig);
+    return;
+  }
+  if (gh::sys(SYS_rt_sigqueueinfo, pid, sig, info) == 0) return;
+  // Only the main OS thread may queue a kill()- or kernel-style siginfo to
+  // the process (the kernel compares the caller's thread id); the others
+  // queue it as SI_QUEUE, with the sender's pid, uid and value kept.
+  siginfo_t copy = *info;
+  copy.si_code = SI_QUEUE;
+  gh::sys(SYS_rt_sigqueueinfo, pid, sig, &copy);
+}
+
 struct UserHandler {
   std::atomic<void*> fn{nullptr};
   std::atomic<int> flags{0};
@@ -107,6 +131,9 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
       as = st ? st : &g_root_self;
+    } else if (uc) {
+      keep_pending(carrier, sig, info, uc);
+      return;
     }
   }
   void* own_tp = gh::arch::thread_pointer();

@@ -52,6 +52,11 @@ ShimThread* root_record(GreenThread* g) {
 }
 
 ShimThread* shim_self() {
+  // In a handler of the program's: the thread it runs as. That need not be
+  // the one running here: the handler of a signal for a parked thread runs
+  // on an idle carrier's idle context, on the thread's TLS (hook_signal.cc).
+  ShimThread* as = t_signal_self;
+  if (__builtin_expect(as != nullptr, 0) && as != &g_root_self) return as;
   Carrier* c = Carrier::get();
   if (!c) return nullptr;
   GreenThread* g = c->running();
