@@ -12,6 +12,7 @@
 
 #include "core/arch_x86_64.h"
 #include "core/carrier.h"
+#include "core/pool.h"
 #include "core/green.h"
 #include "core/spinlock.h"
 #include "core/sys.h"
@@ -46,12 +47,11 @@ bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo
   return gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
 }
 
-// A process-directed signal that no green thread takes now (each blocks it:
-// a carrier's wait lets through what some thread took when it went to
-// sleep) stays pending for the process, as natively, until a thread
-// unblocks it: it is queued to the process again and this OS thread blocks
-// it from the handler's return (uc_sigmask) until its carrier applies a
-// mask next (sigmask_changed_behind()).
+// A process-directed signal that every green thread blocks now (a carrier's
+// wait lets through what some thread took when it went to sleep) stays
+// pending for the process, as natively, until a thread unblocks it: it is queued to the process
+// again and this OS thread blocks it from the handler's return (uc_sigmask) until its carrier
+// applies a mask next (sigmask_changed_behind()).
 void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
   auto* ctx = static_cast<ucontext_t*>(uc);
   sigaddset(&ctx->uc_sigmask, sig);
@@ -131,7 +131,11 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     if (target) {
       auto* st = static_cast<ShimThread*>(target->user);
       as = st ? st : &g_root_self;
-    } else if (uc) {
+    } else if (uc && sig <= 64 &&
+               (carrier->pool()->blocked_by_all() & (uint64_t{1} << (sig - 1)))) {
+      // Every thread blocks it now. (When some thread takes it but none
+      // that can run the handler here, it runs here: as a thread that is
+      // not the target, but it runs.)
       keep_pending(carrier, sig, info, uc);
       return;
     }
