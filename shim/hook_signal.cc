@@ -38,13 +38,14 @@ bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo
   if (there == here) return false;
   there->set_signal_target(target);
   long pid = gh::sys(SYS_getpid);
-  if (gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, info) == 0) return true;
+  // sys_ret: errno here is the interrupted thread's.
+  if (gh::sys_ret(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, info) == 0) return true;
   // The kernel lets a thread queue a kill()- or kernel-style siginfo
   // (si_code >= 0, or SI_TKILL) only to itself: elsewhere it goes as
   // SI_QUEUE, with the sender's pid, uid and value kept.
   siginfo_t copy = *info;
   copy.si_code = SI_QUEUE;
-  return gh::sys(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
+  return gh::sys_ret(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
 }
 
 // A process-directed signal that every green thread blocks now (a carrier's
@@ -55,19 +56,24 @@ bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo
 void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
   auto* ctx = static_cast<ucontext_t*>(uc);
   sigaddset(&ctx->uc_sigmask, sig);
+  // Blocked now too: under SA_NODEFER the copy would come straight back
+  // into this handler.
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, &bit, nullptr, sizeof bit);
   carrier->sigmask_changed_behind();
-  long pid = gh::sys(SYS_getpid);
+  // sys_ret throughout: errno here is the interrupted thread's.
+  long pid = gh::sys_ret(SYS_getpid);
   if (!info) {
-    gh::sys(SYS_kill, pid, sig);
+    gh::sys_ret(SYS_kill, pid, sig);
     return;
   }
-  if (gh::sys(SYS_rt_sigqueueinfo, pid, sig, info) == 0) return;
+  if (gh::sys_ret(SYS_rt_sigqueueinfo, pid, sig, info) == 0) return;
   // Only the main OS thread may queue a kill()- or kernel-style siginfo to
   // the process (the kernel compares the caller's thread id); the others
   // queue it as SI_QUEUE, with the sender's pid, uid and value kept.
   siginfo_t copy = *info;
   copy.si_code = SI_QUEUE;
-  gh::sys(SYS_rt_sigqueueinfo, pid, sig, &copy);
+  gh::sys_ret(SYS_rt_sigqueueinfo, pid, sig, &copy);
 }
 
 struct UserHandler {
@@ -138,6 +144,18 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       // not the target, but it runs.)
       keep_pending(carrier, sig, info, uc);
       return;
+    }
+  }
+  if (flags & SA_RESETHAND) {
+    // One-shot: reset now that it runs (the kernel's trampoline stays
+    // installed until here, so that a signal sent on to another carrier or
+    // kept pending still finds it).
+    // As the kernel does it: the handler only; flags and mask stay.
+    struct sigaction dfl {};
+    if (real::sigaction(sig, nullptr, &dfl) == 0) {
+      dfl.sa_handler = SIG_DFL;
+      dfl.sa_flags = flags;
+      sigaction(sig, &dfl, nullptr);
     }
   }
   void* own_tp = gh::arch::thread_pointer();
@@ -233,6 +251,9 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
       h.fn.store(handler_of(want), std::memory_order_release);
       install.sa_sigaction = &trampoline;
       install.sa_flags |= SA_SIGINFO;
+      // The trampoline resets a one-shot handler when it runs it, not the
+      // kernel when it delivers to the trampoline (see there).
+      install.sa_flags &= ~SA_RESETHAND;
       // A stack overflow leaves no stack to run the handler on
       // (shim/stack_overflow.h).
       if (is_fault_signal(sig)) install.sa_flags |= SA_ONSTACK;
