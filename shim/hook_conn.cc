@@ -120,30 +120,38 @@ GH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
 }
 
 namespace {
-// A pipe made for the runtime itself (t_runtime_fds): numbered high.
-// Returns 0, or -1 (errno EBADF) when a program thread closed an end first.
-int adopt_runtime_pipe(int fds[2]) {
-  int own[2];
-  for (int i = 0; i < 2; i++) own[i] = gh::ioring::adopt_runtime_fd(fds[i]);
-  if (own[0] >= 0 && own[1] >= 0) {
-    fds[0] = own[0];
-    fds[1] = own[1];
-    return 0;
+// A pipe made for the runtime itself (t_runtime_fds) by make(fds) (0 or -1
+// with errno): numbered high, made again (up to 8 times) while a program
+// thread's close takes an end before it is adopted. Returns 0 or -1.
+template <typename Make>
+int runtime_pipe(int fds[2], Make&& make) {
+  for (int tries = 0;; tries++) {
+    int made[2];
+    if (make(made) != 0) return -1;
+    int own[2];
+    for (int i = 0; i < 2; i++) own[i] = gh::ioring::adopt_runtime_fd(made[i]);
+    if (own[0] >= 0 && own[1] >= 0) {
+      fds[0] = own[0];
+      fds[1] = own[1];
+      return 0;
+    }
+    for (int fd : own) {
+      if (fd < 0) continue;
+      gh::ioring::unregister_runtime_fd(fd);
+      gh::sys_ret(SYS_close, fd);
+    }
+    if (tries == 8) {
+      errno = EMFILE;  // what pipe() may say; EBADF it never does
+      return -1;
+    }
   }
-  for (int fd : own) {
-    if (fd < 0) continue;
-    gh::ioring::unregister_runtime_fd(fd);
-    gh::sys_ret(SYS_close, fd);
-  }
-  errno = EBADF;
-  return -1;
 }
 }  // namespace
 
 GH_EXPORT int pipe(int fds[2]) {
   ensure_real();
+  if (t_runtime_fds) return runtime_pipe(fds, [](int* p) { return real::pipe(p); });
   int r = real::pipe(fds);
-  if (r == 0 && t_runtime_fds) return adopt_runtime_pipe(fds);
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, false);
     fd_created(fds[1], FdKind::kPipe, false);
@@ -153,8 +161,8 @@ GH_EXPORT int pipe(int fds[2]) {
 
 GH_EXPORT int pipe2(int fds[2], int flags) {
   ensure_real();
+  if (t_runtime_fds) return runtime_pipe(fds, [flags](int* p) { return real::pipe2(p, flags); });
   int r = real::pipe2(fds, flags);
-  if (r == 0 && t_runtime_fds) return adopt_runtime_pipe(fds);
   if (r == 0) {
     fd_created(fds[0], FdKind::kPipe, flags & O_NONBLOCK);
     fd_created(fds[1], FdKind::kPipe, flags & O_NONBLOCK);
