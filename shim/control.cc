@@ -38,10 +38,6 @@ int g_dump_fd = -1;                 // eventfd the dump handler bumps
 int g_dump_pid = 0;                 // the process that made g_dump_fd
 int g_listen_fd = -1;
 
-// Makes fd one of the runtime's: moved high (ioring/runtime_fd.h), so that
-// the program's low numbers stay as natively.
-int runtime_fd(int fd) { return gh::ioring::adopt_runtime_fd(fd); }
-
 // Whether the peer may look inside: our effective user or root; only root
 // when the process is not dumpable (it changed its ids, as a daemon that
 // drops root does: the kernel keeps others from ptrace-ing it then, too).
@@ -174,7 +170,8 @@ void control_start() {
   if (g_dump_signal && g_dump_pid != pid) {
     // A fork child: its own eventfd (the parent's control thread reads the
     // inherited one).
-    int fd = runtime_fd(static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
+    int fd = gh::ioring::adopt_runtime_fd(
+        static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
     int old = g_dump_fd;
     g_dump_fd = fd;
     g_dump_pid = pid;
@@ -184,7 +181,7 @@ void control_start() {
     }
   }
   if (listen_ok) {
-    int s = runtime_fd(static_cast<int>(
+    int s = gh::ioring::adopt_runtime_fd(static_cast<int>(
         gh::sys(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)));
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
@@ -205,7 +202,8 @@ void control_start() {
 int dump_signal_init() {
   int sig = config().dump_signal;
   if (sig <= 0) return 0;
-  g_dump_fd = runtime_fd(static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
+  g_dump_fd = gh::ioring::adopt_runtime_fd(
+      static_cast<int>(gh::sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK)));
   if (g_dump_fd < 0) return 0;
   g_dump_pid = static_cast<int>(gh::sys(SYS_getpid));
   struct sigaction sa {};

@@ -28,31 +28,41 @@ using namespace gh::shim;
 
 namespace {
 
-// A signal aimed at green thread `target` (pthread_kill) reached `here`, but
-// or a process-directed one that `target` should take, reached `here`, but
-// the target runs on another carrier: sends it there with its siginfo
-// unchanged (rt_tgsigqueueinfo within the process keeps si_code and the
-// sender). Returns false if it cannot (the caller then handles it here).
+// Queues sig with its siginfo to OS thread tid of this process, or to the
+// process when tid is 0. The kernel lets a thread queue a kill()- or
+// kernel-style siginfo (si_code >= 0, or SI_TKILL) only to itself: to
+// another thread, or to the process from other than the main OS thread, it
+// goes as SI_QUEUE, with the sender's pid, uid and value kept. Leaves errno
+// alone (it is the interrupted thread's). Returns whether it was queued.
+bool queue_signal(long tid, int sig, siginfo_t* info) {
+  long pid = gh::sys_ret(SYS_getpid);
+  auto send = [&](siginfo_t* i) {
+    return (tid ? gh::sys_ret(SYS_rt_tgsigqueueinfo, pid, tid, sig, i)
+                : gh::sys_ret(SYS_rt_sigqueueinfo, pid, sig, i)) == 0;
+  };
+  if (send(info)) return true;
+  siginfo_t copy = *info;
+  copy.si_code = SI_QUEUE;
+  return send(&copy);
+}
+
+// A signal aimed at green thread `target` (pthread_kill), or a
+// process-directed one that `target` should take, reached `here`, but the
+// target runs on another carrier: sends it there (queue_signal). Returns
+// false if it cannot (the caller then handles it here).
 bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo_t* info) {
   gh::Carrier* there = target->current_carrier();
   if (there == here) return false;
   there->set_signal_target(target);
-  long pid = gh::sys(SYS_getpid);
-  // sys_ret: errno here is the interrupted thread's.
-  if (gh::sys_ret(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, info) == 0) return true;
-  // The kernel lets a thread queue a kill()- or kernel-style siginfo
-  // (si_code >= 0, or SI_TKILL) only to itself: elsewhere it goes as
-  // SI_QUEUE, with the sender's pid, uid and value kept.
-  siginfo_t copy = *info;
-  copy.si_code = SI_QUEUE;
-  return gh::sys_ret(SYS_rt_tgsigqueueinfo, pid, there->os_tid(), sig, &copy) == 0;
+  return queue_signal(there->os_tid(), sig, info);
 }
 
 // A process-directed signal that every green thread blocks now (a carrier's
 // wait lets through what some thread took when it went to sleep) stays
-// pending for the process, as natively, until a thread unblocks it: it is queued to the process
-// again and this OS thread blocks it from the handler's return (uc_sigmask) until its carrier
-// applies a mask next (sigmask_changed_behind()).
+// pending for the process, as natively, until a thread unblocks it: it is
+// queued to the process again, and this OS thread blocks it from the
+// handler's return (uc_sigmask) until its carrier next applies a mask
+// (sigmask_changed_behind()).
 void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
   auto* ctx = static_cast<ucontext_t*>(uc);
   sigaddset(&ctx->uc_sigmask, sig);
@@ -61,19 +71,10 @@ void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
   uint64_t bit = uint64_t{1} << (sig - 1);
   gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, &bit, nullptr, sizeof bit);
   carrier->sigmask_changed_behind();
-  // sys_ret throughout: errno here is the interrupted thread's.
-  long pid = gh::sys_ret(SYS_getpid);
-  if (!info) {
-    gh::sys_ret(SYS_kill, pid, sig);
-    return;
-  }
-  if (gh::sys_ret(SYS_rt_sigqueueinfo, pid, sig, info) == 0) return;
-  // Only the main OS thread may queue a kill()- or kernel-style siginfo to
-  // the process (the kernel compares the caller's thread id); the others
-  // queue it as SI_QUEUE, with the sender's pid, uid and value kept.
-  siginfo_t copy = *info;
-  copy.si_code = SI_QUEUE;
-  gh::sys_ret(SYS_rt_sigqueueinfo, pid, sig, &copy);
+  if (info)
+    queue_signal(0, sig, info);
+  else
+    gh::sys_ret(SYS_kill, gh::sys_ret(SYS_getpid), sig);
 }
 
 struct UserHandler {
