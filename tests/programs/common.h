@@ -114,8 +114,26 @@ static inline void pattern_fill(unsigned seed, uint64_t off, unsigned char* p, s
  * Kernel io_uring workers ("iou-wrk-*", "iou-sqp-*") are listed in
  * /proc/self/task too, and so are greenhouse's own OS threads ("gh-*": the
  * carriers other than the main thread's, the hand-off monitor, the offload
- * pool); neither is counted. Under the shim the program's threads are green
- * threads on those carriers, so the count is 1: the main thread. */
+ * pool); neither is counted. A kernel worker that has not run yet still has
+ * the name of the thread that caused it (the kernel renames it when it first
+ * runs, which on a loaded machine can take milliseconds), so workers are
+ * recognised by their task flag PF_IO_WORKER (field 9 of
+ * /proc/self/task/<tid>/stat), not by name. Under the shim the program's
+ * threads are green threads on those carriers, so the count is 1: the main
+ * thread. */
+#define GH_PF_IO_WORKER 0x10ul
+static inline int is_io_worker(const char* tid) {
+  char path[300], st[512] = {0};
+  snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t r = read(fd, st, sizeof st - 1);
+  close(fd);
+  const char* rest = r > 0 ? strrchr(st, ')') : NULL; /* comm may hold spaces */
+  unsigned long flags = 0;
+  if (!rest || sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1) return 0;
+  return (flags & GH_PF_IO_WORKER) != 0;
+}
 static inline int count_tasks(void) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -131,6 +149,7 @@ static inline int count_tasks(void) {
       close(fd);
       if (r > 0 && (strncmp(comm, "iou-", 4) == 0 || strncmp(comm, "gh-", 3) == 0)) continue;
     }
+    if (is_io_worker(de->d_name)) continue;
     n++;
   }
   closedir(d);

@@ -45,8 +45,13 @@ run() { # run MODE COMMAND...
   local lpid=$! threads=0 t
   while kill -0 "$lpid" 2>/dev/null; do
     t=0
-    for c in /proc/"$spid"/task/*/comm; do
-      case $(cat "$c" 2>/dev/null) in iou-*|gh-*|'') ;; *) t=$((t + 1)) ;; esac
+    for d in /proc/"$spid"/task/*; do
+      case $(cat "$d/comm" 2>/dev/null) in iou-*|gh-*|'') continue ;; esac
+      # A kernel io_uring worker that has not run yet still has its
+      # creator's name: told by its flag PF_IO_WORKER (field 9 of stat).
+      local -a f=($(sed 's/.*)//' "$d/stat" 2>/dev/null))
+      (( (${f[6]:-0} & 0x10) != 0 )) && continue
+      t=$((t + 1))
     done
     [ "$t" -gt "$threads" ] && threads=$t
     sleep 0.1

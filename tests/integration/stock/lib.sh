@@ -176,14 +176,30 @@ leaf_pid() {
 # shim_loaded PID: is libgreenhouse.so mapped in process PID?
 shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
 
+# is_io_worker TASKDIR: is /proc/PID/task/TID a kernel io_uring worker? Told
+# by its task flag PF_IO_WORKER (0x10, field 9 of stat), not by its name: a
+# worker that has not run yet still has the name of the thread that caused
+# it (the kernel names it iou-* when it first runs).
+is_io_worker() {
+  local stat flags
+  stat=$(cat "$1/stat" 2>/dev/null) || return 1
+  # Fields after the last ')' (the name may hold spaces): state ppid pgrp
+  # session tty_nr tpgid flags.
+  set -- ${stat##*)}
+  flags=${7:-0}
+  (( (flags & 0x10) != 0 ))
+}
+
 # task_count PID: number of OS threads of PID that run the program's code:
-# kernel io_uring workers (iou-*) and greenhouse's own threads (gh-*: extra
-# carriers, the hand-off monitor, the offload pool) are not counted.
+# kernel io_uring workers (iou-*, see is_io_worker) and greenhouse's own
+# threads (gh-*: extra carriers, the hand-off monitor, the offload pool) are
+# not counted.
 task_count() {
   local n=0 t comm
   for t in /proc/"$1"/task/*; do
     comm=$(cat "$t/comm" 2>/dev/null) || continue
     case $comm in iou-*|gh-*) continue ;; esac
+    is_io_worker "$t" && continue
     n=$((n + 1))
   done
   echo "$n"
