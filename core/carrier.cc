@@ -14,6 +14,7 @@
 #include "core/arch_x86_64.h"
 #include "core/check.h"
 #include "core/context.h"
+#include "core/cpu_time.h"
 #include "core/green.h"
 #include "core/log.h"
 #include "core/sanitizer.h"
@@ -163,6 +164,7 @@ void Carrier::thread_exiting() {
 }
 
 Carrier::Carrier(Pool* pool, bool internal_root) : pool_(pool) {
+  cpu_time::init();  // before the first switch reads the tick counter
   root_.carrier.store(this, std::memory_order_relaxed);
   root_.home = this;
   root_.pool = pool;
@@ -187,6 +189,12 @@ Carrier::Carrier(Pool* pool, bool internal_root) : pool_(pool) {
     pool_->add_live(1);
     pool_->count_mask(root_.sigmask, +1);
     running_takes_.store(~root_.sigmask, std::memory_order_relaxed);
+    // A program root's CPU time so far is its OS thread's; from now on it
+    // counts its own runs (core/cpu_time.h).
+    timespec ts{};
+    if (gh::sys_ret(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+      root_.cpu_base_ns = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+    root_.cpu_since.store(cpu_time::now(), std::memory_order_release);
   }
 }
 
@@ -921,6 +929,18 @@ void Carrier::switch_to(GreenThread* next) {
   stats_.switches++;
   ticks_.store(stats_.switches, std::memory_order_relaxed);
   if (!next->internal) count_run();
+  // CPU time: prev's run ends, next's begins (core/cpu_time.h). cpu_since
+  // is cleared before the total grows, so that a reader on another thread
+  // that sees the new total does not add the ended run twice.
+  uint64_t tick = cpu_time::now();
+  if (!leaving_dead_ && !prev->internal) {
+    uint64_t since = prev->cpu_since.load(std::memory_order_relaxed);
+    prev->cpu_since.store(0, std::memory_order_relaxed);
+    uint64_t ran = since != 0 && tick > since ? tick - since : 0;
+    prev->cpu_ticks.store(prev->cpu_ticks.load(std::memory_order_relaxed) + ran,
+                          std::memory_order_release);
+  }
+  if (!next->internal) next->cpu_since.store(tick, std::memory_order_release);
   void* tp = next->tp ? next->tp : os_tp_;
   void** save;
   void** fake;

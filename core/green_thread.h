@@ -127,6 +127,16 @@ struct GreenThread : ArenaObject {
   int64_t deadline = -1;
   void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
   uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
+  // CPU time (core/cpu_time.h). cpu_ticks: ticks it ran before its
+  // current run [written by the carrier switching it out, read by any];
+  // cpu_since: the tick its current run began at, 0 while it does not run
+  // [written by its carrier, read by any]; cpu_base_ns: a root's OS thread
+  // CPU time before it became green [const]; cpu_reported: the largest
+  // value cpu_time::thread_ns returned for it [any].
+  std::atomic<uint64_t> cpu_ticks{0};
+  std::atomic<uint64_t> cpu_since{0};
+  int64_t cpu_base_ns = 0;
+  std::atomic<int64_t> cpu_reported{0};
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping
   void* tsan_fiber = nullptr;       // [const] TSan's fiber for it (TSan builds)
   bool is_root() const { return stack.lo == nullptr; }

@@ -162,6 +162,10 @@ int visit(dl_phdr_info* info, size_t, void* arg) {
     s->passed = contains(info, s->after);
     return 0;
   }
+  // The vDSO is on the list too (it exports clock_gettime, ...), but the
+  // loader never binds a program's references to it: neither do we.
+  const uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
+  if (vdso && contains(info, vdso)) return 0;
   Object o;
   if (!read_dynamic(info, &o)) return 0;
   uint32_t i = o.gnu_hash ? lookup_gnu(o, s->q) : lookup_sysv(o, s->q);

@@ -113,6 +113,11 @@ GH_EXPORT long syscall(long number, ...) {
         return current_tid();
       }
     }
+    // A green thread's CPU-time clocks (hook_cpuclock.cc).
+    if (number == SYS_clock_gettime && (a1 < 0 || a1 == CLOCK_THREAD_CPUTIME_ID))
+      return clock_gettime(static_cast<clockid_t>(a1), reinterpret_cast<timespec*>(a2));
+    if (number == SYS_clock_getres && a1 < 0)
+      return clock_getres(static_cast<clockid_t>(a1), reinterpret_cast<timespec*>(a2));
     if ((number == SYS_tgkill && is_green_tid(a2)) || (number == SYS_tkill && is_green_tid(a1))) {
       long r = number == SYS_tgkill ? green_tgkill(a1, a2, static_cast<int>(a3))
                                     : green_tgkill(getpid(), a1, static_cast<int>(a2));

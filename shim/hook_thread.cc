@@ -827,10 +827,6 @@ GH_EXPORT int pthread_getaffinity_np(pthread_t t, size_t n, cpu_set_t* set) {
   ensure_real();
   return real::pthread_getaffinity_np(threads_green() ? native_of(t) : t, n, set);
 }
-GH_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t* clk) {
-  ensure_real();
-  return real::pthread_getcpuclockid(threads_green() ? native_of(t) : t, clk);
-}
 GH_EXPORT int pthread_sigqueue(pthread_t t, int sig, const sigval val) {
   ensure_real();
   return real::pthread_sigqueue(threads_green() ? native_of(t) : t, sig, val);

@@ -132,6 +132,9 @@ namespace gh::shim {
   D(usleep, nullptr)                                                            \
   D(nanosleep, nullptr)                                                         \
   D(clock_nanosleep, nullptr)                                                   \
+  D(clock_gettime, nullptr)                                                     \
+  D(clock_getres, nullptr)                                                      \
+  D(getrusage, nullptr)                                                         \
   D(sched_yield, nullptr)                                                       \
   D(sched_setaffinity, nullptr)                                                 \
   D(sched_getaffinity, nullptr)                                                 \

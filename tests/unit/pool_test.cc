@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/cond.h"
+#include "core/cpu_time.h"
 #include "core/mutex.h"
 #include "core/pool.h"
 #include "core/semaphore.h"
@@ -401,6 +402,52 @@ TEST_P(PoolCarriers, SurplusSpareRetiresUnderLoad) {
 // first carrier, so every wake-up of these ping-ponging threads resumes on
 // the root's OS thread, and no other carrier runs a program thread. (The
 // hand-off is on, as packing needs, but far off: nothing here is stuck.)
+TEST_P(PoolCarriers, CpuTimeFollowsAThreadAcrossCarriers) {
+  run([](gh::Pool*) {
+    // Threads that compute a little, yield and sleep (and so move between
+    // carriers), read their own CPU time and each other's: no reading ever
+    // goes back, and each thread's total covers what it burned.
+    constexpr int kThreads = 6;
+    std::atomic<int> back{0};
+    std::atomic<int> short_total{0};
+    std::vector<gh::GreenThread*> gs(kThreads, nullptr);
+    std::atomic<int> made{0}, finished{0};
+    for (int i = 0; i < kThreads; i++) {
+      gs[i] = go([&, i] {
+        while (made.load() < kThreads) gh::yield();
+        gh::GreenThread* other = gs[(i + 1) % kThreads];
+        int64_t mine = 0, theirs = 0, burned = 0;
+        int64_t first = gh::cpu_time::thread_ns(gh::self());
+        for (int round = 0; round < 200; round++) {
+          int64_t t0 = gh::mono_ns();
+          burn(20'000);
+          burned += gh::mono_ns() - t0;
+          if (round % 2)
+            gh::yield();
+          else
+            gh::sleep_for(10'000);
+          int64_t m = gh::cpu_time::thread_ns(gh::self());
+          int64_t t = gh::cpu_time::thread_ns(other);
+          if (m < mine || t < theirs) back++;
+          mine = m;
+          theirs = t;
+        }
+        // Burned time is wall time that may include preemption: the clock
+        // must cover at least most of it.
+        if (mine - first < burned / 2) short_total++;
+        // The previous thread reads this one's clock: stay until all are
+        // done (a joined thread's record is freed).
+        finished++;
+        while (finished.load() < kThreads) gh::yield();
+      });
+      made++;
+    }
+    for (auto* g : gs) gh::join(g, nullptr);
+    EXPECT_EQ(back.load(), 0);
+    EXPECT_EQ(short_total.load(), 0);
+  });
+}
+
 TEST_P(PoolCarriers, PackedRunsEveryThreadOnTheFirstCarrier) {
   if (GetParam() < 2) GTEST_SKIP() << "needs a second carrier";
   run(

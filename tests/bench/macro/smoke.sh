@@ -45,11 +45,17 @@ run() { # run MODE COMMAND...
   local lpid=$! threads=0 t
   while kill -0 "$lpid" 2>/dev/null; do
     t=0
+    # (Builtins only: a fork per task would sample too slowly to see a
+    # thread per connection.)
+    local d comm st
     for d in /proc/"$spid"/task/*; do
-      case $(cat "$d/comm" 2>/dev/null) in iou-*|gh-*|'') continue ;; esac
+      comm='' st=''
+      read -r comm < "$d/comm" 2>/dev/null
+      case $comm in iou-*|gh-*|'') continue ;; esac
       # A kernel io_uring worker that has not run yet still has its
       # creator's name: told by its flag PF_IO_WORKER (field 9 of stat).
-      local -a f=($(sed 's/.*)//' "$d/stat" 2>/dev/null))
+      read -r st < "$d/stat" 2>/dev/null
+      local -a f=(${st##*)})
       (( (${f[6]:-0} & 0x10) != 0 )) && continue
       t=$((t + 1))
     done

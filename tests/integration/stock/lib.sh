@@ -181,8 +181,8 @@ shim_loaded() { grep -q 'libgreenhouse\.so' "/proc/$1/maps" 2>/dev/null; }
 # worker that has not run yet still has the name of the thread that caused
 # it (the kernel names it iou-* when it first runs).
 is_io_worker() {
-  local stat flags
-  stat=$(cat "$1/stat" 2>/dev/null) || return 1
+  local stat='' flags
+  read -r stat < "$1/stat" 2>/dev/null || return 1
   # Fields after the last ')' (the name may hold spaces): state ppid pgrp
   # session tty_nr tpgid flags.
   set -- ${stat##*)}
