@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The HotSpot JVM (Debian openjdk) natively and under the shim: a program
-# with a thread pool, ThreadLocal values across sleeps, synchronized counters
-# and a CountDownLatch prints the same thing both ways. The JVM keeps the
+# with a thread pool, ThreadLocal values across sleeps, synchronized counters,
+# a CountDownLatch and per-thread CPU times (ThreadMXBean) prints the same
+# thing both ways. The JVM keeps the
 # current thread's context in native thread-locals and looks users up with
 # getpwuid at start-up, so it runs only when every green thread has its own
 # TLS and glibc's per-thread state (docs/design.md, "The thread pointer").
@@ -40,6 +41,39 @@ public class T {
     pool.shutdown();
     pool.awaitTermination(30, TimeUnit.SECONDS);
     System.out.println("counter " + counter);
+    cpuTimes();
+  }
+
+  // Thread CPU times (ThreadMXBean: pthread_getcpuclockid and clock_gettime):
+  // a thread that computes 200 ms of its own CPU time while another sleeps;
+  // the sleeper's time, read by itself and by main, stays put.
+  static void cpuTimes() throws Exception {
+    java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+    final long[] r = new long[2];
+    Thread busy = new Thread(() -> {
+      long t0 = mx.getCurrentThreadCpuTime();
+      long x = 0;
+      while (mx.getCurrentThreadCpuTime() - t0 < 200_000_000L) x++;
+      r[0] = mx.getCurrentThreadCpuTime() - t0;
+    });
+    CountDownLatch started = new CountDownLatch(1);
+    Thread idle = new Thread(() -> {
+      long t0 = mx.getCurrentThreadCpuTime();
+      started.countDown();
+      try { Thread.sleep(400); } catch (InterruptedException e) { }
+      r[1] = mx.getCurrentThreadCpuTime() - t0;
+    });
+    idle.start();
+    started.await();
+    long byMain0 = mx.getThreadCpuTime(idle.getId());
+    busy.start();
+    busy.join();
+    long byMain1 = mx.getThreadCpuTime(idle.getId());
+    idle.join();
+    System.out.println("busy thread's CPU time covers its work: " + (r[0] >= 200_000_000L));
+    System.out.println("sleeping thread's own CPU time stayed put: " + (r[1] < 50_000_000L));
+    System.out.println("sleeping thread's CPU time read by main stayed put: "
+        + (byMain0 >= 0 && byMain1 - byMain0 < 50_000_000L));
   }
 }
 JAVA
