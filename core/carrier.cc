@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "core/context.h"
 #include "core/cpu_time.h"
+#include "core/glibc_abi.h"
 #include "core/green.h"
 #include "core/log.h"
 #include "core/sanitizer.h"
@@ -814,7 +815,8 @@ uint64_t Carrier::scheduler_sigmask() {
   uint64_t all = ~uint64_t{0};
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
     all &= ~(uint64_t{1} << (sig - 1));
-  return all;
+  // Never glibc's own (setuid() waits for every OS thread to take one).
+  return all & ~glibc::kInternalSignals;
 }
 
 GreenThread* Carrier::idle_context() {

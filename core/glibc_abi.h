@@ -6,6 +6,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include <cstddef>
@@ -32,6 +33,17 @@ constexpr size_t kRwlockSharedOffset = 28;
 constexpr size_t kRwlockFlagsOffset = 48;
 static_assert(offsetof(pthread_rwlock_t, __data.__shared) == kRwlockSharedOffset);
 static_assert(offsetof(pthread_rwlock_t, __data.__flags) == kRwlockFlagsOffset);
+
+// ---- glibc's internal signals ----
+
+// SIGCANCEL (__SIGRTMIN) and SIGSETXID (__SIGRTMIN + 1): glibc never lets a
+// thread block them (pthread_sigmask removes them from the set). SIGSETXID
+// carries setuid() and friends to every OS thread of the process, and the
+// caller waits until each has taken it: a thread that blocks it hangs them.
+constexpr int kSigCancel = __SIGRTMIN;
+constexpr int kSigSetxid = __SIGRTMIN + 1;
+constexpr uint64_t kInternalSignals =
+    (uint64_t{1} << (kSigCancel - 1)) | (uint64_t{1} << (kSigSetxid - 1));
 
 // ---- the thread control block (tcbhead_t, at %fs:0) ----
 

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/glibc_abi.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "ioring/runtime_fd.h"
@@ -106,7 +107,7 @@ void* control_main(void*) {
   gh::sys(SYS_prctl, PR_SET_NAME, "gh-control", 0, 0, 0);
   // The program's signals go to its own threads; only the dump signal may
   // come here.
-  uint64_t mask = ~uint64_t{0};
+  uint64_t mask = ~gh::glibc::kInternalSignals;  // glibc's own get through (setuid)
   if (g_dump_signal > 0) mask &= ~(uint64_t{1} << (g_dump_signal - 1));
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
   // (poll skips an fd of -1: no socket, or no dump signal)

@@ -37,6 +37,7 @@ GH_EXPORT pid_t fork(void) {
   // change O_NONBLOCK on it.
   if (pid >= 0) fd_mark_all_shared();
   if (pid == 0) {
+    forget_handlers_after_fork();
     // The parent's rings and eventfds: of no use here, and their numbers
     // may be what the child's own runtime needs.
     if (g_enabled) {

@@ -12,6 +12,7 @@
 
 #include "core/arch_x86_64.h"
 #include "core/carrier.h"
+#include "core/glibc_abi.h"
 #include "core/pool.h"
 #include "core/green.h"
 #include "core/spinlock.h"
@@ -25,6 +26,12 @@
 #include "shim/user_mem.h"
 
 using namespace gh::shim;
+
+namespace {
+// Program signal handlers running on this OS thread (each also counts in
+// t_bypass: hooks pass through inside a handler).
+thread_local int t_handler_depth GH_TLS = 0;
+}  // namespace
 
 namespace {
 
@@ -165,14 +172,20 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   {
     // Undone also if the handler never returns because its thread is
     // cancelled in it (it unwinds through here; shim/cancel.h).
+    // Restored, not decremented: a handler that forks leaves its child
+    // with no handler running (forget_handlers_after_fork).
     struct HandlerScope {
       ShimThread* saved = t_signal_self;
+      int saved_bypass = t_bypass;
+      int saved_depth = t_handler_depth;
       HandlerScope(ShimThread* as) {
         if (as) t_signal_self = as;
         t_bypass++;
+        t_handler_depth++;
       }
       ~HandlerScope() {
-        t_bypass--;
+        t_bypass = saved_bypass;
+        t_handler_depth = saved_depth;
         t_signal_self = saved;
       }
     } scope(as);
@@ -591,6 +604,64 @@ int install_offload_interrupt() {
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
   note_runtime_text();
   return kOffloadInterruptSignal;
+}
+}  // namespace gh::shim
+
+namespace gh::shim {
+void forget_handlers_after_fork() {
+  t_bypass -= t_handler_depth;
+  t_handler_depth = 0;
+}
+}  // namespace gh::shim
+
+// ---- glibc's SIGSETXID handler ----
+//
+// setuid() and the other set*id calls change the credentials of every OS
+// thread: glibc marks each thread it knows (the runtime's carriers and
+// helpers, main), sends it SIGSETXID, and waits until every handler has made
+// the system call and cleared the mark in its thread's descriptor, which it
+// finds through the thread pointer. On a carrier that is running a green
+// thread, that is the green thread's descriptor: the carrier's own mark
+// would stay set and glibc would signal it again and again. The wrapper runs
+// glibc's handler on the carrier's own thread pointer.
+
+namespace {
+using SigInfoHandler = void (*)(int, siginfo_t*, void*);
+std::atomic<SigInfoHandler> g_glibc_setxid{nullptr};
+
+// The kernel's struct sigaction (glibc refuses sigaction() on its signals).
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+void setxid_on_own_descriptor(int sig, siginfo_t* info, void* uc) {
+  SigInfoHandler fn = g_glibc_setxid.load(std::memory_order_acquire);
+  if (!fn) return;
+  void* cur = gh::arch::thread_pointer();
+  gh::Carrier* c = gh::Carrier::current();
+  void* own = c ? c->os_tp() : cur;
+  if (own != cur) gh::arch::set_thread_pointer(own);
+  fn(sig, info, uc);
+  if (own != cur) gh::arch::set_thread_pointer(cur);
+}
+}  // namespace
+
+namespace gh::shim {
+void wrap_setxid_handler() {
+  KernelSigaction cur{};
+  int sig = gh::glibc::kSigSetxid;
+  if (gh::sys_ret(SYS_rt_sigaction, sig, nullptr, &cur, sizeof(uint64_t)) != 0) return;
+  auto* ours = reinterpret_cast<void*>(&setxid_on_own_descriptor);
+  // Not installed yet (glibc does it at its first pthread_create), or ours.
+  if (cur.handler == ours || !(cur.flags & SA_SIGINFO) ||
+      reinterpret_cast<uintptr_t>(cur.handler) <= 1)
+    return;
+  g_glibc_setxid.store(reinterpret_cast<SigInfoHandler>(cur.handler), std::memory_order_release);
+  cur.handler = ours;
+  gh::sys_ret(SYS_rt_sigaction, sig, &cur, nullptr, sizeof(uint64_t));
 }
 }  // namespace gh::shim
 

@@ -115,11 +115,15 @@ GH_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void
 namespace gh::shim {
 int create_green_thread(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
                         void* arg, const char* name, int carrier) {
-  // glibc clears this when a second OS thread starts; green threads must do
-  // the same, or libstdc++ takes its single-threaded shortcuts (static-local
-  // guards that treat a concurrent initialisation as recursion, ...).
-  __libc_single_threaded = 0;
+  // The runtime's OS threads first: glibc's first pthread_create, while the
+  // process still counts as single-threaded, installs the handlers of its
+  // own signals (SIGSETXID, which every set*id call needs once there are
+  // threads); then glibc's flag is cleared for green threads too, or
+  // libstdc++ takes its single-threaded shortcuts (static-local guards
+  // that treat a concurrent initialisation as recursion, ...).
   start_carriers();
+  ensure_glibc_thread_setup();
+  __libc_single_threaded = 0;
   overflow_prepare_backtrace();
   gh::Carrier* home = nullptr;
   if (carrier >= 0) {

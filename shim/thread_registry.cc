@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "shim/thread_registry.h"
+
+#include <sys/single_threaded.h>
 #include "core/parking_lot.h"
 #include "shim/user_mem.h"
 #include "shim/control.h"
@@ -261,6 +263,22 @@ void register_carrier_exit() { real::pthread_setspecific(g_exit_key, &g_exit_key
 
 }  // namespace
 
+namespace {
+void* no_work(void* arg) { return arg; }
+}  // namespace
+
+void ensure_glibc_thread_setup() {
+  // Still single-threaded for glibc: no runtime thread was started (one
+  // carrier, no hand-off, no control thread). A native thread that ends at
+  // once makes glibc set up what its first thread sets up, now rather than
+  // at a later first native thread, when green threads would see the flag.
+  if (__libc_single_threaded) {
+    pthread_t t;
+    if (real::pthread_create(&t, nullptr, &no_work, nullptr) == 0) real::pthread_join(t, nullptr);
+  }
+  wrap_setxid_handler();
+}
+
 int start_native_thread(void* (*fn)(void*), void* arg, const char* name) {
   auto* a = new (std::nothrow) StartArg;
   if (!a) return EAGAIN;
@@ -279,6 +297,7 @@ int start_native_thread(void* (*fn)(void*), void* arg, const char* name) {
     delete a;
     return rc;
   }
+  wrap_setxid_handler();  // glibc installs its handler at its first thread
   // Until it has its name, the thread shows its creator's in /proc: wait
   // (microseconds), so that nobody counts it as one of the program's.
   while (!named.load(std::memory_order_acquire)) gh::sys(SYS_sched_yield);

@@ -160,6 +160,18 @@ int start_native_thread(void* (*fn)(void*), void* arg, const char* name);
 // The signal that interrupts an offload-pool thread's waiting call
 // (core/offload.h); reserved by the runtime (shim/hook_signal.cc).
 constexpr int kOffloadInterruptSignal = 64;
+// Puts a wrapper around glibc's SIGSETXID handler, once glibc has installed
+// it (at the first native pthread_create, and again in a fork child), so
+// that set*id calls reach carriers that run green threads (hook_signal.cc).
+void wrap_setxid_handler();
+// In a fork child made inside a signal handler: the child does not run in a
+// handler of its own, so its hooks stop passing through (the child of a
+// server's SIGCHLD handler that forks a worker keeps running there).
+void forget_handlers_after_fork();
+// At the first green thread, while the program is still single-threaded:
+// makes sure glibc has done what it does at its first thread (the handlers
+// of its own signals) and wraps the SIGSETXID handler.
+void ensure_glibc_thread_setup();
 // Installs its handler. Returns the signal, or 0 if it cannot be had.
 int install_offload_interrupt();
 
