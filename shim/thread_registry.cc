@@ -269,12 +269,18 @@ void* no_work(void* arg) { return arg; }
 
 void ensure_glibc_thread_setup() {
   // Still single-threaded for glibc: no runtime thread was started (one
-  // carrier, no hand-off, no control thread). A native thread that ends at
-  // once makes glibc set up what its first thread sets up, now rather than
-  // at a later first native thread, when green threads would see the flag.
+  // carrier, no hand-off, no control thread). glibc's pthread_create sets
+  // up first (its late_init, while the flag says single-threaded), then
+  // checks the attributes: a guard size that overflows is refused with
+  // EINVAL before any thread is made. Should a glibc make one anyway, it
+  // ends at once.
   if (__libc_single_threaded) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setguardsize(&attr, ~size_t{0});
     pthread_t t;
-    if (real::pthread_create(&t, nullptr, &no_work, nullptr) == 0) real::pthread_join(t, nullptr);
+    if (real::pthread_create(&t, &attr, &no_work, nullptr) == 0) real::pthread_join(t, nullptr);
+    pthread_attr_destroy(&attr);
   }
   wrap_setxid_handler();
 }

@@ -32,7 +32,9 @@ static int threads_without(uid_t uid, gid_t gid) {
   int wrong = 0;
   struct dirent* de;
   while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.') continue;
+    /* Kernel io_uring workers are not the process's threads for glibc
+     * (io_uring runs each request with its submitter's credentials). */
+    if (de->d_name[0] == '.' || is_io_worker(de->d_name)) continue;
     char path[300], buf[4096];
     snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
