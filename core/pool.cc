@@ -299,6 +299,8 @@ void Pool::run_carrier(bool spare) {
   // green thread runs with its own mask.
   uint64_t all = Carrier::scheduler_sigmask();
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
+  if (opts_.cpu_mask_bytes > 0)
+    gh::sys_ret(SYS_sched_setaffinity, 0, opts_.cpu_mask_bytes, opts_.cpu_mask);
   // The runtime's own OS threads are named gh-* (docs/design.md).
   gh::sys(SYS_prctl, PR_SET_NAME, spare ? "gh-spare" : "gh-carrier", 0, 0, 0);
   named();
@@ -463,6 +465,8 @@ void Pool::monitor() {
   // Not a thread of the program: it never takes the program's signals.
   uint64_t mask = Carrier::scheduler_sigmask();
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  if (opts_.cpu_mask_bytes > 0)
+    gh::sys_ret(SYS_sched_setaffinity, 0, opts_.cpu_mask_bytes, opts_.cpu_mask);
   gh::sys(SYS_prctl, PR_SET_NAME, "gh-monitor", 0, 0, 0);
   named();
   const int64_t threshold = opts_.handoff_ns;

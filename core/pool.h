@@ -44,6 +44,13 @@ struct PoolOptions {
   // Starts an OS thread running fn(arg); returns 0 or an errno value. The
   // embedder's, so that its hooks treat the thread as its own.
   int (*start_thread)(void* (*fn)(void*), void* arg, const char* name) = nullptr;
+  // The CPUs its OS threads run on (sched_setaffinity mask, 1024 CPUs), or
+  // none (cpu_mask_bytes 0): they keep the mask of the thread that made
+  // them. The embedder's choice: the process's mask at start-up, so that a
+  // mask main sets on itself before its first thread does not confine every
+  // carrier to its CPUs.
+  uint64_t cpu_mask[16] = {};
+  int cpu_mask_bytes = 0;
 };
 
 struct PoolStats {

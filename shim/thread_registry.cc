@@ -318,6 +318,10 @@ void new_process_pool() {
   o.carriers = cfg.shared_tls ? 1 : (cfg.carriers > 0 ? cfg.carriers : usable_cpus());
   o.handoff_ns = cfg.shared_tls ? 0 : int64_t{cfg.handoff_ms} * 1'000'000;
   o.start_thread = &start_native_thread;
+  // The CPUs the process may use now (at start-up, or the forking thread's
+  // in a fork child), for every carrier.
+  long bytes = gh::sys_ret(SYS_sched_getaffinity, 0, sizeof o.cpu_mask, o.cpu_mask);
+  o.cpu_mask_bytes = bytes > 0 ? static_cast<int>(bytes) : 0;
   o.backend = cfg.backend;
   o.spread = cfg.spread;
   auto* p = new (std::nothrow) Pool(o);

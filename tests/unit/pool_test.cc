@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -402,6 +403,53 @@ TEST_P(PoolCarriers, SurplusSpareRetiresUnderLoad) {
 // first carrier, so every wake-up of these ping-ponging threads resumes on
 // the root's OS thread, and no other carrier runs a program thread. (The
 // hand-off is on, as packing needs, but far off: nothing here is stuck.)
+// A mask the creating thread set on itself (as a program's main pins
+// itself before its first thread) does not confine the carriers: they run
+// on the pool's CPUs (PoolOptions::cpu_mask).
+TEST(PoolAffinity, CarriersRunOnThePoolsCpusNotTheCreatorsPin) {
+  uint64_t all[16] = {};
+  long bytes = gh::sys(SYS_sched_getaffinity, 0, sizeof all, all);
+  ASSERT_GT(bytes, 0);
+  int first = -1;
+  for (int i = 0; i < 1024 && first < 0; i++)
+    if (all[i / 64] >> (i % 64) & 1) first = i;
+  std::thread t([&] {
+    uint64_t one[16] = {};
+    one[first / 64] = uint64_t{1} << (first % 64);
+    ASSERT_EQ(gh::sys(SYS_sched_setaffinity, 0, sizeof one, one), 0);
+    const long creator = os_tid();
+    gh::PoolOptions o;
+    o.carriers = 2;
+    o.start_thread = &start_std_thread;
+    std::memcpy(o.cpu_mask, all, sizeof all);
+    o.cpu_mask_bytes = static_cast<int>(bytes);
+    auto* pool = new gh::Pool(o);
+    gh::Carrier* c = gh::Carrier::attach_to(pool, false);
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(pool->start(), 0);
+    // The second carrier's OS thread has the pool's mask, not the pin.
+    std::atomic<bool> seen{false};
+    std::atomic<int> wrong{0};
+    std::vector<gh::GreenThread*> gs;
+    for (int i = 0; i < 8; i++)
+      gs.push_back(go([&] {
+        burn(5 * kMs);
+        if (os_tid() == creator) return;  // the first carrier: pinned, as asked
+        uint64_t m[16] = {};
+        gh::sys(SYS_sched_getaffinity, 0, sizeof m, m);
+        if (std::memcmp(m, all, sizeof m) != 0) wrong++;
+        seen = true;
+      }));
+    join_all(gs);
+    gh::Carrier::leave();
+    pool->stop();
+    delete pool;
+    EXPECT_TRUE(seen.load());
+    EXPECT_EQ(wrong.load(), 0);
+  });
+  t.join();
+}
+
 TEST_P(PoolCarriers, CpuTimeFollowsAThreadAcrossCarriers) {
   run([](gh::Pool*) {
     // Threads that compute a little, yield and sleep (and so move between
