@@ -594,6 +594,14 @@ void Pool::monitor() {
       // stuck carrier, not one more each period while they stay stuck.
       int rc = start_spare();
       if (rc < 0 && rc != -EAGAIN) log_debug("cannot start a spare carrier: errno %d", -rc);
+      if (rc == -EAGAIN && !warned_full_) {
+        // Every OS thread the pool may have is held by a call the runtime
+        // cannot park: what waits behind them waits until one returns.
+        warned_full_ = true;
+        log_warn("all %d carriers are blocked in calls that cannot park (raw system calls?); "
+                 "other threads wait until one returns",
+                 slots());
+      }
     }
   }
   threads_running_.fetch_sub(1, std::memory_order_acq_rel);
