@@ -598,9 +598,10 @@ void Pool::monitor() {
         // Every OS thread the pool may have is held by a call the runtime
         // cannot park: what waits behind them waits until one returns.
         warned_full_ = true;
-        log_warn("all %d carriers are blocked in calls that cannot park (raw system calls?); "
-                 "other threads wait until one returns",
-                 slots());
+        log_warn(
+            "all %d carriers are blocked in calls that cannot park (raw system calls?); "
+            "other threads wait until one returns",
+            slots());
       }
     }
   }

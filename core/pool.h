@@ -192,7 +192,7 @@ class Pool : public ArenaObject {
   std::atomic<int> threads_running_{0};  // workers, spares and the monitor alive
   std::atomic<int> spares_{0};           // spare carriers running
   std::atomic<int> spares_starting_{0};  // spare OS threads started, not yet attached
-  bool warned_full_ = false;  // [monitor] the all-carriers-blocked warning was given
+  bool warned_full_ = false;             // [monitor] the all-carriers-blocked warning was given
   std::atomic<uint32_t> monitor_futex_{0};
   std::atomic<uint32_t> named_{0};  // threads started that have named themselves
   PoolStats stats_;

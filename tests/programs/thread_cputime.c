@@ -136,8 +136,8 @@ int main(void) {
   pthread_join(b, NULL);
   CHECK(g_b_self >= 0 && g_b_self < IDLE_NS, "the waiter's own clock stayed put", "%lld ns",
         (long long)g_b_self);
-  CHECK(g_b_rusage >= 0 && g_b_rusage < IDLE_NS, "the waiter's getrusage(RUSAGE_THREAD)",
-        "%lld ns", (long long)g_b_rusage);
+  CHECK(g_b_rusage >= 0 && g_b_rusage < IDLE_NS, "the waiter's getrusage(RUSAGE_THREAD)", "%lld ns",
+        (long long)g_b_rusage);
   CHECK(g_b_raw >= 0 && g_b_raw < IDLE_NS, "the waiter's syscall(SYS_clock_gettime)", "%lld ns",
         (long long)g_b_raw);
 
@@ -145,11 +145,11 @@ int main(void) {
   pthread_join(a, NULL);
   int64_t m1 = clock_of(CLOCK_THREAD_CPUTIME_ID);
   int64_t mc1 = clock_of(main_clk);
-  CHECK(m1 - m0 >= 0 && m1 - m0 < IDLE_NS, "main's clock while it waited",
-        "advanced %lld ns", (long long)(m1 - m0));
+  CHECK(m1 - m0 >= 0 && m1 - m0 < IDLE_NS, "main's clock while it waited", "advanced %lld ns",
+        (long long)(m1 - m0));
   CHECK(mc0 >= 0 && mc1 >= mc0 && mc1 - mc0 < IDLE_NS && mc1 >= m1 - IDLE_NS,
-        "main's clock through pthread_getcpuclockid", "%lld -> %lld ns (own %lld)",
-        (long long)mc0, (long long)mc1, (long long)m1);
+        "main's clock through pthread_getcpuclockid", "%lld -> %lld ns (own %lld)", (long long)mc0,
+        (long long)mc1, (long long)m1);
   /* The kernel wakes the joiner a moment before the thread's id is gone. */
   int64_t deadline = now_ns(CLOCK_MONOTONIC) + 5000000000LL;
   while (clock_gettime(a_clk, &res) == 0 && now_ns(CLOCK_MONOTONIC) < deadline) sched_yield();
