@@ -447,7 +447,9 @@ uint64_t Carrier::wait_sigmask() {
     uint32_t takers = live - pool_->blocked(bit);
     if (takers <= elsewhere[bit] || takers > live) block |= uint64_t{1} << bit;
   }
-  return block;
+  // glibc's own signals are aimed at this OS thread itself (setuid()'s
+  // broadcast waits for every thread to take one): never held back.
+  return block & ~glibc::kInternalSignals;
 }
 
 GreenThread* Carrier::process_signal_target(int sig) {

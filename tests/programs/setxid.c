@@ -4,9 +4,10 @@
  * Four threads wait in read() while a fifth calls setresuid/setresgid (to
  * the nobody ids when run as root, else to the current ids) and back: every
  * call returns, and every OS thread of the process (the runtime's own under
- * the shim) then has the new effective ids, as /proc/self/task shows. Before
- * the runtime let glibc's signal through and ran its handler on the
- * carrier's own descriptor, the first call hung. */
+ * the shim) then has the new effective ids, as /proc/self/task shows; so
+ * does a call from main when its only thread has ended. Before the runtime
+ * let glibc's signal through (also while a carrier waits) and ran its
+ * handler on the carrier's own descriptor, the first call hung. */
 #include "common.h"
 
 #include <dirent.h>
@@ -75,8 +76,22 @@ static void* changer(void* arg) {
   return NULL;
 }
 
+static void* nothing(void* arg) { return arg; }
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* main alone again after a thread has come and gone: the runtime's OS
+   * threads are still there (an idle carrier waiting in its ring), and each
+   * must take glibc's signal. */
+  pthread_t first;
+  pthread_create(&first, NULL, nothing, NULL);
+  pthread_join(first, NULL);
+  /* Time for an idle carrier to go to sleep in its ring, where the bug was
+   * (with no program thread to take a signal there, its wait blocked
+   * them all); were it not asleep yet, the check would pass regardless. */
+  usleep(100 * 1000);
+  CHECK(setresuid((uid_t)-1, geteuid(), (uid_t)-1) == 0,
+        "setresuid from main after a joined thread", "errno %s", errname(errno));
   if (pipe(g_pipe) != 0) return 2;
   pthread_t w[WAITERS], c;
   for (int i = 0; i < WAITERS; i++) pthread_create(&w[i], NULL, waiter, NULL);
