@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/glibc_abi.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "core/sys.h"
 #include "ioring/runtime_fd.h"
 #include "shim/config.h"
@@ -110,6 +111,10 @@ void* control_main(void*) {
   uint64_t mask = ~gh::glibc::kInternalSignals;  // glibc's own get through (setuid)
   if (g_dump_signal > 0) mask &= ~(uint64_t{1} << (g_dump_signal - 1));
   gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  // On the carriers' CPUs, not on a pin main set on itself before its
+  // first thread (PoolOptions::cpu_mask).
+  if (gh::Pool* p = gh::Pool::process(); p && p->options().cpu_mask_bytes > 0)
+    gh::sys_ret(SYS_sched_setaffinity, 0, p->options().cpu_mask_bytes, p->options().cpu_mask);
   // (poll skips an fd of -1: no socket, or no dump signal)
   pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_dump_fd, POLLIN, 0}};
   // Ticks: the deadlock check once a second; the hog check (if on) four
