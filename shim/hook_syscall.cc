@@ -7,6 +7,7 @@
 // carrier, and the green thread that would wake it never ran.
 #include <linux/futex.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <atomic>
@@ -112,6 +113,27 @@ GH_EXPORT long syscall(long number, ...) {
         st->clear_tid = reinterpret_cast<uint32_t*>(a1);
         return current_tid();
       }
+    }
+    // Scheduling calls that take a thread id (first argument): a green
+    // id names the OS thread it runs on, as the libc functions do
+    // (hook_tid.cc). glibc has no wrapper for sched_{get,set}attr, so
+    // GLib's thread pools make them this way with their gettid().
+    if (number == SYS_sched_getattr || number == SYS_sched_setattr ||
+        number == SYS_sched_getaffinity || number == SYS_sched_setaffinity ||
+        number == SYS_sched_getscheduler || number == SYS_sched_setscheduler ||
+        number == SYS_sched_getparam || number == SYS_sched_setparam ||
+        number == SYS_sched_rr_get_interval) {
+      if (is_green_tid(a1)) {
+        long os = os_tid_of(a1);
+        if (os < 0) return -1;  // ESRCH: a green thread that has ended
+        a1 = os;
+      }
+    }
+    if ((number == SYS_getpriority || number == SYS_setpriority) && a1 == PRIO_PROCESS &&
+        is_green_tid(a2)) {
+      long os = os_tid_of(a2);
+      if (os < 0) return -1;
+      a2 = os;
     }
     // A green thread's CPU-time clocks (hook_cpuclock.cc).
     if (number == SYS_clock_gettime && (a1 < 0 || a1 == CLOCK_THREAD_CPUTIME_ID))

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #define N 16
@@ -39,7 +40,19 @@ static int read_comm_fopen(const char* path, char* out, size_t len) {
 
 // Each check's failures across the threads, and the first one's detail:
 // main prints them in a fixed order.
-enum { kGettid, kDistinct, kNeighbourComm, kOwnComm, kDir, kStatus, kTgkill, kAffinity, kChecks };
+enum {
+  kGettid,
+  kDistinct,
+  kNeighbourComm,
+  kOwnComm,
+  kDir,
+  kStatus,
+  kTgkill,
+  kAffinity,
+  kSchedAttr,
+  kRawScheduler,
+  kChecks
+};
 static const char* const kLabels[kChecks] = {
     "gettid() == syscall(SYS_gettid), not the pid",
     "ids are distinct",
@@ -49,6 +62,8 @@ static const char* const kLabels[kChecks] = {
     "status inside it (openat)",
     "tgkill(pid, neighbour, 0)",
     "sched_getaffinity(neighbour)",
+    "syscall(SYS_sched_getattr/setattr) on its own id (GLib's thread pools)",
+    "syscall(SYS_sched_getscheduler, neighbour) and SYS_getpriority",
 };
 static atomic_int g_failed[kChecks];
 static char g_detail[kChecks][128];
@@ -98,6 +113,17 @@ static void* worker(void* arg) {
   note(kTgkill, syscall(SYS_tgkill, getpid(), g_tid[next], 0) == 0, "%s", strerror(errno));
   cpu_set_t set;
   note(kAffinity, sched_getaffinity(g_tid[next], sizeof set, &set) == 0, "%s", strerror(errno));
+  /* struct sched_attr (56 bytes in its first version), as GLib reads and
+   * writes it back: no glibc wrapper, so through syscall(). */
+  uint32_t attr[14] = {0};
+  long ga = syscall(SYS_sched_getattr, (long)syscall(SYS_gettid), attr, sizeof attr, 0);
+  long sa = ga == 0 ? syscall(SYS_sched_setattr, (long)syscall(SYS_gettid), attr, 0) : -1;
+  note(kSchedAttr, ga == 0 && sa == 0, "get %ld set %ld: %s", ga, sa, strerror(errno));
+  errno = 0;
+  long pol = syscall(SYS_sched_getscheduler, (long)g_tid[next]);
+  long pri = syscall(SYS_getpriority, PRIO_PROCESS, (long)g_tid[next]);
+  note(kRawScheduler, pol >= 0 && errno == 0 && pri >= 0, "policy %ld priority %ld: %s", pol, pri,
+       strerror(errno));
   pthread_barrier_wait(&g_all_checked);
   return NULL;
 }
@@ -122,5 +148,8 @@ int main(void) {
   snprintf(path, sizeof path, "/proc/self/task/%d", (int)g_tid[1]);
   EXPECT_ERR("an ended thread's directory", open(path, O_RDONLY | O_DIRECTORY), ENOENT);
   EXPECT_ERR("tgkill of an ended thread", syscall(SYS_tgkill, getpid(), g_tid[2], 0), ESRCH);
+  uint32_t attr[14] = {0};
+  EXPECT_ERR("sched_getattr of an ended thread",
+             syscall(SYS_sched_getattr, (long)g_tid[3], attr, sizeof attr, 0), ESRCH);
   return test_end();
 }
