@@ -7,8 +7,8 @@
 // with it, else CLOCK_MONOTONIC) and adds the ticks the thread ran to its
 // total (GreenThread::cpu_ticks). The time includes the system calls the
 // carrier makes while it runs the thread, as the kernel's thread clock
-// does; it also includes time the carrier's OS thread was preempted, which
-// the kernel's does not.
+// does; it also includes time the carrier's OS thread was preempted or
+// blocked in a call that does not park, which the kernel's does not.
 #pragma once
 
 #include <time.h>

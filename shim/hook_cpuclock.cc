@@ -25,25 +25,30 @@ namespace {
 // ~tid << 3, a per-thread bit, and the kind (0 PROF, 1 VIRT, 2 SCHED).
 constexpr clockid_t kPerThreadBit = 4;
 constexpr clockid_t kKindMask = 3;
-constexpr clockid_t kSched = 2;
 bool is_thread_clock(clockid_t clk) {
   return clk < 0 && (clk & kPerThreadBit) && (clk & kKindMask) != kKindMask;
 }
 pid_t clock_tid(clockid_t clk) { return static_cast<pid_t>(~(clk >> 3)); }
-clockid_t thread_clock(pid_t tid) {
-  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | kPerThreadBit | kSched);
-}
-// The encoding keeps 29 bits of the id, too few for a green thread's
-// (kGreenTidBase is bit 29), so green threads' clocks carry their index
-// above the kernel's largest thread id (PID_MAX_LIMIT, 2^22) instead.
+// The encoding keeps 28 bits of the id (~tid << 3 in 32 bits, negative),
+// too few for a green thread's 29-bit index (kGreenTidBase is bit 29). So
+// a green thread's clock carries its index above the kernel's largest
+// thread id (PID_MAX_LIMIT, 2^22), in kClockGreenSpan steps, and which
+// step in the clock's kind bits (0, 1, 2: three steps cover 2^29; the kind
+// means nothing more for a green thread's clock, whose time is one sum).
 constexpr pid_t kClockGreenBase = pid_t{1} << 22;
-constexpr pid_t kClockGreenSpan = (pid_t{1} << 29) - kClockGreenBase;
-pid_t green_clock_tid(pid_t green) {
-  return kClockGreenBase + (green - kGreenTidBase) % kClockGreenSpan;
+constexpr pid_t kClockGreenSpan = (pid_t{1} << 28) - kClockGreenBase;
+static_assert(3 * int64_t{kClockGreenSpan} >= (int64_t{1} << 29), "three steps cover the ids");
+clockid_t green_thread_clock(pid_t green) {
+  pid_t index = green - kGreenTidBase;
+  pid_t tid = kClockGreenBase + index % kClockGreenSpan;
+  clockid_t kind = index / kClockGreenSpan;
+  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | kPerThreadBit | kind);
 }
-// The green thread id behind a clock's id, or 0 for an OS thread's.
-pid_t green_of_clock_tid(pid_t tid) {
-  return tid >= kClockGreenBase ? kGreenTidBase + (tid - kClockGreenBase) : 0;
+// The green thread id behind a clock, or 0 for an OS thread's.
+pid_t green_of_clock(clockid_t clk) {
+  pid_t tid = clock_tid(clk);
+  if (tid < kClockGreenBase) return 0;
+  return kGreenTidBase + (clk & kKindMask) * kClockGreenSpan + (tid - kClockGreenBase);
 }
 
 // The green thread running on this OS thread, or nullptr (not a carrier,
@@ -71,8 +76,7 @@ int green_cpu_ns(clockid_t clk, int64_t* ns) {
   }
   if (!is_thread_clock(clk) || !threads_green()) return 0;
   pid_t tid = clock_tid(clk);
-  if (pid_t green = green_of_clock_tid(tid))
-    return with_green_tid(green, &read_ns, ns) ? 1 : -EINVAL;
+  if (pid_t green = green_of_clock(clk)) return with_green_tid(green, &read_ns, ns) ? 1 : -EINVAL;
   // main's id is its OS thread's, which is also a carrier's: its clock is
   // main's own time.
   gh::Carrier* c = gh::Carrier::current();
@@ -99,7 +103,7 @@ GH_EXPORT int clock_gettime(clockid_t clk, timespec* ts) {
 
 GH_EXPORT int clock_getres(clockid_t clk, timespec* res) {
   ensure_real();
-  if (!is_thread_clock(clk) || !green_of_clock_tid(clock_tid(clk)) || !threads_green())
+  if (!is_thread_clock(clk) || !green_of_clock(clk) || !threads_green())
     return real::clock_getres(clk, res);
   int64_t ns = 0;
   if (green_cpu_ns(clk, &ns) < 0) return ret_errno(-EINVAL);
@@ -113,7 +117,7 @@ GH_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t* clk) {
   ensure_real();
   ShimThread* st = threads_green() ? shim_from_handle(t) : nullptr;
   if (!st) return real::pthread_getcpuclockid(t, clk);
-  *clk = thread_clock(green_clock_tid(green_tid(st->g->id)));
+  *clk = green_thread_clock(green_tid(st->g->id));
   return 0;
 }
 

@@ -136,10 +136,13 @@ GH_EXPORT long syscall(long number, ...) {
       a2 = os;
     }
     // A green thread's CPU-time clocks (hook_cpuclock.cc).
-    if (number == SYS_clock_gettime && (a1 < 0 || a1 == CLOCK_THREAD_CPUTIME_ID))
-      return clock_gettime(static_cast<clockid_t>(a1), reinterpret_cast<timespec*>(a2));
-    if (number == SYS_clock_getres && a1 < 0)
-      return clock_getres(static_cast<clockid_t>(a1), reinterpret_cast<timespec*>(a2));
+    // (A clockid_t passed through the varargs arrives zero-extended: its
+    // sign is bit 31.)
+    auto clk = static_cast<clockid_t>(a1);
+    if (number == SYS_clock_gettime && (clk < 0 || clk == CLOCK_THREAD_CPUTIME_ID))
+      return clock_gettime(clk, reinterpret_cast<timespec*>(a2));
+    if (number == SYS_clock_getres && clk < 0)
+      return clock_getres(clk, reinterpret_cast<timespec*>(a2));
     if ((number == SYS_tgkill && is_green_tid(a2)) || (number == SYS_tkill && is_green_tid(a1))) {
       long r = number == SYS_tgkill ? green_tgkill(a1, a2, static_cast<int>(a3))
                                     : green_tgkill(getpid(), a1, static_cast<int>(a2));

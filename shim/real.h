@@ -15,6 +15,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include <dlfcn.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -135,6 +136,15 @@ namespace gh::shim {
   D(clock_gettime, nullptr)                                                     \
   D(clock_getres, nullptr)                                                      \
   D(getrusage, nullptr)                                                         \
+  D(setuid, nullptr)                                                  \
+  D(setgid, nullptr)                                                  \
+  D(seteuid, nullptr)                                                 \
+  D(setegid, nullptr)                                                 \
+  D(setreuid, nullptr)                                                \
+  D(setregid, nullptr)                                                \
+  D(setresuid, nullptr)                                               \
+  D(setresgid, nullptr)                                               \
+  D(setgroups, nullptr)                                               \
   D(sched_yield, nullptr)                                                       \
   D(sched_setaffinity, nullptr)                                                 \
   D(sched_getaffinity, nullptr)                                                 \

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include "shim/user_mem.h"
-#include "core/carrier.h"
 #include "core/sys.h"
 
 #include <sys/syscall.h>
@@ -20,9 +19,10 @@ int vm_copy(void* dst, const void* src, size_t n, bool to_user) {
   if (!src || !dst) return -EFAULT;
   iovec local{to_user ? const_cast<void*>(src) : dst, n};
   iovec remote{to_user ? dst : const_cast<void*>(src), n};
-  // Any thread id of this process names it: a carrier's saves the getpid.
-  gh::Carrier* c = gh::Carrier::current();
-  long pid = c ? c->os_tid() : gh::sys(SYS_getpid);
+  // getpid, not a carrier's cached tid: in a fork child, before the fork
+  // hook has reset the runtime (pthread_atfork handlers), that would name
+  // the parent and read or write its memory.
+  long pid = gh::sys(SYS_getpid);
   long r = gh::sys_ret(to_user ? SYS_process_vm_writev : SYS_process_vm_readv, pid, &local, 1,
                        &remote, 1, 0);
   if (r == static_cast<long>(n)) return 0;

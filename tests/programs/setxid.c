@@ -11,6 +11,7 @@
 #include "common.h"
 
 #include <dirent.h>
+#include <sys/syscall.h>
 
 #define WAITERS 4
 
@@ -78,6 +79,13 @@ static void* changer(void* arg) {
 
 static void* nothing(void* arg) { return arg; }
 
+static volatile int g_spin;
+static void* spinner(void* arg) {
+  while (g_spin) {
+  }
+  return arg;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   /* main alone again after a thread has come and gone: the runtime's OS
@@ -106,6 +114,22 @@ int main(void) {
   CHECK(r.rc[2] == 0 && r.rc[3] == 0, "and back", "%d %d", r.rc[2], r.rc[3]);
   CHECK(r.wrong_back == 0, "every OS thread has the old effective ids again", "%d threads did not",
         r.wrong_back);
+  /* main, once it runs on another OS thread than its own (under the shim
+   * main moves between carriers; natively it never does, and the loop ends
+   * after its bound): glibc must still reach main's own OS thread. */
+  pthread_t busy;
+  g_spin = 1;
+  pthread_create(&busy, NULL, spinner, NULL);
+  for (int i = 0; i < 300 && syscall(SYS_gettid) == getpid(); i++) usleep(1000);
+  gid_t gid = getegid();
+  gid_t to_gid = geteuid() == 0 ? 65534 : gid;
+  int rc1 = setresgid((gid_t)-1, to_gid, (gid_t)-1);
+  int wrong = threads_without(geteuid(), to_gid);
+  int rc2 = setresgid((gid_t)-1, gid, (gid_t)-1);
+  g_spin = 0;
+  pthread_join(busy, NULL);
+  CHECK(rc1 == 0 && rc2 == 0 && wrong == 0, "setresgid from main wherever it runs",
+        "rc %d %d, %d threads kept the old gid", rc1, rc2, wrong);
   /* main too, after the waiters have ended. */
   if (write(g_pipe[1], "xxxx", WAITERS) != WAITERS) return 2;
   for (int i = 0; i < WAITERS; i++) pthread_join(w[i], NULL);

@@ -128,6 +128,13 @@ int main(void) {
   CHECK(b_before >= 0 && b_by_main >= 0 && b_by_main < IDLE_NS,
         "the waiter's clock, read by main, stayed put", "before %lld, advanced %lld ns",
         (long long)b_before, (long long)b_by_main);
+  /* The same clock through syscall(): a clockid_t arrives there through
+   * varargs, zero-extended. */
+  struct timespec raw;
+  long rs = syscall(SYS_clock_gettime, b_clk, &raw);
+  CHECK(rs == 0 && raw.tv_sec * 1000000000LL + raw.tv_nsec < IDLE_NS + b_before,
+        "the waiter's clock through syscall(SYS_clock_gettime) from main", "ret %ld errno %s", rs,
+        errname(errno));
   struct timespec res;
   int rr = clock_getres(b_clk, &res);
   printf("clock_getres(waiter's clock): %d %ld.%09ld\n", rr, (long)res.tv_sec, res.tv_nsec);
