@@ -136,15 +136,15 @@ namespace gh::shim {
   D(clock_gettime, nullptr)                                                     \
   D(clock_getres, nullptr)                                                      \
   D(getrusage, nullptr)                                                         \
-  D(setuid, nullptr)                                                  \
-  D(setgid, nullptr)                                                  \
-  D(seteuid, nullptr)                                                 \
-  D(setegid, nullptr)                                                 \
-  D(setreuid, nullptr)                                                \
-  D(setregid, nullptr)                                                \
-  D(setresuid, nullptr)                                               \
-  D(setresgid, nullptr)                                               \
-  D(setgroups, nullptr)                                               \
+  D(setuid, nullptr)                                                            \
+  D(setgid, nullptr)                                                            \
+  D(seteuid, nullptr)                                                           \
+  D(setegid, nullptr)                                                           \
+  D(setreuid, nullptr)                                                          \
+  D(setregid, nullptr)                                                          \
+  D(setresuid, nullptr)                                                         \
+  D(setresgid, nullptr)                                                         \
+  D(setgroups, nullptr)                                                         \
   D(sched_yield, nullptr)                                                       \
   D(sched_setaffinity, nullptr)                                                 \
   D(sched_getaffinity, nullptr)                                                 \
