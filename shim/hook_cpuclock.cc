@@ -13,6 +13,7 @@
 #include "core/carrier.h"
 #include "core/clock.h"
 #include "core/cpu_time.h"
+#include "shim/cancel.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 #include "shim/user_mem.h"
@@ -53,12 +54,7 @@ pid_t green_of_clock(clockid_t clk) {
 
 // The green thread running on this OS thread, or nullptr (not a carrier,
 // or a scheduler context: a signal handler on an idle carrier).
-gh::GreenThread* running_green() {
-  if (!threads_green()) return nullptr;
-  gh::Carrier* c = gh::Carrier::current();
-  gh::GreenThread* g = c ? c->running() : nullptr;
-  return g && !g->internal ? g : nullptr;
-}
+gh::GreenThread* running_green() { return threads_green() ? running_green_thread() : nullptr; }
 
 void read_ns(ShimThread* st, void* out) {
   *static_cast<int64_t*>(out) = gh::cpu_time::thread_ns(st->g);

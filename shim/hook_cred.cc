@@ -13,7 +13,6 @@
 #include <cerrno>
 
 #include "core/arch_x86_64.h"
-#include "core/carrier.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 
@@ -24,9 +23,8 @@ namespace {
 template <class Call>
 int on_own_descriptor(Call call) {
   ensure_real();
-  gh::Carrier* c = threads_green() ? gh::Carrier::current() : nullptr;
   void* cur = gh::arch::thread_pointer();
-  void* own = c ? c->os_tp() : cur;
+  void* own = threads_green() ? os_descriptor() : cur;
   if (own == cur) return call();
   // errno of the call is the carrier's thread's while it runs: carried over.
   gh::arch::set_thread_pointer(own);

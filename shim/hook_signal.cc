@@ -643,8 +643,7 @@ void setxid_on_own_descriptor(int sig, siginfo_t* info, void* uc) {
   SigInfoHandler fn = g_glibc_setxid.load(std::memory_order_acquire);
   if (!fn) return;
   void* cur = gh::arch::thread_pointer();
-  gh::Carrier* c = gh::Carrier::current();
-  void* own = c ? c->os_tp() : cur;
+  void* own = os_descriptor();
   if (own != cur) gh::arch::set_thread_pointer(own);
   fn(sig, info, uc);
   if (own != cur) gh::arch::set_thread_pointer(cur);

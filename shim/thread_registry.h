@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/arch_x86_64.h"
+#include "core/carrier.h"
 #include "core/compiler.h"
 #include "core/green_thread.h"
 
@@ -160,6 +162,13 @@ int start_native_thread(void* (*fn)(void*), void* arg, const char* name);
 // The signal that interrupts an offload-pool thread's waiting call
 // (core/offload.h); reserved by the runtime (shim/hook_signal.cc).
 constexpr int kOffloadInterruptSignal = 64;
+// The calling OS thread's own glibc descriptor (a thread pointer): its
+// carrier's, whichever green thread's is loaded now; outside a carrier, the
+// one loaded. For glibc code that acts on "self" as an OS thread (set*id).
+inline void* os_descriptor() {
+  gh::Carrier* c = gh::Carrier::current();
+  return c ? c->os_tp() : gh::arch::thread_pointer();
+}
 // Puts a wrapper around glibc's SIGSETXID handler, once glibc has installed
 // it (at the first native pthread_create, and again in a fork child), so
 // that set*id calls reach carriers that run green threads (hook_signal.cc).
