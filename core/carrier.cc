@@ -9,6 +9,7 @@
 #include <sched.h>
 
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 #include "core/arch_x86_64.h"
@@ -29,6 +30,7 @@ namespace {
 
 std::atomic<uint64_t> g_next_id{1};
 void (*g_exit_hook)(GreenThread*) = nullptr;
+void (*g_frame_end_hook)(GreenThread*) = nullptr;
 
 // Picks from the run queue between looks at the world (remote wake-ups,
 // timers, completions, other carriers), so a busy carrier still reaps
@@ -223,6 +225,7 @@ void Carrier::forget_after_fork() { tls_current_ = nullptr; }
 void Carrier::set_process_exiting() { g_process_exiting.store(true, std::memory_order_relaxed); }
 
 void Carrier::set_exit_hook(void (*hook)(GreenThread*)) { g_exit_hook = hook; }
+void Carrier::set_frame_end_hook(void (*hook)(GreenThread*)) { g_frame_end_hook = hook; }
 
 int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread** out,
                    const Stack* user_stack) {
@@ -619,6 +622,8 @@ void Carrier::serve_stuck() {
     // computation ends. Not under x's service lock: ending a ring wait
     // queues a cancel on the ring it waits in, which takes that lock.
     if (x->pending_.load(std::memory_order_acquire) != 0) x->deliver_interrupt();
+    // Signal frames posted there run here.
+    if (x->frames_.load(std::memory_order_acquire) != nullptr && takes_work()) take_frames(x);
     if (!x->service_lock_.try_lock()) continue;
     // Under x's lock: x is not in its ring wait (it sets idle_ under this
     // lock), so its ring and timers are ours until we unlock.
@@ -761,6 +766,7 @@ void Carrier::wait_for_work() {
   // Re-check after announcing: whoever made work visible before seeing us
   // idle did not wake us.
   if (remote_pending_.load(std::memory_order_seq_cst) ||
+      frames_.load(std::memory_order_seq_cst) != nullptr ||
       (takes_work() && (!pool_->global_empty() || pool_->work_elsewhere(this)))) {
     idle_.store(false, std::memory_order_relaxed);
     pool_->set_idle(this, false);
@@ -883,6 +889,7 @@ GreenThread* Carrier::pick_next() {
 
 GreenThread* Carrier::find_next() {
   for (;;) {
+    if (__builtin_expect(frames_.load(std::memory_order_relaxed) != nullptr, 0)) take_frames(this);
     if (__builtin_expect(pending_.load(std::memory_order_relaxed) != 0, 0)) deliver_interrupt();
     if (++since_poll_ < kPollInterval) {
       if (GreenThread* g = pop_ready()) return g;
@@ -925,6 +932,20 @@ void Carrier::switch_to(GreenThread* next) {
     for (bool f = false; !next->on_cpu.compare_exchange_weak(f, true, std::memory_order_acquire);
          f = false)
       arch::cpu_relax();
+  }
+  if (__builtin_expect(next->held != 0, 0)) {
+    // A signal frame runs on its stack (make_frame): it runs when the
+    // frame has ended, which queues it again.
+    next->held = 2;
+    next->on_cpu.store(false, std::memory_order_release);
+    GreenThread* other = pick_next();
+    if (other == prev) {  // not while leaving a dead thread: it is in no queue
+      prev->state.store(GreenState::kRunning, std::memory_order_relaxed);
+      if (!prev->internal) count_run();
+      return;
+    }
+    switch_to(other);
+    return;
   }
   next->carrier.store(this, std::memory_order_relaxed);
   running_ = next;
@@ -1010,6 +1031,10 @@ void Carrier::after_switch() {
     dead_stack_ = Stack{};
     delete dead_thread_;
     dead_thread_ = nullptr;
+    if (GreenThread* f = dead_frame_) {
+      dead_frame_ = nullptr;
+      finish_frame(f);
+    }
   }
   if (cur->errno_saved) {
     errno = cur->saved_errno;
@@ -1123,6 +1148,151 @@ void Carrier::drain() {
 void Carrier::serve() {
   // The root of a worker or spare: an idle context. Readied only to stop.
   while (!pool_->stopping()) park();
+}
+
+// Signal frames (docs/design.md, "Handlers on the thread's own stack").
+
+namespace {
+// Left free below the held context's saved frame (more than the x86-64 red
+// zone), and the least stack a frame context gets.
+constexpr uintptr_t kFrameGap = 256;
+constexpr uintptr_t kFrameMinStack = 32 * 1024;
+// A root's stack bounds are known only in sanitizer builds: its frame
+// context gets this much below its saved frame (a main thread's stack grows
+// on demand).
+constexpr uintptr_t kRootFrameStack = 256 * 1024;
+}  // namespace
+
+GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out) {
+  auto sp = reinterpret_cast<uintptr_t>(g->sp);
+  if (!sp || g->internal || g->frame_top) return nullptr;
+  const Stack& s = g->is_root() ? g->os_stack : g->stack;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(s.lo);
+  if (!lo) {
+    if (!g->is_root() || sp < kRootFrameStack + kFrameGap) return nullptr;
+    lo = sp - kRootFrameStack;
+  } else if (sp <= lo || sp > lo + s.size) {
+    return nullptr;
+  }
+  if (sp - lo < kFrameGap + extra + sizeof(GreenThread) + kFrameMinStack + 128) return nullptr;
+  uintptr_t rec = (sp - kFrameGap - extra) & ~uintptr_t{63};
+  uintptr_t at = (rec - sizeof(GreenThread)) & ~uintptr_t{63};
+  auto* f = ::new (reinterpret_cast<void*>(at)) GreenThread();
+  f->pool = g->pool;
+  f->id = g->id;
+  // A root whose thread pointer is its home OS thread's keeps it.
+  f->tp = g->tp ? g->tp : (g->home ? g->home->os_tp() : nullptr);
+  f->tls_gen = g->tls_gen;
+  f->user = g->user;
+  f->home = g->home;
+  f->pinned.store(g->pinned.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  f->frame_of = g;
+  f->sigmask = mask;
+  f->carrier.store(g->current_carrier(), std::memory_order_relaxed);
+  f->stack = Stack{reinterpret_cast<void*>(lo), at - lo};
+  f->pooled_stack = false;
+  memcpy(f->name, g->name, sizeof f->name);
+  f->sp = context_init(reinterpret_cast<void*>(at), &Carrier::frame_trampoline, f);
+  // The thread's mask is the frame's while it runs (what Pool counts).
+  g->pool->count_mask(g->sigmask, -1);
+  g->pool->count_mask(mask, +1);
+  g->frame_top = f;
+  g->held = 1;
+  *extra_out = reinterpret_cast<void*>(rec);
+  return f;
+}
+
+void Carrier::post_frame(GreenThread* f) {
+  GreenThread* head = frames_.load(std::memory_order_relaxed);
+  do {
+    f->next = head;
+  } while (!frames_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+  // About to sleep (or asleep, the signal having come before its wait):
+  // the wait must end. The ring's wake-up is a write(2), signal-safe.
+  if (idle_.load(std::memory_order_seq_cst)) backend_->wake();
+}
+
+void Carrier::take_frames(Carrier* from) {
+  GreenThread* f = from->frames_.exchange(nullptr, std::memory_order_acquire);
+  GreenThread* oldest = nullptr;
+  while (f) {  // posted newest first
+    GreenThread* n = f->next;
+    f->next = oldest;
+    oldest = f;
+    f = n;
+  }
+  while (GreenThread* g = oldest) {
+    oldest = g->next;
+    g->next = nullptr;
+    g->tsan_fiber = tsan_create_fiber();
+    requeue(g);
+  }
+}
+
+void Carrier::requeue(GreenThread* g) {
+  if (g->pinned.load(std::memory_order_relaxed)) {
+    if (g->home == this)
+      push_local(g);
+    else
+      g->home->push_remote(g);
+    return;
+  }
+  if (g->pool == pool_) {
+    enqueue(g);
+    return;
+  }
+  g->pool->push_global(g);
+  g->pool->wake_idle(nullptr);
+}
+
+void Carrier::frame_trampoline(void* arg) {
+  auto* f = static_cast<GreenThread*>(arg);
+  f->current_carrier()->after_switch();
+  f->entry(f->arg);
+  f->current_carrier()->end_frame();
+}
+
+void Carrier::end_frame() {
+  GreenThread* f = running_;
+  GreenThread* x = f->frame_of;
+  // Its CPU time is its thread's (x does not run meanwhile).
+  uint64_t tick = cpu_time::now();
+  uint64_t since = f->cpu_since.load(std::memory_order_relaxed);
+  uint64_t ran = since != 0 && tick > since ? tick - since : 0;
+  f->cpu_since.store(0, std::memory_order_relaxed);
+  x->cpu_ticks.store(x->cpu_ticks.load(std::memory_order_relaxed) +
+                         f->cpu_ticks.load(std::memory_order_relaxed) + ran,
+                     std::memory_order_release);
+  // Leave it as a dead thread's stack is left: nothing of it is touched
+  // after the switch but in after_switch (finish_frame).
+  dead_stack_ = Stack{};
+  dead_tp_ = nullptr;
+  dead_fiber_ = f->tsan_fiber;
+  dead_thread_ = nullptr;
+  dead_frame_ = f;
+  leaving_dead_ = true;
+  switch_to(pick_next());
+  __builtin_unreachable();
+}
+
+void Carrier::finish_frame(GreenThread* f) {
+  GreenThread* x = f->frame_of;
+  // Frames that never returned (the frame entry's) keep their shadow.
+  san_fresh_stack(f->stack.lo, f->stack.size);
+  for (bool fr = false; !x->on_cpu.compare_exchange_weak(fr, true, std::memory_order_acquire);
+       fr = false)
+    arch::cpu_relax();
+  // x's mask is what the frame left there (a handler's return mask).
+  x->pool->count_mask(f->sigmask, -1);
+  x->pool->count_mask(x->sigmask, +1);
+  if (static_cast<int64_t>(f->tls_gen - x->tls_gen) > 0) x->tls_gen = f->tls_gen;
+  x->frame_top = nullptr;
+  uint8_t was = x->held;
+  x->held = 0;
+  x->on_cpu.store(false, std::memory_order_release);
+  if (was == 2) requeue(x);
+  if (g_frame_end_hook) g_frame_end_hook(x);
 }
 
 }  // namespace gh

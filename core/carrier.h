@@ -124,6 +124,31 @@ class Carrier : public ArenaObject {
   void signal_arrived(bool sa_restart) {
     signal_arrived(signal_target_.exchange(nullptr, std::memory_order_acq_rel), sa_restart);
   }
+  // Signal frames (docs/design.md, "Handlers on the thread's own stack").
+  // Async-signal-safe. For a green context `g` that is not running and that
+  // the caller holds (its on_cpu claimed, no frame_top): builds a frame
+  // context on g's own stack below its saved frame, that runs as g (its
+  // thread pointer, `user`, pool) with signal mask `mask`, and holds g
+  // (it does not run) until the frame's entry returns. `extra` bytes beside
+  // it are the caller's (*extra_out, 64-byte aligned). The caller sets
+  // entry/arg and then queues it with post_frame(). Returns nullptr when
+  // g's stack has no room for it (or g has no known stack).
+  static GreenThread* make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out);
+  // Async-signal-safe, on this carrier's OS thread (a handler that
+  // interrupted it): whether g is the context this carrier's switch has
+  // just left, saved (`sp`, the interrupted stack pointer, is off g's
+  // stack) but not yet let go (its on_cpu is still set). Such a g may be
+  // treated as held by the handler, which must not clear its on_cpu.
+  bool just_left(const GreenThread* g, uintptr_t sp) const {
+    if (switched_from_ != g) return false;
+    const Stack& s = g->is_root() ? g->os_stack : g->stack;
+    auto lo = reinterpret_cast<uintptr_t>(s.lo);
+    return lo && (sp < lo || sp >= lo + s.size);
+  }
+  // Async-signal-safe, on this carrier's OS thread: queues frame context f
+  // to run here (taken at the next scheduling point).
+  void post_frame(GreenThread* f);
+
   // The running green thread's signal mask changed to `mask`, which is
   // already the OS thread's mask. Each green thread keeps its own: a switch
   // to a thread with another mask sets it (one system call, only then).
@@ -176,6 +201,35 @@ class Carrier : public ArenaObject {
   GreenThread* take_signal_target() {
     return signal_target_.exchange(nullptr, std::memory_order_acq_rel);
   }
+  // The same per signal number (1-64), for senders of different threads:
+  // the kernel merges one signal sent twice to this OS thread into one
+  // delivery, so each number keeps up to kSignalSlots targets, all taken
+  // by that delivery. Returns a target it displaced when all were in use
+  // (its sender's delivery is now the caller's to make), else nullptr.
+  static constexpr int kSignalSlots = 4;
+  GreenThread* set_signal_target(int sig, GreenThread* g) {
+    std::atomic<GreenThread*>* slots = sig_targets_[(sig - 1) & 63];
+    for (int i = 0; i < kSignalSlots; i++)
+      if (slots[i].load(std::memory_order_acquire) == g) return nullptr;
+    for (int i = 0; i < kSignalSlots; i++) {
+      GreenThread* none = nullptr;
+      if (slots[i].compare_exchange_strong(none, g, std::memory_order_acq_rel)) return nullptr;
+    }
+    GreenThread* old = slots[0].exchange(g, std::memory_order_acq_rel);
+    return old == g ? nullptr : old;
+  }
+  // Async-signal-safe: takes every target of signal sig (and the slot
+  // above) into out[], at most kSignalSlots + 1. Returns how many.
+  int take_signal_targets(int sig, GreenThread** out) {
+    int n = 0;
+    if (sig >= 1 && sig <= 64) {
+      std::atomic<GreenThread*>* slots = sig_targets_[sig - 1];
+      for (int i = 0; i < kSignalSlots; i++)
+        if (GreenThread* g = slots[i].exchange(nullptr, std::memory_order_acq_rel)) out[n++] = g;
+    }
+    if (GreenThread* g = take_signal_target()) out[n++] = g;
+    return n;
+  }
 
   // Creates a green thread that will run entry(arg) in this carrier's pool,
   // not yet runnable: start() queues it here. Returns 0 or -errno (-EAGAIN
@@ -205,6 +259,11 @@ class Carrier : public ArenaObject {
   // run there. Returns the carrier it is now on.
   Carrier* go_home();
 
+  // Sets a hook run when a signal frame has ended and let its thread (or
+  // frame) x go, on the carrier that ran it, in a scheduler context: what
+  // was sent to x while the frame blocked it is delivered now.
+  // Process-wide; set once at start-up.
+  static void set_frame_end_hook(void (*hook)(GreenThread* x));
   // Sets a hook run on a green thread's own stack just before it exits
   // (pthread key destructors). Process-wide; set once at start-up.
   static void set_exit_hook(void (*hook)(GreenThread*));
@@ -285,6 +344,11 @@ class Carrier : public ArenaObject {
     runs_.store(runs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   void after_switch();
+  void take_frames(Carrier* from);
+  void finish_frame(GreenThread* f);
+  void requeue(GreenThread* g);
+  [[noreturn]] void end_frame();
+  static void frame_trampoline(void* f);
   [[noreturn]] void exit_here(GreenThread* g, void* result);
   void serve_stuck();
   bool serve_timers_and_ring(bool may_block) GH_REQUIRES(service_lock_);
@@ -344,9 +408,14 @@ class Carrier : public ArenaObject {
   // 16 bits; see signal_arrived). 0: none.
   std::atomic<uintptr_t> pending_{0};
   std::atomic<GreenThread*> signal_target_{nullptr};
-  pid_t os_tid_ = 0;              // [const]
-  void* applied_tp_ = nullptr;    // [carrier] the OS thread's thread pointer now
-  uint64_t applied_sigmask_ = 0;  // [carrier] the OS thread's mask
+  std::atomic<GreenThread*> sig_targets_[64][kSignalSlots] = {};
+  // Frame contexts posted by signal handlers on this OS thread, not yet
+  // queued (a stack linked through GreenThread::next).
+  std::atomic<GreenThread*> frames_{nullptr};
+  GreenThread* dead_frame_ = nullptr;  // [carrier] a frame context that ended, for after_switch
+  pid_t os_tid_ = 0;                   // [const]
+  void* applied_tp_ = nullptr;         // [carrier] the OS thread's thread pointer now
+  uint64_t applied_sigmask_ = 0;       // [carrier] the OS thread's mask
   // No thread's mask: it holds SIGCANCEL (32), which glibc never lets a
   // program block.
   static constexpr uint64_t kNoSigmask = uint64_t{1} << 31;

@@ -68,6 +68,16 @@ struct GreenThread : ArenaObject {
   // until the next switch away is complete. A carrier about to resume it
   // waits for false (it may have been readied before its park finished).
   std::atomic<bool> on_cpu{false};
+  // Signal frames (docs/design.md, "Handlers on the thread's own stack").
+  // held: 1 while a frame context runs on this thread's stack below its
+  // saved frame, so the thread itself must not run; 2: and it was picked to
+  // run meanwhile (the frame's end queues it again). frame_top: that frame.
+  // Both [on_cpu]: changed only by whoever holds on_cpu.
+  uint8_t held = 0;
+  GreenThread* frame_top = nullptr;
+  // [const] For a frame context: the thread (or frame) on whose stack it
+  // runs and as which it runs (same thread pointer, same `user`).
+  GreenThread* frame_of = nullptr;
   // Runs on `home` only (a carrier's scheduler contexts; a root that must be
   // on its own OS thread, e.g. to exit it). Read by wakers on any thread.
   std::atomic<bool> pinned{false};
@@ -140,6 +150,13 @@ struct GreenThread : ArenaObject {
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping
   void* tsan_fiber = nullptr;       // [const] TSan's fiber for it (TSan builds)
   bool is_root() const { return stack.lo == nullptr; }
+  // The program thread this context is: itself, or for a frame context the
+  // thread it runs as.
+  GreenThread* thread() {
+    GreenThread* g = this;
+    while (g->frame_of) g = g->frame_of;
+    return g;
+  }
   Carrier* current_carrier() const { return carrier.load(std::memory_order_relaxed); }
 };
 

@@ -54,15 +54,51 @@ bool queue_signal(long tid, int sig, siginfo_t* info) {
   return send(&copy);
 }
 
+// A signal the runtime sends to a carrier's OS thread for one green thread
+// carries this si_code (the original one kept in si_errno, restored before
+// the program's handler sees it): the target itself is in the carrier's
+// slots (Carrier::set_signal_target), and a delivery that finds none was
+// for a target an earlier delivery already took, not for the process.
+constexpr int kDirectedCode = -60;
+
+}  // namespace
+
+namespace gh::shim {
+gh::GreenThread* send_directed(gh::Carrier* c, gh::GreenThread* target, int sig,
+                               const siginfo_t* info, bool* sent) {
+  gh::GreenThread* displaced = c->set_signal_target(sig, target);
+  siginfo_t si;
+  if (info) {
+    si = *info;
+  } else {
+    std::memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = SI_TKILL;
+    si.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
+    si.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+  }
+  si.si_errno = si.si_code;
+  si.si_code = kDirectedCode;
+  long r = gh::sys_ret(SYS_rt_tgsigqueueinfo, gh::sys_ret(SYS_getpid), c->os_tid(), sig, &si);
+  if (sent) *sent = r == 0;
+  return displaced == target ? nullptr : displaced;
+}
+}  // namespace gh::shim
+
+namespace {
+
 // A signal aimed at green thread `target` (pthread_kill), or a
 // process-directed one that `target` should take, reached `here`, but the
-// target runs on another carrier: sends it there (queue_signal). Returns
-// false if it cannot (the caller then handles it here).
-bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo_t* info) {
-  gh::Carrier* there = target->current_carrier();
-  if (there == here) return false;
-  there->set_signal_target(target);
-  return queue_signal(there->os_tid(), sig, info);
+// target runs on carrier `there`: sends it there (send_directed). Returns
+// false if it cannot (there is here; the caller then handles it here).
+bool forward_signal(gh::Carrier* here, gh::GreenThread* target, int sig, siginfo_t* info,
+                    gh::Carrier* there) {
+  if (!there || there == here) return false;
+  bool sent = false;
+  // A target displaced there (all its slots in use) comes back here.
+  if (gh::GreenThread* d = send_directed(there, target, sig, info, &sent))
+    send_directed(here, d, sig, info, nullptr);
+  return sent;
 }
 
 // A process-directed signal that every green thread blocks now (a carrier's
@@ -85,11 +121,290 @@ void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
     gh::sys_ret(SYS_kill, gh::sys_ret(SYS_getpid), sig);
 }
 
+// A signal meant for green thread `thread` that cannot be placed now (the
+// thread is between carriers): queued again to this OS thread for it, and
+// blocked here from the handler's return until the carrier next sets a mask
+// (as in keep_pending), so that it comes back after progress.
+void keep_for_later(gh::Carrier* carrier, gh::GreenThread* thread, int sig, siginfo_t* info,
+                    void* uc) {
+  auto* ctx = static_cast<ucontext_t*>(uc);
+  sigaddset(&ctx->uc_sigmask, sig);
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, &bit, nullptr, sizeof bit);
+  carrier->sigmask_changed_behind();
+  send_directed(carrier, thread, sig, info, nullptr);
+}
+
 struct UserHandler {
   std::atomic<void*> fn{nullptr};
   std::atomic<int> flags{0};
+  std::atomic<uint64_t> mask{0};  // sa_mask (the kernel's 64 bits)
 };
 UserHandler g_handlers[NSIG];
+
+// A signal for a green thread that is not running: its handler runs on the
+// thread's own stack, in a frame context below the thread's saved frame
+// (gh::Carrier::make_frame), as the kernel runs a handler on the stack of
+// the thread it interrupts (docs/design.md, "Handlers on the thread's own
+// stack"). The record lies beside the frame context, on that stack.
+struct Delivery {
+  void* fn;
+  int sig;
+  int flags;
+  bool has_info;
+  siginfo_t info;
+  ucontext_t uc;  // the interrupted thread's: its mask, the one restored after
+};
+
+// One-shot (SA_RESETHAND): reset when it runs (the kernel's trampoline
+// stays installed until then, so that a signal sent on to another carrier
+// or kept pending still finds it). As the kernel does it: the handler only;
+// flags and mask stay.
+void reset_one_shot(int sig, int flags) {
+  struct sigaction dfl {};
+  if (real::sigaction(sig, nullptr, &dfl) == 0) {
+    dfl.sa_handler = SIG_DFL;
+    dfl.sa_flags = flags;
+    sigaction(sig, &dfl, nullptr);
+  }
+}
+
+// The record of the program thread context g runs as, where its pending
+// signals are kept (a root's is made on first use).
+ShimThread* record_of(gh::GreenThread* g) {
+  gh::GreenThread* t = g->thread();
+  if (t->is_root()) return t->internal ? nullptr : root_record(t);
+  auto* st = static_cast<ShimThread*>(t->user);
+  return st && !st->root ? st : nullptr;
+}
+
+// In the frame context, on the thread's stack and thread pointer: the
+// handler, as a thread's code (hooks park this context, not the carrier),
+// then the thread's mask from the handler's ucontext, and the interruption
+// of the thread's wait (EINTR, or a restart under SA_RESTART).
+void* run_in_frame(void* arg) {
+  auto* d = static_cast<Delivery*>(arg);
+  int saved_bypass = t_bypass;
+  t_bypass = 0;
+  uint64_t back = 0;
+  bool restart = true;
+  for (;;) {
+    if (d->flags & SA_SIGINFO)
+      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(d->fn)(
+          d->sig, d->has_info ? &d->info : nullptr, &d->uc);
+    else
+      reinterpret_cast<void (*)(int)>(d->fn)(d->sig);
+    restart = restart && (d->flags & SA_RESTART);
+    std::memcpy(&back, &d->uc.uc_sigmask, sizeof back);
+    back &= ~gh::glibc::kInternalSignals;
+    // A signal sent to the thread while this handler blocked it is
+    // delivered as the handler returns, as the kernel does at sigreturn: it
+    // runs here, where the kernel would have built its frame.
+    ShimThread* st = record_of(gh::Carrier::current()->running());
+    uint64_t ready = st ? st->pending_signals.load(std::memory_order_acquire) & ~back : 0;
+    int sig = 0;
+    for (; ready && !sig; ready &= ready - 1) {
+      int s = __builtin_ctzll(ready) + 1;
+      uint64_t bit = uint64_t{1} << (s - 1);
+      if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
+      if (g_handlers[s].fn.load(std::memory_order_acquire))
+        sig = s;
+      else  // no handler of its own now: the default action, or ignored
+        real::pthread_kill(os_thread_handle(), s);
+    }
+    if (!sig) break;
+    const UserHandler& h = g_handlers[sig];
+    d->fn = h.fn.load(std::memory_order_acquire);
+    d->flags = h.flags.load(std::memory_order_relaxed);
+    d->sig = sig;
+    std::memset(&d->info, 0, sizeof d->info);
+    d->info.si_signo = sig;
+    d->info.si_code = SI_TKILL;
+    d->info.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
+    d->info.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+    d->has_info = true;
+    if (d->flags & SA_RESETHAND) reset_one_shot(sig, d->flags);
+    uint64_t mask = back | h.mask.load(std::memory_order_relaxed) |
+                    ((d->flags & SA_NODEFER) ? 0 : uint64_t{1} << (sig - 1));
+    mask &= ~gh::glibc::kInternalSignals;
+    gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+    gh::Carrier::current()->set_running_sigmask(mask);
+    std::memset(&d->uc.uc_sigmask, 0, sizeof d->uc.uc_sigmask);
+    std::memcpy(&d->uc.uc_sigmask, &back, sizeof back);
+  }
+  t_bypass = saved_bypass;
+  gh::Carrier* c = gh::Carrier::current();
+  gh::GreenThread* x = c->running()->frame_of;
+  x->sigmask = back;
+  c->signal_arrived(x, restart);
+  return nullptr;
+}
+
+// Whether the program thread context g runs as has begun its start routine
+// (a root has). Before, a signal for it stays pending.
+bool thread_started(gh::GreenThread* g) {
+  gh::GreenThread* t = g->thread();
+  auto* st = static_cast<ShimThread*>(t->user);
+  return t->is_root() || !st || st->root || st->started.load(std::memory_order_acquire);
+}
+
+// `x` is held (its on_cpu claimed by the caller) and not running. Returns
+// whether the handler will run in a frame on x's stack.
+bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo_t* info, void* uc,
+                      void* fn, int flags) {
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  uint64_t mask = x->sigmask | g_handlers[sig].mask.load(std::memory_order_relaxed) |
+                  ((flags & SA_NODEFER) ? 0 : bit);
+  mask &= ~gh::glibc::kInternalSignals;
+  void* rec = nullptr;
+  gh::GreenThread* f = gh::Carrier::make_frame(x, mask, sizeof(Delivery), &rec);
+  if (!f) return false;
+  auto* d = static_cast<Delivery*>(rec);
+  std::memset(d, 0, sizeof *d);
+  d->fn = fn;
+  d->sig = sig;
+  d->flags = flags;
+  if (info) {
+    d->info = *info;
+    d->has_info = true;
+  }
+  if (uc) {
+    const auto* src = static_cast<const ucontext_t*>(uc);
+    std::memcpy(&d->uc, src, sizeof d->uc);
+    if (src->uc_mcontext.fpregs)
+      std::memcpy(&d->uc.__fpregs_mem, src->uc_mcontext.fpregs, sizeof d->uc.__fpregs_mem);
+  }
+  d->uc.uc_mcontext.fpregs = &d->uc.__fpregs_mem;
+  std::memset(&d->uc.uc_sigmask, 0, sizeof d->uc.uc_sigmask);
+  std::memcpy(&d->uc.uc_sigmask, &x->sigmask, sizeof x->sigmask);
+  f->entry = &run_in_frame;
+  f->arg = d;
+  carrier->post_frame(f);
+  return true;
+}
+
+// Where a signal for one target goes (trampoline): `done` when it was
+// placed elsewhere (a frame on the target's stack, pending for it, sent on
+// to the carrier it runs on, or kept for later); otherwise the handler runs
+// here, as `target` (nullptr: as no thread in particular), which the
+// trampoline holds if `claimed` (`borrowed`: held by the switch the handler
+// interrupted, not to be let go).
+struct Placement {
+  gh::GreenThread* target = nullptr;
+  bool claimed = false;
+  bool borrowed = false;
+  bool done = false;
+};
+
+void let_go(const Placement& p) {
+  if (p.claimed && !p.borrowed) p.target->on_cpu.store(false, std::memory_order_release);
+}
+
+// Whether the code a handler interrupted ran on g's stack (as far as known:
+// a root's bounds are known only in sanitizer builds).
+bool on_own_stack(const gh::GreenThread* g, void* uc) {
+  const gh::Stack& s = g->is_root() ? g->os_stack : g->stack;
+  auto lo = reinterpret_cast<uintptr_t>(s.lo);
+  auto sp = static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSP]);
+  return !lo || (sp >= lo && sp < lo + s.size);
+}
+
+Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* fn, int flags,
+                gh::GreenThread* target, bool directed) {
+  Placement p;
+  p.target = target;
+  gh::GreenThread* run = carrier->signal_safe_running();
+  uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
+  if (target && target == run && uc && !on_own_stack(run, uc)) {
+    // The carrier is switching to it but still on the stack it leaves.
+    if (directed)
+      keep_for_later(carrier, target->thread(), sig, info, uc);
+    else
+      keep_pending(carrier, sig, info, uc);
+    p.done = true;
+    return p;
+  }
+  if (!target || target == run) return p;
+  // Run as a thread that is not running here: hold it (on_cpu) so that no
+  // carrier resumes it meanwhile.
+  bool idle = false;
+  p.claimed = target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
+  // Or this carrier has just switched away from it and not yet let go: it
+  // is as held, by the switch this handler interrupted.
+  if (!p.claimed && uc &&
+      carrier->just_left(target, static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSP]))
+    p.claimed = p.borrowed = true;
+  // Held by a signal frame, the thread runs no code of its own: the frame
+  // on top of its stack takes the signal, as natively a handler is
+  // interrupted by the next. Hand over hand: a frame ends only once the
+  // context below it is free (Carrier::finish_frame).
+  while (p.claimed && p.target->frame_top) {
+    gh::GreenThread* f = p.target->frame_top;
+    if (f == run) {
+      let_go(p);
+      p = Placement{};
+      p.target = f;
+      if (uc && !on_own_stack(f, uc)) {  // being switched to: later
+        keep_for_later(carrier, f->thread(), sig, info, uc);
+        p.done = true;
+      }
+      return p;  // a frame running here: as itself
+    }
+    bool f_idle = false;
+    if (!f->on_cpu.compare_exchange_strong(f_idle, true, std::memory_order_acq_rel)) {
+      // It runs on another carrier: the signal goes there, for the thread
+      // (that carrier finds the frame again).
+      gh::Carrier* there = f->current_carrier();
+      gh::GreenThread* thread = p.target->thread();
+      let_go(p);
+      p = Placement{};
+      p.target = thread;
+      if (there != carrier && forward_signal(carrier, thread, sig, info, there)) p.done = true;
+      break;
+    }
+    let_go(p);
+    p.target = f;
+    p.borrowed = false;
+  }
+  if (!p.claimed && !p.done) {
+    // It runs on another carrier: the handler runs there, as it would
+    // natively interrupt that thread.
+    if (forward_signal(carrier, p.target, sig, info, p.target->current_carrier())) {
+      p.done = true;
+    } else if (directed && uc) {
+      // Between carriers, or in a switch this handler interrupted: it comes
+      // back here once this carrier sets a mask again (its next switch or
+      // wait), when the thread has settled somewhere.
+      keep_for_later(carrier, p.target->thread(), sig, info, uc);
+      p.done = true;
+    } else {
+      // Process-directed: the running thread takes it if it may.
+      p.target = run && !run->internal && !(run->sigmask & bit) ? run : nullptr;
+    }
+    return p;
+  }
+  if (p.done) return p;
+  if (bit && (!thread_started(p.target) || (p.target->sigmask & bit))) {
+    // Not yet started (hook_thread.cc green_start raises it), or it (or
+    // the handler on top of it) blocks the signal: pending for it alone,
+    // until it unblocks it or that handler returns. (A root without a
+    // record yet cannot get one here: it runs below, as before.)
+    gh::GreenThread* t = p.target->thread();
+    auto* st = static_cast<ShimThread*>(t->user);
+    if (st && st->root == t->is_root()) {
+      st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+      let_go(p);
+      p.done = true;
+      return p;
+    }
+  }
+  if (deliver_in_frame(carrier, p.target, sig, info, uc, fn, flags)) {
+    // Counted (signal_arrived) when the handler has run.
+    let_go(p);
+    p.done = true;
+  }
+  return p;
+}
 
 void trampoline(int sig, siginfo_t* info, void* uc) {
   const UserHandler& h = g_handlers[sig];
@@ -100,11 +415,15 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   // A process-directed signal runs its handler as the green thread the
   // kernel would have picked, which is also the one whose wait it ends.
   // With exact TLS the handler also runs on that thread's thread pointer,
-  // so it sees that thread's thread-locals (and errno).
+  // so it sees that thread's thread-locals (and errno). A thread that is
+  // not running gets it on its own stack (a frame: deliver_in_frame).
   gh::Carrier* carrier = gh::Carrier::current();
-  gh::GreenThread* target = nullptr;
-  ShimThread* as = nullptr;
-  bool claimed = false;
+  Placement run_as;
+  bool tagged = info && info->si_code == kDirectedCode;
+  if (tagged) {  // send_directed's: the program sees the siginfo it sent
+    info->si_code = info->si_errno;
+    info->si_errno = 0;
+  }
   // A synchronous signal belongs to the thread that caused it: the running
   // one. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS raised by
   // the kernel for an instruction): runtimes rely on it (a JVM's null checks
@@ -120,34 +439,47 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     synchronous = true;
   if (carrier && synchronous && is_fault_signal(sig)) report_overflow(sig, info, uc);
   if (carrier && synchronous) {
-    target = carrier->signal_safe_running();
-    if (target) {
-      auto* st = static_cast<ShimThread*>(target->user);
-      as = st ? st : &g_root_self;
-    }
+    run_as.target = carrier->signal_safe_running();
   } else if (carrier) {
-    target = carrier->take_signal_target();
-    if (!target) target = carrier->process_signal_target(sig);
-    if (target && target != carrier->signal_safe_running()) {
-      // Run as a thread that is not running here: hold it (on_cpu) so that
-      // no carrier resumes it while its handler runs on its TLS.
-      bool idle = false;
-      claimed = target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
-      if (!claimed) {
-        // It runs on another carrier: the handler runs there, as it would
-        // natively interrupt that thread.
-        if (forward_signal(carrier, target, sig, info)) return;
-        // Process-directed: the running thread takes it if it may.
-        gh::GreenThread* r = carrier->signal_safe_running();
-        uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
-        target = r && !r->internal && !(r->sigmask & bit) ? r : nullptr;
+    // Every green thread this signal was sent to here (the kernel merges
+    // one signal sent to this OS thread for several into one delivery).
+    gh::GreenThread* targets[gh::Carrier::kSignalSlots + 1];
+    int n = carrier->take_signal_targets(sig, targets);
+    // Its target went with an earlier delivery (the kernel merged that
+    // one's signal into this): nothing left to do.
+    if (n == 0 && tagged) return;
+    bool directed = n > 0;  // pthread_kill, or sent on from another carrier
+    if (!directed) {
+      targets[0] = carrier->process_signal_target(sig);
+      n = 1;
+    }
+    for (int k = 0; k < n; k++)
+      if (targets[k]) targets[k] = targets[k]->thread();  // place() finds its frames
+    bool have = false;
+    bool placed_any = false;
+    for (int k = 0; k < n; k++) {
+      Placement p = place(carrier, sig, info, uc, fn, flags, targets[k], directed);
+      if (p.done) {
+        placed_any = true;
+        continue;
+      }
+      if (!have) {
+        run_as = p;
+        have = true;
+      } else if (uc && p.target) {
+        // One handler runs here per delivery: the next one comes back.
+        let_go(p);
+        keep_for_later(carrier, p.target->thread(), sig, info, uc);
+      } else {
+        let_go(p);
       }
     }
-    if (target) {
-      auto* st = static_cast<ShimThread*>(target->user);
-      as = st ? st : &g_root_self;
-    } else if (uc && sig <= 64 &&
-               (carrier->pool()->blocked_by_all() & (uint64_t{1} << (sig - 1)))) {
+    if (!have) {
+      if (placed_any && (flags & SA_RESETHAND)) reset_one_shot(sig, flags);
+      return;
+    }
+    if (!run_as.target && uc && sig <= 64 &&
+        (carrier->pool()->blocked_by_all() & (uint64_t{1} << (sig - 1)))) {
       // Every thread blocks it now. (When some thread takes it but none
       // that can run the handler here, it runs here: as a thread that is
       // not the target, but it runs.)
@@ -155,17 +487,12 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       return;
     }
   }
-  if (flags & SA_RESETHAND) {
-    // One-shot: reset now that it runs (the kernel's trampoline stays
-    // installed until here, so that a signal sent on to another carrier or
-    // kept pending still finds it).
-    // As the kernel does it: the handler only; flags and mask stay.
-    struct sigaction dfl {};
-    if (real::sigaction(sig, nullptr, &dfl) == 0) {
-      dfl.sa_handler = SIG_DFL;
-      dfl.sa_flags = flags;
-      sigaction(sig, &dfl, nullptr);
-    }
+  if (flags & SA_RESETHAND) reset_one_shot(sig, flags);
+  gh::GreenThread* target = run_as.target;
+  ShimThread* as = nullptr;
+  if (target) {
+    auto* st = static_cast<ShimThread*>(target->thread()->user);
+    as = st ? st : &g_root_self;
   }
   void* own_tp = gh::arch::thread_pointer();
   void* run_tp = target && target->tp ? target->tp : own_tp;
@@ -199,7 +526,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   // A synchronous signal interrupts no wait: its thread was running. Counted
   // while the target is still held: its next wait begins after the count.
   if (carrier && !synchronous) carrier->signal_arrived(target, flags & SA_RESTART);
-  if (claimed) target->on_cpu.store(false, std::memory_order_release);
+  let_go(run_as);
 }
 
 }  // namespace
@@ -262,6 +589,9 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   if (act) {
     install = want;
     if (is_function(want)) {
+      uint64_t sa_mask = 0;
+      std::memcpy(&sa_mask, &want.sa_mask, sizeof sa_mask);
+      h.mask.store(sa_mask, std::memory_order_relaxed);
       h.flags.store(want.sa_flags, std::memory_order_relaxed);
       h.fn.store(handler_of(want), std::memory_order_release);
       install.sa_sigaction = &trampoline;
@@ -313,6 +643,83 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   return 0;
 }
 
+namespace gh::shim {
+int signal_parked_thread(gh::GreenThread* t, int sig) {
+  if (sig < 1 || sig > 64) return 0;
+  const UserHandler& h = g_handlers[sig];
+  void* fn = h.fn.load(std::memory_order_acquire);
+  int flags = h.flags.load(std::memory_order_relaxed);
+  gh::Carrier* c = gh::Carrier::current();
+  if (!fn || !c) return 0;  // the default action or ignored: the kernel's
+  // Hold it; held by a signal frame, the frame on top takes it (hand over
+  // hand, as in the trampoline).
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  bool idle = false;
+  if (!t->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return 0;
+  while (gh::GreenThread* f = t->frame_top) {
+    bool f_idle = false;
+    if (!f->on_cpu.compare_exchange_strong(f_idle, true, std::memory_order_acq_rel)) {
+      // A handler runs for it. If that handler blocks the signal, the
+      // signal waits until it returns (run_in_frame raises it then);
+      // otherwise it goes the kernel's way, to the handler's carrier.
+      int done = 0;
+      if (f->sigmask & bit) {
+        if (ShimThread* st = record_of(t)) {
+          st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+          done = 1;
+        }
+      }
+      t->on_cpu.store(false, std::memory_order_release);
+      return done;
+    }
+    t->on_cpu.store(false, std::memory_order_release);
+    t = f;
+  }
+  int done = 0;
+  if (!thread_started(t) || (t->sigmask & bit)) {
+    // Blocked (or not yet started): pending for the thread alone.
+    if (ShimThread* st = record_of(t)) {
+      st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+      done = 1;
+    }
+  } else {
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    info.si_signo = sig;
+    info.si_code = SI_TKILL;
+    info.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
+    info.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+    if (deliver_in_frame(c, t, sig, &info, nullptr, fn, flags)) {
+      if (flags & SA_RESETHAND) reset_one_shot(sig, flags);
+      done = 1;
+    }
+  }
+  t->on_cpu.store(false, std::memory_order_release);
+  return done;
+}
+}  // namespace gh::shim
+
+namespace gh::shim {
+// Carrier::set_frame_end_hook: signals sent to x while the frame on top of
+// it blocked them, and that x itself does not block, go to x now (a frame
+// that ended before it saw them did not run them).
+void after_frame(gh::GreenThread* x) {
+  ShimThread* st = record_of(x);
+  if (!st) return;
+  uint64_t ready = st->pending_signals.load(std::memory_order_acquire) & ~x->sigmask;
+  for (; ready; ready &= ready - 1) {
+    int sig = __builtin_ctzll(ready) + 1;
+    uint64_t bit = uint64_t{1} << (sig - 1);
+    if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
+    if (signal_parked_thread(x, sig)) continue;
+    // It runs already (or has no room for a frame): the kernel's way.
+    if (gh::GreenThread* d =
+            send_directed(x->current_carrier(), x->thread(), sig, nullptr, nullptr))
+      send_directed(d->current_carrier(), d, sig, nullptr, nullptr);
+  }
+}
+}  // namespace gh::shim
+
 // Each green thread has its own signal mask (core applies it on switches).
 namespace gh::shim {
 void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
@@ -322,8 +729,14 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
     if (!(ready & bit)) continue;
     ready &= ~bit;
     st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel);
-    if (st->g) gh::Carrier::current()->set_signal_target(st->g);
-    real::pthread_kill(os_thread_handle(), sig);  // delivered before we return
+    // Delivered before this returns (to this OS thread, unblocked).
+    gh::Carrier* c = gh::Carrier::current();
+    if (st->g && c) {
+      if (gh::GreenThread* d = send_directed(c, st->g->thread(), sig, nullptr, nullptr))
+        send_directed(d->current_carrier(), d, sig, nullptr, nullptr);
+    } else {
+      real::pthread_kill(os_thread_handle(), sig);
+    }
   }
 }
 }  // namespace gh::shim

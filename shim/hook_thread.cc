@@ -49,6 +49,10 @@ pthread_t native_of(pthread_t t) {
 void* green_start(void* p) {
   auto* st = static_cast<ShimThread*>(p);
   if (gh::exact_tls()) glibc_tls_thread_start();
+  st->started.store(true, std::memory_order_seq_cst);
+  // Signals sent to it before it started (signal_parked_thread).
+  if (st->pending_signals.load(std::memory_order_seq_cst) & ~st->g->sigmask)
+    raise_unblocked_pending(st, st->g->sigmask);
   void* v = st->start(st->arg);
   // Returned: destructors at exit are no cancellation points any more.
   st->g->exiting = true;
@@ -236,7 +240,7 @@ RootJoin* root_join() {
 // caller is another green thread of it).
 bool joins_own_root(pthread_t t) {
   gh::Carrier* c = gh::Carrier::current();
-  if (!c || c->running()->is_root()) return false;
+  if (!c || c->running()->thread()->is_root()) return false;
   gh::GreenThread* r = program_root(c);
   return r && pthread_equal(t, reinterpret_cast<pthread_t>(r->tp));
 }
@@ -377,8 +381,9 @@ GH_EXPORT pthread_t pthread_self(void) {
   }
   gh::Carrier* c = gh::Carrier::current();
   if (!c) return real::pthread_self();
-  auto* st = static_cast<ShimThread*>(c->running()->user);
-  if (!st || st->root) return root_handle();
+  gh::GreenThread* g = c->running()->thread();  // a signal frame: its thread
+  auto* st = static_cast<ShimThread*>(g->user);
+  if (!st || st->root || g->is_root()) return root_handle();
   return reinterpret_cast<pthread_t>(st);
 }
 
@@ -431,7 +436,7 @@ ShimThread* green_self() {
   if (!g_enabled) return nullptr;
   gh::Carrier* c = gh::Carrier::current();
   if (!c) return nullptr;
-  gh::GreenThread* g = c->running();
+  gh::GreenThread* g = c->running()->thread();
   if (!g || g->is_root()) return nullptr;
   auto* st = static_cast<ShimThread*>(g->user);
   return st && !st->root ? st : nullptr;
@@ -622,7 +627,7 @@ int root_name_elsewhere(gh::GreenThread* r, int option, char* user);
 // OS thread: glibc would name the OS thread it runs on.
 gh::GreenThread* root_away(pthread_t t) {
   gh::Carrier* c = gh::Carrier::current();
-  gh::GreenThread* r = c ? c->running() : nullptr;
+  gh::GreenThread* r = c ? c->running()->thread() : nullptr;
   if (!r || r->internal || !r->is_root() || !r->home || r->home == c) return nullptr;
   void* tp = r->tp ? r->tp : r->home->os_tp();
   return reinterpret_cast<pthread_t>(tp) == t ? r : nullptr;
@@ -709,7 +714,7 @@ GH_EXPORT int prctl(int option, ...) {
     // A root (main): its name is its own OS thread's, which may not be the
     // one it runs on now (roots move between carriers too).
     gh::Carrier* c = gh::Carrier::current();
-    gh::GreenThread* r = c ? c->running() : nullptr;
+    gh::GreenThread* r = c ? c->running()->thread() : nullptr;
     if (!r || r->internal || !r->is_root() || !r->home || r->home == c) {
       int rc = real::prctl(option, a2, a3, a4, a5);
       // The root renamed its OS thread: what its green threads will inherit.
@@ -769,10 +774,36 @@ GH_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
   return 0;
 }
 
+// pthread_kill to the thread a displaced signal target stands for.
+void resend(gh::GreenThread* g, int sig) {
+  if (g->is_root()) {
+    void* tp = g->tp ? g->tp : (g->home ? g->home->os_tp() : nullptr);
+    if (tp) pthread_kill(reinterpret_cast<pthread_t>(tp), sig);
+  } else if (auto* st = static_cast<ShimThread*>(g->user)) {
+    pthread_kill(reinterpret_cast<pthread_t>(st), sig);
+  }
+}
+
 GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   if (!threads_green()) return real::pthread_kill(t, sig);
   ShimThread* st = shim_from_handle(t);
-  if (!st) return real::pthread_kill(t, sig);
+  if (!st) {
+    // main (a root): if it does not run, its handler runs on its stack.
+    if (sig > 0 && sig < NSIG && !t_bypass) {
+      gh::Carrier* c = gh::Carrier::current();
+      gh::GreenThread* r = c ? program_root(c) : nullptr;
+      void* tp = r ? (r->tp ? r->tp : (r->home ? r->home->os_tp() : nullptr)) : nullptr;
+      if (tp && reinterpret_cast<pthread_t>(tp) == t) {
+        if (signal_parked_thread(r, sig)) return 0;
+        // It runs, or its handler does: to the carrier it runs on, for it.
+        bool sent = false;
+        if (gh::GreenThread* d = send_directed(r->current_carrier(), r, sig, nullptr, &sent))
+          resend(d, sig);
+        return sent ? 0 : EAGAIN;
+      }
+    }
+    return real::pthread_kill(t, sig);
+  }
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (sig == 0) return 0;
   // Ended (or ending), not yet joined: glibc sends nothing and returns 0
@@ -781,6 +812,10 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   bool gone = st->g->exited;
   st->g->lock.unlock();
   if (gone) return 0;
+  // Not running: its handler runs on its own stack now, not through the
+  // kernel (a signal per carrier OS thread would merge the same signal sent
+  // to two threads there into one).
+  if (!t_bypass && signal_parked_thread(st->g, sig)) return 0;
   // Blocked by the target, the caller too: pending for the target alone, as
   // natively (left pending on the carrier's OS thread, it would reach
   // whichever green thread next ran there with it unblocked).
@@ -792,13 +827,14 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   // A signal for a green thread goes to the OS thread of its carrier, which
   // then interrupts that green thread's wait (not the root's). Should the
   // thread move meanwhile, the handler there forwards it (hook_signal.cc).
-  gh::Carrier* c = st->g->current_carrier();
-  c->set_signal_target(st->g);
-  // tgkill, not glibc's pthread_kill: main away from its own OS thread runs
-  // on that thread's descriptor, and glibc would take the carrier's for the
-  // caller itself.
-  long r = gh::sys_ret(SYS_tgkill, getpid(), c->os_tid(), sig);
-  return r < 0 ? static_cast<int>(-r) : 0;
+  // Through the kernel, to the carrier it runs on, so that it is
+  // interrupted as natively. Not glibc's pthread_kill: main away from its
+  // own OS thread runs on that thread's descriptor, and glibc would take the
+  // carrier's for the caller itself.
+  bool sent = false;
+  if (gh::GreenThread* d = send_directed(st->g->current_carrier(), st->g, sig, nullptr, &sent))
+    resend(d, sig);
+  return sent ? 0 : EAGAIN;
 }
 
 // raise(sig) is pthread_kill(pthread_self(), sig) (glibc's goes to the OS

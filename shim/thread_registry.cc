@@ -61,7 +61,7 @@ ShimThread* shim_self() {
   if (__builtin_expect(as != nullptr, 0) && as != &g_root_self) return as;
   Carrier* c = Carrier::get();
   if (!c) return nullptr;
-  GreenThread* g = c->running();
+  GreenThread* g = c->running()->thread();  // a signal frame: its thread
   // A root, or a carrier's idle context (where a signal handler, or a free()
   // of an exited thread's TLS, may run): a record of its own, made on use.
   if (g->is_root() || g->internal) return root_record(g);
@@ -79,7 +79,7 @@ pthread_t root_handle() {
   if (!c) return real::pthread_self();
   // A root runs on its OS thread's own thread control block, which is its
   // glibc pthread_t, wherever it runs; green threads have TCBs of their own.
-  GreenThread* g = c->running();
+  GreenThread* g = c->running()->thread();
   if (g->is_root() && !g->internal) return reinterpret_cast<pthread_t>(g->tp);
   if (GreenThread* r = program_root(c)) return reinterpret_cast<pthread_t>(r->tp);
   return reinterpret_cast<pthread_t>(c->os_tp());
@@ -195,7 +195,8 @@ bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg) {
 
 pid_t current_tid() {
   Carrier* c = Carrier::current();
-  if (c && !c->running()->is_root()) return green_tid(c->running()->id);
+  GreenThread* g = c ? c->running()->thread() : nullptr;
+  if (g && !g->is_root()) return green_tid(g->id);
   return static_cast<pid_t>(gh::sys(SYS_gettid));
 }
 
@@ -348,6 +349,7 @@ void start_carriers() {
 void threads_init() {
   new_process_pool();
   Carrier::set_exit_hook(&on_green_exit);
+  Carrier::set_frame_end_hook(&after_frame);
   gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads,
                         install_offload_interrupt());
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)

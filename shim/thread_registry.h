@@ -7,6 +7,7 @@
 // on it. Hook files call this; it calls no hook file.
 #pragma once
 
+#include <signal.h>
 #include <pthread.h>
 #include <unwind.h>
 
@@ -56,8 +57,26 @@ struct ShimThread : ArenaObject {
   // blocks them: pending for it alone, raised when it unblocks them, seen by
   // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
   std::atomic<uint64_t> pending_signals{0};
+  // Set once its start routine is about to run: until then a signal for it
+  // stays pending (glibc's new threads block every signal until then).
+  std::atomic<bool> started{false};
   RootJoin root_join;  // [carrier] the root's: its joiner
 };
+
+// pthread_kill(sig) of green thread (or root) t when t does not run: its
+// handler runs in a frame on t's own stack (hook_signal.cc), or the signal
+// stays pending for t if the frame on top blocks it. Returns 1 if done so,
+// 0 if it must go through the kernel (t runs, the default action or SIG_IGN,
+// no room on t's stack).
+int signal_parked_thread(GreenThread* t, int sig);
+// Sends sig to carrier c's OS thread for program thread `target` (set as
+// its signal target there), with `info` (nullptr: a pthread_kill's). Sets
+// *sent (if given) to whether it was queued. Returns a target it displaced
+// there, whose signal the caller sends again, or nullptr.
+GreenThread* send_directed(Carrier* c, GreenThread* target, int sig, const siginfo_t* info,
+                           bool* sent);
+// Carrier::set_frame_end_hook's (hook_signal.cc).
+void after_frame(GreenThread* x);
 
 // Raises, on the calling green thread, the pending signals its mask no longer
 // blocks (after a pthread_sigmask/sigprocmask change).
