@@ -16,6 +16,7 @@
 #include "core/glibc_abi.h"
 #include "core/pool.h"
 #include "core/green.h"
+#include "core/log.h"
 #include "core/spinlock.h"
 #include "core/sys.h"
 #include "shim/cancel.h"
@@ -235,6 +236,15 @@ void* run_in_frame(void* arg) {
   t_bypass = saved_bypass;
   gh::Carrier* c = gh::Carrier::current();
   gh::GreenThread* x = c->running()->frame_of;
+  if (!x) {
+    // A child forked in the handler, returning from it: its runtime holds
+    // only the forking context, and the thread the handler interrupted,
+    // with the wait it was in, belongs to the parent.
+    gh::log_error(
+        "a child forked in a signal handler returned from it: the call the handler "
+        "interrupted cannot resume in the child; exiting");
+    gh::sys(SYS_exit_group, 127);
+  }
   x->sigmask = back;
   c->signal_arrived(x, restart);
   return nullptr;
