@@ -587,7 +587,8 @@ bool Carrier::has_pending_work() const {
   return !runq_.empty() || overflow_n_.load(std::memory_order_relaxed) > 0 ||
          timers_count_.load(std::memory_order_relaxed) > 0 || backend_->inflight() > 0 ||
          remote_pending_.load(std::memory_order_relaxed) ||
-         pending_.load(std::memory_order_relaxed) != 0;
+         pending_.load(std::memory_order_relaxed) != 0 ||
+         frames_.load(std::memory_order_relaxed) != nullptr;
 }
 
 bool Carrier::mark_stuck() {
@@ -1213,6 +1214,14 @@ void Carrier::post_frame(GreenThread* f) {
   if (idle_.load(std::memory_order_seq_cst)) backend_->wake();
 }
 
+void Carrier::start_frame(GreenThread* f) {
+  f->tsan_fiber = tsan_create_fiber();
+  requeue(f);
+  // Natively the handler runs at once, alongside whatever the sender does
+  // next: an idle carrier takes it now.
+  if (!f->pinned.load(std::memory_order_relaxed) && !pool_->packed()) pool_->wake_idle(this);
+}
+
 void Carrier::take_frames(Carrier* from) {
   GreenThread* f = from->frames_.exchange(nullptr, std::memory_order_acquire);
   GreenThread* oldest = nullptr;
@@ -1291,7 +1300,14 @@ void Carrier::finish_frame(GreenThread* f) {
   uint8_t was = x->held;
   x->held = 0;
   x->on_cpu.store(false, std::memory_order_release);
-  if (was == 2) requeue(x);
+  if (was == 2) {
+    // Picked while held: it runs next, as a thread goes on at once when its
+    // handler returns (behind the queue, a thread that is sent a signal
+    // again and again would never run).
+    if (x->pinned.load(std::memory_order_relaxed) || x->pool != pool_ ||
+        overflow_n_.load(std::memory_order_relaxed) > 0 || !runq_.push_front(x))
+      requeue(x);
+  }
   if (g_frame_end_hook) g_frame_end_hook(x);
 }
 

@@ -148,6 +148,9 @@ class Carrier : public ArenaObject {
   // Async-signal-safe, on this carrier's OS thread: queues frame context f
   // to run here (taken at the next scheduling point).
   void post_frame(GreenThread* f);
+  // The same from a thread's own code (not a signal handler), on this
+  // carrier: queued at once, and an idle carrier woken for it.
+  void start_frame(GreenThread* f);
 
   // The running green thread's signal mask changed to `mask`, which is
   // already the OS thread's mask. Each green thread keeps its own: a switch

@@ -31,6 +31,19 @@ class RunQueue {
     return true;
   }
 
+  // Owner only: puts g first, to be popped before everything queued.
+  // Returns false when full.
+  bool push_front(GreenThread* g) {
+    for (;;) {
+      uint32_t h = head_.load(std::memory_order_acquire);
+      uint32_t t = tail_.load(std::memory_order_relaxed);
+      if (t - h >= kSize) return false;
+      slots_[(h - 1) % kSize].store(g, std::memory_order_relaxed);
+      // A consumer that took entries meanwhile moved head: write again.
+      if (head_.compare_exchange_weak(h, h - 1, std::memory_order_acq_rel)) return true;
+    }
+  }
+
   // Owner only. The oldest entry, or nullptr when empty.
   GreenThread* pop() {
     for (;;) {

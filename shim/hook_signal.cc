@@ -261,7 +261,7 @@ bool thread_started(gh::GreenThread* g) {
 // `x` is held (its on_cpu claimed by the caller) and not running. Returns
 // whether the handler will run in a frame on x's stack.
 bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo_t* info, void* uc,
-                      void* fn, int flags) {
+                      void* fn, int flags, bool in_handler) {
   uint64_t bit = uint64_t{1} << (sig - 1);
   uint64_t mask = x->sigmask | g_handlers[sig].mask.load(std::memory_order_relaxed) |
                   ((flags & SA_NODEFER) ? 0 : bit);
@@ -289,7 +289,10 @@ bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo
   std::memcpy(&d->uc.uc_sigmask, &x->sigmask, sizeof x->sigmask);
   f->entry = &run_in_frame;
   f->arg = d;
-  carrier->post_frame(f);
+  if (in_handler)
+    carrier->post_frame(f);
+  else
+    carrier->start_frame(f);
   return true;
 }
 
@@ -408,7 +411,7 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
       return p;
     }
   }
-  if (deliver_in_frame(carrier, p.target, sig, info, uc, fn, flags)) {
+  if (deliver_in_frame(carrier, p.target, sig, info, uc, fn, flags, true)) {
     // Counted (signal_arrived) when the handler has run.
     let_go(p);
     p.done = true;
@@ -654,7 +657,7 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
 }
 
 namespace gh::shim {
-int signal_parked_thread(gh::GreenThread* t, int sig) {
+int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
   if (sig < 1 || sig > 64) return 0;
   const UserHandler& h = g_handlers[sig];
   void* fn = h.fn.load(std::memory_order_acquire);
@@ -686,6 +689,7 @@ int signal_parked_thread(gh::GreenThread* t, int sig) {
     t = f;
   }
   int done = 0;
+  bool yield_after = false;
   if (!thread_started(t) || (t->sigmask & bit)) {
     // Blocked (or not yet started): pending for the thread alone.
     if (ShimThread* st = record_of(t)) {
@@ -699,12 +703,16 @@ int signal_parked_thread(gh::GreenThread* t, int sig) {
     info.si_code = SI_TKILL;
     info.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
     info.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
-    if (deliver_in_frame(c, t, sig, &info, nullptr, fn, flags)) {
+    if (deliver_in_frame(c, t, sig, &info, nullptr, fn, flags, false)) {
+      yield_after = may_yield;
       if (flags & SA_RESETHAND) reset_one_shot(sig, flags);
       done = 1;
     }
   }
   t->on_cpu.store(false, std::memory_order_release);
+  // Natively the handler runs at once (the woken thread preempts the sender
+  // on a busy CPU): the sender lets it go first.
+  if (yield_after && !c->running()->internal) c->yield();
   return done;
 }
 }  // namespace gh::shim
@@ -721,7 +729,7 @@ void after_frame(gh::GreenThread* x) {
     int sig = __builtin_ctzll(ready) + 1;
     uint64_t bit = uint64_t{1} << (sig - 1);
     if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
-    if (signal_parked_thread(x, sig)) continue;
+    if (signal_parked_thread(x, sig, false)) continue;
     // It runs already (or has no room for a frame): the kernel's way.
     if (gh::GreenThread* d =
             send_directed(x->current_carrier(), x->thread(), sig, nullptr, nullptr))

@@ -794,7 +794,7 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
       gh::GreenThread* r = c ? program_root(c) : nullptr;
       void* tp = r ? (r->tp ? r->tp : (r->home ? r->home->os_tp() : nullptr)) : nullptr;
       if (tp && reinterpret_cast<pthread_t>(tp) == t) {
-        if (signal_parked_thread(r, sig)) return 0;
+        if (signal_parked_thread(r, sig, true)) return 0;
         // It runs, or its handler does: to the carrier it runs on, for it.
         bool sent = false;
         if (gh::GreenThread* d = send_directed(r->current_carrier(), r, sig, nullptr, &sent))
@@ -815,7 +815,7 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   // Not running: its handler runs on its own stack now, not through the
   // kernel (a signal per carrier OS thread would merge the same signal sent
   // to two threads there into one).
-  if (!t_bypass && signal_parked_thread(st->g, sig)) return 0;
+  if (!t_bypass && signal_parked_thread(st->g, sig, true)) return 0;
   // Blocked by the target, the caller too: pending for the target alone, as
   // natively (left pending on the carrier's OS thread, it would reach
   // whichever green thread next ran there with it unblocked).

@@ -68,7 +68,9 @@ struct ShimThread : ArenaObject {
 // stays pending for t if the frame on top blocks it. Returns 1 if done so,
 // 0 if it must go through the kernel (t runs, the default action or SIG_IGN,
 // no room on t's stack).
-int signal_parked_thread(GreenThread* t, int sig);
+// may_yield: from the program's own call (pthread_kill), the caller yields
+// to the handler.
+int signal_parked_thread(GreenThread* t, int sig, bool may_yield);
 // Sends sig to carrier c's OS thread for program thread `target` (set as
 // its signal target there), with `info` (nullptr: a pthread_kill's). Sets
 // *sent (if given) to whether it was queued. Returns a target it displaced

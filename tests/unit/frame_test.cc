@@ -28,11 +28,11 @@ int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
 
 class Frames : public ::testing::TestWithParam<int> {
  protected:
-  void run(const std::function<void()>& body) {
+  void run(const std::function<void()>& body, int64_t handoff_ns = 0) {
     std::thread t([&] {
       gh::PoolOptions o;
       o.carriers = GetParam();
-      o.handoff_ns = 0;
+      o.handoff_ns = handoff_ns;
       o.start_thread = &start_std_thread;
       auto* pool = new gh::Pool(o);
       gh::Carrier* c = gh::Carrier::attach_to(pool, false);
@@ -213,6 +213,40 @@ TEST_P(Frames, ManyThreadsEachHeldByAFrameResumeExactlyOnce) {
     EXPECT_EQ(frames.load(), kThreads);
     EXPECT_EQ(resumed.load(), kThreads);
   });
+}
+
+TEST_P(Frames, AFramePostedOnACarrierThatThenComputesRunsElsewhere) {
+  // Posted by a handler on this carrier's OS thread, which then goes on
+  // computing without a scheduling point: the monitor hands the carrier's
+  // frames to another carrier (or a spare) as it does its queue.
+  run(
+      [] {
+        gh::Semaphore wake;
+        wake.init(0);
+        std::atomic<bool> waiting{false};
+        gh::GreenThread* t = go([&] {
+          waiting = true;
+          wake.wait();
+        });
+        ASSERT_TRUE(
+            wait_until_true([&] { return waiting.load() && t->state == gh::GreenState::kParked; }));
+        std::atomic<bool> s{false}, a{false}, d{false};
+        std::function<void()> body = [] {};
+        bool ran = false;
+        gh::GreenThread* sender = go([&] {
+          ASSERT_TRUE(wait_until_true([&] { return push_frame(t, &body, &s, &a, &d); }));
+          // No scheduling point from here on until the frame ran (or 5 s).
+          int64_t give_up = gh::mono_ns() + 5'000 * gh_test::kMs;
+          while (!d.load() && gh::mono_ns() < give_up) {
+          }
+          ran = d.load();
+        });
+        ASSERT_EQ(gh::join(sender, nullptr), 0);
+        EXPECT_TRUE(ran) << "the frame waited for the computing sender";
+        wake.post();
+        ASSERT_EQ(gh::join(t, nullptr), 0);
+      },
+      2 * gh_test::kMs);
 }
 
 }  // namespace
