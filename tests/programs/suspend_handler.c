@@ -34,6 +34,8 @@ struct Seen {
   char* sp;
   pthread_t self;
   int index;
+  int code; /* the siginfo pthread_kill gives: SI_TKILL from this process */
+  pid_t pid;
 };
 static struct Seen g_seen[kWorkers + 1];
 
@@ -46,8 +48,9 @@ static sem_t g_sem;
 static volatile int g_done;
 static volatile unsigned long g_spins;
 
-static void on_suspend(int sig) {
+static void on_suspend(int sig, siginfo_t* si, void* uc) {
   (void)sig;
+  (void)uc;
   int saved = errno;
   char here;
   int i = t_index;
@@ -55,6 +58,8 @@ static void on_suspend(int sig) {
     g_seen[i].sp = &here;
     g_seen[i].self = pthread_self();
     g_seen[i].index = i;
+    g_seen[i].code = si->si_code;
+    g_seen[i].pid = si->si_pid;
   }
   sigset_t wait;
   sigfillset(&wait);
@@ -123,7 +128,7 @@ static int on_stack_of(pthread_t t, const char* p) {
 
 static void* collector(void* arg) {
   (void)arg;
-  int bad_stack = 0, bad_self = 0, bad_index = 0;
+  int bad_stack = 0, bad_self = 0, bad_index = 0, bad_info = 0;
   for (int round = 0; round < kRounds; round++) {
     memset(g_seen, 0, sizeof g_seen);
     g_world_stopped = 1;
@@ -137,6 +142,7 @@ static void* collector(void* arg) {
       }
       if (!pthread_equal(g_seen[i].self, g_threads[i])) bad_self++;
       if (g_seen[i].index != i) bad_index++;
+      if (g_seen[i].code != SI_TKILL || g_seen[i].pid != getpid()) bad_info++;
     }
     g_world_stopped = 0;
     for (int i = 0; i <= kWorkers; i++) pthread_kill(g_threads[i], SIGUSR2);
@@ -146,6 +152,7 @@ static void* collector(void* arg) {
         kRounds * (kWorkers + 1));
   CHECK(bad_self == 0, "pthread_self in each handler is its thread", "%d", bad_self);
   CHECK(bad_index == 0, "each handler saw its thread's thread-locals", "%d", bad_index);
+  CHECK(bad_info == 0, "each handler got pthread_kill's siginfo", "%d", bad_info);
   /* Let the world go (main releases the mutex once this thread ended). */
   g_done = 1;
   if (write(g_pipes[0][1], "r", 1) != 1 || write(g_pipes[1][1], "p", 1) != 1) g_failures++;
@@ -160,10 +167,11 @@ static void* collector(void* arg) {
 int main(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_suspend;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_sigaction = on_suspend;
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
   sigfillset(&sa.sa_mask);
   sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_flags = SA_RESTART;
   sa.sa_handler = on_restart;
   sigaction(SIGUSR2, &sa, NULL);
   sem_init(&g_ack, 0, 0);
