@@ -62,22 +62,24 @@ bool queue_signal(long tid, int sig, siginfo_t* info) {
 // for a target an earlier delivery already took, not for the process.
 constexpr int kDirectedCode = -60;
 
+// The siginfo pthread_kill(sig) gives: SI_TKILL from this process.
+siginfo_t tkill_info(int sig) {
+  siginfo_t si;
+  std::memset(&si, 0, sizeof si);
+  si.si_signo = sig;
+  si.si_code = SI_TKILL;
+  si.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
+  si.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+  return si;
+}
+
 }  // namespace
 
 namespace gh::shim {
 gh::GreenThread* send_directed(gh::Carrier* c, gh::GreenThread* target, int sig,
                                const siginfo_t* info, bool* sent) {
   gh::GreenThread* displaced = c->set_signal_target(sig, target);
-  siginfo_t si;
-  if (info) {
-    si = *info;
-  } else {
-    std::memset(&si, 0, sizeof si);
-    si.si_signo = sig;
-    si.si_code = SI_TKILL;
-    si.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
-    si.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
-  }
+  siginfo_t si = info ? *info : tkill_info(sig);
   si.si_errno = si.si_code;
   si.si_code = kDirectedCode;
   long r = gh::sys_ret(SYS_rt_tgsigqueueinfo, gh::sys_ret(SYS_getpid), c->os_tid(), sig, &si);
@@ -218,11 +220,7 @@ void* run_in_frame(void* arg) {
     d->fn = h.fn.load(std::memory_order_acquire);
     d->flags = h.flags.load(std::memory_order_relaxed);
     d->sig = sig;
-    std::memset(&d->info, 0, sizeof d->info);
-    d->info.si_signo = sig;
-    d->info.si_code = SI_TKILL;
-    d->info.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
-    d->info.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+    d->info = tkill_info(sig);
     d->has_info = true;
     if (d->flags & SA_RESETHAND) reset_one_shot(sig, d->flags);
     uint64_t mask = back | h.mask.load(std::memory_order_relaxed) |
@@ -697,12 +695,7 @@ int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
       done = 1;
     }
   } else {
-    siginfo_t info;
-    std::memset(&info, 0, sizeof info);
-    info.si_signo = sig;
-    info.si_code = SI_TKILL;
-    info.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
-    info.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
+    siginfo_t info = tkill_info(sig);
     if (deliver_in_frame(c, t, sig, &info, nullptr, fn, flags, false)) {
       yield_after = may_yield;
       if (flags & SA_RESETHAND) reset_one_shot(sig, flags);

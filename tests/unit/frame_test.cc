@@ -19,12 +19,8 @@
 namespace {
 
 using gh_test::go;
+using gh_test::start_std_thread;
 using gh_test::wait_until_true;
-
-int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
-  std::thread([fn, arg] { fn(arg); }).detach();
-  return 0;
-}
 
 class Frames : public ::testing::TestWithParam<int> {
  protected:

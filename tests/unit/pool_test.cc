@@ -32,11 +32,7 @@ namespace {
 using gh_test::go;
 using gh_test::join_all;
 using gh_test::kMs;
-
-int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
-  std::thread([fn, arg] { fn(arg); }).detach();
-  return 0;
-}
+using gh_test::start_std_thread;
 
 class PoolCarriers : public ::testing::TestWithParam<int> {
  protected:

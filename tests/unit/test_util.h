@@ -86,6 +86,12 @@ inline void expect_no_leaks_here(const char* where) {
   if (!leaks.empty()) ADD_FAILURE() << "leak check (" << where << "): " << leaks;
 }
 
+// PoolOptions::start_thread for tests: a detached std::thread.
+inline int start_std_thread(void* (*fn)(void*), void* arg, const char*) {
+  std::thread([fn, arg] { fn(arg); }).detach();
+  return 0;
+}
+
 // Spawns fn as a green thread on the calling carrier (stack 0: the default).
 inline gh::GreenThread* go(std::function<void()> fn, size_t stack = 0) {
   auto* p = new std::function<void()>(std::move(fn));
