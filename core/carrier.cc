@@ -307,6 +307,11 @@ bool Carrier::push_local(GreenThread* g) {
     pinned_ready_.push(g);
     return true;
   }
+  // Its handler has just ended its wait: it goes first.
+  if (__builtin_expect(g->run_next.load(std::memory_order_relaxed), 0) &&
+      g->run_next.exchange(false, std::memory_order_relaxed) &&
+      overflow_n_.load(std::memory_order_relaxed) == 0 && runq_.push_front(g))
+    return true;
   if (overflow_n_.load(std::memory_order_relaxed) > 0 || !runq_.push(g)) {
     // Full: in order behind it.
     SpinGuard guard(overflow_lock_);
@@ -553,6 +558,7 @@ void Carrier::deliver_interrupt() {
     return;
   owner->unlink_interruptible(target);
   target->interrupt = nullptr;
+  target->run_next.store(true, std::memory_order_relaxed);
   // Under the lock: the thread, woken meanwhile by something else, cannot
   // leave its wait (set_interrupt) and drop the hook before fire returns.
   h->fire(h);
@@ -939,7 +945,14 @@ void Carrier::switch_to(GreenThread* next) {
     // frame has ended, which queues it again.
     next->held = 2;
     next->on_cpu.store(false, std::memory_order_release);
-    GreenThread* other = pick_next();
+    // Held by the very frame that is ending here: the idle context finishes
+    // that frame (after_switch), which puts `next` first, and then runs it.
+    // Picking another thread instead would run that one before `next` goes
+    // on from its handler, and a thread signalled again and again by the one
+    // running (a stop-the-world collector) would never get back to its code.
+    GreenThread* idle = nullptr;
+    if (leaving_dead_ && dead_frame_ && dead_frame_->frame_of == next) idle = idle_context();
+    GreenThread* other = idle && idle != prev ? idle : pick_next();
     if (other == prev) {  // not while leaving a dead thread: it is in no queue
       prev->state.store(GreenState::kRunning, std::memory_order_relaxed);
       if (!prev->internal) count_run();
@@ -952,6 +965,8 @@ void Carrier::switch_to(GreenThread* next) {
   running_ = next;
   running_takes_.store(next->internal ? 0 : ~next->sigmask, std::memory_order_relaxed);
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
+  if (__builtin_expect(next->run_next.load(std::memory_order_relaxed), 0))
+    next->run_next.store(false, std::memory_order_relaxed);
   stats_.switches++;
   ticks_.store(stats_.switches, std::memory_order_relaxed);
   if (!next->internal) count_run();
@@ -1281,7 +1296,14 @@ void Carrier::end_frame() {
   dead_thread_ = nullptr;
   dead_frame_ = f;
   leaving_dead_ = true;
-  switch_to(pick_next());
+  // x was picked while the frame held it (held 2): the idle context finishes
+  // the frame (after_switch), which puts x first, and then runs it. Picking
+  // another thread here would run that one before x goes on from its
+  // handler, and a thread that the running one signals again and again (a
+  // stop-the-world collector) would never get back to its own code. A racy
+  // read: a carrier picking x just now only costs x its turn, as before.
+  GreenThread* next = x->held == 2 ? idle_context() : nullptr;
+  switch_to(next ? next : pick_next());
   __builtin_unreachable();
 }
 

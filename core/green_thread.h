@@ -74,6 +74,10 @@ struct GreenThread : ArenaObject {
   // run meanwhile (the frame's end queues it again). frame_top: that frame.
   // Both [on_cpu]: changed only by whoever holds on_cpu.
   uint8_t held = 0;
+  // [any] Set when a signal handler ended the thread's wait: queued on its
+  // carrier, it goes first, as a thread goes on at once when its handler
+  // returns. Cleared when it runs. Beside `state`, which a switch writes.
+  std::atomic<bool> run_next{false};
   GreenThread* frame_top = nullptr;
   // [const] For a frame context: the thread (or frame) on whose stack it
   // runs and as which it runs (same thread pointer, same `user`).

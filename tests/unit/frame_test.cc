@@ -246,3 +246,69 @@ TEST_P(Frames, AFramePostedOnACarrierThatThenComputesRunsElsewhere) {
 }
 
 }  // namespace
+
+// On one carrier, where order is the scheduler's alone: a thread that was
+// picked while a frame held it goes on the moment the frame returns, before
+// threads queued behind the frame (natively it goes on from its handler at
+// once). Otherwise a thread that one running thread signals again and again
+// never gets back to its own code (tests/programs/collector_storm.c).
+TEST_P(Frames, AThreadPickedWhileHeldRunsAsSoonAsItsFrameReturns) {
+  if (GetParam() != 1) GTEST_SKIP() << "an order on one carrier";
+  run([] {
+    gh::Semaphore wake, in_frame, release_frame;
+    wake.init(0);
+    in_frame.init(0);
+    release_frame.init(0);
+    std::atomic<int> order{0}, t_at{0}, other_at{0};
+    std::atomic<bool> waiting{false};
+    gh::GreenThread* t = go([&] {
+      waiting = true;
+      wake.wait();
+      t_at = ++order;
+    });
+    ASSERT_TRUE(
+        wait_until_true([&] { return waiting.load() && t->state == gh::GreenState::kParked; }));
+    std::atomic<bool> s{false}, a{false}, d{false};
+    std::function<void()> body = [&] {
+      in_frame.post();
+      release_frame.wait();
+    };
+    ASSERT_TRUE(wait_until_true([&] { return push_frame(t, &body, &s, &a, &d); }));
+    ASSERT_EQ(in_frame.wait(), 0);
+    wake.post();  // t is runnable, but held: picked, it waits for the frame
+    ASSERT_TRUE(wait_until_true([&] { return t->held == 2; }));
+    release_frame.post();  // the frame is queued; then another thread
+    gh::GreenThread* other = go([&] { other_at = ++order; });
+    ASSERT_TRUE(wait_until_true([&] { return t_at.load() != 0 && other_at.load() != 0; }));
+    EXPECT_EQ(t_at.load(), 1) << "a thread queued behind the frame ran before the held one";
+    EXPECT_EQ(other_at.load(), 2);
+    ASSERT_EQ(gh::join(t, nullptr), 0);
+    ASSERT_EQ(gh::join(other, nullptr), 0);
+  });
+}
+
+// A thread whose interruptible wait a handler ended goes first too.
+TEST_P(Frames, AWaitEndedByAHandlerGoesOnBeforeTheQueue) {
+  if (GetParam() != 1) GTEST_SKIP() << "an order on one carrier";
+  run([] {
+    std::atomic<int> order{0}, t_at{0}, other_at{0};
+    std::atomic<bool> waiting{false};
+    gh::GreenThread* t = go([&] {
+      waiting = true;
+      uint32_t since = gh::self()->handlers_ran.load();
+      EXPECT_EQ(gh::sleep_until_interruptible(gh::kNoDeadline, &since), -EINTR);
+      t_at = ++order;
+    });
+    ASSERT_TRUE(
+        wait_until_true([&] { return waiting.load() && t->state == gh::GreenState::kParked; }));
+    gh::GreenThread* other = go([&] { other_at = ++order; });
+    // As after a handler that ran for t: its wait ends at the next
+    // scheduling point.
+    gh::Carrier::current()->signal_arrived(t, false);
+    ASSERT_TRUE(wait_until_true([&] { return t_at.load() != 0 && other_at.load() != 0; }));
+    EXPECT_EQ(t_at.load(), 1) << "the thread whose wait a handler ended ran after the queue";
+    EXPECT_EQ(other_at.load(), 2);
+    ASSERT_EQ(gh::join(t, nullptr), 0);
+    ASSERT_EQ(gh::join(other, nullptr), 0);
+  });
+}
