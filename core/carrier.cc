@@ -1300,9 +1300,17 @@ void Carrier::end_frame() {
   // the frame (after_switch), which puts x first, and then runs it. Picking
   // another thread here would run that one before x goes on from its
   // handler, and a thread that the running one signals again and again (a
-  // stop-the-world collector) would never get back to its own code. A racy
-  // read: a carrier picking x just now only costs x its turn, as before.
-  GreenThread* next = x->held == 2 ? idle_context() : nullptr;
+  // stop-the-world collector) would never get back to its own code. held is
+  // read under x's on_cpu. Whoever holds that now may be picking x: here,
+  // switch_to finds x held by this ending frame and does the same; on
+  // another carrier x only comes first in the queue.
+  GreenThread* next = nullptr;
+  bool free_now = false;
+  if (x->on_cpu.compare_exchange_strong(free_now, true, std::memory_order_acquire)) {
+    bool picked = x->held == 2;
+    x->on_cpu.store(false, std::memory_order_release);
+    if (picked) next = idle_context();
+  }
   switch_to(next ? next : pick_next());
   __builtin_unreachable();
 }

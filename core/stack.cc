@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "core/log.h"
+#include "core/sanitizer.h"
 #include "core/sys.h"
 
 #ifndef MADV_GUARD_INSTALL
@@ -85,6 +86,9 @@ StackPool::~StackPool() {
 }
 
 void StackPool::unmap(const Slab& s) {
+  // ASan: what threads that never returned from their last frames left
+  // poisoned would greet whatever is mapped here next.
+  san_fresh_stack(s.base, s.bytes);
   munmap(s.base, s.bytes);
   // Guards made with mprotect go with their slab.
   g_guard_vmas.fetch_sub(2 * static_cast<long>(s.mprotect_guards), std::memory_order_relaxed);
