@@ -23,6 +23,7 @@
 #include "core/fifo.h"
 #include "core/green_thread.h"
 #include "core/pool.h"
+#include "core/ptr_fifo.h"
 #include "core/run_queue.h"
 #include "core/spinlock.h"
 #include "core/stack.h"
@@ -376,7 +377,7 @@ class Carrier : public ArenaObject {
   // What the run queue cannot hold, in order behind it: refilled into it as
   // it drains. Thieves take from it too when the run queue is empty.
   SpinLock overflow_lock_;
-  ThreadFifo overflow_ GH_GUARDED_BY(overflow_lock_);
+  PtrFifo<GreenThread, &GreenThread::next> overflow_ GH_GUARDED_BY(overflow_lock_);
   std::atomic<uint32_t> overflow_n_{0};  // its length (written under the lock)
   void* os_tp_ = nullptr;                // [const] the OS thread's own thread pointer
   uint64_t interrupts_ = 0;              // [carrier]
