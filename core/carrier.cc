@@ -962,6 +962,10 @@ void Carrier::switch_to(GreenThread* next) {
     return;
   }
   next->carrier.store(this, std::memory_order_relaxed);
+  // A signal handler that interrupts this carrier from here until the new
+  // stack is in place finds running_ == next but is on prev's stack.
+  switching_ = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   running_ = next;
   running_takes_.store(next->internal ? 0 : ~next->sigmask, std::memory_order_relaxed);
   next->state.store(GreenState::kRunning, std::memory_order_relaxed);
@@ -1031,6 +1035,8 @@ void Carrier::switch_to(GreenThread* next) {
 }
 
 void Carrier::after_switch() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  switching_ = false;
   GreenThread* cur = running_;
   san_finish_switch(cur->asan_fake_stack);
   GreenThread* left = switched_from_;

@@ -68,6 +68,10 @@ class Carrier : public ArenaObject {
   static void thread_exiting();
 
   GreenThread* running() const { return running_; }
+  // For signal handlers on the carrier's own OS thread: a switch is under
+  // way (running() is the thread being switched to, whose stack is not yet
+  // the one in use, nor perhaps its thread pointer).
+  bool switching() const { return switching_; }
   // For signal handlers: the running thread, or nullptr while it is an
   // exited one (its joiner may have freed it already).
   GreenThread* signal_safe_running() const { return leaving_dead_ ? nullptr : running_; }
@@ -369,6 +373,7 @@ class Carrier : public ArenaObject {
   GreenThread root_;
   GreenThread* idle_ctx_ = nullptr;  // [carrier] where the carrier sleeps when no root can
   GreenThread* running_ = nullptr;   // [carrier]
+  bool switching_ = false;           // [carrier] see switching()
   RunQueue runq_;                    // owner pushes and pops; thieves steal
   // [carrier] where steal() and serve_stuck() take threads to (not on the
   // running thread's stack, which may be small).

@@ -326,7 +326,7 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
   p.target = target;
   gh::GreenThread* run = carrier->signal_safe_running();
   uint64_t bit = sig <= 64 ? uint64_t{1} << (sig - 1) : 0;
-  if (target && target == run && uc && !on_own_stack(run, uc)) {
+  if (target && target == run && uc && (carrier->switching() || !on_own_stack(run, uc))) {
     // The carrier is switching to it but still on the stack it leaves.
     if (directed)
       keep_for_later(carrier, target->thread(), sig, info, uc);
@@ -387,6 +387,12 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
       // back here once this carrier sets a mask again (its next switch or
       // wait), when the thread has settled somewhere.
       keep_for_later(carrier, p.target->thread(), sig, info, uc);
+      p.done = true;
+    } else if (run && uc && (carrier->switching() || !on_own_stack(run, uc))) {
+      // Process-directed, in a switch to `run` this handler interrupted: it
+      // is not yet on its stack (nor its thread pointer, perhaps), so the
+      // signal comes back at the next mask change, as above.
+      keep_pending(carrier, sig, info, uc);
       p.done = true;
     } else {
       // Process-directed: the running thread takes it if it may.
@@ -752,6 +758,28 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
 }
 }  // namespace gh::shim
 
+namespace gh::shim {
+CallMask::CallMask(const sigset_t* set) {
+  gh::Carrier* c = gh::Carrier::current();
+  if (!set || !c || !threads_green() || t_bypass) return;
+  uint64_t want = 0;
+  if (copy_from_user(&want, set, sizeof want) != 0) return;  // the call fails with EFAULT
+  old_ = c->running()->sigmask;
+  c->set_running_sigmask(want);
+  on_ = true;
+  // Signals kept pending for the thread that this mask lets through come
+  // now; the OS thread's mask holds them until the call sets this one.
+  if (ShimThread* st = shim_self()) raise_unblocked_pending(st, want);
+}
+
+CallMask::~CallMask() {
+  if (!on_) return;
+  int saved = errno;
+  if (gh::Carrier* c = gh::Carrier::current()) c->set_running_sigmask(old_);
+  errno = saved;
+}
+}  // namespace gh::shim
+
 namespace {
 void note_mask() {
   gh::Carrier* c = gh::Carrier::current();
@@ -988,7 +1016,10 @@ GH_EXPORT int pause(void) {
 
 GH_EXPORT int sigsuspend(const sigset_t* mask) {
   CancelPoint cp;
-  if (!may_park()) return cp.done(real::sigsuspend(mask));
+  if (!may_park()) {
+    CallMask m(mask);
+    return cp.done(real::sigsuspend(mask));
+  }
   sigset_t want, old;
   if (copy_from_user(&want, mask, sizeof want) != 0) return cp.done(ret_errno(-EFAULT));
   // The mask is the thread's own while it waits; a signal it unblocks that is

@@ -15,6 +15,7 @@
 #include "ioring/poll_many.h"
 #include "shim/cancel.h"
 #include "shim/state.h"
+#include "shim/thread_registry.h"
 #include "shim/user_mem.h"
 
 using namespace gh::shim;
@@ -107,13 +108,19 @@ GH_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
 
 GH_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
   CancelPoint cp;
-  if (!may_park()) return cp.done(real::ppoll(fds, n, tmo, mask));
+  if (!may_park()) {
+    CallMask cm(mask);
+    return cp.done(real::ppoll(fds, n, tmo, mask));
+  }
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
     return cp.done(-1);
   }
-  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) return cp.done(real::ppoll(fds, n, tmo, mask));
+  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) {
+    CallMask cm(mask);
+    return cp.done(real::ppoll(fds, n, tmo, mask));
+  }
   MaskScope m(mask);
   return cp.done(green_poll(fds, n, deadline));
 }
@@ -194,15 +201,19 @@ GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) 
 GH_EXPORT int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* tmo,
                       const sigset_t* mask) {
   CancelPoint cp;
-  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE)
+  if (!may_park() || nfds < 0 || nfds > FD_SETSIZE) {
+    CallMask cm(mask);
     return cp.done(real::pselect(nfds, rd, wr, ex, tmo, mask));
+  }
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
     return cp.done(-1);
   }
-  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0)
+  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) {
+    CallMask cm(mask);
     return cp.done(real::pselect(nfds, rd, wr, ex, tmo, mask));
+  }
   MaskScope m(mask);
   return cp.done(green_select(nfds, rd, wr, ex, deadline));
 }
@@ -230,7 +241,10 @@ GH_EXPORT int epoll_wait(int epfd, epoll_event* evs, int max, int timeout) {
 
 GH_EXPORT int epoll_pwait(int epfd, epoll_event* evs, int max, int timeout, const sigset_t* mask) {
   CancelPoint cp;
-  if (timeout == 0 || !may_park()) return cp.done(real::epoll_pwait(epfd, evs, max, timeout, mask));
+  if (timeout == 0 || !may_park()) {
+    CallMask cm(mask);
+    return cp.done(real::epoll_pwait(epfd, evs, max, timeout, mask));
+  }
   MaskScope m(mask);
   return cp.done(green_epoll(epfd, evs, max, ms_deadline(timeout)));
 }
@@ -238,14 +252,19 @@ GH_EXPORT int epoll_pwait(int epfd, epoll_event* evs, int max, int timeout, cons
 GH_EXPORT int epoll_pwait2(int epfd, epoll_event* evs, int max, const timespec* tmo,
                            const sigset_t* mask) {
   CancelPoint cp;
-  if (!may_park()) return cp.done(real::epoll_pwait2(epfd, evs, max, tmo, mask));
+  if (!may_park()) {
+    CallMask cm(mask);
+    return cp.done(real::epoll_pwait2(epfd, evs, max, tmo, mask));
+  }
   int64_t deadline;
   if (int e = ts_deadline(tmo, &deadline)) {
     errno = e;
     return cp.done(-1);
   }
-  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0)
+  if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) {
+    CallMask cm(mask);
     return cp.done(real::epoll_pwait2(epfd, evs, max, tmo, mask));
+  }
   MaskScope m(mask);
   return cp.done(green_epoll(epfd, evs, max, deadline));
 }

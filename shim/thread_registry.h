@@ -84,6 +84,25 @@ void after_frame(GreenThread* x);
 // blocks (after a pthread_sigmask/sigprocmask change).
 void raise_unblocked_pending(ShimThread* st, uint64_t mask);
 
+// Around a call that the shim passes to libc and that waits with a
+// temporary signal mask (sigsuspend, ppoll, pselect, epoll_pwait with a
+// mask, by a green thread alone on its carrier): that mask is the thread's
+// while it waits, as the signal trampoline reads it. Without it a signal
+// the call unblocks would find the thread still blocking it, be put back
+// as pending, and end the call without its handler, again and again
+// (hook_signal.cc).
+class CallMask {
+ public:
+  explicit CallMask(const sigset_t* set);
+  ~CallMask();
+  CallMask(const CallMask&) = delete;
+  CallMask& operator=(const CallMask&) = delete;
+
+ private:
+  bool on_ = false;
+  uint64_t old_ = 0;
+};
+
 // Set while a signal handler runs for a pthread_kill aimed at a green
 // thread: pthread_self() answers with it (hook_signal.cc).
 // &g_root_self stands for the carrier's root (its OS thread's own handle).
