@@ -13,6 +13,7 @@
 
 #include "core/arch_x86_64.h"
 #include "core/carrier.h"
+#include "core/context.h"
 #include "core/glibc_abi.h"
 #include "core/pool.h"
 #include "core/green.h"
@@ -258,6 +259,30 @@ bool thread_started(gh::GreenThread* g) {
 
 // `x` is held (its on_cpu claimed by the caller) and not running. Returns
 // whether the handler will run in a frame on x's stack.
+// The registers of x where it stopped, for its handler's ucontext: at the
+// return from its switch away, as natively a blocked thread stops in its
+// system call. A kernel-made ucontext describes the carrier's OS thread,
+// which ran something else; runtimes read the stack pointer (the extent of
+// the stack a collector scans) and the instruction pointer (Mono retries a
+// suspend that finds a thread at address 0, forever). The registers a call
+// does not preserve are dead there: 0.
+void set_stopped_registers(ucontext_t* uc, const gh::GreenThread* x) {
+  const auto* sf = static_cast<const gh::SwitchFrame*>(x->sp);
+  greg_t* r = uc->uc_mcontext.gregs;
+  for (int k : {REG_RAX, REG_RCX, REG_RDX, REG_RSI, REG_RDI, REG_R8, REG_R9, REG_R10, REG_R11})
+    r[k] = 0;
+  r[REG_R15] = static_cast<greg_t>(sf->r15);
+  r[REG_R14] = static_cast<greg_t>(sf->r14);
+  r[REG_R13] = static_cast<greg_t>(sf->r13);
+  r[REG_R12] = static_cast<greg_t>(sf->r12);
+  r[REG_RBX] = static_cast<greg_t>(sf->rbx);
+  r[REG_RBP] = static_cast<greg_t>(sf->rbp);
+  r[REG_RIP] = static_cast<greg_t>(sf->rip);
+  r[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(sf + 1));
+  uc->__fpregs_mem.mxcsr = sf->mxcsr;
+  uc->__fpregs_mem.cwd = sf->fpucw;
+}
+
 bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo_t* info, void* uc,
                       void* fn, int flags, bool in_handler) {
   uint64_t bit = uint64_t{1} << (sig - 1);
@@ -283,6 +308,7 @@ bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo
       std::memcpy(&d->uc.__fpregs_mem, src->uc_mcontext.fpregs, sizeof d->uc.__fpregs_mem);
   }
   d->uc.uc_mcontext.fpregs = &d->uc.__fpregs_mem;
+  set_stopped_registers(&d->uc, x);
   std::memset(&d->uc.uc_sigmask, 0, sizeof d->uc.uc_sigmask);
   std::memcpy(&d->uc.uc_sigmask, &x->sigmask, sizeof x->sigmask);
   f->entry = &run_in_frame;
