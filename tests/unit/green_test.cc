@@ -106,7 +106,11 @@ TEST(Green, TimersFireInOrderAndNeverEarly) {
   static int next_order;
   next_order = 0;
   static std::vector<Sleeper> s;
-  s = {{30'000'000}, {10'000'000}, {20'000'000}, {10'000'000}, {0}};
+  // 100 ms apart: every thread has armed its timer before the first one is
+  // due, also on a loaded machine under ASan (10 ms apart, a stall between
+  // the spawns and the first runs let a 10 ms sleeper find its deadline
+  // past and go first).
+  s = {{300'000'000}, {100'000'000}, {200'000'000}, {100'000'000}, {0}};
   int64_t start = gh::mono_ns();
   std::vector<gh::GreenThread*> gs;
   for (auto& sl : s) {
