@@ -801,7 +801,13 @@ CallMask::CallMask(const sigset_t* set) {
 CallMask::~CallMask() {
   if (!on_) return;
   int saved = errno;
-  if (gh::Carrier* c = gh::Carrier::current()) c->set_running_sigmask(old_);
+  if (gh::Carrier* c = gh::Carrier::current()) {
+    c->set_running_sigmask(old_);
+    // A signal kept for later during the call changed the OS thread's mask
+    // behind the carrier's back (keep_pending): the next switch or wait
+    // sets it again.
+    c->sigmask_changed_behind();
+  }
   errno = saved;
 }
 }  // namespace gh::shim

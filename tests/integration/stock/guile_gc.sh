@@ -94,8 +94,16 @@ cat > "$WORK/prog.scm" <<'EOF'
 EOF
 
 SECONDS=0
-timeout 120 "$GUILE" --no-auto-compile "$WORK/prog.scm" >"$WORK/native.out" 2>"$WORK/native.err"
-rc=$?
+# The native reference run: Guile 3.0.8 itself segfaults now and then under
+# load (seen in about 1 of 20 runs next to other tests), which says nothing
+# about the shim, so only that run is repeated, up to three times. The shim
+# runs below are never repeated.
+for attempt in 1 2 3; do
+  timeout 120 "$GUILE" --no-auto-compile "$WORK/prog.scm" >"$WORK/native.out" 2>"$WORK/native.err"
+  rc=$?
+  [ "$rc" -eq 139 ] || break
+  log "native run crashed (attempt $attempt): running it again"
+done
 [ "$rc" -eq 0 ] || fail "native run exited $rc: $(head -3 "$WORK/native.err")"
 grep -q '^(readers through the pipe through the socket)$' "$WORK/native.out" ||
   fail "native run did not finish: $(tail -2 "$WORK/native.out")"
