@@ -328,4 +328,17 @@ static inline void parked_stop(struct parked* p) {
   close(p->fds[1]);
 }
 
+/* The stack of thread t as glibc reports it: [*lo, *hi). */
+static inline void thread_stack(pthread_t t, char** lo, char** hi) {
+  pthread_attr_t a;
+  void* addr = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(t, &a) == 0) {
+    pthread_attr_getstack(&a, &addr, &size);
+    pthread_attr_destroy(&a);
+  }
+  *lo = (char*)addr;
+  *hi = (char*)addr + size;
+}
+
 #endif

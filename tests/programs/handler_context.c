@@ -29,21 +29,10 @@ static void on_signal(int sig, siginfo_t* si, void* ctx) {
   sem_post(&g_ack);
 }
 
-static void stack_of_self(char** lo, char** hi) {
-  pthread_attr_t a;
-  void* addr;
-  size_t size;
-  pthread_getattr_np(pthread_self(), &a);
-  pthread_attr_getstack(&a, &addr, &size);
-  pthread_attr_destroy(&a);
-  *lo = addr;
-  *hi = (char*)addr + size;
-}
-
 static volatile int g_mode, g_waiting;
 static void* waiter(void* arg) {
   (void)arg;
-  stack_of_self(&g_lo, &g_hi);
+  thread_stack(pthread_self(), &g_lo, &g_hi);
   g_waiting = 1;
   char b;
   switch (g_mode) {

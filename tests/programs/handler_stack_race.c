@@ -30,17 +30,6 @@ static void on_signal(int sig) {
   }
 }
 
-static void stack_bounds(int i) {
-  pthread_attr_t a;
-  void* addr;
-  size_t size;
-  pthread_getattr_np(pthread_self(), &a);
-  pthread_attr_getstack(&a, &addr, &size);
-  pthread_attr_destroy(&a);
-  g_lo[i] = addr;
-  g_hi[i] = (char*)addr + size;
-}
-
 static void pass_token(int i) {
   char c = 0;
   int next = (i + 1) % kRing;
@@ -53,7 +42,7 @@ static void pass_token(int i) {
 
 static void* ring_member(void* arg) {
   int i = (int)(long)arg;
-  stack_bounds(i);
+  thread_stack(pthread_self(), &g_lo[i], &g_hi[i]);
   sigset_t s;
   sigemptyset(&s);
   sigaddset(&s, (i & 1) ? SIGUSR1 : SIGUSR2);
@@ -93,7 +82,7 @@ int main(void) {
   for (int i = 0; i < kRing; i++)
     if (pipe(g_pipes[i]) != 0) return 2;
   g_tids[kMain] = pthread_self();
-  stack_bounds(kMain);
+  thread_stack(pthread_self(), &g_lo[kMain], &g_hi[kMain]);
   for (long i = 0; i < kMain; i++) pthread_create(&g_tids[i], NULL, ring_member, (void*)i);
   while (atomic_load(&g_ready) < kMain) usleep(1000);
   pthread_t s;
