@@ -149,8 +149,17 @@ int main() {
     std::mutex mu;
     long counter = 0;
     std::vector<std::thread> ts;
+    // The threads wait until main has counted them: finished before that,
+    // they would not be counted (natively one OS thread was seen under load).
+    std::mutex gate_mu;
+    std::condition_variable gate_cv;
+    bool sampled = false;
     for (int i = 0; i < 8; i++)
       ts.emplace_back([&] {
+        {
+          std::unique_lock<std::mutex> lk(gate_mu);
+          gate_cv.wait(lk, [&] { return sampled; });
+        }
         for (int k = 0; k < 1000; k++) {
           std::lock_guard<std::mutex> lk(mu);
           counter++;
@@ -158,6 +167,11 @@ int main() {
         }
       });
     tasks_sample();
+    {
+      std::lock_guard<std::mutex> lk(gate_mu);
+      sampled = true;
+    }
+    gate_cv.notify_all();
     for (auto& t : ts) t.join();
     std::printf("8 std::threads x 1000 locked increments: %ld\n", counter);
   }
