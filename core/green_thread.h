@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/arena.h"
@@ -58,11 +59,24 @@ struct InterruptHook {
 };
 
 struct GreenThread : ArenaObject {
+  // First, in two cache lines, the fields that readying, picking and
+  // switching to a thread read and write: a switch-in touches these two
+  // lines of the thread's record and nothing else of it
+  // (docs/design.md, "Picking and stealing").
   void* sp = nullptr;                      // [running] saved context when not running
-  GreenThread* next = nullptr;             // link in a FIFO (remote or global queue; its lock)
   std::atomic<Carrier*> carrier{nullptr};  // the carrier running it, or that ran it last
   Pool* pool = nullptr;                    // [const] the carriers it may run on
-  uint64_t id = 0;                         // [const] process-unique, never reused
+  Carrier* home = nullptr;                 // [const] a root's or scheduler context's own carrier
+  void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
+  uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
+  uint64_t sigmask = 0;  // [running] blocked signals (kernel sigset, 64 bits)
+  // CPU time (core/cpu_time.h). cpu_ticks: ticks it ran before its
+  // current run [written by the carrier switching it out, read by any];
+  // cpu_since: the tick its current run began at, 0 while it does not run
+  // [written by its carrier, read by any].
+  std::atomic<uint64_t> cpu_ticks{0};
+  std::atomic<uint64_t> cpu_since{0};
+  GreenThread* next = nullptr;  // link in a FIFO (remote or global queue; its lock)
   std::atomic<GreenState> state{GreenState::kRunnable};
   // True while some carrier executes on its stack: from the switch to it
   // until the next switch away is complete. A carrier about to resume it
@@ -78,19 +92,20 @@ struct GreenThread : ArenaObject {
   // carrier, it goes first, as a thread goes on at once when its handler
   // returns. Cleared when it runs. Beside `state`, which a switch writes.
   std::atomic<bool> run_next{false};
+  // Runs on `home` only (a carrier's scheduler contexts; a root that must be
+  // on its own OS thread, e.g. to exit it). Read by wakers on any thread.
+  std::atomic<bool> pinned{false};
+  bool internal = false;   // [const] a scheduler context, not a program thread
+  uint32_t ready_seq = 0;  // [home] pinned and queued: run-queue position it follows
+  Stack stack;             // [const] empty for a carrier's root thread
+
+  uint64_t id = 0;  // [const] process-unique, never reused
   GreenThread* frame_top = nullptr;
   // [const] For a frame context: the thread (or frame) on whose stack it
   // runs and as which it runs (same thread pointer, same `user`).
   GreenThread* frame_of = nullptr;
-  // Runs on `home` only (a carrier's scheduler contexts; a root that must be
-  // on its own OS thread, e.g. to exit it). Read by wakers on any thread.
-  std::atomic<bool> pinned{false};
-  Carrier* home = nullptr;     // [const] a root's or scheduler context's own carrier
-  uint32_t ready_seq = 0;      // [home] pinned and queued: run-queue position it follows
-  bool internal = false;       // [const] a scheduler context, not a program thread
   int saved_errno = 0;         // [running] errno while switched out, when its TLS is shared
   bool errno_saved = false;    // [running] saved_errno holds a value to restore
-  Stack stack;                 // [const] empty for a carrier's root thread
   Stack os_stack;              // [const] a root's: its OS thread's stack (sanitizer use)
   bool pooled_stack = true;    // [const] stack came from a carrier's pool
   GreenEntry entry = nullptr;  // [const]
@@ -116,7 +131,6 @@ struct GreenThread : ArenaObject {
   GreenThread* intr_next = nullptr;
   bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers
   bool io_interruptible = true;  // [running] signal handlers may end ring waits at all
-  uint64_t sigmask = 0;          // [running] blocked signals (kernel sigset, 64 bits)
   // Deferred cancellation (pthread_cancel; docs/design.md, "Cancellation").
   // cancel_requested: set once, by any thread; read by the thread at its
   // cancellation points. The rest is the thread's own state.
@@ -139,16 +153,9 @@ struct GreenThread : ArenaObject {
   // thread's open gh_timeout scopes (greenhouse.h): its waits that honour
   // one end with ETIMEDOUT then (docs/api.md, "Timeout").
   int64_t deadline = -1;
-  void* tp = nullptr;    // [const] thread pointer; nullptr: the carrier's (core/thread_pointer.h)
-  uint64_t tls_gen = 0;  // [running] TLS generation its block is up to date with
-  // CPU time (core/cpu_time.h). cpu_ticks: ticks it ran before its
-  // current run [written by the carrier switching it out, read by any];
-  // cpu_since: the tick its current run began at, 0 while it does not run
-  // [written by its carrier, read by any]; cpu_base_ns: a root's OS thread
-  // CPU time before it became green [const]; cpu_reported: the largest
-  // value cpu_time::thread_ns returned for it [any].
-  std::atomic<uint64_t> cpu_ticks{0};
-  std::atomic<uint64_t> cpu_since{0};
+  // More CPU time: cpu_base_ns: a root's OS thread CPU time before it
+  // became green [const]; cpu_reported: the largest value
+  // cpu_time::thread_ns returned for it [any].
   int64_t cpu_base_ns = 0;
   std::atomic<int64_t> cpu_reported{0};
   void* asan_fake_stack = nullptr;  // [running] sanitizer bookkeeping
@@ -163,5 +170,9 @@ struct GreenThread : ArenaObject {
   }
   Carrier* current_carrier() const { return carrier.load(std::memory_order_relaxed); }
 };
+
+// The hot fields above fit the record's first two cache lines; the arena
+// aligns a block to its power-of-two size class.
+static_assert(offsetof(GreenThread, stack) + sizeof(Stack) <= 128, "GreenThread's hot fields");
 
 }  // namespace gh
