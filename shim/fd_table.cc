@@ -5,6 +5,7 @@
 #include "core/sys.h"
 
 #include <fcntl.h>
+#include <cstring>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,7 +84,24 @@ bool on_disk_fs(int fd) {
   }
 }
 
-FdKind classify(int fd, bool* nonblock, bool* append) {
+// Whether fd, an anonymous inode, is an eventfd: its /proc/self/fd link
+// reads "anon_inode:[eventfd]" (false without /proc).
+bool is_eventfd(int fd) {
+  char path[32] = "/proc/self/fd/";
+  char digits[12];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v != 0; v /= 10)
+    digits[n++] = static_cast<char>('0' + v % 10);
+  size_t at = sizeof "/proc/self/fd/" - 1;
+  while (n > 0) path[at++] = digits[--n];
+  path[at] = 0;
+  static constexpr char kWant[] = "anon_inode:[eventfd]";
+  char link[sizeof kWant + 1];
+  long len = gh::sys_ret(SYS_readlinkat, AT_FDCWD, path, link, sizeof link);
+  return len == static_cast<long>(sizeof kWant - 1) && memcmp(link, kWant, sizeof kWant - 1) == 0;
+}
+
+FdKind classify(int fd, bool* nonblock, bool* append, bool* eventfd) {
   struct stat st;
   if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
   long fl = gh::io::file_status_flags(fd);
@@ -107,6 +125,7 @@ FdKind classify(int fd, bool* nonblock, bool* append) {
       return FdKind::kFile;
     default:
       // Character devices and anonymous inodes (eventfd, timerfd, ...).
+      *eventfd = (st.st_mode & S_IFMT) == 0 && is_eventfd(fd);
       return FdKind::kPollable;
   }
 }
@@ -117,11 +136,12 @@ FdEntry* fd_get(int fd) {
   FdEntry* e = slot(fd, true);
   if (!e) return nullptr;
   if (e->kind.load(std::memory_order_acquire) == FdKind::kUnknown) {
-    bool nb = false, app = false;
-    FdKind k = classify(fd, &nb, &app);
+    bool nb = false, app = false, efd = false;
+    FdKind k = classify(fd, &nb, &app, &efd);
     if (k == FdKind::kBad) return e;  // not cached: the fd may be opened later
     e->nonblock.store(nb, std::memory_order_relaxed);
     e->append.store(app, std::memory_order_relaxed);
+    e->eventfd.store(efd, std::memory_order_relaxed);
     // Unless a hook just opened it: inherited, received or opened by a call
     // the shim does not see, so possibly shared.
     e->shared.store(!e->fresh.exchange(false, std::memory_order_relaxed),
@@ -144,10 +164,11 @@ bool fd_parks(int fd, const FdEntry* e) {
   return e->shared.load(std::memory_order_relaxed) || !e->nonblock.load(std::memory_order_relaxed);
 }
 
-void fd_created(int fd, FdKind kind, bool nonblock) {
+void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd) {
   FdEntry* e = slot(fd, true);
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
+  e->eventfd.store(eventfd, std::memory_order_relaxed);
   e->append.store(false, std::memory_order_relaxed);
   e->shared.store(false, std::memory_order_relaxed);
   e->fresh.store(false, std::memory_order_relaxed);

@@ -46,6 +46,9 @@ struct FdEntry : gh::ArenaObject {
   // Opened by a hook (a new description, which only this fd refers to): the
   // next classification leaves `shared` false. Set by fd_opened.
   std::atomic<bool> fresh{false};
+  // An eventfd (kPollable): a blocking write waits only while the counter is
+  // at its maximum, so green_send writes it directly (shim/green_io.cc).
+  std::atomic<bool> eventfd{false};
   std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO, 0 = none
   std::atomic<int64_t> sndtimeo_ns{0};  // SO_SNDTIMEO, 0 = none
   std::atomic<int32_t> parked{0};       // green threads waiting on it in a ring
@@ -97,7 +100,7 @@ FdEntry* parking_fd(int fd);
 
 // Records a new fd whose kind and mode are known (a fresh, private
 // description).
-void fd_created(int fd, FdKind kind, bool nonblock);
+void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd = false);
 // Marks fd's description as possibly shared with other fds or processes.
 void fd_mark_shared(int fd);
 // Marks every known fd shared (after fork both processes hold them all).

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "ioring/fastpath.h"
+#include "shim/user_mem.h"
 
 namespace gh::shim {
 
@@ -92,6 +93,30 @@ ssize_t recv_once(int fd, FdKind k, void* buf, size_t len, int flags) {
     return r == -EOPNOTSUPP ? -EAGAIN : r;
   }
   return -EAGAIN;  // pollable devices: straight to the ring
+}
+
+// A blocking write to an eventfd (docs/design.md, "Eventfds"). The kernel's
+// eventfd has no non-blocking write, so the ring would pass every such write
+// to its worker threads, a thread wake-up each. But the call waits only
+// while adding the value would reach the counter's maximum, and poll reports
+// POLLOUT until the counter is one below it: write directly once poll says
+// POLLOUT, park on POLLOUT before. A value of 2^32 or more, which may wait
+// although poll says POLLOUT, goes through the ring. Returns what write
+// returns, or -errno.
+ssize_t eventfd_write(int fd, FdEntry* e, const void* buf, size_t len, int64_t deadline) {
+  uint64_t v = 0;
+  if (len < sizeof v || copy_from_user(&v, buf, sizeof v) != 0 || v == UINT64_MAX)
+    return gh::sys_ret(SYS_write, fd, buf, len);  // EINVAL or EFAULT at once
+  if (v >= (uint64_t{1} << 32)) return map_timeout(io::write(fd, buf, len, -1, deadline));
+  for (;;) {
+    pollfd p{fd, POLLOUT, 0};
+    timespec zero{0, 0};
+    // Writable, or an error (POLLNVAL) that the write itself reports.
+    if (gh::sys_ret(SYS_ppoll, &p, 1, &zero, nullptr, 0) != 0)
+      return gh::sys_ret(SYS_write, fd, buf, len);
+    int w = wait_ready(fd, e, POLLOUT, deadline);
+    if (w < 0) return w;
+  }
 }
 
 }  // namespace
@@ -292,6 +317,7 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
     long r = gh::sys_ret(SYS_write, fd, buf, len);
     return r;
   }
+  if (e->eventfd.load(std::memory_order_relaxed)) return eventfd_write(fd, e, buf, len, deadline);
   return map_timeout(io::write(fd, buf, len, -1, deadline));
 }
 

@@ -64,7 +64,7 @@ void copy_entry(int from, int to) {
     fd_forget(to);
     return;
   }
-  fd_created(to, src->kind.load(), src->nonblock.load());
+  fd_created(to, src->kind.load(), src->nonblock.load(), src->eventfd.load());
   fd_mark_shared(to);
   fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {
@@ -596,7 +596,9 @@ GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {
-  return made_pollable(real::eventfd(count, flags), flags);
+  int fd = real::eventfd(count, flags);
+  if (fd >= 0) fd_created(fd, FdKind::kPollable, (flags & O_NONBLOCK) != 0, true);
+  return fd;
 }
 GH_EXPORT int timerfd_create(int clk, int flags) {
   return made_pollable(real::timerfd_create(clk, flags), flags);

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+/* Blocking eventfds shared by threads (docs/design.md, "Eventfds").
+ *
+ * 1. nginx's thread pool: main waits in epoll_wait on a *blocking* eventfd
+ *    (edge-triggered), workers take tasks from a mutex and condvar queue and
+ *    each finished task writes 1 to the eventfd. Every task comes back once.
+ * 2. Eight threads add to one counter; one read takes the exact sum.
+ * 3. A write that would take the counter to its maximum waits until a read
+ *    makes room, then completes: the reads see max-1, then the value.
+ * 4. The native errors: a short buffer and the value 2^64-1 (EINVAL), a bad
+ *    pointer (EFAULT), a 16-byte buffer; a value of 2^40 is added like any
+ *    other.
+ * 5. The same on eventfds the shim did not see made: one from a raw
+ *    syscall(SYS_eventfd2), and a dup of a blocking one.
+ * 6. EFD_SEMAPHORE: six threads block in read; one write of 6 releases them
+ *    all, each read returning 1.
+ */
+#include "common.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+/* ---- 1. a thread pool that reports through a blocking eventfd ---- */
+
+#define WORKERS 4
+#define TASKS 20000
+#define IN_FLIGHT 64
+
+struct task {
+  uint64_t input;
+  uint64_t output;
+  struct task* next;
+};
+
+static pthread_mutex_t g_qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_qcond = PTHREAD_COND_INITIALIZER;
+static struct task* g_queue; /* posted, under g_qlock */
+static int g_stop;           /* under g_qlock */
+static pthread_mutex_t g_dlock = PTHREAD_MUTEX_INITIALIZER;
+static struct task* g_done; /* finished, under g_dlock */
+static int g_notify = -1;
+
+static void* pool_worker(void* unused) {
+  (void)unused;
+  for (;;) {
+    pthread_mutex_lock(&g_qlock);
+    while (!g_queue && !g_stop) pthread_cond_wait(&g_qcond, &g_qlock);
+    struct task* t = g_queue;
+    if (!t) {
+      pthread_mutex_unlock(&g_qlock);
+      return NULL;
+    }
+    g_queue = t->next;
+    pthread_mutex_unlock(&g_qlock);
+    t->output = fnv1a(FNV_INIT, &t->input, sizeof t->input);
+    pthread_mutex_lock(&g_dlock);
+    t->next = g_done;
+    g_done = t;
+    pthread_mutex_unlock(&g_dlock);
+    uint64_t one = 1;
+    if (write(g_notify, &one, sizeof one) != (ssize_t)sizeof one) g_failures++;
+  }
+}
+
+static void post(struct task* t) {
+  pthread_mutex_lock(&g_qlock);
+  t->next = g_queue;
+  g_queue = t;
+  pthread_cond_signal(&g_qcond);
+  pthread_mutex_unlock(&g_qlock);
+}
+
+static void test_pool(void) {
+  g_notify = eventfd(0, 0); /* blocking, as nginx's notify fd */
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data = {.u32 = 7}};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, g_notify, &ev) != 0) g_failures++;
+  pthread_t w[WORKERS];
+  for (int i = 0; i < WORKERS; i++) pthread_create(&w[i], NULL, pool_worker, NULL);
+  tasks_sample();
+  struct task* tasks = calloc(TASKS, sizeof *tasks);
+  int posted = 0, back = 0, wrong = 0;
+  uint64_t want = FNV_INIT, got = FNV_INIT;
+  while (posted < IN_FLIGHT) {
+    tasks[posted].input = (uint64_t)posted * 2654435761u;
+    post(&tasks[posted++]);
+  }
+  while (back < TASKS) {
+    struct epoll_event out;
+    int n = epoll_wait(ep, &out, 1, -1);
+    if (n != 1 || out.data.u32 != 7) {
+      g_failures++;
+      break;
+    }
+    uint64_t count = 0;
+    if (read(g_notify, &count, sizeof count) != (ssize_t)sizeof count) g_failures++;
+    pthread_mutex_lock(&g_dlock);
+    struct task* d = g_done;
+    g_done = NULL;
+    pthread_mutex_unlock(&g_dlock);
+    for (; d; d = d->next) {
+      back++;
+      if (d->output != fnv1a(FNV_INIT, &d->input, sizeof d->input)) wrong++;
+      got ^= d->output;
+      if (posted < TASKS) {
+        tasks[posted].input = (uint64_t)posted * 2654435761u;
+        post(&tasks[posted++]);
+      }
+    }
+  }
+  pthread_mutex_lock(&g_qlock);
+  g_stop = 1;
+  pthread_cond_broadcast(&g_qcond);
+  pthread_mutex_unlock(&g_qlock);
+  for (int i = 0; i < WORKERS; i++) pthread_join(w[i], NULL);
+  for (int i = 0; i < TASKS; i++) want ^= fnv1a(FNV_INIT, &tasks[i].input, sizeof tasks[i].input);
+  printf("thread pool through a blocking eventfd: %d tasks back, %d wrong\n", back, wrong);
+  CHECK(got == want, "every task came back once", "results differ");
+  free(tasks);
+  close(ep);
+  close(g_notify);
+}
+
+/* ---- 2. eight threads add to one counter ---- */
+
+#define ADDERS 8
+#define ADDS 1000
+
+static void* adder(void* p) {
+  int fd = (int)(intptr_t)p;
+  for (int i = 0; i < ADDS; i++) {
+    uint64_t v = 5;
+    if (write(fd, &v, sizeof v) != (ssize_t)sizeof v) g_failures++;
+  }
+  return NULL;
+}
+
+static void test_sum(int fd, const char* what) {
+  pthread_t t[ADDERS];
+  for (int i = 0; i < ADDERS; i++) pthread_create(&t[i], NULL, adder, (void*)(intptr_t)fd);
+  for (int i = 0; i < ADDERS; i++) pthread_join(t[i], NULL);
+  uint64_t v = 0;
+  ssize_t r = read(fd, &v, sizeof v);
+  printf("%s: %d threads x %d writes of 5: read ret=%zd value=%llu\n", what, ADDERS, ADDS, r,
+         (unsigned long long)v);
+}
+
+/* ---- 3. a write that would reach the maximum waits for a read ---- */
+
+struct full_writer {
+  int fd;
+  ssize_t ret;
+  int err;
+};
+
+static void* write_one(void* p) {
+  struct full_writer* w = (struct full_writer*)p;
+  uint64_t one = 1;
+  errno = 0;
+  w->ret = write(w->fd, &one, sizeof one);
+  w->err = errno;
+  return NULL;
+}
+
+static void test_full(int fd, const char* what) {
+  uint64_t near_max = UINT64_MAX - 1; /* the largest count an eventfd holds */
+  ssize_t r = write(fd, &near_max, sizeof near_max);
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  int writable = poll(&p, 1, 0);
+  printf("%s: counter at max-1: write ret=%zd, poll POLLOUT=%d\n", what, r, writable);
+  struct full_writer w = {.fd = fd};
+  pthread_t t;
+  pthread_create(&t, NULL, write_one, &w);
+  uint64_t v = 0;
+  r = read(fd, &v, sizeof v); /* makes room: the writer's +1 goes in */
+  pthread_join(t, NULL);
+  CHECK(r == 8 && v == near_max, "the read took max-1, not more", "ret=%zd value=%llu", r,
+        (unsigned long long)v);
+  printf("%s: the waiting write: ret=%zd errno=%s\n", what, w.ret,
+         w.ret < 0 ? errname(w.err) : "0");
+  r = read(fd, &v, sizeof v);
+  printf("%s: then read ret=%zd value=%llu\n", what, r, (unsigned long long)v);
+}
+
+/* ---- 4. the native errors ---- */
+
+static void test_errors(int fd, const char* what) {
+  char label[96];
+  uint32_t small = 1;
+  snprintf(label, sizeof label, "%s: a 4-byte write: EINVAL", what);
+  EXPECT_ERR(label, write(fd, &small, sizeof small), EINVAL);
+  uint64_t max = UINT64_MAX;
+  snprintf(label, sizeof label, "%s: the value 2^64-1: EINVAL", what);
+  EXPECT_ERR(label, write(fd, &max, sizeof max), EINVAL);
+  snprintf(label, sizeof label, "%s: a bad pointer: EFAULT", what);
+  EXPECT_ERR(label, write(fd, BADPTR, 8), EFAULT);
+  uint64_t big = 1ull << 40, v = 0;
+  uint64_t pair[2] = {3, 99}; /* whatever the kernel does with 16 bytes */
+  ssize_t a = write(fd, &big, sizeof big);
+  errno = 0;
+  ssize_t b = write(fd, pair, sizeof pair);
+  int b_err = errno;
+  ssize_t r = read(fd, &v, sizeof v);
+  printf(
+      "%s: 2^40, then a 16-byte write ret=%zd errno=%s: write ret=%zd, read ret=%zd value=%llu\n",
+      what, b, b < 0 ? errname(b_err) : "0", a, r, (unsigned long long)v);
+}
+
+/* ---- 6. EFD_SEMAPHORE: blocked readers each take 1 ---- */
+
+#define SEM_READERS 6
+
+static void* sem_reader(void* p) {
+  int fd = (int)(intptr_t)p;
+  uint64_t v = 0;
+  if (read(fd, &v, sizeof v) != (ssize_t)sizeof v || v != 1) g_failures++;
+  return NULL;
+}
+
+static void test_semaphore(void) {
+  int fd = eventfd(0, EFD_SEMAPHORE);
+  pthread_t t[SEM_READERS];
+  for (int i = 0; i < SEM_READERS; i++)
+    pthread_create(&t[i], NULL, sem_reader, (void*)(intptr_t)fd);
+  uint64_t six = SEM_READERS;
+  ssize_t r = write(fd, &six, sizeof six);
+  for (int i = 0; i < SEM_READERS; i++) pthread_join(t[i], NULL);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  printf("semaphore eventfd: write ret=%zd, %d readers got 1 each, then POLLIN=%d\n", r,
+         SEM_READERS, poll(&p, 1, 0));
+  close(fd);
+}
+
+int main(void) {
+  test_start();
+  test_pool();
+
+  int fd = eventfd(0, EFD_CLOEXEC);
+  test_sum(fd, "eventfd()");
+  test_full(fd, "eventfd()");
+  test_errors(fd, "eventfd()");
+
+  /* Made behind the shim's back, and a second fd for the same counter. */
+  int raw = (int)syscall(SYS_eventfd2, 0, 0);
+  test_sum(raw, "raw eventfd2");
+  test_full(raw, "raw eventfd2");
+  test_errors(raw, "raw eventfd2");
+  int dup_fd = dup(fd);
+  test_sum(dup_fd, "dup");
+  test_full(dup_fd, "dup");
+  close(dup_fd);
+  close(raw);
+  close(fd);
+
+  test_semaphore();
+  return test_end();
+}
