@@ -84,15 +84,18 @@ ssize_t map_timeout(ssize_t r) {
   return r;
 }
 
-// One non-blocking attempt for a receive, by kind of fd.
-ssize_t recv_once(int fd, FdKind k, void* buf, size_t len, int flags) {
+// One non-blocking attempt for a receive, by kind of fd. An eventfd's
+// RWF_NOWAIT read is its blocking read when the counter is not 0; other
+// pollable devices go straight to the ring (a terminal's non-blocking read
+// ignores VMIN, for one).
+ssize_t recv_once(int fd, const FdEntry* e, FdKind k, void* buf, size_t len, int flags) {
   if (is_socket(k)) return io::recv_nowait(fd, buf, len, flags);
-  if (k == FdKind::kPipe) {
+  if (k == FdKind::kPipe || e->eventfd.load(std::memory_order_relaxed)) {
     iovec v{buf, len};
     ssize_t r = io::readv_nowait(fd, &v, 1);
     return r == -EOPNOTSUPP ? -EAGAIN : r;
   }
-  return -EAGAIN;  // pollable devices: straight to the ring
+  return -EAGAIN;
 }
 
 // A blocking write to an eventfd (docs/design.md, "Eventfds"). The kernel's
@@ -147,10 +150,10 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
     // wait (see FdEntry::recv_waits); the ring op then costs no extra call.
     bool skip = got == 0 && e->recv_waits.load(std::memory_order_relaxed) &&
                 !e->shared.load(std::memory_order_relaxed);
-    ssize_t r = skip ? -EAGAIN : recv_once(fd, k, p + got, len - got, f);
+    ssize_t r = skip ? -EAGAIN : recv_once(fd, e, k, p + got, len - got, f);
     if (r == -EAGAIN && !skip && nonblocking_now(fd, e)) {
       // A shared fd that is non-blocking after all: what a non-blocking
-      // call returns. recv_once did not try a device; the plain read can
+      // call returns. recv_once tried no other device; the plain read can
       // not block now.
       if (got > 0) return static_cast<ssize_t>(got);
       if (is_socket(k)) return r;
@@ -270,7 +273,7 @@ ssize_t green_recvmsg(int fd, FdEntry* e, msghdr* msg, int flags) {
     if (deadline == kNoDeadline) deadline = fd_deadline(e, false);
     return recvmsg_rest(fd, e, msg, flags, static_cast<size_t>(r), deadline);
   }
-  if (k == FdKind::kPipe) {
+  if (k == FdKind::kPipe || e->eventfd.load(std::memory_order_relaxed)) {
     r = io::readv_nowait(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));
     if (r != -EAGAIN && r != -EOPNOTSUPP) return r;
   }
