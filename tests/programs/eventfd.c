@@ -16,6 +16,7 @@
  *    all, each read returning 1.
  */
 #include "common.h"
+#include "notify_pool.h"
 
 #include <poll.h>
 #include <sys/epoll.h>
@@ -28,48 +29,11 @@
 #define TASKS 20000
 #define IN_FLIGHT 64
 
-struct task {
-  uint64_t input;
-  uint64_t output;
-  struct task* next;
-};
-
-static pthread_mutex_t g_qlock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_qcond = PTHREAD_COND_INITIALIZER;
-static struct task* g_queue; /* posted, under g_qlock */
-static int g_stop;           /* under g_qlock */
-static pthread_mutex_t g_dlock = PTHREAD_MUTEX_INITIALIZER;
-static struct task* g_done; /* finished, under g_dlock */
 static int g_notify = -1;
 
-static void* pool_worker(void* unused) {
-  (void)unused;
-  for (;;) {
-    pthread_mutex_lock(&g_qlock);
-    while (!g_queue && !g_stop) pthread_cond_wait(&g_qcond, &g_qlock);
-    struct task* t = g_queue;
-    if (!t) {
-      pthread_mutex_unlock(&g_qlock);
-      return NULL;
-    }
-    g_queue = t->next;
-    pthread_mutex_unlock(&g_qlock);
-    t->output = fnv1a(FNV_INIT, &t->input, sizeof t->input);
-    pthread_mutex_lock(&g_dlock);
-    t->next = g_done;
-    g_done = t;
-    pthread_mutex_unlock(&g_dlock);
-    uint64_t one = 1;
-    if (write(g_notify, &one, sizeof one) != (ssize_t)sizeof one) g_failures++;
-  }
-}
-
-static void post(struct task* t) {
-  pthread_mutex_lock(&g_qlock);
-  t->next = g_queue;
-  g_queue = t;
-  pthread_cond_signal(&g_qcond);
-  pthread_mutex_unlock(&g_qlock);
+static void notify_eventfd(void) {
+  uint64_t one = 1;
+  if (write(g_notify, &one, sizeof one) != (ssize_t)sizeof one) g_failures++;
 }
 
 static void test_pool(void) {
@@ -77,16 +41,13 @@ static void test_pool(void) {
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data = {.u32 = 7}};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, g_notify, &ev) != 0) g_failures++;
-  pthread_t w[WORKERS];
-  for (int i = 0; i < WORKERS; i++) pthread_create(&w[i], NULL, pool_worker, NULL);
+  np_start(WORKERS, notify_eventfd);
   tasks_sample();
-  struct task* tasks = calloc(TASKS, sizeof *tasks);
+  struct np_task* tasks = calloc(TASKS, sizeof *tasks);
   int posted = 0, back = 0, wrong = 0;
-  uint64_t want = FNV_INIT, got = FNV_INIT;
-  while (posted < IN_FLIGHT) {
-    tasks[posted].input = (uint64_t)posted * 2654435761u;
-    post(&tasks[posted++]);
-  }
+  uint64_t want = 0, got = 0;
+  for (int i = 0; i < TASKS; i++) tasks[i].input = fnv1a(FNV_INIT, &i, sizeof i);
+  while (posted < IN_FLIGHT) np_post(&tasks[posted++]);
   while (back < TASKS) {
     struct epoll_event out;
     int n = epoll_wait(ep, &out, 1, -1);
@@ -96,26 +57,15 @@ static void test_pool(void) {
     }
     uint64_t count = 0;
     if (read(g_notify, &count, sizeof count) != (ssize_t)sizeof count) g_failures++;
-    pthread_mutex_lock(&g_dlock);
-    struct task* d = g_done;
-    g_done = NULL;
-    pthread_mutex_unlock(&g_dlock);
-    for (; d; d = d->next) {
+    for (struct np_task* d = np_take_done(); d; d = d->next) {
       back++;
-      if (d->output != fnv1a(FNV_INIT, &d->input, sizeof d->input)) wrong++;
+      if (d->output != np_work(d->input)) wrong++;
       got ^= d->output;
-      if (posted < TASKS) {
-        tasks[posted].input = (uint64_t)posted * 2654435761u;
-        post(&tasks[posted++]);
-      }
+      if (posted < TASKS) np_post(&tasks[posted++]);
     }
   }
-  pthread_mutex_lock(&g_qlock);
-  g_stop = 1;
-  pthread_cond_broadcast(&g_qcond);
-  pthread_mutex_unlock(&g_qlock);
-  for (int i = 0; i < WORKERS; i++) pthread_join(w[i], NULL);
-  for (int i = 0; i < TASKS; i++) want ^= fnv1a(FNV_INIT, &tasks[i].input, sizeof tasks[i].input);
+  np_stop();
+  for (int i = 0; i < TASKS; i++) want ^= np_work(tasks[i].input);
   printf("thread pool through a blocking eventfd: %d tasks back, %d wrong\n", back, wrong);
   CHECK(got == want, "every task came back once", "results differ");
   free(tasks);

@@ -8,24 +8,16 @@ the median of each and their ratio.
 """
 import argparse
 import os
-import statistics
 import subprocess
-import sys
 import tempfile
+
+from interleaved import compare, table
 
 CASES = [
     ("sync", 200, "pwrite 512 B + fdatasync"),
     ("cold", 200, "random 4 KiB pread, file not cached"),
     ("warm", 2000, "random 4 KiB pread, file cached"),
 ]
-
-
-def run(argv, cwd):
-    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        sys.exit(f"file_bench: {' '.join(argv)} failed ({out.returncode}): {out.stderr.strip()}")
-    fields = dict(kv.split("=") for kv in out.stdout.split()[1:])
-    return float(fields["ops_per_sec"])
 
 
 def main():
@@ -37,18 +29,10 @@ def main():
     a = ap.parse_args()
     prog = os.path.abspath(os.path.join(a.build, "tests/bench/macro/file_io"))
     shim = os.path.abspath(os.path.join(a.build, "greenhouse"))
-    rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as cwd:
         fs = subprocess.run(["stat", "-f", "-c", "%T", cwd], capture_output=True, text=True).stdout.strip()
-        for mode, ops, what in CASES:
-            native, green = [], []
-            for _ in range(a.reps):
-                args = [mode, str(a.threads), str(ops)]
-                native.append(run([prog] + args, cwd))
-                green.append(run([shim, prog] + args, cwd))
-            n, g = statistics.median(native), statistics.median(green)
-            print(f"file_bench: {mode}: native {n:.0f}/s, shim {g:.0f}/s", file=sys.stderr)
-            rows.append((what, n, g, min(native), max(native), min(green), max(green)))
+        cases = [([mode, str(a.threads), str(ops)], what) for mode, ops, what in CASES]
+        rows = compare(prog, shim, cases, a.reps, "ops_per_sec", cwd, "file_bench")
     lines = [
         f"{a.threads} threads of one process make blocking calls on one shared file "
         f"(filesystem: {fs}), natively (one OS thread each) and under the shim (green threads "
@@ -58,12 +42,7 @@ def main():
         f"Command: `python3 tests/bench/macro/file_bench.py --build {a.build} --reps {a.reps} "
         f"--threads {a.threads}` (program: `tests/bench/macro/file_io.c`)",
         "",
-        "| workload | native ops/s | shim ops/s | shim / native | native range | shim range |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for what, n, g, nlo, nhi, glo, ghi in rows:
-        lines.append(f"| {what} | {n:,.0f} | {g:,.0f} | {g / n:.2f} | {nlo:,.0f}–{nhi:,.0f} | "
-                     f"{glo:,.0f}–{ghi:,.0f} |")
+    ] + table(rows, "ops/s")
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # nginx's master process natively and under the shim (one worker, a scratch
-# prefix on 127.0.0.1): it serves a file (checked by sha256), reloads its
+# prefix on 127.0.0.1): it serves a file (checked by sha256), also through
+# its `aio threads` pool (whose threads report through a blocking eventfd), reloads its
 # configuration on SIGHUP (the next answers come from the new one), and ends
 # on SIGQUIT with status 0. The master makes no threads, but OpenSSL's start
 # takes a rwlock, which starts the runtime; it then waits for its control
@@ -20,6 +21,7 @@ conf() {
   cat > "$1/nginx.conf" <<CONF
 $( [ "$(id -u)" = 0 ] && echo "user root;" )
 worker_processes 1;
+thread_pool default threads=4;
 pid $1/nginx.pid;
 error_log $1/error.log info;
 events { worker_connections 64; }
@@ -34,6 +36,7 @@ http {
     listen 127.0.0.1:$2;
     root $1/www;
     location = /version { return 200 "$3\n"; }
+    location /pool/ { alias $1/www/; aio threads; sendfile off; output_buffers 2 32k; }
   }
 }
 CONF
@@ -67,6 +70,18 @@ run_nginx() {
   else
     fail "$mode: the file came back different"
   fi
+  # Read by the worker's thread pool, which reports each read through a
+  # blocking eventfd; eight at a time.
+  local want bad=0 j pids=()
+  want="$(sha "$dir/www/data.bin")"
+  for ((j = 0; j < 8; j++)); do
+    get "$port" /pool/data.bin > "$dir/pool.$j" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for ((j = 0; j < 8; j++)); do [ "$(sha "$dir/pool.$j")" = "$want" ] || bad=$((bad + 1)); done
+  if [ "$bad" = 0 ]; then pass "$mode: 8 parallel reads through the aio thread pool intact"
+  else fail "$mode: $bad of 8 reads through the aio thread pool came back different"; fi
   [ "$(get "$port" /version)" = v1 ] || fail "$mode: /version is not v1 before the reload"
   conf "$dir" "$port" v2
   kill -HUP "$master"
