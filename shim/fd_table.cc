@@ -53,14 +53,16 @@ int64_t sock_timeout_ns(int fd, int name) {
   return int64_t{tv.tv_sec} * 1000000000 + int64_t{tv.tv_usec} * 1000;
 }
 
-// Whether a regular file's filesystem keeps data on a disk or across a
-// network, so that its I/O may wait: the ring does it then (hook_file.cc).
-// Memory (tmpfs) and pseudo filesystems (proc, sysfs, cgroup, ...) answer at
-// once, and some of their files act on the calling thread, which the ring's
-// worker threads are not; unknown ones pass through too, as natively.
-bool on_disk_fs(int fd) {
+// Where a regular file's filesystem keeps its data, and so whether its I/O
+// may wait: the ring does it then (hook_file.cc). Memory (tmpfs) and pseudo
+// filesystems (proc, sysfs, cgroup, ...) answer at once, and some of their
+// files act on the calling thread, which the ring's worker threads are not;
+// unknown ones pass through too, as natively.
+enum class FsPlace { kMemory, kLocalDisk, kRemote };
+
+FsPlace fs_place(int fd) {
   struct statfs sf;
-  if (gh::sys_ret(SYS_fstatfs, fd, &sf) != 0) return false;
+  if (gh::sys_ret(SYS_fstatfs, fd, &sf) != 0) return FsPlace::kMemory;
   switch (static_cast<uint32_t>(sf.f_type)) {
     case 0xEF53:      // ext2/3/4
     case 0x58465342:  // xfs
@@ -69,18 +71,19 @@ bool on_disk_fs(int fd) {
     case 0xCA451A4E:  // bcachefs
     case 0x2FC12FC1:  // zfs
     case 0x794C7630:  // overlayfs (on one of these, in containers)
+    case 0x4D44:      // vfat
+    case 0x2011BAB0:  // exfat
+    case 0x5346544E:  // ntfs
+      return FsPlace::kLocalDisk;
     case 0x6969:      // nfs
     case 0xFF534D42:  // cifs
     case 0xFE534D42:  // smb2
     case 0x00C36400:  // ceph
-    case 0x65735546:  // fuse
+    case 0x65735546:  // fuse (its server may be a thread of this process)
     case 0x01021997:  // 9p
-    case 0x4D44:      // vfat
-    case 0x2011BAB0:  // exfat
-    case 0x5346544E:  // ntfs
-      return true;
+      return FsPlace::kRemote;
     default:
-      return false;
+      return FsPlace::kMemory;
   }
 }
 
@@ -101,12 +104,23 @@ bool is_eventfd(int fd) {
   return len == static_cast<long>(sizeof kWant - 1) && memcmp(link, kWant, sizeof kWant - 1) == 0;
 }
 
-FdKind classify(int fd, bool* nonblock, bool* append, bool* eventfd) {
+// What classify() learns of an fd besides its kind.
+struct FdMode {
+  bool nonblock = false, append = false, eventfd = false, local_disk = false;
+  long flags = -1;  // F_GETFL, or -errno
+};
+
+// Whether a file with these status flags writes to the page cache (not
+// O_DIRECT, O_SYNC or O_DSYNC).
+bool buffered(long flags) { return flags >= 0 && !(flags & (O_DIRECT | O_DSYNC | O_SYNC)); }
+
+FdKind classify(int fd, FdMode* m) {
   struct stat st;
   if (gh::sys_ret(SYS_fstat, fd, &st) != 0) return FdKind::kBad;
   long fl = gh::io::file_status_flags(fd);
-  *nonblock = fl >= 0 && (fl & O_NONBLOCK);
-  *append = fl >= 0 && (fl & O_APPEND);
+  m->flags = fl;
+  m->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  m->append = fl >= 0 && (fl & O_APPEND);
   switch (st.st_mode & S_IFMT) {
     case S_IFSOCK: {
       int type = 0;
@@ -118,14 +132,18 @@ FdKind classify(int fd, bool* nonblock, bool* append, bool* eventfd) {
     case S_IFIFO:
       return FdKind::kPipe;
     case S_IFBLK:
+      m->local_disk = true;
       return FdKind::kDiskFile;
-    case S_IFREG:
-      return on_disk_fs(fd) ? FdKind::kDiskFile : FdKind::kFile;
+    case S_IFREG: {
+      FsPlace at = fs_place(fd);
+      m->local_disk = at == FsPlace::kLocalDisk;
+      return at == FsPlace::kMemory ? FdKind::kFile : FdKind::kDiskFile;
+    }
     case S_IFDIR:
       return FdKind::kFile;
     default:
       // Character devices and anonymous inodes (eventfd, timerfd, ...).
-      *eventfd = (st.st_mode & S_IFMT) == 0 && is_eventfd(fd);
+      m->eventfd = (st.st_mode & S_IFMT) == 0 && is_eventfd(fd);
       return FdKind::kPollable;
   }
 }
@@ -136,12 +154,14 @@ FdEntry* fd_get(int fd) {
   FdEntry* e = slot(fd, true);
   if (!e) return nullptr;
   if (e->kind.load(std::memory_order_acquire) == FdKind::kUnknown) {
-    bool nb = false, app = false, efd = false;
-    FdKind k = classify(fd, &nb, &app, &efd);
+    FdMode m;
+    FdKind k = classify(fd, &m);
     if (k == FdKind::kBad) return e;  // not cached: the fd may be opened later
-    e->nonblock.store(nb, std::memory_order_relaxed);
-    e->append.store(app, std::memory_order_relaxed);
-    e->eventfd.store(efd, std::memory_order_relaxed);
+    e->nonblock.store(m.nonblock, std::memory_order_relaxed);
+    e->append.store(m.append, std::memory_order_relaxed);
+    e->eventfd.store(m.eventfd, std::memory_order_relaxed);
+    e->buffered_local.store(m.local_disk && buffered(m.flags), std::memory_order_relaxed);
+    e->writes_wait_until.store(0, std::memory_order_relaxed);
     // Unless a hook just opened it: inherited, received or opened by a call
     // the shim does not see, so possibly shared.
     e->shared.store(!e->fresh.exchange(false, std::memory_order_relaxed),
@@ -169,6 +189,8 @@ void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd) {
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
   e->eventfd.store(eventfd, std::memory_order_relaxed);
+  e->buffered_local.store(false, std::memory_order_relaxed);
+  e->writes_wait_until.store(0, std::memory_order_relaxed);
   e->append.store(false, std::memory_order_relaxed);
   e->shared.store(false, std::memory_order_relaxed);
   e->fresh.store(false, std::memory_order_relaxed);
@@ -177,6 +199,13 @@ void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd) {
   e->rcvtimeo_ns.store(0, std::memory_order_relaxed);
   e->sndtimeo_ns.store(0, std::memory_order_relaxed);
   e->kind.store(kind, std::memory_order_release);
+}
+
+void fd_status_flags_set(int fd, FdEntry* e) {
+  if (e->kind.load(std::memory_order_acquire) != FdKind::kDiskFile) return;
+  long fl = gh::io::file_status_flags(fd);
+  e->buffered_local.store(fs_place(fd) != FsPlace::kRemote && buffered(fl),
+                          std::memory_order_relaxed);
 }
 
 void fd_mark_shared(int fd) {

@@ -49,6 +49,12 @@ struct FdEntry : gh::ArenaObject {
   // An eventfd (kPollable): a blocking write waits only while the counter is
   // at its maximum, so green_send writes it directly (shim/green_io.cc).
   std::atomic<bool> eventfd{false};
+  // Regular files on a local disk without O_DIRECT, O_SYNC, O_DSYNC: a
+  // write usually only copies into the page cache, so it is made directly
+  // (shim/hook_data.cc, file_io), unless one waited lately: then, until
+  // writes_wait_until (CLOCK_MONOTONIC ns), writes go to the ring.
+  std::atomic<bool> buffered_local{false};
+  std::atomic<int64_t> writes_wait_until{0};
   std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO, 0 = none
   std::atomic<int64_t> sndtimeo_ns{0};  // SO_SNDTIMEO, 0 = none
   std::atomic<int32_t> parked{0};       // green threads waiting on it in a ring
@@ -101,6 +107,8 @@ FdEntry* parking_fd(int fd);
 // Records a new fd whose kind and mode are known (a fresh, private
 // description).
 void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd = false);
+// After a successful F_SETFL on fd: updates what depends on O_DIRECT.
+void fd_status_flags_set(int fd, FdEntry* e);
 // Marks fd's description as possibly shared with other fds or processes.
 void fd_mark_shared(int fd);
 // Marks every known fd shared (after fork both processes hold them all).

@@ -69,6 +69,7 @@ void copy_entry(int from, int to) {
   fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {
     dst->append.store(src->append.load());
+    dst->buffered_local.store(src->buffered_local.load());
     dst->rcvtimeo_ns.store(src->rcvtimeo_ns.load());
     dst->sndtimeo_ns.store(src->sndtimeo_ns.load());
   }
@@ -321,6 +322,7 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
       FdEntry* e = fd_get(fd);
       if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
       if (e) e->append.store(reinterpret_cast<long>(arg) & O_APPEND);
+      if (e) fd_status_flags_set(fd, e);
     }
     return static_cast<int>(r);
   }
@@ -332,6 +334,7 @@ int do_fcntl(decltype(real::fcntl) fn, int fd, int cmd, va_list ap) {
       FdEntry* e = fd_get(fd);
       if (e) e->nonblock.store(reinterpret_cast<long>(arg) & O_NONBLOCK);
       if (e) e->append.store(reinterpret_cast<long>(arg) & O_APPEND);
+      if (e) fd_status_flags_set(fd, e);
     }
     return r;
   }

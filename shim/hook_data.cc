@@ -36,6 +36,29 @@ inline bool stale(ssize_t r, int fd) {
   return true;
 }
 
+// A buffered write to a file on a local disk usually copies into the page
+// cache and returns: it is made directly (docs/design.md, "Regular files").
+// One that took longer than kWriteWaitedNs (dirty-page throttling, a
+// journal) sends the fd's writes to the ring for kWritesToRingNs.
+constexpr int64_t kWriteWaitedNs = 20000000;
+constexpr int64_t kWritesToRingNs = 250000000;
+
+inline bool writes_directly(const FdEntry* f) {
+  if (!f->buffered_local.load(std::memory_order_relaxed)) return false;
+  int64_t until = f->writes_wait_until.load(std::memory_order_relaxed);
+  return until == 0 || gh::mono_ns() >= until;
+}
+
+template <class Real>
+ssize_t timed_write(FdEntry* f, Real&& real_call) {
+  int64_t t0 = gh::mono_ns();
+  ssize_t r = real_call();
+  int64_t t1 = gh::mono_ns();
+  if (t1 - t0 > kWriteWaitedNs)
+    f->writes_wait_until.store(t1 + kWritesToRingNs, std::memory_order_relaxed);
+  return r;
+}
+
 // A call on a regular file, through the ring if it should go there
 // (hook_file.cc), else real_call(). `off`: -1 for the file position; a
 // positional call with another negative offset gets the kernel's EINVAL.
@@ -44,6 +67,7 @@ ssize_t file_io(int fd, bool write, const iovec* iov, int iovcnt, int64_t off, R
   FdEntry* f = disk_file_fd(fd);
   if (!f || iovcnt < 0 || iovcnt > IOV_MAX || off < -1) return real_call();
   FilePosLock pos(f, off);
+  if (write && writes_directly(f)) return timed_write(f, real_call);
   if (!file_on_ring(f, write, off)) return real_call();
   return ret_errno(green_file_io(fd, f, write, iov, iovcnt, off));
 }

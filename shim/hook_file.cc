@@ -3,8 +3,9 @@
 // fd_table.cc), and block devices: their reads, writes and syncs wait for
 // the disk, which poll cannot report, so they go through the ring (io_uring
 // does file I/O asynchronously). A read first tries the page cache without waiting
-// (RWF_NOWAIT); what it does not find there is read in the ring. Writes,
-// fsync, fdatasync, sync_file_range and fallocate go to the ring. On an
+// (RWF_NOWAIT); what it does not find there is read in the ring. Buffered
+// writes to a local disk are made directly (hook_data.cc, file_io); other
+// writes, fsync, fdatasync, sync_file_range and fallocate go to the ring. On an
 // epoll carrier, or for a green thread alone on its carrier, they pass
 // through (docs/design.md, "What blocks what").
 //
