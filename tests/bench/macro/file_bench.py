@@ -17,6 +17,7 @@ CASES = [
     ("sync", 200, "pwrite 512 B + fdatasync"),
     ("cold", 200, "random 4 KiB pread, file not cached"),
     ("warm", 2000, "random 4 KiB pread, file cached"),
+    ("log", 2000, "100-byte line written to an O_APPEND file"),
 ]
 
 
