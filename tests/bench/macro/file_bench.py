@@ -37,7 +37,8 @@ def main():
     lines = [
         f"{a.threads} threads of one process make blocking calls on one shared file "
         f"(filesystem: {fs}), natively (one OS thread each) and under the shim (green threads "
-        f"on the default carriers; the calls go through the ring). Median of {a.reps} runs each, "
+        f"on the default carriers; syncs and reads that miss the page cache go through the ring, "
+        f"buffered writes are made directly). Median of {a.reps} runs each, "
         "interleaved; operations per second from the first thread's start to the last one's end.",
         "",
         f"Command: `python3 tests/bench/macro/file_bench.py --build {a.build} --reps {a.reps} "
