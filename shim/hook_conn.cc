@@ -437,18 +437,30 @@ mode_t mode_arg(int flags, va_list ap) {
   return open_needs_mode(flags) ? static_cast<mode_t>(va_arg(ap, int)) : 0;
 }
 
-// Whether opening path (relative to dirfd) with flags may wait: a FIFO opened
-// without O_NONBLOCK waits for its other end (fifo(7)). Asked only of a green
-// thread that may park; one fstatat, which fails harmlessly on a bad path
-// (the open then gives the native error).
-bool open_may_wait(int dirfd, const char* path, int flags) {
+// What one fstatat of path (relative to dirfd) says before a green
+// thread's open in a mode that may wait: a FIFO opened without O_NONBLOCK
+// waits for its other end (fifo(7)), so its open runs on the offload pool;
+// a path that does not resolve (ENOENT, ENOTDIR) fails as the open would,
+// by the same path walk, and is not walked twice (servers probe for files
+// that are not there: Apache's .htaccess, several per request). Other
+// errors leave the answer to the open itself.
+enum class OpenPath { kOpen, kFifo, kFails };
+
+OpenPath look_before_open(int dirfd, const char* path, int flags, int* err) {
   // O_RDWR: Linux opens a FIFO at once (fifo(7)).
   if ((flags & (O_NONBLOCK | O_PATH)) || (flags & O_ACCMODE) == O_RDWR ||
       (flags & O_TMPFILE) == O_TMPFILE || !may_park())
-    return false;
+    return OpenPath::kOpen;
   struct stat st;
-  if (gh::sys_ret(SYS_newfstatat, dirfd, path, &st, 0) != 0) return false;  // errno untouched
-  return S_ISFIFO(st.st_mode);
+  long r = gh::sys_ret(SYS_newfstatat, dirfd, path, &st, 0);
+  if (r == 0) return S_ISFIFO(st.st_mode) ? OpenPath::kFifo : OpenPath::kOpen;
+  // O_CREAT would make the file; O_NOFOLLOW fails on a symlink (ELOOP)
+  // that fstatat follows.
+  if ((r == -ENOENT || r == -ENOTDIR) && !(flags & (O_CREAT | O_NOFOLLOW))) {
+    *err = static_cast<int>(-r);
+    return OpenPath::kFails;
+  }
+  return OpenPath::kOpen;
 }
 
 // A green thread's /proc/self/task entry (proc_task.h): returns true with
@@ -485,8 +497,16 @@ int open_with(int dirfd, const char* path, int flags, Call&& call) {
   char buf[128];
   int fd;
   if (!task_path(&path, flags, buf, sizeof buf, &fd)) return opened(fd);
-  if (open_may_wait(dirfd, path, flags))
-    return opened(gh::offload_call_interruptible(true, [&] { return call(path); }));
+  int err = 0;
+  switch (look_before_open(dirfd, path, flags, &err)) {
+    case OpenPath::kFails:
+      errno = err;
+      return -1;
+    case OpenPath::kFifo:
+      return opened(gh::offload_call_interruptible(true, [&] { return call(path); }));
+    case OpenPath::kOpen:
+      break;
+  }
   return opened(call(path));
 }
 
@@ -583,7 +603,13 @@ FILE* fopen_with(const char* path, const char* mode, Call&& call) {
     opened(fd);
     return f;
   }
-  FILE* f = open_may_wait(AT_FDCWD, path, flags)
+  int err = 0;
+  OpenPath look = look_before_open(AT_FDCWD, path, flags, &err);
+  if (look == OpenPath::kFails) {
+    errno = err;
+    return nullptr;
+  }
+  FILE* f = look == OpenPath::kFifo
                 ? gh::offload_call_interruptible(true, [&] { return call(path); })
                 : call(path);
   if (f) opened(fileno(f));

@@ -239,6 +239,44 @@ static void threads(void) {
   unlink("records.dat");
 }
 
+/* Opens that fail in the path walk: the shim looks at the path once before
+   a green thread's open (a FIFO would make the open wait) and answers these
+   from that look (docs/design.md, "What blocks what"); the errors must be
+   the open's own. Runs while the companion thread keeps the shim's paths. */
+static void open_errors(void) {
+  int fd = open("plain.dat", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  close(fd);
+  if (symlink("nowhere.dat", "dangling.lnk") != 0) g_failures++;
+  show("open a missing file", open("missing.dat", O_RDONLY));
+  show("open in a missing directory", open("missing.dir/x", O_WRONLY));
+  show("open below a regular file", open("plain.dat/x", O_RDONLY));
+  show("open the empty path", open("", O_RDONLY));
+  show("open a dangling symlink", open("dangling.lnk", O_RDONLY));
+  show("open a dangling symlink O_NOFOLLOW", open("dangling.lnk", O_RDONLY | O_NOFOLLOW));
+  fd = open("dangling.lnk", O_WRONLY | O_CREAT, 0600);
+  show("O_CREAT through a dangling symlink makes its target", fd >= 0 ? 0 : -1);
+  if (fd >= 0) close(fd);
+  struct stat st;
+  show("the target exists", stat("nowhere.dat", &st));
+  int dir = open(".", O_RDONLY | O_DIRECTORY);
+  show("openat a missing file", openat(dir, "missing.dat", O_RDONLY));
+  show("openat on a bad dirfd", openat(9999, "missing.dat", O_RDONLY));
+  fd = openat(dir, "plain.dat", O_RDONLY);
+  show("openat an existing file", fd >= 0 ? 0 : -1);
+  if (fd >= 0) close(fd);
+  close(dir);
+  errno = 0;
+  FILE* f = fopen("missing.dat", "r");
+  show("fopen a missing file", f ? 0 : -1);
+  if (f) fclose(f);
+  f = fopen("plain.dat/x", "r");
+  show("fopen below a regular file", f ? 0 : -1);
+  if (f) fclose(f);
+  unlink("dangling.lnk");
+  unlink("nowhere.dat");
+  unlink("plain.dat");
+}
+
 /* Keeps a second thread alive: under the shim a thread alone on its carrier
    makes the real calls, and offsets() is to test the ring's. */
 static struct gate g_done;
@@ -259,6 +297,7 @@ int main(int argc, char** argv) {
   pthread_t c;
   pthread_create(&c, NULL, companion, NULL);
   offsets();
+  open_errors();
   gate_open(&g_done, 1);
   pthread_join(c, NULL);
   threads();
