@@ -1183,6 +1183,11 @@ constexpr uintptr_t kFrameMinStack = 32 * 1024;
 // context gets this much below its saved frame (a main thread's stack grows
 // on demand).
 constexpr uintptr_t kRootFrameStack = 256 * 1024;
+// A thread parked on a stack of its program's own making (makecontext, a
+// coroutine library, a JIT's stack: its saved frame is outside the stack
+// the runtime gave it): its frame goes below the saved frame on that stack,
+// where the kernel would put a signal frame, assuming this much room.
+constexpr uintptr_t kForeignFrameStack = 64 * 1024;
 }  // namespace
 
 GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out) {
@@ -1194,7 +1199,8 @@ GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, vo
     if (!g->is_root() || sp < kRootFrameStack + kFrameGap) return nullptr;
     lo = sp - kRootFrameStack;
   } else if (sp <= lo || sp > lo + s.size) {
-    return nullptr;
+    if (sp < kForeignFrameStack + kFrameGap) return nullptr;
+    lo = sp - kForeignFrameStack;
   }
   if (sp - lo < kFrameGap + extra + sizeof(GreenThread) + kFrameMinStack + 128) return nullptr;
   uintptr_t rec = (sp - kFrameGap - extra) & ~uintptr_t{63};

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+/* Handlers installed under the other names, and run for a thread parked on
+ * a stack of its own making (docs/design.md, "Handlers on the thread's own
+ * stack").
+ *
+ * 1. The program defines its own sigaction, which adds SA_ONSTACK and calls
+ *    the next __sigaction (dlsym(RTLD_NEXT)), as Erlang's runtime does. Its
+ *    "suspend" handler, sent with pthread_kill to a thread parked in a read,
+ *    runs as that thread and blocks in a read of its own until main
+ *    resumes it.
+ * 2. The same target, parked while on a makecontext stack: the handler runs
+ *    as it, on that stack.
+ * 3. __sysv_signal, sysv_signal, bsd_signal and sigset: return values, the
+ *    System V reset to SIG_DFL, SIG_HOLD.
+ */
+#include "common.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <ucontext.h>
+
+/* ---- the program's own sigaction (Erlang's sys_signal_stack.c way) ---- */
+
+static int g_own_sigaction_calls;
+
+int sigaction(int sig, const struct sigaction* act, struct sigaction* oact) {
+  static int (*next)(int, const struct sigaction*, struct sigaction*);
+  if (!next)
+    next =
+        (int (*)(int, const struct sigaction*, struct sigaction*))dlsym(RTLD_NEXT, "__sigaction");
+  if (!act) return next(sig, act, oact);
+  struct sigaction on = *act;
+  on.sa_flags |= SA_ONSTACK;
+  g_own_sigaction_calls++;
+  return next(sig, &on, oact);
+}
+
+/* ---- 1 and 2: a suspend handler for a parked thread ---- */
+
+#define SUSPEND_SIG SIGUSR2
+
+static int g_resume[2];                 /* main writes: the handler returns */
+static int g_park[2];                   /* the target reads here, parked */
+static volatile pthread_t g_ran_as;     /* pthread_self() in the handler */
+static volatile uintptr_t g_handler_sp; /* an address on the handler's stack */
+static atomic_int g_in_handler;
+
+static void suspend_handler(int sig) {
+  (void)sig;
+  int e = errno;
+  char local;
+  g_ran_as = pthread_self();
+  g_handler_sp = (uintptr_t)&local;
+  atomic_store(&g_in_handler, 1);
+  char c;
+  while (read(g_resume[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  errno = e;
+}
+
+struct target {
+  int on_own_stack; /* 2: park while on a makecontext stack */
+  char* stack;
+  size_t stack_size;
+  ssize_t read_ret;
+  int read_errno;
+  atomic_int parked;
+};
+
+static struct target g_t;
+static ucontext_t g_main_ctx, g_co_ctx;
+
+static void park_in_read(void) {
+  char c;
+  atomic_store(&g_t.parked, 1);
+  errno = 0;
+  g_t.read_ret = read(g_park[0], &c, 1);
+  g_t.read_errno = errno;
+}
+
+static void coroutine(void) { park_in_read(); }
+
+static void* target_main(void* unused) {
+  (void)unused;
+  if (g_t.on_own_stack) {
+    getcontext(&g_co_ctx);
+    g_co_ctx.uc_stack.ss_sp = g_t.stack;
+    g_co_ctx.uc_stack.ss_size = g_t.stack_size;
+    g_co_ctx.uc_link = &g_main_ctx;
+    makecontext(&g_co_ctx, coroutine, 0);
+    swapcontext(&g_main_ctx, &g_co_ctx);
+  } else {
+    park_in_read();
+  }
+  return NULL;
+}
+
+static void suspend_case(int on_own_stack, const char* what) {
+  memset(&g_t, 0, sizeof g_t);
+  g_t.on_own_stack = on_own_stack;
+  g_t.stack_size = 256 * 1024;
+  g_t.stack = malloc(g_t.stack_size);
+  atomic_store(&g_in_handler, 0);
+  g_ran_as = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, target_main, NULL);
+  /* Parked in its read, or about to be: either way the handler runs as it,
+     on the stack it is on. */
+  while (!atomic_load(&g_t.parked)) usleep(1000);
+  tasks_sample();
+  pthread_kill(t, SUSPEND_SIG); /* returns at once: the handler runs in t */
+  while (!atomic_load(&g_in_handler)) usleep(1000);
+  char c = 'r';
+  if (write(g_resume[1], &c, 1) != 1) g_failures++;
+  /* Its read ended with EINTR, or the handler came first: this ends it. */
+  if (write(g_park[1], &c, 1) != 1) g_failures++;
+  pthread_join(t, NULL);
+  int fl = fcntl(g_park[0], F_GETFL);
+  fcntl(g_park[0], F_SETFL, fl | O_NONBLOCK);
+  while (read(g_park[0], &c, 1) == 1) {
+  }
+  fcntl(g_park[0], F_SETFL, fl);
+  char label[128];
+  snprintf(label, sizeof label, "%s: the handler ran as the target", what);
+  CHECK(pthread_equal(g_ran_as, t), label, "it ran as another thread");
+  if (on_own_stack) {
+    int on = g_handler_sp >= (uintptr_t)g_t.stack &&
+             g_handler_sp < (uintptr_t)g_t.stack + g_t.stack_size;
+    snprintf(label, sizeof label, "%s: on the target's makecontext stack", what);
+    CHECK(on, label, "sp %#lx, stack %p+%zu", (unsigned long)g_handler_sp, (void*)g_t.stack,
+          g_t.stack_size);
+  }
+  snprintf(label, sizeof label, "%s: its read ended (EINTR, or the byte)", what);
+  CHECK(g_t.read_ret == 1 || (g_t.read_ret < 0 && g_t.read_errno == EINTR), label,
+        "ret=%zd errno=%s", g_t.read_ret, errname(g_t.read_errno));
+  free(g_t.stack);
+}
+
+/* ---- 3: the System V and BSD names ---- */
+
+extern sighandler_t __sysv_signal(int, sighandler_t);
+extern sighandler_t bsd_signal(int, sighandler_t);
+
+static atomic_int g_hits;
+static void count_hit(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_hits, 1);
+}
+
+static const char* disposition(int sig) {
+  struct sigaction cur;
+  sigaction(sig, NULL, &cur);
+  if (cur.sa_handler == SIG_DFL) return "SIG_DFL";
+  if (cur.sa_handler == SIG_IGN) return "SIG_IGN";
+  return cur.sa_handler == count_hit ? "count_hit" : "other";
+}
+
+/* sigset is what is tested here, deprecated or not. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+static void names(void) {
+  printf("__sysv_signal returns the old: %s\n",
+         __sysv_signal(SIGUSR1, count_hit) == SIG_DFL ? "SIG_DFL" : "other");
+  raise(SIGUSR1);
+  printf("after one SysV delivery: hits=%d, disposition %s\n", atomic_load(&g_hits),
+         disposition(SIGUSR1));
+  printf("sysv_signal returns the old: %s\n",
+         sysv_signal(SIGUSR1, count_hit) == SIG_DFL ? "SIG_DFL" : "other");
+  printf("bsd_signal returns the old: %s\n",
+         bsd_signal(SIGUSR1, count_hit) == count_hit ? "count_hit" : "other");
+  raise(SIGUSR1);
+  printf("after a BSD delivery: hits=%d, disposition %s\n", atomic_load(&g_hits),
+         disposition(SIGUSR1));
+  sighandler_t r = sigset(SIGUSR1, SIG_HOLD);
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, NULL, &now);
+  printf("sigset SIG_HOLD returns %s, blocked %d\n", r == count_hit ? "count_hit" : "other",
+         sigismember(&now, SIGUSR1));
+  raise(SIGUSR1); /* held: pending */
+  printf("while held: hits=%d\n", atomic_load(&g_hits));
+  r = sigset(SIGUSR1, count_hit); /* unblocks: the pending one runs */
+  pthread_sigmask(SIG_BLOCK, NULL, &now);
+  printf("sigset a handler returns %s, blocked %d, hits=%d\n", r == SIG_HOLD ? "SIG_HOLD" : "other",
+         sigismember(&now, SIGUSR1), atomic_load(&g_hits));
+  errno = 0;
+  r = __sysv_signal(0, count_hit);
+  printf("__sysv_signal(0): %s errno=%s\n", r == SIG_ERR ? "SIG_ERR" : "other", errname(errno));
+}
+
+/* Keeps a second thread alive for part 3, so that the shim's paths are the
+   ones for threads sharing a carrier. */
+static void* idle_companion(void* p) {
+  char c;
+  ssize_t r = read(*(int*)p, &c, 1);
+  (void)r;
+  return NULL;
+}
+
+int main(void) {
+  test_start();
+  if (pipe(g_resume) != 0 || pipe(g_park) != 0) return 2;
+  struct sigaction sa = {0};
+  sa.sa_handler = suspend_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SUSPEND_SIG, &sa, NULL); /* the program's own, which adds SA_ONSTACK */
+  struct sigaction cur;
+  sigaction(SUSPEND_SIG, NULL, &cur);
+  printf("installed through the program's sigaction: calls=%d, SA_ONSTACK=%d\n",
+         g_own_sigaction_calls, (cur.sa_flags & SA_ONSTACK) != 0);
+  suspend_case(0, "parked on its own stack");
+  suspend_case(1, "parked on a makecontext stack");
+
+  int quit[2];
+  if (pipe(quit) != 0) return 2;
+  pthread_t c;
+  pthread_create(&c, NULL, idle_companion, &quit[0]);
+  names();
+  if (write(quit[1], "q", 1) != 1) g_failures++;
+  pthread_join(c, NULL);
+  return test_end();
+}
