@@ -1176,9 +1176,16 @@ void Carrier::serve() {
 
 namespace {
 // Left free below the held context's saved frame (more than the x86-64 red
-// zone), and the least stack a frame context gets.
+// zone), and the least stack a frame context gets: room for the handler and,
+// if it parks, the scheduler, about what the kernel's own signal frame and
+// a small handler need on a thread made with a small stack (16 KiB is
+// PTHREAD_STACK_MIN). Sanitizer builds use several times more stack.
 constexpr uintptr_t kFrameGap = 256;
+#if defined(GH_ASAN) || defined(GH_TSAN)
 constexpr uintptr_t kFrameMinStack = 32 * 1024;
+#else
+constexpr uintptr_t kFrameMinStack = 8 * 1024;
+#endif
 // A root's stack bounds are known only in sanitizer builds: its frame
 // context gets this much below its saved frame (a main thread's stack grows
 // on demand).

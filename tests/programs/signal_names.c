@@ -8,8 +8,9 @@
  *    "suspend" handler, sent with pthread_kill to a thread parked in a read,
  *    runs as that thread and blocks in a read of its own until main
  *    resumes it.
- * 2. The same target, parked while on a makecontext stack: the handler runs
- *    as it, on that stack.
+ * 2. The same with a PTHREAD_STACK_MIN (16 KiB) thread, and with the target
+ *    parked while on a makecontext stack: the handler runs as it, on the
+ *    stack it is on.
  * 3. __sysv_signal, sysv_signal, bsd_signal and sigset: return values, the
  *    System V reset to SIG_DFL, SIG_HOLD.
  */
@@ -59,7 +60,9 @@ static void suspend_handler(int sig) {
 }
 
 struct target {
-  int on_own_stack; /* 2: park while on a makecontext stack */
+  int on_own_stack; /* park while on a makecontext stack */
+  int small;        /* a PTHREAD_STACK_MIN (16 KiB) thread stack */
+  uintptr_t lo, hi; /* its thread stack */
   char* stack;
   size_t stack_size;
   ssize_t read_ret;
@@ -82,6 +85,14 @@ static void coroutine(void) { park_in_read(); }
 
 static void* target_main(void* unused) {
   (void)unused;
+  pthread_attr_t at;
+  void* lo;
+  size_t size;
+  pthread_getattr_np(pthread_self(), &at);
+  pthread_attr_getstack(&at, &lo, &size);
+  pthread_attr_destroy(&at);
+  g_t.lo = (uintptr_t)lo;
+  g_t.hi = (uintptr_t)lo + size;
   if (g_t.on_own_stack) {
     getcontext(&g_co_ctx);
     g_co_ctx.uc_stack.ss_sp = g_t.stack;
@@ -95,15 +106,20 @@ static void* target_main(void* unused) {
   return NULL;
 }
 
-static void suspend_case(int on_own_stack, const char* what) {
+static void suspend_case(int on_own_stack, int small, const char* what) {
   memset(&g_t, 0, sizeof g_t);
   g_t.on_own_stack = on_own_stack;
+  g_t.small = small;
   g_t.stack_size = 256 * 1024;
   g_t.stack = malloc(g_t.stack_size);
   atomic_store(&g_in_handler, 0);
   g_ran_as = 0;
   pthread_t t;
-  pthread_create(&t, NULL, target_main, NULL);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (small) pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN);
+  pthread_create(&t, &attr, target_main, NULL);
+  pthread_attr_destroy(&attr);
   /* Parked in its read, or about to be: either way the handler runs as it,
      on the stack it is on. */
   while (!atomic_load(&g_t.parked)) usleep(1000);
@@ -123,7 +139,12 @@ static void suspend_case(int on_own_stack, const char* what) {
   char label[128];
   snprintf(label, sizeof label, "%s: the handler ran as the target", what);
   CHECK(pthread_equal(g_ran_as, t), label, "it ran as another thread");
-  if (on_own_stack) {
+  if (!on_own_stack) {
+    int on = g_handler_sp >= g_t.lo && g_handler_sp < g_t.hi;
+    snprintf(label, sizeof label, "%s: on the target's stack", what);
+    CHECK(on, label, "sp %#lx, stack %#lx-%#lx", (unsigned long)g_handler_sp, (unsigned long)g_t.lo,
+          (unsigned long)g_t.hi);
+  } else {
     int on = g_handler_sp >= (uintptr_t)g_t.stack &&
              g_handler_sp < (uintptr_t)g_t.stack + g_t.stack_size;
     snprintf(label, sizeof label, "%s: on the target's makecontext stack", what);
@@ -207,8 +228,9 @@ int main(void) {
   sigaction(SUSPEND_SIG, NULL, &cur);
   printf("installed through the program's sigaction: calls=%d, SA_ONSTACK=%d\n",
          g_own_sigaction_calls, (cur.sa_flags & SA_ONSTACK) != 0);
-  suspend_case(0, "parked on its own stack");
-  suspend_case(1, "parked on a makecontext stack");
+  suspend_case(0, 0, "parked on its own stack");
+  suspend_case(0, 1, "parked on a 16 KiB stack");
+  suspend_case(1, 0, "parked on a makecontext stack");
 
   int quit[2];
   if (pipe(quit) != 0) return 2;
