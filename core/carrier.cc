@@ -1192,9 +1192,14 @@ constexpr uintptr_t kFrameMinStack = 8 * 1024;
 constexpr uintptr_t kRootFrameStack = 256 * 1024;
 // A thread parked on a stack of its program's own making (makecontext, a
 // coroutine library, a JIT's stack: its saved frame is outside the stack
-// the runtime gave it): its frame goes below the saved frame on that stack,
-// where the kernel would put a signal frame, assuming this much room.
+// the runtime gave it): how big that stack is, and whether the handler
+// would natively run on the thread's sigaltstack instead, is unknown. Its
+// frame goes to the bottom of the thread's own stack, this much of it, which
+// the thread's own frames (above, where it left that stack) do not reach
+// unless they nearly overflow it; only on a stack of at least
+// kForeignMinOwnStack.
 constexpr uintptr_t kForeignFrameStack = 64 * 1024;
+constexpr uintptr_t kForeignMinOwnStack = 512 * 1024;
 }  // namespace
 
 GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out) {
@@ -1206,8 +1211,8 @@ GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, vo
     if (!g->is_root() || sp < kRootFrameStack + kFrameGap) return nullptr;
     lo = sp - kRootFrameStack;
   } else if (sp <= lo || sp > lo + s.size) {
-    if (sp < kForeignFrameStack + kFrameGap) return nullptr;
-    lo = sp - kForeignFrameStack;
+    if (g->is_root() || s.size < kForeignMinOwnStack) return nullptr;
+    sp = lo + kForeignFrameStack;
   }
   if (sp - lo < kFrameGap + extra + sizeof(GreenThread) + kFrameMinStack + 128) return nullptr;
   uintptr_t rec = (sp - kFrameGap - extra) & ~uintptr_t{63};

@@ -100,17 +100,16 @@ ssize_t recv_once(int fd, const FdEntry* e, FdKind k, void* buf, size_t len, int
 
 // A blocking write to an eventfd (docs/design.md, "Eventfds"). The kernel's
 // eventfd has no non-blocking write, so the ring would pass every such write
-// to its worker threads, a thread wake-up each. But the call waits only
-// while adding the value would reach the counter's maximum, and poll reports
-// POLLOUT until the counter is one below it: write directly once poll says
-// POLLOUT, park on POLLOUT before. A value of 2^32 or more, which may wait
-// although poll says POLLOUT, goes through the ring. Returns what write
-// returns, or -errno.
+// to its worker threads, a thread wake-up each. But poll reports POLLOUT
+// exactly when the counter has room for 1: a write of 1 (what notifying
+// programs write) is made directly once poll says POLLOUT, and parks on
+// POLLOUT before. Any other value, which may wait although poll says
+// POLLOUT, goes through the ring. Returns what write returns, or -errno.
 ssize_t eventfd_write(int fd, FdEntry* e, const void* buf, size_t len, int64_t deadline) {
   uint64_t v = 0;
   if (len < sizeof v || copy_from_user(&v, buf, sizeof v) != 0 || v == UINT64_MAX)
     return gh::sys_ret(SYS_write, fd, buf, len);  // EINVAL or EFAULT at once
-  if (v >= (uint64_t{1} << 32)) return map_timeout(io::write(fd, buf, len, -1, deadline));
+  if (v != 1) return map_timeout(io::write(fd, buf, len, -1, deadline));
   for (;;) {
     pollfd p{fd, POLLOUT, 0};
     timespec zero{0, 0};

@@ -603,8 +603,11 @@ FILE* fopen_with(const char* path, const char* mode, Call&& call) {
     opened(fd);
     return f;
   }
+  // Only "r" opens fail on a missing path: "w" and "a" create it, and a
+  // mode fopen refuses gets its EINVAL from fopen.
   int err = 0;
-  OpenPath look = look_before_open(AT_FDCWD, path, flags, &err);
+  int look_flags = flags | (mode && mode[0] == 'r' ? 0 : O_CREAT);
+  OpenPath look = look_before_open(AT_FDCWD, path, look_flags, &err);
   if (look == OpenPath::kFails) {
     errno = err;
     return nullptr;
@@ -622,6 +625,15 @@ GH_EXPORT FILE* fopen(const char* path, const char* mode) {
 }
 GH_EXPORT FILE* fopen64(const char* path, const char* mode) {
   return fopen_with(path, mode, [&](const char* p) { return real::fopen64(p, mode); });
+}
+
+// glibc's eventfd_read/eventfd_write call its internal read/write, which
+// the shim does not see: as glibc, through the hooked calls.
+GH_EXPORT int eventfd_read(int fd, eventfd_t* value) {
+  return read(fd, value, sizeof *value) != static_cast<ssize_t>(sizeof *value) ? -1 : 0;
+}
+GH_EXPORT int eventfd_write(int fd, eventfd_t value) {
+  return write(fd, &value, sizeof value) != static_cast<ssize_t>(sizeof value) ? -1 : 0;
 }
 
 GH_EXPORT int eventfd(unsigned count, int flags) {

@@ -888,7 +888,7 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   return sigaction_impl(sig, act, oact);
 }
 
-GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+static sighandler_t signal_impl(int sig, sighandler_t handler) {
   ensure_real();
   if (!threads_green()) return real::signal(sig, handler);
   // glibc's signal() has BSD semantics: SA_RESTART, the signal not blocked
@@ -903,6 +903,8 @@ GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
   return old.sa_handler;
 }
 
+GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) { return signal_impl(sig, handler); }
+
 // The other names under which programs install handlers; each lands in
 // sigaction_impl, as in glibc, so the handler goes behind the trampoline
 // too. __sigaction is what Erlang's runtime calls (dlsym(RTLD_NEXT) from its
@@ -913,11 +915,13 @@ GH_EXPORT int __sigaction(int sig, const struct sigaction* act, struct sigaction
   return sigaction_impl(sig, act, oact);
 }
 
-GH_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return signal(sig, handler); }
+GH_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) {
+  return signal_impl(sig, handler);
+}
 
 // System V semantics: the disposition resets to SIG_DFL when the handler
 // runs, and the signal is not blocked meanwhile.
-GH_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
+static sighandler_t sysv_signal_impl(int sig, sighandler_t handler) {
   if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
     errno = EINVAL;
     return SIG_ERR;
@@ -931,8 +935,12 @@ GH_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
   return old.sa_handler;
 }
 
+GH_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
+  return sysv_signal_impl(sig, handler);
+}
+
 GH_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
-  return __sysv_signal(sig, handler);
+  return sysv_signal_impl(sig, handler);
 }
 
 // System V sigset: SIG_HOLD blocks the signal; any other disposition is
@@ -940,7 +948,7 @@ GH_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
 // else the previous disposition (the contract of glibc's sigset).
 GH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
   sigset_t one, old;
-  if (disp == SIG_ERR || sigemptyset(&one) != 0 || sigaddset(&one, sig) != 0) {
+  if (sigemptyset(&one) != 0 || sigaddset(&one, sig) != 0) {
     errno = EINVAL;
     return SIG_ERR;
   }

@@ -13,15 +13,19 @@
 namespace gh::shim {
 
 namespace {
-// Whether [p, p + n) lies inside the calling green thread's own stack,
-// which is mapped and writable from end to end (the guard is below it):
+// Whether [p, p + n) lies inside the calling green thread's own stack, one
+// the runtime made, which is mapped and writable from end to end (the guard
+// is below it):
 // the common case of a value in a local variable, copied without the two
 // system calls below.
 bool on_own_stack(const void* p, size_t n) {
   Carrier* c = Carrier::current();
   if (!c) return false;
   const GreenThread* g = c->running();
-  if (!g || g->is_root()) return false;
+  // Only a stack from the runtime's pool: one the program supplied
+  // (pthread_attr_setstack) may hold a guard of its own, and a frame
+  // context's bounds are its thread's.
+  if (!g || g->is_root() || !g->pooled_stack) return false;
   auto a = reinterpret_cast<uintptr_t>(p);
   auto lo = reinterpret_cast<uintptr_t>(g->stack.lo);
   auto hi = lo + g->stack.size;

@@ -5,15 +5,17 @@
  *    (edge-triggered), workers take tasks from a mutex and condvar queue and
  *    each finished task writes 1 to the eventfd. Every task comes back once.
  * 2. Eight threads add to one counter; one read takes the exact sum.
- * 3. A write that would take the counter to its maximum waits until a read
- *    makes room, then completes: the reads see max-1, then the value.
+ * 3. A write that would take the counter past its maximum waits until a
+ *    read makes room, then completes: the reads see the counter, then the
+ *    value (1, and 2, which waits although poll says POLLOUT).
  * 4. The native errors: a short buffer and the value 2^64-1 (EINVAL), a bad
  *    pointer (EFAULT), a 16-byte buffer; a value of 2^40 is added like any
  *    other.
  * 5. The same on eventfds the shim did not see made: one from a raw
  *    syscall(SYS_eventfd2), and a dup of a blocking one.
- * 6. EFD_SEMAPHORE: six threads block in read; one write of 6 releases them
- *    all, each read returning 1.
+ * 6. EFD_SEMAPHORE: six threads block in read, then in glibc's
+ *    eventfd_read; a write of 6 and an eventfd_write of 6 release them, each
+ *    read returning 1.
  */
 #include "common.h"
 #include "notify_pool.h"
@@ -101,37 +103,51 @@ static void test_sum(int fd, const char* what) {
 
 struct full_writer {
   int fd;
+  uint64_t value;
+  int gate[2];
   ssize_t ret;
   int err;
 };
 
-static void* write_one(void* p) {
+static void* write_value(void* p) {
   struct full_writer* w = (struct full_writer*)p;
-  uint64_t one = 1;
+  if (write(w->gate[1], "g", 1) != 1) g_failures++;
   errno = 0;
-  w->ret = write(w->fd, &one, sizeof one);
+  w->ret = write(w->fd, &w->value, sizeof w->value);
   w->err = errno;
   return NULL;
 }
 
-static void test_full(int fd, const char* what) {
-  uint64_t near_max = UINT64_MAX - 1; /* the largest count an eventfd holds */
-  ssize_t r = write(fd, &near_max, sizeof near_max);
+/* The counter at 2^64-1-value, so that adding `value` must wait (the
+   counter holds at most 2^64-2): the writer tells main through a pipe just
+   before it writes, so under the shim (one carrier) it is in its write when
+   main reads; main's read then makes room. For value 2 poll still says
+   POLLOUT (there is room for 1). */
+static void test_full(int fd, uint64_t value, const char* what) {
+  uint64_t start = UINT64_MAX - value;
+  ssize_t r = write(fd, &start, sizeof start);
   struct pollfd p = {.fd = fd, .events = POLLOUT};
   int writable = poll(&p, 1, 0);
-  printf("%s: counter at max-1: write ret=%zd, poll POLLOUT=%d\n", what, r, writable);
-  struct full_writer w = {.fd = fd};
+  printf("%s: counter at 2^64-1-%llu: write ret=%zd, poll POLLOUT=%d\n", what,
+         (unsigned long long)value, r, writable);
+  struct full_writer w = {.fd = fd, .value = value};
+  if (pipe(w.gate) != 0) g_failures++;
   pthread_t t;
-  pthread_create(&t, NULL, write_one, &w);
+  pthread_create(&t, NULL, write_value, &w);
+  char c;
+  if (read(w.gate[0], &c, 1) != 1) g_failures++;
   uint64_t v = 0;
-  r = read(fd, &v, sizeof v); /* makes room: the writer's +1 goes in */
+  r = read(fd, &v, sizeof v); /* makes room: the writer's value goes in */
   pthread_join(t, NULL);
-  CHECK(r == 8 && v == near_max, "the read took max-1, not more", "ret=%zd value=%llu", r,
-        (unsigned long long)v);
-  printf("%s: the waiting write: ret=%zd errno=%s\n", what, w.ret,
-         w.ret < 0 ? errname(w.err) : "0");
+  char label[96];
+  snprintf(label, sizeof label, "%s: the read took the counter, not more", what);
+  CHECK(r == 8 && v == start, label, "ret=%zd value=%llu", r, (unsigned long long)v);
+  printf("%s: the waiting write of %llu: ret=%zd errno=%s\n", what, (unsigned long long)value,
+         w.ret, w.ret < 0 ? errname(w.err) : "0");
   r = read(fd, &v, sizeof v);
   printf("%s: then read ret=%zd value=%llu\n", what, r, (unsigned long long)v);
+  close(w.gate[0]);
+  close(w.gate[1]);
 }
 
 /* ---- 4. the native errors ---- */
@@ -166,6 +182,8 @@ static void* sem_reader(void* p) {
   int fd = (int)(intptr_t)p;
   uint64_t v = 0;
   if (read(fd, &v, sizeof v) != (ssize_t)sizeof v || v != 1) g_failures++;
+  eventfd_t w = 0; /* glibc's wrapper: parks like read */
+  if (eventfd_read(fd, &w) != 0 || w != 1) g_failures++;
   return NULL;
 }
 
@@ -176,6 +194,7 @@ static void test_semaphore(void) {
     pthread_create(&t[i], NULL, sem_reader, (void*)(intptr_t)fd);
   uint64_t six = SEM_READERS;
   ssize_t r = write(fd, &six, sizeof six);
+  if (eventfd_write(fd, SEM_READERS) != 0) g_failures++; /* the second round */
   for (int i = 0; i < SEM_READERS; i++) pthread_join(t[i], NULL);
   struct pollfd p = {.fd = fd, .events = POLLIN};
   printf("semaphore eventfd: write ret=%zd, %d readers got 1 each, then POLLIN=%d\n", r,
@@ -189,17 +208,18 @@ int main(void) {
 
   int fd = eventfd(0, EFD_CLOEXEC);
   test_sum(fd, "eventfd()");
-  test_full(fd, "eventfd()");
+  test_full(fd, 1, "eventfd()");
+  test_full(fd, 2, "eventfd()");
   test_errors(fd, "eventfd()");
 
   /* Made behind the shim's back, and a second fd for the same counter. */
   int raw = (int)syscall(SYS_eventfd2, 0, 0);
   test_sum(raw, "raw eventfd2");
-  test_full(raw, "raw eventfd2");
+  test_full(raw, 1, "raw eventfd2");
   test_errors(raw, "raw eventfd2");
   int dup_fd = dup(fd);
   test_sum(dup_fd, "dup");
-  test_full(dup_fd, "dup");
+  test_full(dup_fd, 2, "dup");
   close(dup_fd);
   close(raw);
   close(fd);

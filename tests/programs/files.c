@@ -272,6 +272,18 @@ static void open_errors(void) {
   f = fopen("plain.dat/x", "r");
   show("fopen below a regular file", f ? 0 : -1);
   if (f) fclose(f);
+  f = fopen("new_w.dat", "w");
+  show("fopen w makes a new file", f ? 0 : -1);
+  if (f) fclose(f);
+  f = fopen("new_a.dat", "a");
+  show("fopen a makes a new file", f ? 0 : -1);
+  if (f) fclose(f);
+  errno = 0;
+  f = fopen("new_z.dat", "z");
+  show("fopen with mode z", f ? 0 : -1);
+  if (f) fclose(f);
+  unlink("new_w.dat");
+  unlink("new_a.dat");
   unlink("dangling.lnk");
   unlink("nowhere.dat");
   unlink("plain.dat");
