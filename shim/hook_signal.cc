@@ -23,6 +23,7 @@
 #include "shim/cancel.h"
 #include "shim/control.h"
 #include "shim/report.h"
+#include "shim/signal_calls.h"
 #include "shim/thread_registry.h"
 #include "shim/stack_overflow.h"
 #include "shim/state.h"
@@ -88,8 +89,6 @@ gh::GreenThread* send_directed(gh::Carrier* c, gh::GreenThread* target, int sig,
   return displaced == target ? nullptr : displaced;
 }
 }  // namespace gh::shim
-
-static int sigaction_impl(int sig, const struct sigaction* act, struct sigaction* oact);
 
 namespace {
 
@@ -605,10 +604,7 @@ void* handler_of(const struct sigaction& sa) {
 
 }  // namespace
 
-// sigaction's work; the exported names below call it directly, never
-// through the global symbol, which a program may define itself (Erlang's
-// runtime does, and calls __sigaction from it).
-static int sigaction_impl(int sig, const struct sigaction* act, struct sigaction* oact) {
+int gh::shim::sigaction_impl(int sig, const struct sigaction* act, struct sigaction* oact) {
   ensure_real();
   if (!threads_green() || sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
     return real::sigaction(sig, act, oact);
@@ -872,7 +868,7 @@ GH_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   return r;
 }
 
-static int sigprocmask_impl(int how, const sigset_t* set, sigset_t* old) {
+int gh::shim::sigprocmask_impl(int how, const sigset_t* set, sigset_t* old) {
   ensure_real();
   if (set) note_mask_before(how, set);
   int r = real::sigprocmask(how, set, old);
@@ -888,84 +884,8 @@ GH_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
   return sigaction_impl(sig, act, oact);
 }
 
-static sighandler_t signal_impl(int sig, sighandler_t handler) {
-  ensure_real();
-  if (!threads_green()) return real::signal(sig, handler);
-  // glibc's signal() has BSD semantics: SA_RESTART, the signal not blocked
-  // beyond itself.
-  struct sigaction sa {};
-  sa.sa_handler = handler;
-  sigemptyset(&sa.sa_mask);
-  sigaddset(&sa.sa_mask, sig);
-  sa.sa_flags = SA_RESTART;
-  struct sigaction old {};
-  if (sigaction_impl(sig, &sa, &old) != 0) return SIG_ERR;
-  return old.sa_handler;
-}
-
-GH_EXPORT sighandler_t signal(int sig, sighandler_t handler) { return signal_impl(sig, handler); }
-
-// The other names under which programs install handlers; each lands in
-// sigaction_impl, as in glibc, so the handler goes behind the trampoline
-// too. __sigaction is what Erlang's runtime calls (dlsym(RTLD_NEXT) from its
-// own sigaction, which adds SA_ONSTACK); __sysv_signal is what signal()
-// becomes in a program built with -std=c99 or c11 and no _DEFAULT_SOURCE.
-
 GH_EXPORT int __sigaction(int sig, const struct sigaction* act, struct sigaction* oact) {
   return sigaction_impl(sig, act, oact);
-}
-
-GH_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) {
-  return signal_impl(sig, handler);
-}
-
-// System V semantics: the disposition resets to SIG_DFL when the handler
-// runs, and the signal is not blocked meanwhile.
-static sighandler_t sysv_signal_impl(int sig, sighandler_t handler) {
-  if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
-    errno = EINVAL;
-    return SIG_ERR;
-  }
-  struct sigaction sa {};
-  sa.sa_handler = handler;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-  struct sigaction old {};
-  if (sigaction_impl(sig, &sa, &old) != 0) return SIG_ERR;
-  return old.sa_handler;
-}
-
-GH_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
-  return sysv_signal_impl(sig, handler);
-}
-
-GH_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
-  return sysv_signal_impl(sig, handler);
-}
-
-// System V sigset: SIG_HOLD blocks the signal; any other disposition is
-// installed and the signal unblocked. Returns SIG_HOLD if it was blocked,
-// else the previous disposition (the contract of glibc's sigset).
-GH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
-  sigset_t one, old;
-  if (sigemptyset(&one) != 0 || sigaddset(&one, sig) != 0) {
-    errno = EINVAL;
-    return SIG_ERR;
-  }
-  if (disp == SIG_HOLD) {
-    if (sigprocmask_impl(SIG_BLOCK, &one, &old) != 0) return SIG_ERR;
-    if (sigismember(&old, sig)) return SIG_HOLD;
-    struct sigaction cur {};
-    if (sigaction_impl(sig, nullptr, &cur) != 0) return SIG_ERR;
-    return cur.sa_handler;
-  }
-  struct sigaction sa {
-  }, prev{};
-  sa.sa_handler = disp;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction_impl(sig, &sa, &prev) != 0) return SIG_ERR;
-  if (sigprocmask_impl(SIG_UNBLOCK, &one, &old) != 0) return SIG_ERR;
-  return sigismember(&old, sig) ? SIG_HOLD : prev.sa_handler;
 }
 
 // ---- sigwait, sigwaitinfo, sigtimedwait ----
@@ -1124,7 +1044,7 @@ GH_EXPORT int pause(void) {
   return cp.done(wait_for_handler(nullptr));
 }
 
-GH_EXPORT int sigsuspend(const sigset_t* mask) {
+int gh::shim::sigsuspend_impl(const sigset_t* mask) {
   CancelPoint cp;
   if (!may_park()) {
     CallMask m(mask);
@@ -1141,6 +1061,8 @@ GH_EXPORT int sigsuspend(const sigset_t* mask) {
   errno = EINTR;
   return cp.done(r);
 }
+
+GH_EXPORT int sigsuspend(const sigset_t* mask) { return sigsuspend_impl(mask); }
 
 // ---- The offload pool's interrupt signal ----
 // The runtime takes the highest real-time signal for itself, as glibc takes

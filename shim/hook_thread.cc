@@ -795,6 +795,17 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
       void* tp = r ? (r->tp ? r->tp : (r->home ? r->home->os_tp() : nullptr)) : nullptr;
       if (tp && reinterpret_cast<pthread_t>(tp) == t) {
         if (signal_parked_thread(r, sig, true)) return 0;
+        // Blocked by it (the caller itself, say): pending for it alone, as
+        // for the others below. Through the kernel it would wait on the
+        // carrier's OS thread, and a second one sent meanwhile to its record
+        // would make two deliveries of what natively merges into one.
+        uint64_t bit = uint64_t{1} << (sig - 1);
+        if (sig <= 64 && (r->sigmask & bit)) {
+          if (ShimThread* rec = root_record(r)) {
+            rec->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+            return 0;
+          }
+        }
         // It runs, or its handler does: to the carrier it runs on, for it.
         bool sent = false;
         if (gh::GreenThread* d = send_directed(r->current_carrier(), r, sig, nullptr, &sent))
@@ -839,13 +850,16 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
 
 // raise(sig) is pthread_kill(pthread_self(), sig) (glibc's goes to the OS
 // thread, the carrier, past the hook above).
-GH_EXPORT int raise(int sig) {
+static int raise_impl(int sig) {
   if (!threads_green()) return real::raise(sig);
   int r = pthread_kill(pthread_self(), sig);
   if (r == 0) return 0;
   errno = r;
   return -1;
 }
+
+GH_EXPORT int raise(int sig) { return raise_impl(sig); }
+GH_EXPORT int gsignal(int sig) { return raise_impl(sig); }  // glibc's other name for raise
 
 GH_EXPORT int pthread_setschedparam(pthread_t t, int policy, const sched_param* p) {
   ensure_real();

@@ -13,6 +13,12 @@
  *    its stacks.
  * 3. __sysv_signal, sysv_signal, bsd_signal and sigset: return values, the
  *    System V reset to SIG_DFL, SIG_HOLD.
+ * 4. The System V and BSD mask names: a sighold lasts across a park and is
+ *    inherited by a new thread; sigrelse, gsignal, ssignal, sigignore;
+ *    sigblock, sigsetmask, siggetmask; sigpause (X/Open and BSD) waits for
+ *    a pending signal with the caller's mask changed for the wait only,
+ *    parking as sigsuspend does; siginterrupt makes a blocked read end in
+ *    EINTR.
  */
 #include "common.h"
 
@@ -210,6 +216,145 @@ static void names(void) {
   printf("__sysv_signal(0): %s errno=%s\n", r == SIG_ERR ? "SIG_ERR" : "other", errname(errno));
 }
 
+/* ---- 4: the System V and BSD mask names ---- */
+
+extern int __sigpause(int sig_or_mask, int is_sig);
+extern int bsd_sigpause(int mask) __asm__("sigpause");
+
+static int blocked_now(int sig) {
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, NULL, &now);
+  return sigismember(&now, sig);
+}
+
+static void* report_inherited(void* p) {
+  *(int*)p = blocked_now(SIGUSR1);
+  return NULL;
+}
+
+struct sender {
+  pthread_t target;
+  int go[2];   /* main writes a byte: send one signal */
+  int sent[2]; /* the sender answers after sending it */
+  atomic_int stop;
+  atomic_int repeat; /* send until stop is set, 1 ms apart */
+};
+static struct sender g_s;
+
+static void* sender_main(void* unused) {
+  (void)unused;
+  char c;
+  while (read(g_s.go[0], &c, 1) == 1 && c != 'q') {
+    if (c == 's') {
+      pthread_kill(g_s.target, SIGUSR1);
+    } else { /* 'r': repeat until main's read ends, at most 5 s */
+      for (int i = 0; i < 5000 && !atomic_load(&g_s.stop); i++) {
+        pthread_kill(g_s.target, SIGUSR1);
+        usleep(1000);
+      }
+    }
+    if (write(g_s.sent[1], &c, 1) != 1) g_failures++;
+  }
+  return NULL;
+}
+
+/* Has the sender send one SIGUSR1 to main and waits until it has. */
+static void send_one(void) {
+  char c = 's';
+  if (write(g_s.go[1], &c, 1) != 1 || read(g_s.sent[0], &c, 1) != 1) g_failures++;
+}
+
+static void mask_names(void) {
+  if (pipe(g_s.go) != 0 || pipe(g_s.sent) != 0) exit(2);
+  g_s.target = pthread_self();
+  pthread_t sender;
+  pthread_create(&sender, NULL, sender_main, NULL);
+  atomic_store(&g_hits, 0);
+  signal(SIGUSR1, SIG_DFL);
+  printf("ssignal returns the old: %s\n",
+         ssignal(SIGUSR1, count_hit) == SIG_DFL ? "SIG_DFL" : "other");
+  gsignal(SIGUSR1);
+  printf("gsignal: hits=%d\n", atomic_load(&g_hits));
+
+  int r = sighold(SIGUSR1);
+  printf("sighold: %d, blocked %d\n", r, blocked_now(SIGUSR1));
+  usleep(1000); /* a park: the hold is the thread's, not its OS thread's */
+  gsignal(SIGUSR1);
+  send_one();
+  printf("held across a park: blocked %d, hits=%d\n", blocked_now(SIGUSR1), atomic_load(&g_hits));
+  int inherited = -1;
+  pthread_t child;
+  pthread_create(&child, NULL, report_inherited, &inherited);
+  pthread_join(child, NULL);
+  printf("a new thread inherits the hold: %d\n", inherited);
+  r = sigrelse(SIGUSR1); /* the pending one runs */
+  printf("sigrelse: %d, blocked %d, hits=%d\n", r, blocked_now(SIGUSR1), atomic_load(&g_hits));
+  errno = 0;
+  r = sighold(0);
+  printf("sighold(0): %d errno=%s\n", r, errname(errno));
+
+  /* X/Open sigpause: SIGUSR1 taken out of the mask for the wait. */
+  sighold(SIGUSR1);
+  send_one(); /* pending: the wait ends at once */
+  errno = 0;
+  r = sigpause(SIGUSR1);
+  printf("sigpause(SIGUSR1): %d errno=%s hits=%d, blocked after %d\n", r, errname(errno),
+         atomic_load(&g_hits), blocked_now(SIGUSR1));
+  send_one();
+  errno = 0;
+  r = __sigpause(SIGUSR1, 1);
+  printf("__sigpause(SIGUSR1, 1): %d errno=%s hits=%d\n", r, errname(errno), atomic_load(&g_hits));
+  /* BSD sigpause: the int mask is the whole mask for the wait. */
+  send_one();
+  errno = 0;
+  r = bsd_sigpause(0);
+  printf("BSD sigpause(0): %d errno=%s hits=%d, blocked after %d\n", r, errname(errno),
+         atomic_load(&g_hits), blocked_now(SIGUSR1));
+  sigrelse(SIGUSR1);
+
+  /* BSD masks: signals 1..32 as bits. */
+  const int usr2 = 1 << (SIGUSR2 - 1), both = 1 << (SIGUSR1 - 1) | usr2;
+  int old = sigblock(usr2);
+  printf("sigblock: old has USR2 %d; blocked %d\n", (old & both) != 0, blocked_now(SIGUSR2));
+  printf("siggetmask: %#x\n", siggetmask() & both);
+  r = sigsetmask(old);
+  printf("sigsetmask back: returned %#x, blocked %d\n", r & both, blocked_now(SIGUSR2));
+
+  /* sigignore, then siginterrupt: a read the handler would restart ends. */
+  r = sigignore(SIGUSR2);
+  printf("sigignore(SIGUSR2): %d, disposition %s\n", r, disposition(SIGUSR2));
+  errno = 0;
+  r = sigignore(SIGKILL);
+  printf("sigignore(SIGKILL): %d errno=%s\n", r, errname(errno));
+  printf("siginterrupt(SIGUSR1, 1): %d\n", siginterrupt(SIGUSR1, 1));
+  struct sigaction cur;
+  sigaction(SIGUSR1, NULL, &cur);
+  printf("SA_RESTART after siginterrupt: %d, handler %s\n", (cur.sa_flags & SA_RESTART) != 0,
+         disposition(SIGUSR1));
+  int empty[2];
+  if (pipe(empty) != 0) exit(2);
+  char c = 'r';
+  atomic_store(&g_s.stop, 0);
+  if (write(g_s.go[1], &c, 1) != 1) g_failures++;
+  errno = 0;
+  ssize_t n = read(empty[0], &c, 1); /* nothing is ever written */
+  int e = errno;
+  atomic_store(&g_s.stop, 1);
+  if (read(g_s.sent[0], &c, 1) != 1) g_failures++;
+  printf("a blocked read under siginterrupt: %zd errno=%s\n", n, errname(e));
+  printf("siginterrupt(SIGUSR1, 0): %d\n", siginterrupt(SIGUSR1, 0));
+  sigaction(SIGUSR1, NULL, &cur);
+  printf("SA_RESTART after: %d\n", (cur.sa_flags & SA_RESTART) != 0);
+
+  c = 'q';
+  if (write(g_s.go[1], &c, 1) != 1) g_failures++;
+  pthread_join(sender, NULL);
+  signal(SIGUSR1, SIG_DFL);
+  signal(SIGUSR2, SIG_DFL);
+  close(empty[0]);
+  close(empty[1]);
+}
+
 /* Keeps a second thread alive for part 3, so that the shim's paths are the
    ones for threads sharing a carrier. */
 static void* idle_companion(void* p) {
@@ -239,6 +384,7 @@ int main(void) {
   pthread_t c;
   pthread_create(&c, NULL, idle_companion, &quit[0]);
   names();
+  mask_names();
   if (write(quit[1], "q", 1) != 1) g_failures++;
   pthread_join(c, NULL);
   return test_end();
