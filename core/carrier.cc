@@ -1014,10 +1014,8 @@ void Carrier::switch_to(GreenThread* next) {
   if (next->tp && next->tp != os_tp_) {
     // A root's block is the C library's own thread's: it keeps it current.
     uint64_t gen = g_tls_generation.load(std::memory_order_acquire);
-    if (__builtin_expect(next->tls_gen != gen, 0)) {
-      g_tp_ops->refresh(tp, next->tls_gen);
-      next->tls_gen = gen;
-    }
+    if (__builtin_expect(next->tls_gen != gen, 0))
+      next->tls_gen = g_tp_ops->refresh(tp, next->tls_gen);
   }
   if (tp != applied_tp_) {
     arch::set_thread_pointer(tp);
@@ -1202,12 +1200,16 @@ constexpr uintptr_t kForeignFrameStack = 64 * 1024;
 constexpr uintptr_t kForeignMinOwnStack = 512 * 1024;
 }  // namespace
 
-GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out) {
+GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out,
+                                 uintptr_t alt_lo, uintptr_t alt_top) {
   auto sp = reinterpret_cast<uintptr_t>(g->sp);
   if (!sp || g->internal || g->frame_top) return nullptr;
   const Stack& s = g->is_root() ? g->os_stack : g->stack;
   uintptr_t lo = reinterpret_cast<uintptr_t>(s.lo);
-  if (!lo) {
+  if (alt_top) {
+    lo = alt_lo;
+    sp = alt_top;
+  } else if (!lo) {
     if (!g->is_root() || sp < kRootFrameStack + kFrameGap) return nullptr;
     lo = sp - kRootFrameStack;
   } else if (sp <= lo || sp > lo + s.size) {

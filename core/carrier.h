@@ -137,8 +137,11 @@ class Carrier : public ArenaObject {
   // (it does not run) until the frame's entry returns. `extra` bytes beside
   // it are the caller's (*extra_out, 64-byte aligned). The caller sets
   // entry/arg and then queues it with post_frame(). Returns nullptr when
-  // g's stack has no room for it (or g has no known stack).
-  static GreenThread* make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out);
+  // g's stack has no room for it (or g has no known stack). With alt_top,
+  // the frame goes on [alt_lo, alt_top) instead: the thread's alternate
+  // signal stack, where the handler asked for it.
+  static GreenThread* make_frame(GreenThread* g, uint64_t mask, size_t extra, void** extra_out,
+                                 uintptr_t alt_lo = 0, uintptr_t alt_top = 0);
   // Async-signal-safe, on this carrier's OS thread (a handler that
   // interrupted it): whether g is the context this carrier's switch has
   // just left, saved (`sp`, the interrupted stack pointer, is off g's

@@ -32,8 +32,9 @@ struct ThreadPointerOps {
   // Brings the block of a green thread that is not running up to date with
   // the modules loaded since generation `since` (their static TLS, which the
   // C library initialises only in its own threads). Called by the carrier
-  // before it switches to the thread.
-  void (*refresh)(void* tp, uint64_t since);
+  // before it switches to the thread. Returns the generation the block is
+  // now up to date with (the backend may have bumped it meanwhile).
+  uint64_t (*refresh)(void* tp, uint64_t since);
   // The most create() takes from the top of a stack (the block and its
   // alignment): a stack made for the runtime's own use adds it.
   size_t (*block_bytes)();
@@ -46,7 +47,8 @@ void set_thread_pointer_ops(const ThreadPointerOps* ops);
 bool exact_tls();
 
 // The TLS generation: bumped (by the backend) before each library load that
-// may bring static TLS; a green thread whose block is older is refreshed
+// may bring static TLS, and when it finds a module with static TLS that no
+// generation covers yet; a green thread whose block is older is refreshed
 // before it runs again.
 uint64_t tls_generation();
 void bump_tls_generation();

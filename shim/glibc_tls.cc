@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "shim/glibc_tls.h"
+
+#include "core/carrier.h"
 #include "core/sys.h"
 
 #include <gnu/libc-version.h>
@@ -78,14 +80,26 @@ struct StaticModule {
   const void* image;  // the TLS initialisation image
   size_t filesz;      // bytes of image
   size_t memsz;       // bytes of block (the rest is zero)
-  uint64_t gen;       // the generation it came with
-  uint64_t scan;      // the last scan that found it loaded
+  // The generation a refresh copies it for: one above the generation
+  // current when a scan first found it, bumped to then (the first scan's,
+  // of the modules loaded at start-up, which every block has: that one).
+  // Not the current one itself: a thread switched to while the module was
+  // being loaded (the generation already bumped by the load's dlopen, the
+  // module not yet listed with its offset) has its block up to date with
+  // that one, and would never get the image (glibc's list of the threads it
+  // initialises does not have it either). 1 in 40 runs of 8 threads loading
+  // one library at once saw its initial values as zeros in one thread.
+  uint64_t gen;
+  uint64_t loaded_in;  // the generation current then: its dlopen's (g_load_caller)
+  uint64_t scan;       // the last scan that found it loaded
 };
 constexpr size_t kMaxModules = 256;
 SpinLock g_mod_lock;
 StaticModule g_mods[kMaxModules] GH_GUARDED_BY(g_mod_lock);
 size_t g_nmods GH_GUARDED_BY(g_mod_lock) = 0;
 uint64_t g_scans GH_GUARDED_BY(g_mod_lock) = 0;
+uint64_t g_scanned_gen GH_GUARDED_BY(g_mod_lock) = 0;  // the generation at the last scan's end
+bool g_loaded GH_GUARDED_BY(g_mod_lock) = false;       // a dlopen has been made
 
 // The thread that made each load, by generation % kLoadInfos. When it is a
 // green thread, it returns from dlopen and may use (and write) the new
@@ -191,8 +205,10 @@ size_t link_map_field(const link_map* l, size_t off) {
 // One scan of the loaded modules (dl_iterate_phdr, which holds the loader's
 // list lock: a module it reports is not unmapped meanwhile).
 struct Scan {
-  uint64_t gen;  // what a module not known yet is filed under
-  uint64_t id;   // this scan's number
+  uint64_t now;       // the generation now
+  uint64_t file_gen;  // what a module not known yet is filed under
+  uint64_t id;        // this scan's number
+  bool found_new;
   // The block to bring up to date, or nullptr: it gets the image of each
   // module of a generation in (since, until) not loaded by itself.
   void* tp;
@@ -218,17 +234,19 @@ int scan_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
                  reinterpret_cast<const void*>(info->dlpi_addr + tls->p_vaddr),
                  tls->p_filesz,
                  tls->p_memsz,
-                 scan->gen,
+                 scan->file_gen,
+                 scan->now,
                  scan->id};
   StaticModule* k = nullptr;
   for (size_t i = 0; i < g_nmods && !k; i++)
     if (g_mods[i].modid == m.modid) k = &g_mods[i];
-  if (k && (k->offset != m.offset || k->image != m.image)) *k = m;  // the id was reused
-  if (!k && g_nmods < kMaxModules) k = &g_mods[g_nmods++], *k = m;
+  if (k && (k->offset != m.offset || k->image != m.image))
+    *k = m, scan->found_new = true;  // the id was reused
+  if (!k && g_nmods < kMaxModules) k = &g_mods[g_nmods++], *k = m, scan->found_new = true;
   if (!k) return 0;
   k->scan = scan->id;
   if (scan->tp && k->gen > scan->since && k->gen < scan->until &&
-      scan->tp != g_load_caller[k->gen % kLoadInfos]) {
+      scan->tp != g_load_caller[k->loaded_in % kLoadInfos]) {
     char* dest = static_cast<char*>(scan->tp) - k->offset;
     memcpy(dest, k->image, k->filesz);
     memset(dest + k->filesz, 0, k->memsz - k->filesz);
@@ -236,11 +254,14 @@ int scan_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
   return 0;
 }
 
-// Files the modules with static TLS not yet known under generation gen,
-// forgets those no longer loaded, and brings tp's block up to date (see
-// Scan) if tp is not nullptr.
-void scan_modules(uint64_t gen, void* tp, uint64_t since, uint64_t until) GH_REQUIRES(g_mod_lock) {
-  Scan scan{gen, ++g_scans, tp, since, until};
+// Files the modules with static TLS not yet known under the next
+// generation, and bumps it to that; forgets those no longer loaded; and
+// brings tp's block up to date (see Scan) if tp is not nullptr. Returns the
+// generation now.
+uint64_t scan_modules(void* tp, uint64_t since, uint64_t until) GH_REQUIRES(g_mod_lock) {
+  bool first = g_scans == 0;  // start-up's modules: under the generation now
+  uint64_t now = tls_generation();
+  Scan scan{now, first ? now : now + 1, ++g_scans, false, tp, since, until};
   dl_iterate_phdr(&scan_one, &scan);
   for (size_t i = 0; i < g_nmods;) {
     if (g_mods[i].scan != scan.id) {
@@ -249,6 +270,9 @@ void scan_modules(uint64_t gen, void* tp, uint64_t since, uint64_t until) GH_REQ
       i++;
     }
   }
+  if (scan.found_new && !first) bump_tls_generation();
+  g_scanned_gen = tls_generation();
+  return g_scanned_gen;
 }
 
 int g_anchor;  // an address in this library: lookups start after it
@@ -315,6 +339,16 @@ void* create(void* creator_tp, void* lo, void** hi, uint64_t id) {
   // The static TLS of every module is copied in by the loader; the rest
   // (surplus for modules loaded later) starts zeroed.
   memset(reinterpret_cast<void*>(tls_lo), 0, tp - tls_lo);
+  {
+    // A module a dlopen has loaded but no scan has found yet is in the new
+    // block (the loader copies it in below) but would be filed later, above
+    // the generation the thread starts with, and copied in again after the
+    // thread has run. Found now, it is filed before: the copy comes at the
+    // thread's first switch-in, before it runs.
+    SpinGuard guard(g_mod_lock);
+    if (g_nlisted > 0 || tls_generation() != g_scanned_gen || (g_loaded && !g.stack_user))
+      scan_modules(nullptr, 0, 0);
+  }
   init_tcb(reinterpret_cast<char*>(tp), static_cast<const char*>(creator_tp), id);
   if (!g.allocate_tls(reinterpret_cast<void*>(tp))) return nullptr;  // DTV: calloc failed
   *hi = reinterpret_cast<void*>(new_hi);
@@ -330,17 +364,17 @@ void destroy(void* tp) {
   g.deallocate_tls(tp, false);
 }
 
-void refresh(void* tp, uint64_t since) {
+uint64_t refresh(void* tp, uint64_t since) {
   SpinGuard guard(g_mod_lock);
   uint64_t until = ~uint64_t{0};  // the loader initialised from this one on
   if (linked(tp)) {
     if (uint64_t listed = unlist(tp)) {
       until = listed;
     } else if (on_glibc_list(tp)) {
-      return;  // main's block: glibc keeps it up to date itself
+      return tls_generation();  // main's block: glibc keeps it up to date itself
     }
   }
-  scan_modules(tls_generation(), tp, since, until);
+  return scan_modules(tp, since, until);
 }
 
 size_t block_bytes() { return g.static_size + g.static_align + 64; }
@@ -434,14 +468,36 @@ void glibc_tls_before_load() {
   // a module another thread's load initialises from now on is initialised
   // in its block too, and one initialised before is in the scan. Once: a
   // load from a constructor of this one finds it there.
-  bool list = g.stack_user && !linked(tp);
+  bool was_linked = linked(tp);
+  bool list = g.stack_user && !was_linked;
   if (list && g_nlisted == kMaxListed) {
     list = false;
     log_debug("static TLS: %zu dlopen callers wait for their next switch; this one is not listed",
               kMaxListed);
   }
   if (list) list_insert(tp);
-  scan_modules(tls_generation(), nullptr, 0, 0);
+  g_loaded = true;
+  // The caller's own block gets now what its switch-in would give it: the
+  // modules another thread loaded since then, which glibc initialised only
+  // in the threads listed at the time. The caller goes from this dlopen
+  // straight back into the program, and a library another thread loaded a
+  // moment ago finds this dlopen with nothing left to load (it failed
+  // about once in 40 runs of 8 threads loading one library at once).
+  // Modules of loads it was listed for (from `until` on) glibc initialised
+  // for it; main's block (on glibc's own list) glibc keeps current.
+  Carrier* c = Carrier::current();
+  GreenThread* self = c ? c->running() : nullptr;
+  uint64_t until = ~uint64_t{0};
+  bool own_block = self && self->tp == tp;
+  if (own_block && was_linked) {
+    own_block = false;
+    for (size_t i = 0; i < g_nlisted; i++)
+      if (g_listed[i].tp == tp) own_block = true, until = g_listed[i].gen;
+  }
+  if (own_block)
+    self->tls_gen = scan_modules(tp, self->tls_gen, until);
+  else
+    scan_modules(nullptr, 0, 0);
   g_load_caller[(tls_generation() + 1) % kLoadInfos] = tp;
   bump_tls_generation();
   if (list) g_listed[g_nlisted++] = Listed{tp, tls_generation()};

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/spinlock.h"
 #include "core/sys.h"
+#include "shim/alt_stack.h"
 #include "shim/cancel.h"
 #include "shim/control.h"
 #include "shim/report.h"
@@ -30,6 +31,9 @@
 #include "shim/user_mem.h"
 
 using namespace gh::shim;
+
+extern "C" void gh_call_on_stack(void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* info,
+                                 void* uc, void* top);  // call_on_stack_x86_64_sysv_elf_gas.S
 
 namespace {
 // Program signal handlers running on this OS thread (each also counts in
@@ -158,7 +162,8 @@ struct Delivery {
   int flags;
   bool has_info;
   siginfo_t info;
-  ucontext_t uc;  // the interrupted thread's: its mask, the one restored after
+  ucontext_t uc;      // the interrupted thread's: its mask, the one restored after
+  uintptr_t alt_top;  // the frame is on the thread's alternate stack, from here down
 };
 
 // One-shot (SA_RESETHAND): reset when it runs (the kernel's trampoline
@@ -193,6 +198,9 @@ void* run_in_frame(void* arg) {
   t_bypass = 0;
   uint64_t back = 0;
   bool restart = true;
+  ShimThread* self = record_of(gh::Carrier::current()->running());
+  stack_t* alt = self ? alt_stack_record(self) : nullptr;
+  stack_t alt_saved = alt ? alt_handler_enter(alt, d->alt_top) : stack_t{};
   for (;;) {
     if (d->flags & SA_SIGINFO)
       reinterpret_cast<void (*)(int, siginfo_t*, void*)>(d->fn)(
@@ -234,6 +242,10 @@ void* run_in_frame(void* arg) {
     std::memcpy(&d->uc.uc_sigmask, &back, sizeof back);
   }
   t_bypass = saved_bypass;
+  if (alt)
+    alt_handler_leave(
+        alt, alt_saved,
+        d->alt_top ? d->alt_top : reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
   gh::Carrier* c = gh::Carrier::current();
   gh::GreenThread* x = c->running()->frame_of;
   if (!x) {
@@ -291,10 +303,21 @@ bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo
                   ((flags & SA_NODEFER) ? 0 : bit);
   mask &= ~gh::glibc::kInternalSignals;
   void* rec = nullptr;
-  gh::GreenThread* f = gh::Carrier::make_frame(x, mask, sizeof(Delivery), &rec);
+  // On the thread's alternate stack if the handler asked for it and there
+  // is room there (else on its stack, as below), as the kernel would.
+  stack_t* alt = alt_stack_record(record_of(x));
+  uintptr_t top = alt ? alt_handler_top(*alt, flags, reinterpret_cast<uintptr_t>(x->sp)) : 0;
+  gh::GreenThread* f = top ? gh::Carrier::make_frame(x, mask, sizeof(Delivery), &rec,
+                                                     reinterpret_cast<uintptr_t>(alt->ss_sp), top)
+                           : nullptr;
+  if (!f) {
+    top = 0;
+    f = gh::Carrier::make_frame(x, mask, sizeof(Delivery), &rec);
+  }
   if (!f) return false;
   auto* d = static_cast<Delivery*>(rec);
   std::memset(d, 0, sizeof *d);
+  d->alt_top = top;
   d->fn = fn;
   d->sig = sig;
   d->flags = flags;
@@ -450,6 +473,36 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
   return p;
 }
 
+// The program's handler fn for sig, run as `as`: on as's own alternate
+// signal stack (shim/alt_stack.h) when the handler asked for one
+// (SA_ONSTACK) and as has one, as the kernel would run it there; the kernel
+// ran the trampoline on the carrier's (the runtime's). `parked_sp`: where
+// `as` stopped when it is not the thread interrupted here (uc's).
+void call_handler(void* fn, int flags, int sig, siginfo_t* info, void* uc, ShimThread* as,
+                  void* parked_sp) {
+  stack_t* rec = as && uc && gh::Carrier::current() ? alt_stack_record(as) : nullptr;
+  if (!rec) {
+    if (flags & SA_SIGINFO)
+      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
+    else
+      reinterpret_cast<void (*)(int)>(fn)(sig);
+    return;
+  }
+  auto sp = parked_sp
+                ? reinterpret_cast<uintptr_t>(parked_sp)
+                : static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSP]);
+  uintptr_t top = alt_handler_top(*rec, flags, sp);
+  stack_t saved = alt_handler_enter(rec, top);
+  if (top)
+    gh_call_on_stack(reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn), sig, info, uc,
+                     reinterpret_cast<void*>(top));
+  else if (flags & SA_SIGINFO)
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
+  else
+    reinterpret_cast<void (*)(int)>(fn)(sig);
+  alt_handler_leave(rec, saved, top ? top : sp);
+}
+
 void trampoline(int sig, siginfo_t* info, void* uc) {
   const UserHandler& h = g_handlers[sig];
   void* fn = h.fn.load(std::memory_order_acquire);
@@ -561,10 +614,8 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
         t_signal_self = saved;
       }
     } scope(as);
-    if (flags & SA_SIGINFO)
-      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
-    else
-      reinterpret_cast<void (*)(int)>(fn)(sig);
+    call_handler(fn, flags, sig, info, uc, as,
+                 target && target != carrier->signal_safe_running() ? target->sp : nullptr);
   }
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   // A synchronous signal interrupts no wait: its thread was running. Counted

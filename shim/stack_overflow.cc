@@ -45,10 +45,22 @@ constexpr long kMaxSteps = 1'000'000;    // frames walked (an 8 MiB recursion ha
 std::atomic<int> g_dfl_flags[3];  // SIGSEGV, SIGBUS: the flags of the program's SIG_DFL
 int slot(int sig) { return sig == SIGSEGV ? 1 : sig == SIGBUS ? 2 : 0; }
 
-// Gives the calling OS thread an alternate signal stack unless it has one.
-void ensure_alt_stack() {
+// What the program had set on the OS thread that initialised the runtime
+// (a library constructor run before ours): main's own, from then on.
+stack_t g_initial_program_alt{nullptr, 0, 0};
+
+// Gives the calling OS thread the runtime's alternate signal stack, in
+// place of one that code before the runtime set (kept as main's own: the
+// kernel's stack serves every green thread there, and the program may free
+// its own).
+// Once per OS thread: the runtime's own threads start without one.
+void ensure_alt_stack(bool keep_existing_as_main) {
   stack_t cur{};
-  if (gh::sys(SYS_sigaltstack, nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;
+  if (gh::sys(SYS_sigaltstack, nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+    if (!keep_existing_as_main) return;
+    g_initial_program_alt = cur;
+    g_initial_program_alt.ss_flags &= static_cast<int>(kSsAutoDisarm);
+  }
   long pg = static_cast<long>(page_size());
   void* p =
       reinterpret_cast<void*>(gh::sys(SYS_mmap, nullptr, kAltStackSize + pg, PROT_READ | PROT_WRITE,
@@ -177,7 +189,7 @@ int fault_flags(int sig) {
 }
 
 void overflow_init() {
-  ensure_alt_stack();
+  ensure_alt_stack(true);
   for (int sig : {SIGSEGV, SIGBUS}) {
     struct sigaction cur {};
     if (real::sigaction(sig, nullptr, &cur) != 0) continue;
@@ -190,7 +202,14 @@ void overflow_init() {
   }
 }
 
-void overflow_thread_start() { ensure_alt_stack(); }
+void overflow_thread_start() { ensure_alt_stack(false); }
+
+bool on_runtime_alt_stack() {
+  stack_t k{};
+  return gh::sys(SYS_sigaltstack, nullptr, &k) == 0 && (k.ss_flags & SS_ONSTACK);
+}
+
+stack_t* initial_program_alt_stack() { return &g_initial_program_alt; }
 
 void overflow_prepare_backtrace() {
   static std::atomic<bool> tried{false};

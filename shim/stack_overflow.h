@@ -23,12 +23,22 @@
 
 namespace gh::shim {
 
+// sigaltstack(2)'s SS_AUTODISARM (<linux/signal.h>; glibc's headers lack it).
+constexpr unsigned kSsAutoDisarm = 1u << 31;
+
 // At start-up, on the main thread: its alternate signal stack, and the
 // runtime's handler for SIGSEGV and SIGBUS while the program has none.
 void overflow_init();
 // On each OS thread the runtime starts (carriers, spares, monitor, offload):
 // its alternate signal stack.
 void overflow_thread_start();
+// Whether the caller runs on its OS thread's alternate stack, the
+// runtime's (a handler the kernel ran there).
+bool on_runtime_alt_stack();
+// main's alternate stack until main has a record (shim/alt_stack.h): what
+// the program had set on the OS thread that started the runtime before it
+// did (none: ss_size 0), then what main sets; the kernel's is the runtime's.
+stack_t* initial_program_alt_stack();
 // Before the first green thread runs: loads libunwind for the backtrace.
 void overflow_prepare_backtrace();
 // If the fault `info` is in the guard page of the green thread running on

@@ -48,6 +48,9 @@ ShimThread* root_record(GreenThread* g) {
     st->g = g;
     st->root = true;
     st->native = reinterpret_cast<pthread_t>(g->tp);
+    // main: the alternate stack it had before the runtime took the kernel's.
+    if (!g->internal && g->home && g->home->os_tid() == static_cast<long>(sys(SYS_getpid)))
+      st->alt_stack = *initial_program_alt_stack();
     g->user = st;
   }
   return st;

@@ -61,6 +61,10 @@ struct ShimThread : ArenaObject {
   // stays pending (glibc's new threads block every signal until then).
   std::atomic<bool> started{false};
   RootJoin root_join;  // [carrier] the root's: its joiner
+  // [own thread] its sigaltstack(2): ss_sp and ss_size as set (nullptr and
+  // 0 when disabled), ss_flags only SS_AUTODISARM. The kernel's is the
+  // runtime's, for every green thread of the carrier (shim/hook_altstack.cc).
+  stack_t alt_stack{nullptr, 0, 0};
 };
 
 // pthread_kill(sig) of green thread (or root) t when t does not run: its
