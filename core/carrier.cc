@@ -259,8 +259,7 @@ int Carrier::spawn(GreenEntry entry, void* arg, size_t stack_size, GreenThread**
   void* hi = s.hi();
   if (g_tp_ops) {
     // Its own TLS block and thread control block, at the top of its stack.
-    g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
-    g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi, g->id);
+    g->tp = g_tp_ops->create(applied_tp_, s.lo, &hi, g->id, &g->tls_gen);
     if (!g->tp) {
       if (!user_stack) stacks_.release(s);
       delete g;
@@ -863,8 +862,7 @@ GreenThread* Carrier::idle_context() {
   if (g_tp_ops) {
     // Its own thread pointer: the root, whose block is the OS thread's,
     // may be running on another carrier meanwhile.
-    g->tls_gen = g_tls_generation.load(std::memory_order_acquire);
-    g->tp = g_tp_ops->create(os_tp_, s.lo, &hi, g->id);
+    g->tp = g_tp_ops->create(os_tp_, s.lo, &hi, g->id, &g->tls_gen);
     if (!g->tp) {
       stacks_.release(s);
       delete g;
@@ -1207,6 +1205,7 @@ GreenThread* Carrier::make_frame(GreenThread* g, uint64_t mask, size_t extra, vo
   const Stack& s = g->is_root() ? g->os_stack : g->stack;
   uintptr_t lo = reinterpret_cast<uintptr_t>(s.lo);
   if (alt_top) {
+    if (alt_top <= alt_lo) return nullptr;
     lo = alt_lo;
     sp = alt_top;
   } else if (!lo) {

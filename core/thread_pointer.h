@@ -24,9 +24,10 @@ struct ThreadPointerOps {
   // pointer of the creating thread (its TCB is the model: stack guard,
   // pointer guard, ...). `id` is the new thread's GreenThread::id: the
   // TCB's thread id is made from it, so that no two threads share one (the
-  // C library's recursive locks know their owner by it). Returns nullptr
-  // when the stack is too small or memory is short.
-  void* (*create)(void* creator_tp, void* lo, void** hi, uint64_t id);
+  // C library's recursive locks know their owner by it). Sets *gen to the
+  // TLS generation the new block is up to date with. Returns nullptr when
+  // the stack is too small or memory is short.
+  void* (*create)(void* creator_tp, void* lo, void** hi, uint64_t id, uint64_t* gen);
   // Frees what create() made (not the stack). Runs on another thread.
   void (*destroy)(void* tp);
   // Brings the block of a green thread that is not running up to date with

@@ -12,22 +12,27 @@ namespace gh::shim {
 
 struct ShimThread;
 
-// The record sigaltstack works on for the calling thread (st: its record,
-// or nullptr for main before it has one), or nullptr when the call goes to
-// the kernel (not a program thread of the runtime).
-stack_t* alt_stack_record(ShimThread* st);
+// st's record (nullptr for nullptr). Async-signal-safe.
+stack_t* alt_stack_record_if_any(ShimThread* st);
 
-// Where a handler with sa_flags `flags` runs for a thread with alternate
-// stack `alt` that was interrupted (or parked) at `sp`: 0 if not on the
-// alternate stack (no SA_ONSTACK, none set); else the stack's top, or just
-// below sp (its red zone) when sp is on it already; 16-byte aligned.
-uintptr_t alt_handler_top(const stack_t& alt, int flags, uintptr_t sp);
+// Where a frame context for a handler with sa_flags `flags` goes, for a
+// thread with alternate stack `alt` that stopped at `sp`: 0 if not on the
+// alternate stack (no SA_ONSTACK, none set, SS_AUTODISARM, too little room
+// below sp when it is on it already); else the stack's top, or just below
+// sp (its red zone) when sp is on it; 16-byte aligned.
+uintptr_t alt_frame_top(const stack_t& alt, int flags, uintptr_t sp);
 
-// Around a handler: before it, SS_AUTODISARM disables the stack (returns
-// the stack to restore); after it, as the kernel's sigreturn, the stack is
-// set back to `saved` unless the one the handler left is enabled and holds
-// `sigreturn_sp` (the kernel's EPERM, which it ignores there).
-stack_t alt_handler_enter(stack_t* rec, uintptr_t top);
-void alt_handler_leave(stack_t* rec, const stack_t& saved, uintptr_t sigreturn_sp);
+// Around a handler, as the kernel around a delivery: before it, SS_AUTODISARM
+// disables the stack (returns the stack to set back); after it, as
+// sigreturn, the stack is set back to `saved` unless the handler ran on it
+// (`on_alt`) and left one enabled that holds where the kernel's frame was
+// (the kernel's EPERM, which sigreturn ignores).
+stack_t alt_handler_enter(stack_t* rec);
+void alt_handler_leave(stack_t* rec, const stack_t& saved, bool on_alt);
+
+// Whether the program's handler running on this thread asked for the
+// alternate stack, which its thread has (shim/hook_signal.cc): it runs on
+// the carrier's, which stands for it.
+bool handler_on_alt_stack();
 
 }  // namespace gh::shim

@@ -98,8 +98,7 @@ SpinLock g_mod_lock;
 StaticModule g_mods[kMaxModules] GH_GUARDED_BY(g_mod_lock);
 size_t g_nmods GH_GUARDED_BY(g_mod_lock) = 0;
 uint64_t g_scans GH_GUARDED_BY(g_mod_lock) = 0;
-uint64_t g_scanned_gen GH_GUARDED_BY(g_mod_lock) = 0;  // the generation at the last scan's end
-bool g_loaded GH_GUARDED_BY(g_mod_lock) = false;       // a dlopen has been made
+bool g_loaded GH_GUARDED_BY(g_mod_lock) = false;  // a dlopen has been made
 
 // The thread that made each load, by generation % kLoadInfos. When it is a
 // green thread, it returns from dlopen and may use (and write) the new
@@ -210,8 +209,10 @@ struct Scan {
   uint64_t id;        // this scan's number
   bool found_new;
   // The block to bring up to date, or nullptr: it gets the image of each
-  // module of a generation in (since, until) not loaded by itself.
+  // module of a generation in (since, until) not loaded by itself (a fresh
+  // block, which has not run: whoever loaded it).
   void* tp;
+  bool fresh;
   uint64_t since;
   uint64_t until;
 };
@@ -246,7 +247,7 @@ int scan_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
   if (!k) return 0;
   k->scan = scan->id;
   if (scan->tp && k->gen > scan->since && k->gen < scan->until &&
-      scan->tp != g_load_caller[k->loaded_in % kLoadInfos]) {
+      (scan->fresh || scan->tp != g_load_caller[k->loaded_in % kLoadInfos])) {
     char* dest = static_cast<char*>(scan->tp) - k->offset;
     memcpy(dest, k->image, k->filesz);
     memset(dest + k->filesz, 0, k->memsz - k->filesz);
@@ -258,10 +259,11 @@ int scan_one(dl_phdr_info* info, size_t, void* p) GH_NO_TSA {
 // generation, and bumps it to that; forgets those no longer loaded; and
 // brings tp's block up to date (see Scan) if tp is not nullptr. Returns the
 // generation now.
-uint64_t scan_modules(void* tp, uint64_t since, uint64_t until) GH_REQUIRES(g_mod_lock) {
+uint64_t scan_modules(void* tp, uint64_t since, uint64_t until, bool fresh = false)
+    GH_REQUIRES(g_mod_lock) {
   bool first = g_scans == 0;  // start-up's modules: under the generation now
   uint64_t now = tls_generation();
-  Scan scan{now, first ? now : now + 1, ++g_scans, false, tp, since, until};
+  Scan scan{now, first ? now : now + 1, ++g_scans, false, tp, fresh, since, until};
   dl_iterate_phdr(&scan_one, &scan);
   for (size_t i = 0; i < g_nmods;) {
     if (g_mods[i].scan != scan.id) {
@@ -270,9 +272,13 @@ uint64_t scan_modules(void* tp, uint64_t since, uint64_t until) GH_REQUIRES(g_mo
       i++;
     }
   }
-  if (scan.found_new && !first) bump_tls_generation();
-  g_scanned_gen = tls_generation();
-  return g_scanned_gen;
+  if (scan.found_new && !first) {
+    // No dlopen of this generation: its modules were loaded by none that
+    // a refresh must leave alone (the slot may name a load 64 back).
+    g_load_caller[(now + 1) % kLoadInfos] = nullptr;
+    bump_tls_generation();
+  }
+  return tls_generation();
 }
 
 int g_anchor;  // an address in this library: lookups start after it
@@ -330,7 +336,7 @@ void init_tcb(char* tp, const char* creator, uint64_t id) {
   if (g.rseq) *reinterpret_cast<int32_t*>(tp + g.rseq_off + glibc::kRseqCpuId) = -1;
 }
 
-void* create(void* creator_tp, void* lo, void** hi, uint64_t id) {
+void* create(void* creator_tp, void* lo, void** hi, uint64_t id, uint64_t* gen) {
   uintptr_t top = reinterpret_cast<uintptr_t>(*hi);
   uintptr_t tp = (top - g.tcb_size) & ~(g.static_align - 1);
   uintptr_t tls_lo = tp - (g.static_size - g.tcb_size);
@@ -339,18 +345,17 @@ void* create(void* creator_tp, void* lo, void** hi, uint64_t id) {
   // The static TLS of every module is copied in by the loader; the rest
   // (surplus for modules loaded later) starts zeroed.
   memset(reinterpret_cast<void*>(tls_lo), 0, tp - tls_lo);
-  {
-    // A module a dlopen has loaded but no scan has found yet is in the new
-    // block (the loader copies it in below) but would be filed later, above
-    // the generation the thread starts with, and copied in again after the
-    // thread has run. Found now, it is filed before: the copy comes at the
-    // thread's first switch-in, before it runs.
-    SpinGuard guard(g_mod_lock);
-    if (g_nlisted > 0 || tls_generation() != g_scanned_gen || (g_loaded && !g.stack_user))
-      scan_modules(nullptr, 0, 0);
-  }
   init_tcb(reinterpret_cast<char*>(tp), static_cast<const char*>(creator_tp), id);
   if (!g.allocate_tls(reinterpret_cast<void*>(tp))) return nullptr;  // DTV: calloc failed
+  // The loader copied in the modules it lists as loaded. A module a dlopen
+  // is loading may have its offset already and not yet be listed; one it has
+  // loaded may be filed only by a later scan, above the generation now.
+  // So once a library has been loaded, every module loaded since start-up
+  // is filed and copied in now, while the thread has not run, and the block
+  // is up to date with the generation that scan reached.
+  SpinGuard guard(g_mod_lock);
+  *gen = g_loaded ? scan_modules(reinterpret_cast<void*>(tp), 0, ~uint64_t{0}, true)
+                  : tls_generation();
   *hi = reinterpret_cast<void*>(new_hi);
   return reinterpret_cast<void*>(tp);
 }

@@ -32,13 +32,13 @@
 
 using namespace gh::shim;
 
-extern "C" void gh_call_on_stack(void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* info,
-                                 void* uc, void* top);  // call_on_stack_x86_64_sysv_elf_gas.S
-
 namespace {
 // Program signal handlers running on this OS thread (each also counts in
 // t_bypass: hooks pass through inside a handler).
 thread_local int t_handler_depth GH_TLS = 0;
+// The program's handler running now asked for the alternate stack, which
+// its thread has (call_handler): sigaltstack reports SS_ONSTACK.
+thread_local bool t_handler_on_alt GH_TLS = false;
 }  // namespace
 
 namespace {
@@ -188,6 +188,14 @@ ShimThread* record_of(gh::GreenThread* g) {
   return st && !st->root ? st : nullptr;
 }
 
+// The same, without making main's record (signal context: nothing is
+// allocated); nullptr while it has none.
+ShimThread* existing_record_of(gh::GreenThread* g) {
+  gh::GreenThread* t = g->thread();
+  if (t->internal) return nullptr;
+  return static_cast<ShimThread*>(__atomic_load_n(&t->user, __ATOMIC_ACQUIRE));
+}
+
 // In the frame context, on the thread's stack and thread pointer: the
 // handler, as a thread's code (hooks park this context, not the carrier),
 // then the thread's mask from the handler's ucontext, and the interruption
@@ -198,9 +206,8 @@ void* run_in_frame(void* arg) {
   t_bypass = 0;
   uint64_t back = 0;
   bool restart = true;
-  ShimThread* self = record_of(gh::Carrier::current()->running());
-  stack_t* alt = self ? alt_stack_record(self) : nullptr;
-  stack_t alt_saved = alt ? alt_handler_enter(alt, d->alt_top) : stack_t{};
+  stack_t* alt = alt_stack_record_if_any(existing_record_of(gh::Carrier::current()->running()));
+  stack_t alt_saved = alt ? alt_handler_enter(alt) : stack_t{};
   for (;;) {
     if (d->flags & SA_SIGINFO)
       reinterpret_cast<void (*)(int, siginfo_t*, void*)>(d->fn)(
@@ -242,10 +249,7 @@ void* run_in_frame(void* arg) {
     std::memcpy(&d->uc.uc_sigmask, &back, sizeof back);
   }
   t_bypass = saved_bypass;
-  if (alt)
-    alt_handler_leave(
-        alt, alt_saved,
-        d->alt_top ? d->alt_top : reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+  if (alt) alt_handler_leave(alt, alt_saved, d->alt_top != 0);
   gh::Carrier* c = gh::Carrier::current();
   gh::GreenThread* x = c->running()->frame_of;
   if (!x) {
@@ -305,8 +309,8 @@ bool deliver_in_frame(gh::Carrier* carrier, gh::GreenThread* x, int sig, siginfo
   void* rec = nullptr;
   // On the thread's alternate stack if the handler asked for it and there
   // is room there (else on its stack, as below), as the kernel would.
-  stack_t* alt = alt_stack_record(record_of(x));
-  uintptr_t top = alt ? alt_handler_top(*alt, flags, reinterpret_cast<uintptr_t>(x->sp)) : 0;
+  stack_t* alt = alt_stack_record_if_any(existing_record_of(x));
+  uintptr_t top = alt ? alt_frame_top(*alt, flags, reinterpret_cast<uintptr_t>(x->sp)) : 0;
   gh::GreenThread* f = top ? gh::Carrier::make_frame(x, mask, sizeof(Delivery), &rec,
                                                      reinterpret_cast<uintptr_t>(alt->ss_sp), top)
                            : nullptr;
@@ -473,34 +477,30 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
   return p;
 }
 
-// The program's handler fn for sig, run as `as`: on as's own alternate
-// signal stack (shim/alt_stack.h) when the handler asked for one
-// (SA_ONSTACK) and as has one, as the kernel would run it there; the kernel
-// ran the trampoline on the carrier's (the runtime's). `parked_sp`: where
-// `as` stopped when it is not the thread interrupted here (uc's).
-void call_handler(void* fn, int flags, int sig, siginfo_t* info, void* uc, ShimThread* as,
-                  void* parked_sp) {
-  stack_t* rec = as && uc && gh::Carrier::current() ? alt_stack_record(as) : nullptr;
-  if (!rec) {
-    if (flags & SA_SIGINFO)
-      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
-    else
-      reinterpret_cast<void (*)(int)>(fn)(sig);
-    return;
+// The program's handler fn for sig, run as `as`, where the kernel ran the
+// trampoline: on the carrier's alternate stack (the runtime's) for a
+// handler that asked for one (SA_ONSTACK), which stands for the thread's
+// own (shim/alt_stack.h): sigaltstack reports it SS_ONSTACK there when the
+// thread has one. What the kernel does to the thread's alternate stack
+// around a delivery (SS_AUTODISARM; sigreturn's restore) is done to its
+// record.
+void call_handler(void* fn, int flags, int sig, siginfo_t* info, void* uc, ShimThread* as) {
+  stack_t* rec =
+      as && as != &g_root_self && gh::Carrier::current() ? alt_stack_record_if_any(as) : nullptr;
+  stack_t saved{};
+  bool on_alt = false;
+  if (rec) {
+    on_alt = (flags & SA_ONSTACK) && rec->ss_size;
+    saved = alt_handler_enter(rec);
   }
-  auto sp = parked_sp
-                ? reinterpret_cast<uintptr_t>(parked_sp)
-                : static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSP]);
-  uintptr_t top = alt_handler_top(*rec, flags, sp);
-  stack_t saved = alt_handler_enter(rec, top);
-  if (top)
-    gh_call_on_stack(reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn), sig, info, uc,
-                     reinterpret_cast<void*>(top));
-  else if (flags & SA_SIGINFO)
+  bool was_on_alt = t_handler_on_alt;
+  t_handler_on_alt = on_alt && !(saved.ss_flags & static_cast<int>(kSsAutoDisarm));
+  if (flags & SA_SIGINFO)
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, uc);
   else
     reinterpret_cast<void (*)(int)>(fn)(sig);
-  alt_handler_leave(rec, saved, top ? top : sp);
+  t_handler_on_alt = was_on_alt;
+  if (rec) alt_handler_leave(rec, saved, on_alt);
 }
 
 void trampoline(int sig, siginfo_t* info, void* uc) {
@@ -614,8 +614,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
         t_signal_self = saved;
       }
     } scope(as);
-    call_handler(fn, flags, sig, info, uc, as,
-                 target && target != carrier->signal_safe_running() ? target->sp : nullptr);
+    call_handler(fn, flags, sig, info, uc, as);
   }
   if (run_tp != own_tp) gh::arch::set_thread_pointer(own_tp);
   // A synchronous signal interrupts no wait: its thread was running. Counted
@@ -627,6 +626,8 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
 }  // namespace
 
 namespace gh::shim {
+bool handler_on_alt_stack() { return t_handler_on_alt; }
+
 bool program_has_async_handlers() {
   for (int sig = 1; sig < NSIG; sig++) {
     if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||

@@ -10,7 +10,9 @@
 // the carrier.
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "shim/signal_calls.h"
@@ -67,16 +69,26 @@ int sigpause_impl(int sig_or_mask, int is_sig) {
 
 }  // namespace
 
+// The signals siginterrupt made interrupting (glibc's _sigintr): signal()
+// installs their handlers without SA_RESTART. Bit sig-1.
+std::atomic<uint64_t> g_interrupting{0};
+
 static sighandler_t signal_impl(int sig, sighandler_t handler) {
   ensure_real();
   if (!threads_green()) return real::signal(sig, handler);
-  // glibc's signal() has BSD semantics: SA_RESTART, the signal not blocked
-  // beyond itself.
+  sigset_t probe;
+  if (handler == SIG_ERR || sigemptyset(&probe) != 0 || sigaddset(&probe, sig) != 0) {
+    errno = EINVAL;  // out of range, or one of glibc's internal signals
+    return SIG_ERR;
+  }
+  // glibc's signal() has BSD semantics: SA_RESTART unless siginterrupt said
+  // otherwise, the signal not blocked beyond itself.
   struct sigaction sa {};
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sigaddset(&sa.sa_mask, sig);
-  sa.sa_flags = SA_RESTART;
+  bool interrupting = g_interrupting.load(std::memory_order_relaxed) & (uint64_t{1} << (sig - 1));
+  sa.sa_flags = interrupting ? 0 : SA_RESTART;
   struct sigaction old {};
   if (sigaction_impl(sig, &sa, &old) != 0) return SIG_ERR;
   return old.sa_handler;
@@ -172,9 +184,13 @@ GH_EXPORT int siggetmask(void) { return bsd_mask_call(SIG_BLOCK, 0); }
 GH_EXPORT int siginterrupt(int sig, int interrupt) {
   struct sigaction sa;
   if (sigaction_impl(sig, nullptr, &sa) < 0) return -1;
-  if (interrupt)
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  if (interrupt) {
+    g_interrupting.fetch_or(bit, std::memory_order_relaxed);
     sa.sa_flags &= ~SA_RESTART;
-  else
+  } else {
+    g_interrupting.fetch_and(~bit, std::memory_order_relaxed);
     sa.sa_flags |= SA_RESTART;
+  }
   return sigaction_impl(sig, &sa, nullptr) < 0 ? -1 : 0;
 }

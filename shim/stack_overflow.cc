@@ -204,11 +204,6 @@ void overflow_init() {
 
 void overflow_thread_start() { ensure_alt_stack(false); }
 
-bool on_runtime_alt_stack() {
-  stack_t k{};
-  return gh::sys(SYS_sigaltstack, nullptr, &k) == 0 && (k.ss_flags & SS_ONSTACK);
-}
-
 stack_t* initial_program_alt_stack() { return &g_initial_program_alt; }
 
 void overflow_prepare_backtrace() {

@@ -32,9 +32,6 @@ void overflow_init();
 // On each OS thread the runtime starts (carriers, spares, monitor, offload):
 // its alternate signal stack.
 void overflow_thread_start();
-// Whether the caller runs on its OS thread's alternate stack, the
-// runtime's (a handler the kernel ran there).
-bool on_runtime_alt_stack();
 // main's alternate stack until main has a record (shim/alt_stack.h): what
 // the program had set on the OS thread that started the runtime before it
 // did (none: ss_size 0), then what main sets; the kernel's is the runtime's.

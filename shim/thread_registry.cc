@@ -40,7 +40,7 @@ bool threads_green() {
 }
 
 ShimThread* root_record(GreenThread* g) {
-  auto* st = static_cast<ShimThread*>(g->user);
+  auto* st = static_cast<ShimThread*>(__atomic_load_n(&g->user, __ATOMIC_ACQUIRE));
   if (!st) {
     // The code the OS thread was running when it became a carrier.
     st = new (std::nothrow) ShimThread;
@@ -51,7 +51,14 @@ ShimThread* root_record(GreenThread* g) {
     // main: the alternate stack it had before the runtime took the kernel's.
     if (!g->internal && g->home && g->home->os_tid() == static_cast<long>(sys(SYS_getpid)))
       st->alt_stack = *initial_program_alt_stack();
-    g->user = st;
+    // Another thread (a pthread_kill to main) may be making it too: the
+    // first one published is the record.
+    void* none = nullptr;
+    if (!__atomic_compare_exchange_n(&g->user, &none, st, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+      delete st;
+      st = static_cast<ShimThread*>(none);
+    }
   }
   return st;
 }

@@ -42,7 +42,8 @@ static void* last(void* p) {
   if (read(g_chain[N][0], &c, 1) != 1) printf("last: read failed\n");
   void* v = NULL;
   int rc = pthread_join(g_main, &v);
-  printf("last thread: joined main: %s, its pthread_exit value %ld\n", errname(rc), (long)(intptr_t)v);
+  printf("last thread: joined main: %s, its pthread_exit value %ld\n", errname(rc),
+         (long)(intptr_t)v);
   printf("last thread: all %d workers done, exiting with pthread_exit\n", N);
   pthread_exit(NULL);
 }

@@ -33,7 +33,7 @@ static void* faulter(void* arg) {
     } else {
       caught++;
     }
-    if (i % 10 == 0) usleep(100);  /* park: may resume on another carrier */
+    if (i % 10 == 0) usleep(100); /* park: may resume on another carrier */
   }
   return (void*)(intptr_t)caught;
 }

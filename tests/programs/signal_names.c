@@ -18,7 +18,8 @@
  *    sigblock, sigsetmask, siggetmask; sigpause (X/Open and BSD) waits for
  *    a pending signal with the caller's mask changed for the wait only,
  *    parking as sigsuspend does; siginterrupt makes a blocked read end in
- *    EINTR.
+ *    EINTR, and signal() then installs without SA_RESTART; signal(SIG_ERR)
+ *    fails with EINVAL.
  */
 #include "common.h"
 
@@ -342,9 +343,19 @@ static void mask_names(void) {
   atomic_store(&g_s.stop, 1);
   if (read(g_s.sent[0], &c, 1) != 1) g_failures++;
   printf("a blocked read under siginterrupt: %zd errno=%s\n", n, errname(e));
+  signal(SIGUSR1, count_hit); /* signal() keeps to what siginterrupt said */
+  sigaction(SIGUSR1, NULL, &cur);
+  printf("signal() after siginterrupt: SA_RESTART %d\n", (cur.sa_flags & SA_RESTART) != 0);
   printf("siginterrupt(SIGUSR1, 0): %d\n", siginterrupt(SIGUSR1, 0));
   sigaction(SIGUSR1, NULL, &cur);
   printf("SA_RESTART after: %d\n", (cur.sa_flags & SA_RESTART) != 0);
+  signal(SIGUSR1, count_hit);
+  sigaction(SIGUSR1, NULL, &cur);
+  printf("signal() then: SA_RESTART %d\n", (cur.sa_flags & SA_RESTART) != 0);
+  errno = 0;
+  sighandler_t bad = signal(SIGUSR2, SIG_ERR);
+  printf("signal(SIG_ERR): %s errno=%s, disposition %s\n", bad == SIG_ERR ? "SIG_ERR" : "other",
+         errname(errno), disposition(SIGUSR2));
 
   c = 'q';
   if (write(g_s.go[1], &c, 1) != 1) g_failures++;
