@@ -371,7 +371,14 @@ bool on_own_stack(const gh::GreenThread* g, void* uc) {
   const gh::Stack& s = g->is_root() ? g->os_stack : g->stack;
   auto lo = reinterpret_cast<uintptr_t>(s.lo);
   auto sp = static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSP]);
-  return !lo || (sp >= lo && sp < lo + s.size);
+  if (!lo || (sp >= lo && sp < lo + s.size)) return true;
+  // Or in a handler of the program's that the kernel ran on the carrier's
+  // alternate stack for it (a signal nested in a SA_ONSTACK handler).
+  if (t_handler_depth == 0) return false;
+  stack_t k{};
+  if (gh::sys_ret(SYS_sigaltstack, nullptr, &k) != 0 || !k.ss_size) return false;
+  auto alt = reinterpret_cast<uintptr_t>(k.ss_sp);
+  return sp > alt && sp - alt <= k.ss_size;
 }
 
 Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* fn, int flags,
@@ -548,6 +555,10 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     bool directed = n > 0;  // pthread_kill, or sent on from another carrier
     if (!directed) {
       targets[0] = carrier->process_signal_target(sig);
+      // None here (main, the running thread, this carrier's interruptible
+      // waits): one running or waiting elsewhere, as the kernel would pick
+      // any thread that does not block it.
+      if (!targets[0]) targets[0] = registry_thread_taking(sig);
       n = 1;
     }
     for (int k = 0; k < n; k++)
@@ -717,6 +728,9 @@ int gh::shim::sigaction_impl(int sig, const struct sigaction* act, struct sigact
     if (act) set_fault_flags(sig, prev_dfl_flags);
     return r;
   }
+  // SIG_DFL or SIG_IGN now: a handler of the table's must no longer run (a
+  // signal for a parked thread is delivered from the table, not the kernel).
+  if (act && !is_function(want)) h.fn.store(nullptr, std::memory_order_release);
   if (oact) {
     if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &default_fault_handler) {
       // Report what the program set (or had): SIG_DFL, with its flags.

@@ -237,7 +237,17 @@ void report_overflow(int sig, const siginfo_t* info, void* uc) {
       g->name[0] ? g->name : "?", static_cast<long>(green_tid(g->id)), g->stack.size / 1024,
       used / 1024);
   (void)sig;
+  // One backtrace at a time: libunwind tests addresses through one pipe,
+  // and two carriers walking at once read each other's answers (and then
+  // memory that is not there). A report that finds another under way goes
+  // without its backtrace rather than wait in a fault handler.
+  static std::atomic<bool> walking{false};
+  if (walking.exchange(true, std::memory_order_acquire)) {
+    log_error("  (backtrace left out: another thread's is being written)");
+    return;
+  }
   backtrace(uc);
+  walking.store(false, std::memory_order_release);
 }
 
 void default_fault_handler(int sig, siginfo_t* info, void* uc) {

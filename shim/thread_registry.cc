@@ -175,6 +175,21 @@ void registry_remove(ShimThread* st) {
   st->live_prev = st->live_next = nullptr;
 }
 
+GreenThread* registry_thread_taking(int sig) {
+  if (sig < 1 || sig > 64) return nullptr;
+  uint64_t bit = uint64_t{1} << (sig - 1);
+  if (!g_registry_lock.try_lock()) return nullptr;
+  GreenThread* found = nullptr;
+  for (ShimThread* st = g_live; st && !found; st = st->live_next) {
+    GreenThread* g = st->g;
+    if (g && st->started.load(std::memory_order_acquire) && !(g->sigmask & bit) &&
+        g->state.load(std::memory_order_relaxed) != GreenState::kExited)
+      found = g;
+  }
+  g_registry_lock.unlock();
+  return found;
+}
+
 // The lock may be held by a parent thread the child does not have: released
 // without having been taken here.
 void registry_after_fork_child(ShimThread* self) GH_NO_TSA {

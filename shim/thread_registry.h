@@ -75,6 +75,10 @@ struct ShimThread : ArenaObject {
 // may_yield: from the program's own call (pthread_kill), the caller yields
 // to the handler.
 int signal_parked_thread(GreenThread* t, int sig, bool may_yield);
+// A green thread (not main) that takes process-directed signal sig now (its
+// mask lets it through), wherever it runs or waits; nullptr if none, or if
+// the registry is busy. Async-signal-safe (it only tries the lock).
+GreenThread* registry_thread_taking(int sig);
 // Sends sig to carrier c's OS thread for program thread `target` (set as
 // its signal target there), with `info` (nullptr: a pthread_kill's). Sets
 // *sent (if given) to whether it was queued. Returns a target it displaced

@@ -8,7 +8,8 @@
 # with the default size (glibc's: from RLIMIT_STACK), with guard pages made
 # by mprotect as on kernels before 6.13 (GREENHOUSE_GUARD_PAGES=mprotect),
 # and on the epoll backend. A program's own SIGSEGV handler (on its own
-# alternate stack) still runs, as natively.
+# alternate stack) still runs, as natively, also in 8 threads that overflow
+# at once and recover.
 source "$(dirname "$0")/../stock/lib.sh"
 gh_init "$@"
 BIN="$(dirname "$GH")"
@@ -53,6 +54,21 @@ if [ "$nrc" = 3 ] && [ "$src" = 3 ] && [ "$nout" = "$sout" ] &&
 else
   fail "own handler: native status $nrc '$nout', shim $src '$sout'; stderr: $(cat "$WORK/err")"
 fi
+
+# Eight threads overflow at once and recover (siglongjmp from a SA_ONSTACK
+# handler on each one's own alternate stack), three times each: every
+# recovery as natively, and the reports (one backtrace at a time) do not
+# bring the process down.
+nout="$(timeout 60 "$PROG" recover 128 2>/dev/null)"; nrc=$?
+for run in 1 2 3; do
+  sout="$(timeout 60 "$GH" -- "$PROG" recover 128 2>"$WORK/err")"; src=$?
+  if [ "$nrc" = 0 ] && [ "$src" = 0 ] && [ "$nout" = "$sout" ] &&
+     grep -q '^greenhouse: stack overflow in thread' "$WORK/err"; then
+    pass "8 threads recover from 3 overflows each at once (run $run)"
+  else
+    fail "recover, run $run: native status $nrc, shim $src; shim stdout: $sout; stderr: $(head -5 "$WORK/err")"
+  fi
+done
 
 # A bad setting is refused, naming the variable.
 out="$(GREENHOUSE_GUARD_PAGES=yes "$GH" -- /bin/true 2>&1)"; rc=$?
