@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <sched.h>
 
@@ -138,6 +139,23 @@ Carrier* Carrier::attach_to(Pool* pool, bool internal_root) {
 }
 
 void Carrier::set_exit_registrar(void (*registrar)()) { g_exit_registrar = registrar; }
+
+namespace {
+int g_remask_signal = 0;
+}  // namespace
+
+void Carrier::set_remask_signal(int sig) { g_remask_signal = sig; }
+int Carrier::remask_signal() { return g_remask_signal; }
+
+void Carrier::remask_here(void* uc) {
+  if (!behind_since_.load(std::memory_order_relaxed) || switching_) return;
+  GreenThread* run = running_;
+  uint64_t want = run->sigmask;
+  auto* ctx = static_cast<ucontext_t*>(uc);
+  std::memcpy(&ctx->uc_sigmask, &want, sizeof want);
+  applied_sigmask_ = want;
+  behind_since_.store(0, std::memory_order_relaxed);
+}
 
 void set_thread_pointer_ops(const ThreadPointerOps* ops) { g_tp_ops = ops; }
 bool exact_tls() { return g_tp_ops != nullptr; }
@@ -917,6 +935,12 @@ GreenThread* Carrier::find_next() {
   }
 }
 
+namespace {
+// switch_to's wait for a thread another carrier still holds: this many
+// pause instructions (a few microseconds), then sched_yield between tries.
+constexpr uint32_t kSpinsBeforeYield = 1000;
+}  // namespace
+
 void Carrier::switch_to(GreenThread* next) {
   GreenThread* prev = running_;
   // It may still be leaving the carrier it parked on (ready() can come
@@ -934,9 +958,19 @@ void Carrier::switch_to(GreenThread* next) {
       push_local(next);
       next = idle;
     }
-    for (bool f = false; !next->on_cpu.compare_exchange_weak(f, true, std::memory_order_acquire);
-         f = false)
-      arch::cpu_relax();
+    // Whoever holds it lets go within a few instructions of its own, unless
+    // its OS thread has lost its CPU (a machine busier than it has cores):
+    // then give the CPU away rather than spin through the time slice that
+    // OS thread may be waiting for (a Ruby Mutex/ConditionVariable hand-over
+    // between two carriers took 1-2 ms a round on a loaded 2-core machine).
+    for (uint32_t spins = 0;; spins++) {
+      bool f = false;
+      if (next->on_cpu.compare_exchange_weak(f, true, std::memory_order_acquire)) break;
+      if (spins < kSpinsBeforeYield)
+        arch::cpu_relax();
+      else
+        gh::sys(SYS_sched_yield);
+    }
   }
   if (__builtin_expect(next->held != 0, 0)) {
     // A signal frame runs on its stack (make_frame): it runs when the
@@ -1008,6 +1042,7 @@ void Carrier::switch_to(GreenThread* next) {
   if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
     gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
     applied_sigmask_ = next->sigmask;
+    behind_since_.store(0, std::memory_order_relaxed);
   }
   if (next->tp && next->tp != os_tp_) {
     // A root's block is the C library's own thread's: it keeps it current.

@@ -19,6 +19,7 @@
 
 #include "core/arena.h"
 #include "core/backend.h"
+#include "core/clock.h"
 #include "core/compiler.h"
 #include "core/fifo.h"
 #include "core/green_thread.h"
@@ -171,11 +172,31 @@ class Carrier : public ArenaObject {
     }
     running_->sigmask = mask;
     applied_sigmask_ = mask;
+    behind_since_.store(0, std::memory_order_relaxed);
   }
   // The OS thread's mask was changed other than through the carrier (a
-  // signal handler's return mask): the next switch or wait sets it again.
-  // Only on the carrier's own OS thread.
-  void sigmask_changed_behind() { applied_sigmask_ = kNoSigmask; }
+  // signal handler's return mask, which holds back a signal kept for
+  // later): the next switch or wait sets it again, or, for a carrier that
+  // keeps running one thread, the monitor's kick (remask_here). Only on the
+  // carrier's own OS thread. Async-signal-safe.
+  void sigmask_changed_behind() {
+    applied_sigmask_ = kNoSigmask;
+    if (!behind_since_.load(std::memory_order_relaxed))
+      behind_since_.store(mono_ns(), std::memory_order_relaxed);
+  }
+  // Since when the mask has been changed behind the carrier (0: it has
+  // not). Any thread reads it.
+  int64_t behind_since() const { return behind_since_.load(std::memory_order_relaxed); }
+  // In the handler of the monitor's kick, on this carrier's OS thread, not
+  // inside a program's handler: the mask the interrupted code goes on with
+  // (uc, a ucontext_t) becomes the running context's own, which lets a
+  // signal kept for later through.
+  void remask_here(void* uc);
+  // The signal the monitor sends a carrier whose mask has been changed
+  // behind it for a while (the embedder's, whose handler calls
+  // remask_here); 0: none. Set once at start-up.
+  static void set_remask_signal(int sig);
+  static int remask_signal();
   // The signals that every program thread of the pool blocks: the mask the
   // carrier waits with, so that a signal some green thread would take
   // interrupts the wait as it would interrupt that thread natively.
@@ -424,10 +445,11 @@ class Carrier : public ArenaObject {
   // Frame contexts posted by signal handlers on this OS thread, not yet
   // queued (a stack linked through GreenThread::next).
   std::atomic<GreenThread*> frames_{nullptr};
-  GreenThread* dead_frame_ = nullptr;  // [carrier] a frame context that ended, for after_switch
-  pid_t os_tid_ = 0;                   // [const]
-  void* applied_tp_ = nullptr;         // [carrier] the OS thread's thread pointer now
-  uint64_t applied_sigmask_ = 0;       // [carrier] the OS thread's mask
+  GreenThread* dead_frame_ = nullptr;     // [carrier] a frame context that ended, for after_switch
+  pid_t os_tid_ = 0;                      // [const]
+  void* applied_tp_ = nullptr;            // [carrier] the OS thread's thread pointer now
+  uint64_t applied_sigmask_ = 0;          // [carrier] the OS thread's mask
+  std::atomic<int64_t> behind_since_{0};  // [carrier] written; see behind_since()
   // No thread's mask: it holds SIGCANCEL (32), which glibc never lets a
   // program block.
   static constexpr uint64_t kNoSigmask = uint64_t{1} << 31;

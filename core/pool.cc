@@ -461,6 +461,12 @@ void Pool::choose_spread(SpreadControl* sc, int64_t now, void* cpu) {
   if (!packed) wake_idle(nullptr);
 }
 
+namespace {
+// How long a carrier's mask may stay changed behind it before the monitor
+// kicks it (Carrier::sigmask_changed_behind).
+constexpr int64_t kRemaskAfterNs = 2'000'000;
+}  // namespace
+
 void Pool::monitor() {
   // Not a thread of the program: it never takes the program's signals.
   uint64_t mask = Carrier::scheduler_sigmask();
@@ -519,6 +525,12 @@ void Pool::monitor() {
         stall[i] = Stall{};
         continue;
       }
+      // A signal kept for later on a carrier that has run one thread since
+      // (a computation): the carrier would let it through at its next switch
+      // or wait; the kick's handler does it now (Carrier::remask_here).
+      if (int64_t behind = x->behind_since();
+          behind && now - behind > kRemaskAfterNs && Carrier::remask_signal())
+        gh::sys_ret(SYS_tgkill, gh::sys_ret(SYS_getpid), x->os_tid(), Carrier::remask_signal());
       // Progress: a switch, or a thread resumed without one (it yielded
       // with nothing else to run, or its park was answered at once).
       uint64_t t = x->ticks() + x->runs();

@@ -4,6 +4,7 @@
 // interruptible call gets EINTR as a native blocked call would (signal(7):
 // sleeps and waits for readiness always, socket calls unless SA_RESTART and
 // no SO_*TIMEO). Inside a handler every hook passes through.
+#include <setjmp.h>
 #include <signal.h>
 #include <sys/syscall.h>
 
@@ -39,6 +40,20 @@ thread_local int t_handler_depth GH_TLS = 0;
 // The program's handler running now asked for the alternate stack, which
 // its thread has (call_handler): sigaltstack reports SS_ONSTACK.
 thread_local bool t_handler_on_alt GH_TLS = false;
+
+// What each handler running on this thread set aside (HandlerScope), by
+// depth, for a siglongjmp out of it (leave_handlers_for): the hooks' state
+// before it, and where it ran (the stack pointer at its start, and the
+// alternate stack it ran on, if it did).
+struct HandlerEntry {
+  ShimThread* self;
+  int bypass;
+  bool on_alt;
+  uintptr_t sp;
+  uintptr_t alt_lo, alt_hi;
+};
+constexpr int kHandlerEntries = 8;
+thread_local HandlerEntry t_handler_entries[kHandlerEntries] GH_TLS;
 }  // namespace
 
 namespace {
@@ -145,9 +160,14 @@ void keep_for_later(gh::Carrier* carrier, gh::GreenThread* thread, int sig, sigi
 }
 
 struct UserHandler {
+  // The program's last function handler: never cleared once set, so that a
+  // delivery that raced with a change of disposition still calls a function.
   std::atomic<void*> fn{nullptr};
   std::atomic<int> flags{0};
   std::atomic<uint64_t> mask{0};  // sa_mask (the kernel's 64 bits)
+  // Whether the disposition is that function now (not SIG_DFL or SIG_IGN):
+  // a signal the runtime delivers itself (to a parked thread) needs it.
+  std::atomic<bool> installed{false};
 };
 UserHandler g_handlers[NSIG];
 
@@ -227,7 +247,8 @@ void* run_in_frame(void* arg) {
       int s = __builtin_ctzll(ready) + 1;
       uint64_t bit = uint64_t{1} << (s - 1);
       if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
-      if (g_handlers[s].fn.load(std::memory_order_acquire))
+      if (g_handlers[s].installed.load(std::memory_order_acquire) &&
+          g_handlers[s].fn.load(std::memory_order_acquire))
         sig = s;
       else  // no handler of its own now: the default action, or ignored
         real::pthread_kill(os_thread_handle(), s);
@@ -374,15 +395,17 @@ bool on_own_stack(const gh::GreenThread* g, void* uc) {
   if (!lo || (sp >= lo && sp < lo + s.size)) return true;
   // Or in a handler of the program's that the kernel ran on the carrier's
   // alternate stack for it (a signal nested in a SA_ONSTACK handler).
-  if (t_handler_depth == 0) return false;
+  gh::Carrier* c = gh::Carrier::current();
+  if (t_handler_depth == 0 || (c && c->switching())) return false;
   stack_t k{};
   if (gh::sys_ret(SYS_sigaltstack, nullptr, &k) != 0 || !k.ss_size) return false;
   auto alt = reinterpret_cast<uintptr_t>(k.ss_sp);
   return sp > alt && sp - alt <= k.ss_size;
 }
 
+// held: the caller holds target already (its on_cpu).
 Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* fn, int flags,
-                gh::GreenThread* target, bool directed) {
+                gh::GreenThread* target, bool directed, bool held = false) {
   Placement p;
   p.target = target;
   gh::GreenThread* run = carrier->signal_safe_running();
@@ -400,7 +423,7 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
   // Run as a thread that is not running here: hold it (on_cpu) so that no
   // carrier resumes it meanwhile.
   bool idle = false;
-  p.claimed = target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
+  p.claimed = held || target->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel);
   // Or this carrier has just switched away from it and not yet let go: it
   // is as held, by the switch this handler interrupted.
   if (!p.claimed && uc &&
@@ -553,12 +576,17 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     // one's signal into this): nothing left to do.
     if (n == 0 && tagged) return;
     bool directed = n > 0;  // pthread_kill, or sent on from another carrier
+    bool held_already = false, taker_runs = false;
     if (!directed) {
       targets[0] = carrier->process_signal_target(sig);
       // None here (main, the running thread, this carrier's interruptible
-      // waits): one running or waiting elsewhere, as the kernel would pick
-      // any thread that does not block it.
-      if (!targets[0]) targets[0] = registry_thread_taking(sig);
+      // waits): one waiting elsewhere, as the kernel would pick any thread
+      // that does not block it; one that runs elsewhere gets it from the
+      // kernel once this OS thread blocks it (below).
+      if (!targets[0]) {
+        targets[0] = registry_thread_taking(sig, &taker_runs);
+        held_already = targets[0] != nullptr;
+      }
       n = 1;
     }
     for (int k = 0; k < n; k++)
@@ -566,7 +594,8 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     bool have = false;
     bool placed_any = false;
     for (int k = 0; k < n; k++) {
-      Placement p = place(carrier, sig, info, uc, fn, flags, targets[k], directed);
+      Placement p =
+          place(carrier, sig, info, uc, fn, flags, targets[k], directed, k == 0 && held_already);
       if (p.done) {
         placed_any = true;
         continue;
@@ -587,7 +616,7 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       return;
     }
     if (!run_as.target && uc && sig <= 64 &&
-        (carrier->pool()->blocked_by_all() & (uint64_t{1} << (sig - 1)))) {
+        (taker_runs || (carrier->pool()->blocked_by_all() & (uint64_t{1} << (sig - 1))))) {
       // Every thread blocks it now. (When some thread takes it but none
       // that can run the handler here, it runs here: as a thread that is
       // not the target, but it runs.)
@@ -615,6 +644,20 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
       int saved_bypass = t_bypass;
       int saved_depth = t_handler_depth;
       HandlerScope(ShimThread* as) {
+        if (saved_depth < kHandlerEntries) {
+          HandlerEntry& e = t_handler_entries[saved_depth];
+          e = HandlerEntry{saved,
+                           saved_bypass,
+                           t_handler_on_alt,
+                           reinterpret_cast<uintptr_t>(__builtin_frame_address(0)),
+                           0,
+                           0};
+          stack_t k{};
+          if (gh::sys_ret(SYS_sigaltstack, nullptr, &k) == 0 && (k.ss_flags & SS_ONSTACK)) {
+            e.alt_lo = reinterpret_cast<uintptr_t>(k.ss_sp);
+            e.alt_hi = e.alt_lo + k.ss_size;
+          }
+        }
         if (as) t_signal_self = as;
         t_bypass++;
         t_handler_depth++;
@@ -730,7 +773,7 @@ int gh::shim::sigaction_impl(int sig, const struct sigaction* act, struct sigact
   }
   // SIG_DFL or SIG_IGN now: a handler of the table's must no longer run (a
   // signal for a parked thread is delivered from the table, not the kernel).
-  if (act && !is_function(want)) h.fn.store(nullptr, std::memory_order_release);
+  if (act) h.installed.store(is_function(want), std::memory_order_release);
   if (oact) {
     if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == &default_fault_handler) {
       // Report what the program set (or had): SIG_DFL, with its flags.
@@ -760,7 +803,8 @@ int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
   void* fn = h.fn.load(std::memory_order_acquire);
   int flags = h.flags.load(std::memory_order_relaxed);
   gh::Carrier* c = gh::Carrier::current();
-  if (!fn || !c) return 0;  // the default action or ignored: the kernel's
+  // The default action or ignored: the kernel's.
+  if (!fn || !h.installed.load(std::memory_order_acquire) || !c) return 0;
   // Hold it; held by a signal frame, the frame on top takes it (hand over
   // hand, as in the trampoline).
   uint64_t bit = uint64_t{1} << (sig - 1);
@@ -1144,6 +1188,9 @@ namespace {
 void interrupt_handler(int, siginfo_t*, void* uc) {
   cancel_async_here(uc);
   hog_capture_here(uc);
+  // The monitor's kick (gh::Carrier::set_remask_signal): not into a
+  // program's handler, whose mask the kernel restores itself.
+  if (gh::Carrier* c = gh::Carrier::current(); c && t_handler_depth == 0) c->remask_here(uc);
 }
 }  // namespace
 
@@ -1157,6 +1204,7 @@ int install_offload_interrupt() {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigfillset(&sa.sa_mask);
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
+  gh::Carrier::set_remask_signal(kOffloadInterruptSignal);
   note_runtime_text();
   return kOffloadInterruptSignal;
 }
@@ -1223,4 +1271,70 @@ GH_EXPORT int __libc_current_sigrtmax(void) {
   ensure_real();
   int max = real::__libc_current_sigrtmax();
   return threads_green() && max == kOffloadInterruptSignal ? max - 1 : max;
+}
+
+// ---- siglongjmp out of a handler ----
+//
+// A handler that siglongjmps back into its thread's code (a JIT's or a
+// garbage collector's SIGSEGV handler, a recovery from a stack overflow)
+// never returns through the trampoline, which would put the hooks' state
+// back: the thread would go on with every hook passing through, as in a
+// handler. So the jumps are hooked: one that leaves handlers (its stack
+// pointer is off the alternate stack a handler ran on, or above where it
+// began) restores what each of them set aside.
+
+namespace {
+
+// The stack pointer a glibc jmp_buf holds (mangled with the pointer guard:
+// rotated left by 17 after an xor, x86-64's PTR_MANGLE).
+uintptr_t jmp_buf_sp(const void* env) {
+  constexpr int kJbRsp = 6;
+  uintptr_t mangled = static_cast<const uintptr_t*>(env)[kJbRsp];
+  uintptr_t guard = *reinterpret_cast<const uintptr_t*>(
+      static_cast<const char*>(gh::arch::thread_pointer()) + gh::glibc::kTcbPointerGuard);
+  return ((mangled >> 17) | (mangled << 47)) ^ guard;
+}
+
+void leave_handlers_for(const void* env) {
+  if (t_handler_depth == 0) return;
+  uintptr_t sp = jmp_buf_sp(env);
+  while (t_handler_depth > 0 && t_handler_depth <= kHandlerEntries) {
+    const HandlerEntry& e = t_handler_entries[t_handler_depth - 1];
+    bool leaves = e.alt_hi ? (sp < e.alt_lo || sp >= e.alt_hi) : sp > e.sp;
+    if (!leaves) break;
+    t_signal_self = e.self;
+    t_bypass = e.bypass;
+    t_handler_on_alt = e.on_alt;
+    t_handler_depth--;
+  }
+}
+
+}  // namespace
+
+GH_EXPORT void siglongjmp(sigjmp_buf env, int val) {
+  ensure_real();
+  leave_handlers_for(env);
+  real::siglongjmp(env, val);
+  __builtin_unreachable();
+}
+
+GH_EXPORT void longjmp(jmp_buf env, int val) {
+  ensure_real();
+  leave_handlers_for(env);
+  real::longjmp(env, val);
+  __builtin_unreachable();
+}
+
+GH_EXPORT void _longjmp(jmp_buf env, int val) {
+  ensure_real();
+  leave_handlers_for(env);
+  real::_longjmp(env, val);
+  __builtin_unreachable();
+}
+
+GH_EXPORT void __longjmp_chk(jmp_buf env, int val) {
+  ensure_real();
+  leave_handlers_for(env);
+  real::__longjmp_chk(env, val);
+  __builtin_unreachable();
 }

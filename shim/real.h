@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -241,6 +242,10 @@ namespace gh::shim {
   D(sigtimedwait, nullptr)                                                      \
   D(pause, nullptr)                                                             \
   D(sigsuspend, nullptr)                                                        \
+  D(siglongjmp, nullptr)                                                        \
+  D(longjmp, nullptr)                                                           \
+  D(_longjmp, nullptr)                                                          \
+  T(__longjmp_chk, void(struct __jmp_buf_tag*, int))                            \
   T(__libc_current_sigrtmax, int(void))                                         \
   /* locks and IPC: waiting for another party */                                \
   D(flock, nullptr)                                                             \

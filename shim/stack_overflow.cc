@@ -12,7 +12,9 @@
 
 #include "core/carrier.h"
 #include "core/log.h"
+#include "core/spinlock.h"
 #include "core/stack.h"
+#include "core/tsa.h"
 #include "core/sys.h"
 #include "shim/real.h"
 #include "shim/state.h"
@@ -41,6 +43,12 @@ constexpr int kUnwInitSignalFrame = 1;   // UNW_INIT_SIGNAL_FRAME
 constexpr size_t kUnwCursorWords = 127;  // UNW_TDEP_CURSOR_LEN
 constexpr int kMaxFrames = 24;           // lines of backtrace
 constexpr long kMaxSteps = 1'000'000;    // frames walked (an 8 MiB recursion has ~100,000)
+
+// One walk of a stack at a time (reports, thread dumps, hog captures):
+// libunwind tests addresses through one pipe, and two carriers walking at
+// once read each other's answers, and then memory that is not there (8
+// threads overflowing and recovering at once crashed 19 runs in 20).
+SpinLock g_walking;
 
 std::atomic<int> g_dfl_flags[3];  // SIGSEGV, SIGBUS: the flags of the program's SIG_DFL
 int slot(int sig) { return sig == SIGSEGV ? 1 : sig == SIGBUS ? 2 : 0; }
@@ -161,8 +169,12 @@ void load_unwinder() {
 bool is_fault_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
 
 int walk_stack(void* uc, bool signal_frame, int max,
-               void (*frame)(void* ctx, uint64_t ip, const char* name, uint64_t off), void* ctx) {
-  if (!g_unwinder_ready.load(std::memory_order_acquire)) return -1;
+               void (*frame)(void* ctx, uint64_t ip, const char* name, uint64_t off),
+               void* ctx) GH_NO_TSA {  // g_walking is let go by Unlock's destructor
+  if (!g_unwinder_ready.load(std::memory_order_acquire) || !g_walking.try_lock()) return -1;
+  struct Unlock {
+    ~Unlock() { g_walking.unlock(); }
+  } unlock;
   uint64_t cursor[kUnwCursorWords];
   if (g_unwinder.init_local2(cursor, uc, signal_frame ? kUnwInitSignalFrame : 0) < 0) return 0;
   int n = 0;
@@ -237,17 +249,14 @@ void report_overflow(int sig, const siginfo_t* info, void* uc) {
       g->name[0] ? g->name : "?", static_cast<long>(green_tid(g->id)), g->stack.size / 1024,
       used / 1024);
   (void)sig;
-  // One backtrace at a time: libunwind tests addresses through one pipe,
-  // and two carriers walking at once read each other's answers (and then
-  // memory that is not there). A report that finds another under way goes
-  // without its backtrace rather than wait in a fault handler.
-  static std::atomic<bool> walking{false};
-  if (walking.exchange(true, std::memory_order_acquire)) {
-    log_error("  (backtrace left out: another thread's is being written)");
+  // A report that finds another walk under way (g_walking) goes without its
+  // backtrace rather than wait in a fault handler.
+  if (!g_walking.try_lock()) {
+    log_error("  (backtrace left out: another stack is being walked)");
     return;
   }
   backtrace(uc);
-  walking.store(false, std::memory_order_release);
+  g_walking.unlock();
 }
 
 void default_fault_handler(int sig, siginfo_t* info, void* uc) {

@@ -45,7 +45,9 @@ void report_overflow(int sig, const siginfo_t* info, void* uc);
 // Walks the stack of the context uc (a ucontext_t) outwards with libunwind,
 // calling frame(ctx, ip, name or nullptr, offset) for each frame, at most
 // max. `signal_frame`: uc's IP is an interrupted instruction, not a return
-// address. Returns the frames walked, or -1 if libunwind is not loaded.
+// address. Returns the frames walked, or -1 if libunwind is not loaded or
+// another walk is under way (one at a time: libunwind's address tests share
+// one pipe).
 int walk_stack(void* uc, bool signal_frame, int max,
                void (*frame)(void* ctx, uint64_t ip, const char* name, uint64_t off), void* ctx);
 

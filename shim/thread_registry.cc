@@ -175,16 +175,23 @@ void registry_remove(ShimThread* st) {
   st->live_prev = st->live_next = nullptr;
 }
 
-GreenThread* registry_thread_taking(int sig) {
+GreenThread* registry_thread_taking(int sig, bool* running_elsewhere) {
+  *running_elsewhere = false;
   if (sig < 1 || sig > 64) return nullptr;
   uint64_t bit = uint64_t{1} << (sig - 1);
   if (!g_registry_lock.try_lock()) return nullptr;
   GreenThread* found = nullptr;
   for (ShimThread* st = g_live; st && !found; st = st->live_next) {
     GreenThread* g = st->g;
-    if (g && st->started.load(std::memory_order_acquire) && !(g->sigmask & bit) &&
-        g->state.load(std::memory_order_relaxed) != GreenState::kExited)
+    if (!g || !st->started.load(std::memory_order_acquire) || (g->sigmask & bit) || g->frame_top)
+      continue;
+    // Held from here on: it cannot run, so it cannot end and be freed,
+    // before the caller has placed the signal.
+    bool idle = false;
+    if (g->on_cpu.compare_exchange_strong(idle, true, std::memory_order_acq_rel))
       found = g;
+    else
+      *running_elsewhere = true;
   }
   g_registry_lock.unlock();
   return found;

@@ -76,9 +76,11 @@ struct ShimThread : ArenaObject {
 // to the handler.
 int signal_parked_thread(GreenThread* t, int sig, bool may_yield);
 // A green thread (not main) that takes process-directed signal sig now (its
-// mask lets it through), wherever it runs or waits; nullptr if none, or if
-// the registry is busy. Async-signal-safe (it only tries the lock).
-GreenThread* registry_thread_taking(int sig);
+// mask lets it through) and does not run: returned held (its on_cpu taken),
+// for the caller to place the signal and let it go. nullptr if none, or if
+// the registry is busy; *running_elsewhere says whether one that takes it
+// runs on a carrier now. Async-signal-safe (it only tries the lock).
+GreenThread* registry_thread_taking(int sig, bool* running_elsewhere);
 // Sends sig to carrier c's OS thread for program thread `target` (set as
 // its signal target there), with `info` (nullptr: a pthread_kill's). Sets
 // *sent (if given) to whether it was queued. Returns a target it displaced

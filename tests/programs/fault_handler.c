@@ -3,7 +3,10 @@
  * (a JVM's implicit null checks and safepoint polls are SIGSEGVs handled on
  * the faulting thread). Threads on every carrier fault on purpose; the
  * handler checks pthread_self() and a thread-local, and siglongjmps back
- * into the faulting thread's own jump buffer. */
+ * into the faulting thread's own jump buffer. After the jumps the thread is
+ * itself again, not still in a handler: its gettid() is the one it had
+ * (the shim's hooks passed straight through after a jump out of its
+ * trampoline, and gettid gave the carrier's id). */
 #include "common.h"
 
 #include <pthread.h>
@@ -16,6 +19,7 @@ static __thread sigjmp_buf t_jump;
 static __thread int t_id = -1;
 static __thread pthread_t t_self;
 static int g_wrong_thread;
+static int g_tid_changed;
 
 static void on_segv(int sig, siginfo_t* info, void* uc) {
   (void)sig, (void)info, (void)uc;
@@ -26,6 +30,7 @@ static void on_segv(int sig, siginfo_t* info, void* uc) {
 static void* faulter(void* arg) {
   t_id = (int)(intptr_t)arg;
   t_self = pthread_self();
+  pid_t tid = gettid();
   int caught = 0;
   for (int i = 0; i < FAULTS; i++) {
     if (sigsetjmp(t_jump, 1) == 0) {
@@ -35,6 +40,7 @@ static void* faulter(void* arg) {
     }
     if (i % 10 == 0) usleep(100); /* park: may resume on another carrier */
   }
+  if (gettid() != tid) __atomic_add_fetch(&g_tid_changed, 1, 0);
   return (void*)(intptr_t)caught;
 }
 
@@ -56,5 +62,7 @@ int main(void) {
   printf("faults caught by their own thread's handler: %ld of %d\n", total, THREADS * FAULTS);
   CHECK(g_wrong_thread == 0, "every handler ran as the faulting thread", "%d ran as another",
         g_wrong_thread);
+  CHECK(g_tid_changed == 0, "each thread has its own id after jumping out of its handlers",
+        "%d threads had another", g_tid_changed);
   return test_end();
 }

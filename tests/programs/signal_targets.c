@@ -9,10 +9,15 @@
  * 2. A handler replaced by SIG_IGN (sigaction, sigignore) no longer runs for
  *    a thread parked in a read that is then sent the signal with
  *    pthread_kill (the shim ran the old one from its table).
+ * 3. A one-shot (SA_RESETHAND) handler installed again and again for 1 s
+ *    while a child process sends the signal in pairs and three threads
+ *    sleep: deliveries that race with the reset find a handler to call (the
+ *    shim called a null one when its table was cleared by the reset).
  */
 #include "common.h"
 
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 static __thread int t_who = -1; /* 0 main, 1..3 holders, 4 the taker */
 static atomic_int g_ran[5];
@@ -131,10 +136,67 @@ static void replaced(int use_sigignore) {
   close(g_wake[1]);
 }
 
+/* ---- 3 ---- */
+
+static atomic_int g_oneshot_hits, g_sleepers_stop;
+
+static void oneshot(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_oneshot_hits, 1);
+}
+
+static void* sleeper(void* unused) {
+  (void)unused;
+  while (!atomic_load(&g_sleepers_stop)) {
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+static void reinstalled_one_shot(void) {
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, sleeper, NULL);
+  struct sigaction sa = {0};
+  sa.sa_handler = oneshot;
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, NULL);
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += 1;
+    for (;;) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+        break;
+      kill(parent, SIGURG);
+      kill(parent, SIGURG);
+      usleep(50);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(child, &status, WNOHANG) == 0) {
+    sigaction(SIGURG, &sa, NULL);
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&g_sleepers_stop, 1);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  signal(SIGURG, SIG_DFL);
+  printf("a one-shot handler installed again while signals arrive: handled some %d, child %d\n",
+         atomic_load(&g_oneshot_hits) > 0, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 int main(void) {
   test_start();
   process_directed();
   replaced(0);
   replaced(1);
+  reinstalled_one_shot();
   return test_end();
 }
