@@ -32,6 +32,7 @@
 #include "shim/thread_registry.h"
 #include "shim/user_mem.h"
 #include "shim/stack_overflow.h"
+#include "shim/signal_calls.h"
 #include "shim/state.h"
 
 using namespace gh::shim;
@@ -271,6 +272,11 @@ void root_exits(void* value) {
   RootJoin* j = root_join();
   if (!j) return;
   RootJoin& rj = *j;
+  // Gone for the kernel's choice of a thread for a process-directed signal
+  // too, as an exited main thread is natively: its context stays behind.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask_impl(SIG_SETMASK, &all, nullptr);
   rj.exited = true;
   rj.value = value;
   if (rj.waiter) gh::wake(rj.waiter);

@@ -2,7 +2,9 @@
 /* pthread_exit() from main while other threads still run: the process
  * lives on until the last thread ends, their output appears, and the exit
  * status is 0. The threads finish in a fixed order (each waits for the
- * previous one through a pipe) so that the output is deterministic. */
+ * previous one through a pipe) so that the output is deterministic. A
+ * process-directed signal sent after main's exit runs its handler in a
+ * thread that is still there, not as main (the shim ran it as main). */
 #include "common.h"
 
 #include <pthread.h>
@@ -36,6 +38,15 @@ static void* worker(void* p) {
   return NULL;
 }
 
+static volatile pthread_t g_ran_in;
+static volatile int g_ran;
+
+static void note_thread(int sig) {
+  (void)sig;
+  g_ran_in = pthread_self();
+  g_ran = 1;
+}
+
 static void* last(void* p) {
   (void)p;
   char c;
@@ -44,6 +55,14 @@ static void* last(void* p) {
   int rc = pthread_join(g_main, &v);
   printf("last thread: joined main: %s, its pthread_exit value %ld\n", errname(rc),
          (long)(intptr_t)v);
+  signal(SIGUSR1, note_thread);
+  kill(getpid(), SIGUSR1);
+  for (int w = 0; w < 5000 && !g_ran; w++) usleep(1000);
+  printf("last thread: kill() after main's exit ran the handler in %s\n",
+         !g_ran                                    ? "no thread"
+         : pthread_equal(g_ran_in, pthread_self()) ? "the last thread"
+         : pthread_equal(g_ran_in, g_main)         ? "main"
+                                                   : "another thread");
   printf("last thread: all %d workers done, exiting with pthread_exit\n", N);
   pthread_exit(NULL);
 }
