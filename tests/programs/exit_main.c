@@ -3,8 +3,9 @@
  * lives on until the last thread ends, their output appears, and the exit
  * status is 0. The threads finish in a fixed order (each waits for the
  * previous one through a pipe) so that the output is deterministic. A
- * process-directed signal sent after main's exit runs its handler in a
- * thread that is still there, not as main (the shim ran it as main). */
+ * process-directed signal sent after main's exit, which only main and the
+ * last thread take, runs its handler in the last thread, not as main (the
+ * shim ran it as main). */
 #include "common.h"
 
 #include <pthread.h>
@@ -30,6 +31,11 @@ static void dtor(void* v) {
 
 static void* worker(void* p) {
   intptr_t i = (intptr_t)p;
+  /* Only main (gone by then) and the last thread take SIGUSR1. */
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, NULL);
   pthread_setspecific(g_key, (void*)(i + 1));
   char c;
   if (read(g_chain[i][0], &c, 1) != 1) printf("thread %ld: read failed\n", (long)i);
