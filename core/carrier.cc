@@ -148,13 +148,21 @@ void Carrier::set_remask_signal(int sig) { g_remask_signal = sig; }
 int Carrier::remask_signal() { return g_remask_signal; }
 
 void Carrier::remask_here(void* uc) {
-  if (!behind_since_.load(std::memory_order_relaxed) || switching_) return;
-  GreenThread* run = running_;
-  uint64_t want = run->sigmask;
+  if (!behind_since_.load(std::memory_order_relaxed) || switching_ ||
+      os_tid_ != static_cast<pid_t>(gh::sys(SYS_gettid)))
+    return;
+  GreenThread* run = signal_safe_running();
+  if (!run || run->internal) return;
   auto* ctx = static_cast<ucontext_t*>(uc);
+  uint64_t interrupted = 0;
+  std::memcpy(&interrupted, &ctx->uc_sigmask, sizeof interrupted);
+  // Changed since (the thread set its own mask, not yet recorded): its.
+  if (interrupted != behind_mask_.load(std::memory_order_relaxed)) return;
+  uint64_t want = run->sigmask;
   std::memcpy(&ctx->uc_sigmask, &want, sizeof want);
   applied_sigmask_ = want;
   behind_since_.store(0, std::memory_order_relaxed);
+  kick_sent_.store(false, std::memory_order_relaxed);
 }
 
 void set_thread_pointer_ops(const ThreadPointerOps* ops) { g_tp_ops = ops; }
@@ -1039,11 +1047,6 @@ void Carrier::switch_to(GreenThread* next) {
     fake = &prev->asan_fake_stack;
     left = prev;
   }
-  if (__builtin_expect(next->sigmask != applied_sigmask_, 0)) {
-    gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &next->sigmask, nullptr, sizeof next->sigmask);
-    applied_sigmask_ = next->sigmask;
-    behind_since_.store(0, std::memory_order_relaxed);
-  }
   if (next->tp && next->tp != os_tp_) {
     // A root's block is the C library's own thread's: it keeps it current.
     uint64_t gen = g_tls_generation.load(std::memory_order_acquire);
@@ -1092,6 +1095,22 @@ void Carrier::after_switch() {
   if (cur->errno_saved) {
     errno = cur->saved_errno;
     cur->errno_saved = false;
+  }
+  // next's mask, once it is current and on its own stack: a signal it lets
+  // through that is pending on this OS thread (one kept for later) comes at
+  // the system call's return and goes to it. Set in the middle of the
+  // switch, such a signal found the carrier switching and was kept again,
+  // at every switch (two threads yielding on one carrier never got it).
+  // Recorded before the call: keeping a signal from within it marks the
+  // carrier behind again.
+  GreenThread* now = running_;
+  if (__builtin_expect(now->sigmask != applied_sigmask_, 0)) {
+    uint64_t want = now->sigmask;
+    applied_sigmask_ = want;
+    behind_since_.store(0, std::memory_order_relaxed);
+    kick_sent_.store(false, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    gh::sys(SYS_rt_sigprocmask, SIG_SETMASK, &want, nullptr, sizeof want);
   }
 }
 

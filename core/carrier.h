@@ -173,28 +173,34 @@ class Carrier : public ArenaObject {
     running_->sigmask = mask;
     applied_sigmask_ = mask;
     behind_since_.store(0, std::memory_order_relaxed);
+    kick_sent_.store(false, std::memory_order_relaxed);
   }
-  // The OS thread's mask was changed other than through the carrier (a
-  // signal handler's return mask, which holds back a signal kept for
-  // later): the next switch or wait sets it again, or, for a carrier that
-  // keeps running one thread, the monitor's kick (remask_here). Only on the
+  // The OS thread's mask was changed other than through the carrier, to
+  // `now` (a signal handler's return mask, which holds back a signal kept
+  // for later): the next switch sets it again, or, for a carrier that keeps
+  // running one thread, the monitor's kick (remask_here). Only on the
   // carrier's own OS thread. Async-signal-safe.
-  void sigmask_changed_behind() {
+  void sigmask_changed_behind(uint64_t now) {
     applied_sigmask_ = kNoSigmask;
+    behind_mask_.store(now, std::memory_order_relaxed);
     if (!behind_since_.load(std::memory_order_relaxed))
       behind_since_.store(mono_ns(), std::memory_order_relaxed);
   }
   // Since when the mask has been changed behind the carrier (0: it has
   // not). Any thread reads it.
   int64_t behind_since() const { return behind_since_.load(std::memory_order_relaxed); }
+  // For the monitor: claims the one kick a stretch behind gets (until the
+  // carrier sets its mask again). Any thread.
+  bool claim_kick() { return !kick_sent_.exchange(true, std::memory_order_relaxed); }
   // In the handler of the monitor's kick, on this carrier's OS thread, not
-  // inside a program's handler: the mask the interrupted code goes on with
-  // (uc, a ucontext_t) becomes the running context's own, which lets a
-  // signal kept for later through.
+  // inside a program's handler: if the interrupted code's mask (uc, a
+  // ucontext_t) is still the one left behind, it becomes the running
+  // thread's own, which lets the kept signal through at the handler's
+  // return.
   void remask_here(void* uc);
   // The signal the monitor sends a carrier whose mask has been changed
-  // behind it for a while (the embedder's, whose handler calls
-  // remask_here); 0: none. Set once at start-up.
+  // behind it while it kept running one thread (the embedder's, whose
+  // handler calls remask_here); 0: none. Set once at start-up.
   static void set_remask_signal(int sig);
   static int remask_signal();
   // The signals that every program thread of the pool blocks: the mask the
@@ -450,6 +456,8 @@ class Carrier : public ArenaObject {
   void* applied_tp_ = nullptr;            // [carrier] the OS thread's thread pointer now
   uint64_t applied_sigmask_ = 0;          // [carrier] the OS thread's mask
   std::atomic<int64_t> behind_since_{0};  // [carrier] written; see behind_since()
+  std::atomic<uint64_t> behind_mask_{0};  // [carrier] the mask left behind
+  std::atomic<bool> kick_sent_{false};    // [monitor] set, [carrier] cleared
   // No thread's mask: it holds SIGCANCEL (32), which glibc never lets a
   // program block.
   static constexpr uint64_t kNoSigmask = uint64_t{1} << 31;

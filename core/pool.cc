@@ -525,12 +525,6 @@ void Pool::monitor() {
         stall[i] = Stall{};
         continue;
       }
-      // A signal kept for later on a carrier that has run one thread since
-      // (a computation): the carrier would let it through at its next switch
-      // or wait; the kick's handler does it now (Carrier::remask_here).
-      if (int64_t behind = x->behind_since();
-          behind && now - behind > kRemaskAfterNs && Carrier::remask_signal())
-        gh::sys_ret(SYS_tgkill, gh::sys_ret(SYS_getpid), x->os_tid(), Carrier::remask_signal());
       // Progress: a switch, or a thread resumed without one (it yielded
       // with nothing else to run, or its park was answered at once).
       uint64_t t = x->ticks() + x->runs();
@@ -544,6 +538,13 @@ void Pool::monitor() {
         if (x->idle() && x->takes_work()) someone_idle = true;
         continue;
       }
+      // Running one thread since the last look (a computation), with a
+      // signal kept for later held back by its mask: the carrier would let
+      // it through at its next switch; the kick's handler does it now
+      // (Carrier::remask_here). Once per stretch behind.
+      if (int64_t behind = x->behind_since();
+          behind && now - behind > kRemaskAfterNs && Carrier::remask_signal() && x->claim_kick())
+        gh::sys_ret(SYS_tgkill, gh::sys_ret(SYS_getpid), x->os_tid(), Carrier::remask_signal());
       if (st.sampled < 0) {
         st.ran = os_thread_run_ns(x->os_tid(), nullptr);
         st.sampled = st.ran < 0 ? -1 : now;

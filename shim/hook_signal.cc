@@ -138,7 +138,9 @@ void keep_pending(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc) {
   // into this handler.
   uint64_t bit = uint64_t{1} << (sig - 1);
   gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, &bit, nullptr, sizeof bit);
-  carrier->sigmask_changed_behind();
+  uint64_t left = 0;
+  std::memcpy(&left, &ctx->uc_sigmask, sizeof left);
+  carrier->sigmask_changed_behind(left);
   if (info)
     queue_signal(0, sig, info);
   else
@@ -155,7 +157,9 @@ void keep_for_later(gh::Carrier* carrier, gh::GreenThread* thread, int sig, sigi
   sigaddset(&ctx->uc_sigmask, sig);
   uint64_t bit = uint64_t{1} << (sig - 1);
   gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, &bit, nullptr, sizeof bit);
-  carrier->sigmask_changed_behind();
+  uint64_t left = 0;
+  std::memcpy(&left, &ctx->uc_sigmask, sizeof left);
+  carrier->sigmask_changed_behind(left);
   send_directed(carrier, thread, sig, info, nullptr);
 }
 
@@ -699,8 +703,11 @@ bool program_has_async_handlers() {
 
 namespace {
 
+// The kernel decides by the handler's value alone: SA_SIGINFO with SIG_DFL
+// or SIG_IGN is the default action or ignored (made a function, its null
+// was called).
 bool is_function(const struct sigaction& sa) {
-  return (sa.sa_flags & SA_SIGINFO) || (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+  return sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
 }
 
 void* handler_of(const struct sigaction& sa) {
@@ -913,11 +920,17 @@ CallMask::~CallMask() {
   if (!on_) return;
   int saved = errno;
   if (gh::Carrier* c = gh::Carrier::current()) {
+    bool kept = c->behind_since() != 0;
     c->set_running_sigmask(old_);
     // A signal kept for later during the call changed the OS thread's mask
-    // behind the carrier's back (keep_pending): the next switch or wait
-    // sets it again.
-    c->sigmask_changed_behind();
+    // behind the carrier's back (keep_pending): the next switch sets it
+    // again. (Only then: marked after every call, the carrier would be
+    // kicked for nothing, and a blocking call got EINTR.)
+    if (kept) {
+      uint64_t now = 0;
+      gh::sys_ret(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &now, sizeof now);
+      c->sigmask_changed_behind(now);
+    }
   }
   errno = saved;
 }

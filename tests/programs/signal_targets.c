@@ -9,6 +9,8 @@
  * 2. A handler replaced by SIG_IGN (sigaction, sigignore) no longer runs for
  *    a thread parked in a read that is then sent the signal with
  *    pthread_kill (the shim ran the old one from its table).
+ * 4. SA_SIGINFO with SIG_IGN is ignoring, not a handler (the shim installed
+ *    its trampoline with a null handler, and SIGWINCH crashed the process).
  * 3. A one-shot (SA_RESETHAND) handler installed again and again for 1 s
  *    while a child process sends the signal in pairs and three threads
  *    sleep: deliveries that race with the reset find a handler to call (the
@@ -198,5 +200,14 @@ int main(void) {
   replaced(0);
   replaced(1);
   reinstalled_one_shot();
+  struct sigaction ign = {0};
+  ign.sa_handler = SIG_IGN;
+  ign.sa_flags = SA_SIGINFO;
+  sigaction(SIGWINCH, &ign, NULL);
+  raise(SIGWINCH);
+  struct sigaction cur;
+  sigaction(SIGWINCH, NULL, &cur);
+  printf("SA_SIGINFO with SIG_IGN: survived a SIGWINCH, disposition %s\n",
+         cur.sa_handler == SIG_IGN ? "SIG_IGN" : "other");
   return test_end();
 }
