@@ -1308,8 +1308,10 @@ uintptr_t jmp_buf_sp(const void* env) {
   return ((mangled >> 17) | (mangled << 47)) ^ guard;
 }
 
-void leave_handlers_for(const void* env) {
-  if (t_handler_depth == 0) return;
+// Returns whether the jump leaves a handler.
+bool leave_handlers_for(const void* env) {
+  if (t_handler_depth == 0) return false;
+  int depth = t_handler_depth;
   uintptr_t sp = jmp_buf_sp(env);
   while (t_handler_depth > 0 && t_handler_depth <= kHandlerEntries) {
     const HandlerEntry& e = t_handler_entries[t_handler_depth - 1];
@@ -1320,34 +1322,49 @@ void leave_handlers_for(const void* env) {
     t_handler_on_alt = e.on_alt;
     t_handler_depth--;
   }
+  return t_handler_depth != depth;
+}
+
+// Before a jump (env, a struct __jmp_buf_tag): the mask the thread goes on
+// with is its own from then on, as the pthread_sigmask hook records it. A
+// jump that restores a saved mask (sigsetjmp(env, 1)) sets it through the
+// hook (glibc's own setting of it, next, reaches no hook); one out of a
+// handler that does not keeps the handler's mask, natively too.
+void before_jump(struct __jmp_buf_tag* env) {
+  bool left = leave_handlers_for(env);
+  if (t_bypass) return;
+  if (env->__mask_was_saved)
+    sigprocmask_impl(SIG_SETMASK, &env->__saved_mask, nullptr);
+  else if (left)
+    note_mask();
 }
 
 }  // namespace
 
 GH_EXPORT void siglongjmp(sigjmp_buf env, int val) {
   ensure_real();
-  leave_handlers_for(env);
+  before_jump(env);
   real::siglongjmp(env, val);
   __builtin_unreachable();
 }
 
 GH_EXPORT void longjmp(jmp_buf env, int val) {
   ensure_real();
-  leave_handlers_for(env);
+  before_jump(env);
   real::longjmp(env, val);
   __builtin_unreachable();
 }
 
 GH_EXPORT void _longjmp(jmp_buf env, int val) {
   ensure_real();
-  leave_handlers_for(env);
+  before_jump(env);
   real::_longjmp(env, val);
   __builtin_unreachable();
 }
 
 GH_EXPORT void __longjmp_chk(jmp_buf env, int val) {
   ensure_real();
-  leave_handlers_for(env);
+  before_jump(env);
   real::__longjmp_chk(env, val);
   __builtin_unreachable();
 }
