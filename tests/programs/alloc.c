@@ -23,17 +23,17 @@
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static int g_arrived; /* threads at the start barrier */
-static int g_go;      /* main lets them run */
-static long g_rounds; /* rounds done, all threads */
+static int g_arrived;   /* threads at the start barrier */
+static int g_go;        /* main lets them run */
+static long g_rounds;   /* rounds done, all threads */
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_once_runs;
 static uint32_t* g_table; /* made by the once routine, read by all */
 
 static pthread_key_t g_key;
-static int g_dtor_runs; /* atomic */
-static int g_dtor_bad;  /* atomic */
+static int g_dtor_runs;   /* atomic */
+static int g_dtor_bad;    /* atomic */
 
 struct per_thread {
   int index;
@@ -83,12 +83,12 @@ struct msg {
 
 struct worker {
   int index;
-  pthread_t self;    /* pthread_self() as the thread saw it */
-  int wfd, rfd;      /* to and from the partner */
-  uint64_t sent_sum; /* checksum over everything sent */
-  uint64_t recv_sum; /* over everything received */
+  pthread_t self;      /* pthread_self() as the thread saw it */
+  int wfd, rfd;        /* to and from the partner */
+  uint64_t sent_sum;   /* checksum over everything sent */
+  uint64_t recv_sum;   /* over everything received */
   uint64_t sent_bytes, recv_bytes;
-  int bad; /* checksum, content or alignment errors */
+  int bad;             /* checksum, content or alignment errors */
   int self_ok, key_ok, once_ok;
 };
 
@@ -114,28 +114,19 @@ static void churn(struct worker* w, struct slot* slots, uint64_t* seed) {
     if (s->p && !slot_check(s)) w->bad++;
     size_t n = 1 + (size_t)(rnd(seed) % 4096);
     switch (rnd(seed) % 5) {
-      case 0:
-        free(s->p);
-        s->p = (unsigned char*)malloc(n);
-        break;
+      case 0: free(s->p); s->p = (unsigned char*)malloc(n); break;
       case 1:
         free(s->p);
         s->p = (unsigned char*)calloc(n, 1);
         for (size_t i = 0; i < n; i++)
-          if (s->p[i]) {
-            w->bad++;
-            break;
-          }
+          if (s->p[i]) { w->bad++; break; }
         break;
       case 2: {
         /* realloc keeps the common prefix */
         size_t keep = s->p ? (s->n < n ? s->n : n) : 0;
         unsigned char* q = (unsigned char*)realloc(s->p, n);
         for (size_t i = 0; i < keep; i++)
-          if (q[i] != (unsigned char)(s->tag + i * 7)) {
-            w->bad++;
-            break;
-          }
+          if (q[i] != (unsigned char)(s->tag + i * 7)) { w->bad++; break; }
         s->p = q;
         break;
       }
@@ -152,11 +143,7 @@ static void churn(struct worker* w, struct slot* slots, uint64_t* seed) {
         if ((uintptr_t)s->p & 63) w->bad++;
         break;
     }
-    if (!s->p) {
-      w->bad++;
-      s->n = 0;
-      continue;
-    }
+    if (!s->p) { w->bad++; s->n = 0; continue; }
     s->n = n;
     s->tag = (unsigned char)rnd(seed);
     slot_fill(s);
@@ -167,10 +154,7 @@ static void send_block(struct worker* w, unsigned pair, int round, uint64_t* see
   struct msg m;
   m.size = block_size(seed);
   unsigned char* b = (unsigned char*)malloc(m.size);
-  if (!b) {
-    w->bad++;
-    return;
-  }
+  if (!b) { w->bad++; return; }
   pattern_fill(pair * 1000u + (unsigned)round, 0, b, m.size);
   m.sum = fnv1a(FNV_INIT, b, m.size);
   m.block = b;
@@ -182,16 +166,9 @@ static void send_block(struct worker* w, unsigned pair, int round, uint64_t* see
 
 static void recv_block(struct worker* w) {
   struct msg m;
-  if (read_full(w->rfd, &m, sizeof m) != (ssize_t)sizeof m) {
-    w->bad++;
-    return;
-  }
+  if (read_full(w->rfd, &m, sizeof m) != (ssize_t)sizeof m) { w->bad++; return; }
   unsigned char* b = (unsigned char*)malloc(m.size);
-  if (!b || read_full(w->rfd, b, m.size) != (ssize_t)m.size) {
-    w->bad++;
-    free(b);
-    return;
-  }
+  if (!b || read_full(w->rfd, b, m.size) != (ssize_t)m.size) { w->bad++; free(b); return; }
   uint64_t sum = fnv1a(FNV_INIT, b, m.size);
   /* the sender's copy, still intact, is freed here (another thread's block) */
   if (sum != m.sum || memcmp(b, m.block, m.size) != 0) w->bad++;
@@ -273,10 +250,8 @@ int main(void) {
     if (p % 2 == 0) {
       int ab[2], ba[2];
       if (pipe(ab) != 0 || pipe(ba) != 0) return 2;
-      w[a].wfd = ab[1];
-      w[b].rfd = ab[0];
-      w[b].wfd = ba[1];
-      w[a].rfd = ba[0];
+      w[a].wfd = ab[1]; w[b].rfd = ab[0];
+      w[b].wfd = ba[1]; w[a].rfd = ba[0];
     } else {
       int sv[2];
       if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 2;

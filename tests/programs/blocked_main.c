@@ -21,15 +21,12 @@
 static int g_listener;
 static int g_port;
 static pthread_t g_main;
-static int g_child_pipe[2]; /* to the child: release the lock */
-static int g_how;           /* 0 pause, 1 sigsuspend, 2 flock */
+static int g_child_pipe[2];  /* to the child: release the lock */
+static int g_how;            /* 0 pause, 1 sigsuspend, 2 flock */
 static volatile sig_atomic_t g_got;
 static atomic_int g_main_back; /* main returned from its wait */
 
-static void on_usr1(int sig) {
-  (void)sig;
-  g_got++;
-}
+static void on_usr1(int sig) { (void)sig; g_got++; }
 
 /* The workers leave SIGUSR1 to main, as a program whose main waits for it
    would: the kernel then delivers the process-directed signal to main. */

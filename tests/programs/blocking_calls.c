@@ -51,8 +51,8 @@ static char g_path[128];
 
 /* ---- file locks ---- */
 
-static int g_fd1, g_fd2;   /* two descriptions of one file */
-static int g_child_cmd[2]; /* to the lock-holding child: let go */
+static int g_fd1, g_fd2;      /* two descriptions of one file */
+static int g_child_cmd[2];    /* to the lock-holding child: let go */
 static pid_t g_child;
 
 static void path_in_dir(const char* name) { snprintf(g_path, sizeof g_path, "%s/%s", g_dir, name); }
@@ -529,7 +529,8 @@ int main(void) {
        SIGWINCH},
       {"open of a FIFO, SA_RESTART signal", fifo_setup, fifo_wait, fifo_release, fifo_teardown,
        SIGWINCH},
-      {"waitpid, SA_RESTART signal", kid_setup, waitpid_wait, kid_release, kid_teardown, SIGWINCH},
+      {"waitpid, SA_RESTART signal", kid_setup, waitpid_wait, kid_release, kid_teardown,
+       SIGWINCH},
   };
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) run(&all[i]);
   rmdir(g_dir);

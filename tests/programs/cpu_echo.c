@@ -21,9 +21,9 @@
 
 static int g_listener;
 static int g_port;
-static atomic_int g_busy;  /* computations running */
-static atomic_int g_ended; /* computations that ended */
-static atomic_int g_stop;  /* client done: computations may end */
+static atomic_int g_busy;      /* computations running */
+static atomic_int g_ended;     /* computations that ended */
+static atomic_int g_stop;      /* client done: computations may end */
 static volatile double g_sink;
 
 /* Computes without a system call until the client is done (at least 1 s). */

@@ -22,8 +22,7 @@ int main(void) {
   printf("pthread_self in main equals the constructor's: %s\n",
          pthread_equal(pthread_self(), r->self) ? "yes" : "no");
   printf("the constructor's key value seen from main: %ld\n", (long)pthread_getspecific(r->key));
-  EXPECT_RC("setspecific on the constructor's key from main", pthread_setspecific(r->key, (void*)7),
-            0);
+  EXPECT_RC("setspecific on the constructor's key from main", pthread_setspecific(r->key, (void*)7), 0);
   printf("getspecific: %ld\n", (long)pthread_getspecific(r->key));
   tasks_sample(); /* the library's thread is alive */
   int a = ctor_lib_ping(), b = ctor_lib_ping();

@@ -345,7 +345,8 @@ static void* error_checks(void* unused) {
   struct sockaddr_storage from;
   socklen_t fromlen = sizeof from;
   r = recvfrom(sv[0], buf, want, 0, (struct sockaddr*)&from, &fromlen);
-  CHECK(r == 5 && memcmp(buf, "hello", 5) == 0, "recvfrom on a datagram socketpair", "ret=%zd", r);
+  CHECK(r == 5 && memcmp(buf, "hello", 5) == 0, "recvfrom on a datagram socketpair", "ret=%zd",
+        r);
   pthread_join(t, NULL);
   /* datagrams keep their boundaries: two sends, two receives */
   if (send(sv[1], "one", 3, 0) != 3 || send(sv[1], "three", 5, 0) != 5) g_failures++;
@@ -406,10 +407,8 @@ static void test_atomic_writes(void) {
       bad++;
       break;
     }
-    if (r.writer >= ATOMIC_WRITERS || r.seq != next[r.writer])
-      bad++;
-    else
-      next[r.writer]++;
+    if (r.writer >= ATOMIC_WRITERS || r.seq != next[r.writer]) bad++;
+    else next[r.writer]++;
     for (size_t k = 0; k < sizeof r.pad; k++)
       if (r.pad[k] != (unsigned char)(r.writer * 31 + r.seq)) {
         bad++;
@@ -505,11 +504,9 @@ static void test_sendfile_splice(void) {
   CHECK(!bad && total == BIG && lo == (loff_t)BIG, "splice file->pipe->socket of 4MiB",
         "bad=%d total=%zu", bad, total);
   CHECK(r.got == BIG && r.sum == want, "splice data checksum", "got=%zu", r.got);
-  EXPECT_ERR("splice with an offset for a pipe: ESPIPE", splice(p[0], &lo, p[1], NULL, 1, 0),
-             ESPIPE);
+  EXPECT_ERR("splice with an offset for a pipe: ESPIPE", splice(p[0], &lo, p[1], NULL, 1, 0), ESPIPE);
   loff_t neg = -5;
-  EXPECT_ERR("splice with a negative file offset: EINVAL", splice(f, &neg, p[1], NULL, 1, 0),
-             EINVAL);
+  EXPECT_ERR("splice with a negative file offset: EINVAL", splice(f, &neg, p[1], NULL, 1, 0), EINVAL);
   EXPECT_ERR("sendfile from a closed fd: EBADF", sendfile(sv[1], 999, NULL, 10), EBADF);
   close(sv[1]);
   close(p[0]);

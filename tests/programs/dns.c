@@ -23,10 +23,7 @@ static void describe(const char* label, const char* node, const char* service, i
     char host[64], serv[16];
     getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, serv, sizeof serv,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    printf(" [%s %s %s]",
-           a->ai_family == AF_INET    ? "inet"
-           : a->ai_family == AF_INET6 ? "inet6"
-                                      : "?",
+    printf(" [%s %s %s]", a->ai_family == AF_INET ? "inet" : a->ai_family == AF_INET6 ? "inet6" : "?",
            host, serv);
   }
   printf("\n");
@@ -68,14 +65,12 @@ int main(void) {
     printf("thread %d: %ld of 20 lookups of localhost right\n", i, (long)(intptr_t)v % 1000);
   }
 
-  describe("getaddrinfo 127.0.0.1:80 numeric", "127.0.0.1", "80", AI_NUMERICHOST | AI_NUMERICSERV,
-           AF_UNSPEC);
+  describe("getaddrinfo 127.0.0.1:80 numeric", "127.0.0.1", "80", AI_NUMERICHOST | AI_NUMERICSERV, AF_UNSPEC);
   describe("getaddrinfo localhost:http inet", "localhost", "http", 0, AF_INET);
   describe("getaddrinfo NULL:9000 passive inet", NULL, "9000", AI_PASSIVE, AF_INET);
   describe("getaddrinfo 999.1.1.1 numeric", "999.1.1.1", "80", AI_NUMERICHOST, AF_UNSPEC);
   describe("getaddrinfo with neither node nor service", NULL, NULL, 0, AF_UNSPEC);
-  describe("getaddrinfo unknown service name", "127.0.0.1", "no-such-service-name", AI_NUMERICHOST,
-           AF_INET);
+  describe("getaddrinfo unknown service name", "127.0.0.1", "no-such-service-name", AI_NUMERICHOST, AF_INET);
 
   struct sockaddr_in sin;
   memset(&sin, 0, sizeof sin);
@@ -85,11 +80,9 @@ int main(void) {
   char host[64], serv[32];
   int rc = getnameinfo((struct sockaddr*)&sin, sizeof sin, host, sizeof host, serv, sizeof serv,
                        NI_NUMERICHOST | NI_NUMERICSERV);
-  printf("getnameinfo 127.0.0.1:22 numeric: %s %s %s\n", rc == 0 ? "ok" : gai_strerror(rc), host,
-         serv);
+  printf("getnameinfo 127.0.0.1:22 numeric: %s %s %s\n", rc == 0 ? "ok" : gai_strerror(rc), host, serv);
   rc = getnameinfo((struct sockaddr*)&sin, sizeof sin, host, sizeof host, NULL, 0, NI_NAMEREQD);
-  printf("getnameinfo 127.0.0.1 name: %s %s\n", rc == 0 ? "ok" : gai_strerror(rc),
-         rc == 0 ? host : "");
+  printf("getnameinfo 127.0.0.1 name: %s %s\n", rc == 0 ? "ok" : gai_strerror(rc), rc == 0 ? host : "");
   rc = getnameinfo((struct sockaddr*)&sin, 3, host, sizeof host, NULL, 0, 0);
   printf("getnameinfo with a short address: %s\n", rc == 0 ? "ok" : gai_strerror(rc));
 

@@ -112,18 +112,10 @@ int main(int argc, char** argv) {
   int port = 7007, backlog = SOMAXCONN, opt;
   while ((opt = getopt(argc, argv, "a:p:b:w:")) != -1) {
     switch (opt) {
-      case 'a':
-        addr = optarg;
-        break;
-      case 'p':
-        port = atoi(optarg);
-        break;
-      case 'b':
-        backlog = atoi(optarg);
-        break;
-      case 'w':
-        work_usec = atol(optarg);
-        break;
+      case 'a': addr = optarg; break;
+      case 'p': port = atoi(optarg); break;
+      case 'b': backlog = atoi(optarg); break;
+      case 'w': work_usec = atol(optarg); break;
       default:
         fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-b BACKLOG] [-w USEC]\n", argv[0]);
         return 2;

@@ -58,8 +58,7 @@ static void* checks(void* unused) {
   int s2 = used_socket();
   closefrom(s < s2 ? s : s2);
   int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-  printf("timerfd after closefrom reuses a socket's number: %s\n",
-         t == s || t == s2 ? "yes" : "no");
+  printf("timerfd after closefrom reuses a socket's number: %s\n", t == s || t == s2 ? "yes" : "no");
   EXPECT_ERR("read of an unarmed TFD_NONBLOCK timerfd: EAGAIN", read(t, &v, sizeof v), EAGAIN);
   int f2 = open("/proc/self/cmdline", O_RDONLY);
   r = read(f2, buf, sizeof buf);

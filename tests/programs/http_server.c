@@ -41,7 +41,7 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long connections;
 static unsigned long long requests;
 
-static char* response; /* status line, headers and body */
+static char* response;    /* status line, headers and body */
 static size_t response_len;
 
 static const char bad_request[] =
@@ -138,8 +138,8 @@ out:
 static void on_signal(int sig) {
   char msg[128];
   /* snprintf is not async-signal-safe in general; the numbers are plain. */
-  int n = snprintf(msg, sizeof msg, "http_server: connections=%llu requests=%llu\n", connections,
-                   requests);
+  int n = snprintf(msg, sizeof msg, "http_server: connections=%llu requests=%llu\n",
+                   connections, requests);
   write(2, msg, (size_t)n);
   _exit(0);
 }
@@ -150,18 +150,10 @@ int main(int argc, char** argv) {
   long body_len = 128;
   while ((opt = getopt(argc, argv, "a:p:s:b:")) != -1) {
     switch (opt) {
-      case 'a':
-        addr = optarg;
-        break;
-      case 'p':
-        port = atoi(optarg);
-        break;
-      case 's':
-        body_len = atol(optarg);
-        break;
-      case 'b':
-        backlog = atoi(optarg);
-        break;
+      case 'a': addr = optarg; break;
+      case 'p': port = atoi(optarg); break;
+      case 's': body_len = atol(optarg); break;
+      case 'b': backlog = atoi(optarg); break;
       default:
         fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-s BODY_BYTES] [-b BACKLOG]\n", argv[0]);
         return 2;
@@ -179,8 +171,7 @@ int main(int argc, char** argv) {
   response_len = (size_t)hl + (size_t)body_len;
   response = malloc(response_len);
   memcpy(response, head, (size_t)hl);
-  for (long i = 0; i < body_len; i++)
-    response[hl + i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+  for (long i = 0; i < body_len; i++) response[hl + i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -31,8 +31,8 @@ int main(void) {
         "pthread_getattr_np on main", "stack %zu", stack);
   pthread_attr_destroy(&a);
   pthread_attr_init(&a);
-  CHECK(pthread_attr_setstacksize(&a, 1 << 20) == 0 && pthread_attr_getstacksize(&a, &stack) == 0 &&
-            stack == 1 << 20,
+  CHECK(pthread_attr_setstacksize(&a, 1 << 20) == 0 &&
+            pthread_attr_getstacksize(&a, &stack) == 0 && stack == 1 << 20,
         "pthread_attr_setstacksize", "%zu", stack);
   pthread_attr_destroy(&a);
   pthread_setspecific(k1, NULL);

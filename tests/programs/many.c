@@ -114,8 +114,8 @@ static void* client(void* p) {
   pthread_attr_destroy(&at);
   unsigned char* data = (unsigned char*)malloc(BYTES);
   pattern_fill(id, 0, data, BYTES);
-  int ok =
-      write(fd, &id, sizeof id) == (ssize_t)sizeof id && write(fd, data, BYTES) == (ssize_t)BYTES;
+  int ok = write(fd, &id, sizeof id) == (ssize_t)sizeof id &&
+           write(fd, data, BYTES) == (ssize_t)BYTES;
   pthread_join(r, NULL);
   g_client_ok[id] = ok && io.got == BYTES && io.sum == fnv1a(FNV_INIT, data, BYTES);
   free(data);
@@ -168,10 +168,8 @@ static void check_churn(void) {
     if (write(fd, "q", 1) != 1) g_failures++;
     char c;
     ssize_t r = read(fd, &c, 1);
-    if (r == 1 && c == 'k')
-      replies++;
-    else if (r < 0 && errno == ECONNRESET)
-      resets++;
+    if (r == 1 && c == 'k') replies++;
+    else if (r < 0 && errno == ECONNRESET) resets++;
     close(fd);
   }
   pthread_join(s, NULL);

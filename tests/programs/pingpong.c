@@ -16,7 +16,7 @@
 struct pair {
   pthread_mutex_t m;
   pthread_cond_t cv;
-  int turn; /* 0: ping's, 1: pong's */
+  int turn;  /* 0: ping's, 1: pong's */
   int exchanges;
 };
 
@@ -89,7 +89,7 @@ int main(void) {
 
   for (int i = 0; i < RING; i++) sem_init(&g_sems[i], 0, 0);
   for (int i = 0; i < RING; i++) pthread_create(&t[i], &attr, ring_member, (void*)(intptr_t)i);
-  sem_post(&g_sems[0]); /* the token */
+  sem_post(&g_sems[0]);  /* the token */
   for (int i = 0; i < RING; i++) pthread_join(t[i], NULL);
   long passes = 0;
   for (int i = 0; i < RING; i++) passes += g_passes[i];

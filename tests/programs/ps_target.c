@@ -42,7 +42,7 @@ __attribute__((noinline)) void in_read(void) {
   char c;
   pthread_barrier_wait(&g_started);
   if (read(g_pipe[0], &c, 1) < 0) perror("read");
-  __asm__ volatile("" ::: "memory"); /* not a tail call: the frame stays */
+  __asm__ volatile("" ::: "memory");  /* not a tail call: the frame stays */
 }
 __attribute__((noinline)) void in_mutex(void) {
   pthread_barrier_wait(&g_started);
@@ -134,18 +134,10 @@ static void* run(void* arg) {
   const char* what = arg;
   pthread_setname_np(pthread_self(), what);
   switch (what[0]) {
-    case 'r':
-      in_read();
-      break;
-    case 'l':
-      in_mutex();
-      break;
-    case 's':
-      in_sleep();
-      break;
-    case 'w':
-      in_cond();
-      break;
+    case 'r': in_read(); break;
+    case 'l': in_mutex(); break;
+    case 's': in_sleep(); break;
+    case 'w': in_cond(); break;
   }
   return NULL;
 }

@@ -85,10 +85,8 @@ int main(void) {
     g_hits = 0;
     pthread_kill(t[i], SIGUSR1);
     for (int k = 0; k < 1000 && !g_hits; k++) usleep(1000);
-    printf(
-        "pthread_kill to thread %d: handler ran %d time(s), pthread_self() there is the target: "
-        "%s\n",
-        i, (int)g_hits, pthread_equal(g_handler_self, t[i]) ? "yes" : "no");
+    printf("pthread_kill to thread %d: handler ran %d time(s), pthread_self() there is the target: %s\n",
+           i, (int)g_hits, pthread_equal(g_handler_self, t[i]) ? "yes" : "no");
   }
   gate_open(&g_go, 3);
   for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);

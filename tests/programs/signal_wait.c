@@ -86,9 +86,7 @@ static void one(enum kind k, int idle_fd, int ep) {
       ret = epoll_wait(ep, &ev, 1, WAIT_S * 1000);
       break;
     }
-    case K_SLEEP:
-      ret = sleep(WAIT_S);
-      break;
+    case K_SLEEP: ret = sleep(WAIT_S); break;
     case K_NANOSLEEP: {
       struct timespec req = {WAIT_S, 0};
       ret = nanosleep(&req, &rem);

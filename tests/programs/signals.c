@@ -28,8 +28,7 @@ static void install(int restart) {
 
 enum op { OP_READ, OP_RECV, OP_RECV_TIMEO, OP_POLL, OP_NANOSLEEP, OP_ACCEPT, OP_USLEEP };
 static const char* op_name[] = {"read on a pipe", "recv on a socketpair", "recv with SO_RCVTIMEO",
-                                "poll",           "nanosleep 10s",        "accept",
-                                "usleep 10s"};
+                                "poll", "nanosleep 10s", "accept", "usleep 10s"};
 
 struct target {
   enum op op;
@@ -46,13 +45,9 @@ static void* blocker(void* p) {
   if (write(t->ready[1], "r", 1) != 1) g_failures++;
   errno = 0;
   switch (t->op) {
-    case OP_READ:
-      t->ret = read(t->fd, buf, sizeof buf);
-      break;
+    case OP_READ: t->ret = read(t->fd, buf, sizeof buf); break;
     case OP_RECV:
-    case OP_RECV_TIMEO:
-      t->ret = recv(t->fd, buf, sizeof buf, 0);
-      break;
+    case OP_RECV_TIMEO: t->ret = recv(t->fd, buf, sizeof buf, 0); break;
     case OP_POLL: {
       struct pollfd f = {t->fd, POLLIN, 0};
       t->ret = poll(&f, 1, 10000);
@@ -64,12 +59,8 @@ static void* blocker(void* p) {
       t->rem_ms = rem.tv_sec * 1000 + rem.tv_nsec / 1000000;
       break;
     }
-    case OP_ACCEPT:
-      t->ret = accept(t->fd, NULL, NULL);
-      break;
-    case OP_USLEEP:
-      t->ret = usleep(10000000);
-      break;
+    case OP_ACCEPT: t->ret = accept(t->fd, NULL, NULL); break;
+    case OP_USLEEP: t->ret = usleep(10000000); break;
   }
   t->err = errno;
   return NULL;
@@ -100,8 +91,7 @@ static void interrupt(enum op op, int fd, int feed_fd, int restart) {
          restart ? "SA_RESTART" : "no SA_RESTART", t.ret, t.ret < 0 ? errname(t.err) : "0",
          (int)g_hits);
   if (op == OP_NANOSLEEP)
-    printf("  nanosleep time left: %s\n",
-           t.rem_ms > 8000 && t.rem_ms <= 10000 ? "about 9.85s" : "WRONG");
+    printf("  nanosleep time left: %s\n", t.rem_ms > 8000 && t.rem_ms <= 10000 ? "about 9.85s" : "WRONG");
   close(t.ready[0]);
   close(t.ready[1]);
 }

@@ -47,10 +47,8 @@ static void* lookups(void* arg) {
   for (int i = 0; i < 50; i++) {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_INET;
-    if (getaddrinfo("localhost", "80", &hints, &res) == 0)
-      freeaddrinfo(res);
-    else
-      g_failures++;
+    if (getaddrinfo("localhost", "80", &hints, &res) == 0) freeaddrinfo(res);
+    else g_failures++;
   }
   return NULL;
 }

@@ -151,8 +151,8 @@ static void* client(void* p) {
                send(fd, req, len, 0) == (ssize_t)len && shutdown(fd, SHUT_WR) == 0;
   free(req);
   struct reply rep;
-  c->ok_reply =
-      read_full(fd, &rep, sizeof rep) == (ssize_t)sizeof rep && rep.sum == sum && rep.len == len;
+  c->ok_reply = read_full(fd, &rep, sizeof rep) == (ssize_t)sizeof rep && rep.sum == sum &&
+                rep.len == len;
   unsigned char* big = (unsigned char*)malloc(REPLY_BYTES + 1);
   ssize_t got = read_full(fd, big, REPLY_BYTES + 1); /* +1: must then see EOF */
   unsigned char* want = (unsigned char*)malloc(REPLY_BYTES);
@@ -291,8 +291,8 @@ static void* error_checks(void* unused) {
     port = ntohs(a.sin_port);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to = loopback(port);
-    EXPECT_ERR("connect to a closed port: ECONNREFUSED",
-               connect(fd, (struct sockaddr*)&to, sizeof to), ECONNREFUSED);
+    EXPECT_ERR("connect to a closed port: ECONNREFUSED", connect(fd, (struct sockaddr*)&to, sizeof to),
+               ECONNREFUSED);
     close(fd);
     close(u);
   }
@@ -305,10 +305,8 @@ static void* error_checks(void* unused) {
     SHOW("recv after the peer closed (EOF)", recv(c, buf, cap, 0));
     int err = 0;
     for (int i = 0; i < 1000 && !err; i++) {
-      if (send(c, "x", 1, MSG_NOSIGNAL) < 0)
-        err = errno;
-      else
-        usleep(1000);
+      if (send(c, "x", 1, MSG_NOSIGNAL) < 0) err = errno;
+      else usleep(1000);
     }
     CHECK(err == EPIPE, "send after the peer closed: EPIPE", "errno=%s", errname(err));
     close(c);
@@ -405,8 +403,8 @@ static void* error_checks(void* unused) {
       }
       total += r;
     }
-    CHECK(err == EAGAIN && total > 0, "filling a SOCK_NONBLOCK socket ends with EAGAIN", "errno=%s",
-          errname(err));
+    CHECK(err == EAGAIN && total > 0, "filling a SOCK_NONBLOCK socket ends with EAGAIN",
+          "errno=%s", errname(err));
     close(sv[0]);
     close(sv[1]);
 
@@ -695,8 +693,7 @@ static void* timeout_checks(void* unused) {
 
     if (send(c2, "abcdefghijklmnopqrstuvwxyz0123", 30, 0) != 30) g_failures++;
     pthread_create(&t, NULL, send_later, &ls);
-    SHOW("recv MSG_PEEK|MSG_WAITALL of 100 (30 now, 70 later)",
-         recv(s2, big100, hundred, MSG_PEEK | MSG_WAITALL));
+    SHOW("recv MSG_PEEK|MSG_WAITALL of 100 (30 now, 70 later)", recv(s2, big100, hundred, MSG_PEEK | MSG_WAITALL));
     pthread_join(t, NULL);
     SHOW("recv after the peek", recv(s2, big100, hundred, MSG_WAITALL));
 
@@ -715,8 +712,7 @@ static void* timeout_checks(void* unused) {
 
     /* a negative SO_RCVTIMEO is a zero timeout: EAGAIN at once */
     struct timeval neg = {-1, 0};
-    SHOW("setsockopt SO_RCVTIMEO {-1, 0}",
-         setsockopt(c2, SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));
+    SHOW("setsockopt SO_RCVTIMEO {-1, 0}", setsockopt(c2, SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));
     t0 = now_ns(CLOCK_MONOTONIC);
     EXPECT_ERR("recv with a negative SO_RCVTIMEO: EAGAIN", recv(c2, big100, hundred, 0), EAGAIN);
     CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 5000000000LL, "... at once", "waited");
@@ -757,8 +753,7 @@ static void* timeout_checks(void* unused) {
     rm[i].msg_hdr.msg_iovlen = 1;
   }
   int got = recvmmsg(u1, rm, 3, 0, NULL);
-  printf("recvmmsg of 3: ret=%d lengths %u %u %u\n", got, rm[0].msg_len, rm[1].msg_len,
-         rm[2].msg_len);
+  printf("recvmmsg of 3: ret=%d lengths %u %u %u\n", got, rm[0].msg_len, rm[1].msg_len, rm[2].msg_len);
   /* with a timeout (only looked at after each datagram, recvmmsg(2)
      BUGS): the datagram another thread sends later is waited for, and the
      time left is written back */
@@ -782,8 +777,7 @@ static void* timeout_checks(void* unused) {
   connect(cu, (struct sockaddr*)&ca, sizeof ca);
   SHOW("UDP send to a closed port", send(cu, "x", 1, 0));
   EXPECT_ERR("UDP recv after it: ECONNREFUSED", recv(cu, buf, cap, 0), ECONNREFUSED);
-  EXPECT_ERR("recv MSG_ERRQUEUE with an empty error queue: EAGAIN (never blocks)",
-             recv(cu, buf, cap, MSG_ERRQUEUE), EAGAIN);
+  EXPECT_ERR("recv MSG_ERRQUEUE with an empty error queue: EAGAIN (never blocks)", recv(cu, buf, cap, MSG_ERRQUEUE), EAGAIN);
   close(cu);
   close(u1);
   close(u2);
@@ -806,8 +800,7 @@ static void* timeout_checks(void* unused) {
     int l3 = tcp_listener(&lp);
     int n3 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in la = loopback(lp);
-    EXPECT_ERR("non-blocking connect: EINPROGRESS", connect(n3, (struct sockaddr*)&la, sizeof la),
-               EINPROGRESS);
+    EXPECT_ERR("non-blocking connect: EINPROGRESS", connect(n3, (struct sockaddr*)&la, sizeof la), EINPROGRESS);
     struct pollfd pf = {n3, POLLOUT, 0};
     SHOW("poll POLLOUT for the connection", poll(&pf, 1, 10000));
     int soerr = -1;
@@ -847,8 +840,7 @@ static void* accept_checks(void* unused) {
   CHECK(r == 2 && memcmp(buf, "hi", 2) == 0, "accepted connection data then EOF", "ret=%zd", r);
   pthread_join(t, NULL);
   close(fd);
-  EXPECT_ERR("accept on a non-listening socket: EINVAL",
-             accept(fd = socket(AF_INET, SOCK_STREAM, 0), NULL, NULL), EINVAL);
+  EXPECT_ERR("accept on a non-listening socket: EINVAL", accept(fd = socket(AF_INET, SOCK_STREAM, 0), NULL, NULL), EINVAL);
   close(fd);
   EXPECT_ERR("accept on a closed fd: EBADF", accept(fd, NULL, NULL), EBADF);
   close(l);

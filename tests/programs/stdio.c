@@ -55,9 +55,8 @@ static void test_line_protocol(void) {
   void* served;
   pthread_join(t, &served);
   char* r = fgets(line, sizeof line, f);
-  printf(
-      "line protocol: 100 requests, %d wrong answers, server saw %ld lines, then EOF: %s feof=%d\n",
-      bad, (long)(intptr_t)served, r ? "no" : "yes", feof(f) != 0);
+  printf("line protocol: 100 requests, %d wrong answers, server saw %ld lines, then EOF: %s feof=%d\n",
+         bad, (long)(intptr_t)served, r ? "no" : "yes", feof(f) != 0);
   fclose(f);
 }
 
@@ -65,8 +64,7 @@ static void test_line_protocol(void) {
 
 static void* slow_lines(void* p) {
   int fd = (int)(intptr_t)p;
-  static const char* pieces[] = {"first ", "line\nsec", "ond line", "\n",
-                                 "third;", "fourth;",   "no end"};
+  static const char* pieces[] = {"first ", "line\nsec", "ond line", "\n", "third;", "fourth;", "no end"};
   for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
     usleep(10000);
     if (write(fd, pieces[i], strlen(pieces[i])) < 0) g_failures++;
@@ -247,8 +245,7 @@ static void test_inline_getc(void) {
   shutdown(sv[0], SHUT_WR);
   void* n;
   pthread_join(t, &n);
-  printf("getc_unlocked/putc_unlocked echo: %d of 30 lines right, %ld bytes\n", ok,
-         (long)(intptr_t)n);
+  printf("getc_unlocked/putc_unlocked echo: %d of 30 lines right, %ld bytes\n", ok, (long)(intptr_t)n);
   fclose(f);
 }
 
@@ -316,8 +313,8 @@ static void test_errors(void) {
   errno = 0;
   int fl = fflush(f);
   e = errno;
-  printf("fputs into a pipe without reader: %d, fflush: %d errno=%s ferror=%d\n", pr, fl,
-         errname(e), ferror(f) != 0);
+  printf("fputs into a pipe without reader: %d, fflush: %d errno=%s ferror=%d\n", pr, fl, errname(e),
+         ferror(f) != 0);
   fclose(f);
 
   /* dprintf of 300 KB to a pipe read by another thread */
@@ -384,8 +381,8 @@ static void test_scanf(void) {
     rounds++;
   }
   pthread_join(t, NULL);
-  printf("fscanf of pairs written later: %d pairs, sum %d, last result %d, feof=%d\n", rounds, sum,
-         n, feof(f) != 0);
+  printf("fscanf of pairs written later: %d pairs, sum %d, last result %d, feof=%d\n", rounds, sum, n,
+         feof(f) != 0);
   fclose(f);
 }
 

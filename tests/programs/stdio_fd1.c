@@ -19,8 +19,7 @@ static struct gate g_go;
 
 static void payload(int w, int l, char* out) {
   int n = 20 + (w * 7 + l * 13) % 90;
-  for (int i = 0; i < n; i++)
-    out[i] = (char)('a' + pattern_byte((unsigned)(w * 1000 + l), (uint64_t)i) % 26);
+  for (int i = 0; i < n; i++) out[i] = (char)('a' + pattern_byte((unsigned)(w * 1000 + l), (uint64_t)i) % 26);
   out[n] = 0;
 }
 
@@ -145,10 +144,8 @@ int main(void) {
   printf("lines read: %ld (want %d)\n", g_sum.lines, WRITERS * LINES);
   printf("bytes read: %ld\n", g_sum.bytes);
   CHECK(g_sum.bad == 0, "every line intact", "%ld bad lines", g_sum.bad);
-  CHECK(complete == WRITERS, "all 200 lines of each of the 50 writers", "%d writers complete",
-        complete);
-  CHECK(g_sum.out_of_order == 0, "each writer's lines in order", "%ld out of order",
-        g_sum.out_of_order);
+  CHECK(complete == WRITERS, "all 200 lines of each of the 50 writers", "%d writers complete", complete);
+  CHECK(g_sum.out_of_order == 0, "each writer's lines in order", "%ld out of order", g_sum.out_of_order);
   printf("checksum of the lines per writer: %016llx\n", (unsigned long long)all);
   return test_end();
 }

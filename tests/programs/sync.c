@@ -96,9 +96,7 @@ static void contend(const char* label, pthread_mutex_t* m, int recursive) {
 
 static int unlock_in_thread(pthread_mutex_t* m);
 
-static void* unlock_main(void* p) {
-  return (void*)(intptr_t)pthread_mutex_unlock((pthread_mutex_t*)p);
-}
+static void* unlock_main(void* p) { return (void*)(intptr_t)pthread_mutex_unlock((pthread_mutex_t*)p); }
 static int unlock_in_thread(pthread_mutex_t* m) {
   pthread_t t;
   void* r;
@@ -107,9 +105,7 @@ static int unlock_in_thread(pthread_mutex_t* m) {
   return (int)(intptr_t)r;
 }
 
-static void* trylock_main(void* p) {
-  return (void*)(intptr_t)pthread_mutex_trylock((pthread_mutex_t*)p);
-}
+static void* trylock_main(void* p) { return (void*)(intptr_t)pthread_mutex_trylock((pthread_mutex_t*)p); }
 static int trylock_in_thread(pthread_mutex_t* m) {
   pthread_t t;
   void* r;
@@ -141,8 +137,7 @@ static void check_mutexes(void) {
   /* recursive */
   pthread_mutexattr_t a;
   pthread_mutexattr_init(&a);
-  EXPECT_RC("mutexattr settype RECURSIVE", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE),
-            0);
+  EXPECT_RC("mutexattr settype RECURSIVE", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE), 0);
   pthread_mutex_t rec;
   pthread_mutex_init(&rec, &a);
   EXPECT_RC("recursive: lock", pthread_mutex_lock(&rec), 0);
@@ -157,8 +152,7 @@ static void check_mutexes(void) {
   pthread_mutex_destroy(&rec);
 
   /* errorcheck */
-  EXPECT_RC("mutexattr settype ERRORCHECK", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK),
-            0);
+  EXPECT_RC("mutexattr settype ERRORCHECK", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK), 0);
   pthread_mutex_t ec;
   pthread_mutex_init(&ec, &a);
   EXPECT_RC("errorcheck: lock", pthread_mutex_lock(&ec), 0);
@@ -169,8 +163,7 @@ static void check_mutexes(void) {
   EXPECT_RC("errorcheck: unlock when free: EPERM", pthread_mutex_unlock(&ec), EPERM);
   struct timespec soon = abs_in(CLOCK_REALTIME, 10 * MS);
   EXPECT_RC("errorcheck: lock", pthread_mutex_lock(&ec), 0);
-  EXPECT_RC("errorcheck: timedlock by owner: EDEADLK", pthread_mutex_timedlock(&ec, &soon),
-            EDEADLK);
+  EXPECT_RC("errorcheck: timedlock by owner: EDEADLK", pthread_mutex_timedlock(&ec, &soon), EDEADLK);
   pthread_mutex_unlock(&ec);
   pthread_mutex_destroy(&ec);
   EXPECT_RC("mutexattr settype 12345: EINVAL", pthread_mutexattr_settype(&a, 12345), EINVAL);
@@ -182,20 +175,16 @@ static void check_mutexes(void) {
   pthread_t ht;
   start_holder(&h, &ht);
   struct timespec dl = abs_in(CLOCK_REALTIME, 50 * MS);
-  EXPECT_RC("timedlock REALTIME +50ms while held: ETIMEDOUT", pthread_mutex_timedlock(&tm, &dl),
-            ETIMEDOUT);
+  EXPECT_RC("timedlock REALTIME +50ms while held: ETIMEDOUT", pthread_mutex_timedlock(&tm, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_REALTIME) >= ts_ns(&dl), "timedlock did not time out early", "early");
   dl = abs_in(CLOCK_MONOTONIC, 30 * MS);
-  EXPECT_RC("clocklock MONOTONIC +30ms while held: ETIMEDOUT",
-            pthread_mutex_clocklock(&tm, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
+  EXPECT_RC("clocklock MONOTONIC +30ms while held: ETIMEDOUT", pthread_mutex_clocklock(&tm, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(&dl), "clocklock did not time out early", "early");
   struct timespec past = {1, 0};
-  EXPECT_RC("timedlock with a past deadline while held: ETIMEDOUT",
-            pthread_mutex_timedlock(&tm, &past), ETIMEDOUT);
+  EXPECT_RC("timedlock with a past deadline while held: ETIMEDOUT", pthread_mutex_timedlock(&tm, &past), ETIMEDOUT);
   struct timespec bad = {0, 1000000000};
   EXPECT_RC("timedlock tv_nsec=1e9 while held: EINVAL", pthread_mutex_timedlock(&tm, &bad), EINVAL);
-  EXPECT_RC("clocklock with clock 12345: EINVAL",
-            pthread_mutex_clocklock(&tm, (clockid_t)12345, &dl), EINVAL);
+  EXPECT_RC("clocklock with clock 12345: EINVAL", pthread_mutex_clocklock(&tm, (clockid_t)12345, &dl), EINVAL);
   stop_holder(&h, ht);
   dl = abs_in(CLOCK_REALTIME, 5000 * MS);
   EXPECT_RC("timedlock when free", pthread_mutex_timedlock(&tm, &dl), 0);
@@ -288,22 +277,17 @@ static void check_conds(void) {
   pthread_cond_init(&cv, NULL);
   pthread_mutex_lock(&g_cm);
   struct timespec dl = abs_in(CLOCK_REALTIME, 50 * MS);
-  EXPECT_RC("cond timedwait REALTIME +50ms: ETIMEDOUT", pthread_cond_timedwait(&cv, &g_cm, &dl),
-            ETIMEDOUT);
+  EXPECT_RC("cond timedwait REALTIME +50ms: ETIMEDOUT", pthread_cond_timedwait(&cv, &g_cm, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_REALTIME) >= ts_ns(&dl), "cond timedwait did not time out early", "early");
-  EXPECT_RC("mutex is held again after the timeout (trylock by owner: EBUSY)",
-            pthread_mutex_trylock(&g_cm), EBUSY);
+  EXPECT_RC("mutex is held again after the timeout (trylock by owner: EBUSY)", pthread_mutex_trylock(&g_cm), EBUSY);
   struct timespec past = {1, 0};
-  EXPECT_RC("cond timedwait with a past deadline: ETIMEDOUT",
-            pthread_cond_timedwait(&cv, &g_cm, &past), ETIMEDOUT);
+  EXPECT_RC("cond timedwait with a past deadline: ETIMEDOUT", pthread_cond_timedwait(&cv, &g_cm, &past), ETIMEDOUT);
   struct timespec bad = {0, 1000000000};
   EXPECT_RC("cond timedwait tv_nsec=1e9: EINVAL", pthread_cond_timedwait(&cv, &g_cm, &bad), EINVAL);
   dl = abs_in(CLOCK_MONOTONIC, 30 * MS);
-  EXPECT_RC("cond clockwait MONOTONIC +30ms: ETIMEDOUT",
-            pthread_cond_clockwait(&cv, &g_cm, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
+  EXPECT_RC("cond clockwait MONOTONIC +30ms: ETIMEDOUT", pthread_cond_clockwait(&cv, &g_cm, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(&dl), "cond clockwait did not time out early", "early");
-  EXPECT_RC("cond clockwait with clock 12345: EINVAL",
-            pthread_cond_clockwait(&cv, &g_cm, (clockid_t)12345, &dl), EINVAL);
+  EXPECT_RC("cond clockwait with clock 12345: EINVAL", pthread_cond_clockwait(&cv, &g_cm, (clockid_t)12345, &dl), EINVAL);
   pthread_mutex_unlock(&g_cm);
   pthread_cond_destroy(&cv);
 
@@ -311,8 +295,7 @@ static void check_conds(void) {
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   EXPECT_RC("condattr setclock MONOTONIC", pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
-  EXPECT_RC("condattr setclock THREAD_CPUTIME: EINVAL",
-            pthread_condattr_setclock(&ca, CLOCK_THREAD_CPUTIME_ID), EINVAL);
+  EXPECT_RC("condattr setclock THREAD_CPUTIME: EINVAL", pthread_condattr_setclock(&ca, CLOCK_THREAD_CPUTIME_ID), EINVAL);
   clockid_t clk = -1;
   pthread_condattr_getclock(&ca, &clk);
   printf("condattr getclock: %s\n", clk == CLOCK_MONOTONIC ? "MONOTONIC" : "other");
@@ -320,10 +303,8 @@ static void check_conds(void) {
   pthread_condattr_destroy(&ca);
   pthread_mutex_lock(&g_cm);
   dl = abs_in(CLOCK_MONOTONIC, 40 * MS);
-  EXPECT_RC("MONOTONIC cond timedwait +40ms: ETIMEDOUT", pthread_cond_timedwait(&cv, &g_cm, &dl),
-            ETIMEDOUT);
-  CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(&dl), "MONOTONIC cond timedwait did not time out early",
-        "early");
+  EXPECT_RC("MONOTONIC cond timedwait +40ms: ETIMEDOUT", pthread_cond_timedwait(&cv, &g_cm, &dl), ETIMEDOUT);
+  CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(&dl), "MONOTONIC cond timedwait did not time out early", "early");
   pthread_mutex_unlock(&g_cm);
   pthread_cond_destroy(&cv);
 
@@ -344,8 +325,7 @@ static void check_conds(void) {
   pthread_cond_init(&cv, NULL);
   pthread_mutex_lock(&rm);
   dl = abs_in(CLOCK_REALTIME, 10 * MS);
-  EXPECT_RC("cond timedwait with a recursive mutex: ETIMEDOUT",
-            pthread_cond_timedwait(&cv, &rm, &dl), ETIMEDOUT);
+  EXPECT_RC("cond timedwait with a recursive mutex: ETIMEDOUT", pthread_cond_timedwait(&cv, &rm, &dl), ETIMEDOUT);
   EXPECT_RC("recursive mutex still owned after the wait (unlock)", pthread_mutex_unlock(&rm), 0);
   pthread_cond_destroy(&cv);
 }
@@ -416,22 +396,18 @@ static void check_rwlocks(void) {
   EXPECT_RC("rwlock: tryrdlock from another thread while read-locked", in_thread(try_rd, &g_rw), 0);
   EXPECT_RC("rwlock: trywrlock while read-locked: EBUSY", pthread_rwlock_trywrlock(&g_rw), EBUSY);
   struct timespec dl = abs_in(CLOCK_REALTIME, 30 * MS);
-  EXPECT_RC("rwlock: timedwrlock +30ms while read-locked: ETIMEDOUT",
-            pthread_rwlock_timedwrlock(&g_rw, &dl), ETIMEDOUT);
+  EXPECT_RC("rwlock: timedwrlock +30ms while read-locked: ETIMEDOUT", pthread_rwlock_timedwrlock(&g_rw, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_REALTIME) >= ts_ns(&dl), "rwlock timedwrlock did not time out early", "early");
   gate_open(&g_leave, 5);
   for (int i = 0; i < 5; i++) pthread_join(r[i], NULL);
 
   EXPECT_RC("rwlock: wrlock", pthread_rwlock_wrlock(&g_rw), 0);
-  EXPECT_RC("rwlock: tryrdlock from another thread while write-locked: EBUSY",
-            in_thread(try_rd, &g_rw), EBUSY);
-  EXPECT_RC("rwlock: trywrlock from another thread while write-locked: EBUSY",
-            in_thread(try_wr, &g_rw), EBUSY);
+  EXPECT_RC("rwlock: tryrdlock from another thread while write-locked: EBUSY", in_thread(try_rd, &g_rw), EBUSY);
+  EXPECT_RC("rwlock: trywrlock from another thread while write-locked: EBUSY", in_thread(try_wr, &g_rw), EBUSY);
   EXPECT_RC("rwlock: wrlock again by the writer: EDEADLK", pthread_rwlock_wrlock(&g_rw), EDEADLK);
   EXPECT_RC("rwlock: rdlock by the writer: EDEADLK", pthread_rwlock_rdlock(&g_rw), EDEADLK);
   dl = abs_in(CLOCK_MONOTONIC, 20 * MS);
-  EXPECT_RC("rwlock: clockrdlock by the writer: EDEADLK",
-            pthread_rwlock_clockrdlock(&g_rw, CLOCK_MONOTONIC, &dl), EDEADLK);
+  EXPECT_RC("rwlock: clockrdlock by the writer: EDEADLK", pthread_rwlock_clockrdlock(&g_rw, CLOCK_MONOTONIC, &dl), EDEADLK);
   EXPECT_RC("rwlock: unlock", pthread_rwlock_unlock(&g_rw), 0);
 
   g_shared_value = 0;
@@ -452,8 +428,7 @@ static void check_rwlocks(void) {
 
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);
-  EXPECT_RC("rwlockattr setkind WRITER_NONRECURSIVE",
-            pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), 0);
+  EXPECT_RC("rwlockattr setkind WRITER_NONRECURSIVE", pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), 0);
   pthread_rwlock_t wp;
   pthread_rwlock_init(&wp, &ra);
   pthread_rwlockattr_destroy(&ra);
@@ -479,13 +454,10 @@ static void* bar_main(void* p) {
   for (int r = 0; r < BAR_ROUNDS; r++) {
     __atomic_add_fetch(&g_arrived[r], 1, __ATOMIC_SEQ_CST);
     int rc = pthread_barrier_wait(&g_bar);
-    if (rc == PTHREAD_BARRIER_SERIAL_THREAD)
-      __atomic_add_fetch(&g_serial[r], 1, __ATOMIC_SEQ_CST);
-    else if (rc != 0)
-      printf("barrier_wait: %s\n", errname(rc));
+    if (rc == PTHREAD_BARRIER_SERIAL_THREAD) __atomic_add_fetch(&g_serial[r], 1, __ATOMIC_SEQ_CST);
+    else if (rc != 0) printf("barrier_wait: %s\n", errname(rc));
     /* everyone of this round has arrived */
-    if (__atomic_load_n(&g_arrived[r], __ATOMIC_SEQ_CST) != BAR_THREADS)
-      printf("barrier leaked in round %d\n", r);
+    if (__atomic_load_n(&g_arrived[r], __ATOMIC_SEQ_CST) != BAR_THREADS) printf("barrier leaked in round %d\n", r);
     if (r % 3 == 0) usleep(1000);
   }
   return NULL;
@@ -504,8 +476,7 @@ static void check_barriers(void) {
   EXPECT_RC("barrier_destroy", pthread_barrier_destroy(&g_bar), 0);
   pthread_barrier_t one;
   pthread_barrier_init(&one, NULL, 1);
-  EXPECT_RC("barrier of 1: wait returns SERIAL_THREAD",
-            pthread_barrier_wait(&one) == PTHREAD_BARRIER_SERIAL_THREAD ? 0 : 1, 0);
+  EXPECT_RC("barrier of 1: wait returns SERIAL_THREAD", pthread_barrier_wait(&one) == PTHREAD_BARRIER_SERIAL_THREAD ? 0 : 1, 0);
   pthread_barrier_destroy(&one);
 }
 
@@ -524,16 +495,13 @@ static void* spin_main(void* p) {
   return NULL;
 }
 
-static void* spin_try(void* p) {
-  return (void*)(intptr_t)pthread_spin_trylock((pthread_spinlock_t*)p);
-}
+static void* spin_try(void* p) { return (void*)(intptr_t)pthread_spin_trylock((pthread_spinlock_t*)p); }
 
 static void check_spinlocks(void) {
   EXPECT_RC("spin_init", pthread_spin_init(&g_spin, PTHREAD_PROCESS_PRIVATE), 0);
   EXPECT_RC("spin_lock", pthread_spin_lock(&g_spin), 0);
   EXPECT_RC("spin_trylock while held: EBUSY", pthread_spin_trylock(&g_spin), EBUSY);
-  EXPECT_RC("spin_trylock from another thread while held: EBUSY",
-            in_thread(spin_try, (void*)&g_spin), EBUSY);
+  EXPECT_RC("spin_trylock from another thread while held: EBUSY", in_thread(spin_try, (void*)&g_spin), EBUSY);
   EXPECT_RC("spin_unlock", pthread_spin_unlock(&g_spin), 0);
   EXPECT_RC("spin_trylock when free", pthread_spin_trylock(&g_spin), 0);
   pthread_spin_unlock(&g_spin);
@@ -585,8 +553,7 @@ static void check_semaphores(void) {
   EXPECT_ERR("sem_timedwait +40ms at 0: ETIMEDOUT", sem_timedwait(&s, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_REALTIME) >= ts_ns(&dl), "sem_timedwait did not time out early", "early");
   dl = abs_in(CLOCK_MONOTONIC, 30 * MS);
-  EXPECT_ERR("sem_clockwait MONOTONIC +30ms at 0: ETIMEDOUT",
-             sem_clockwait(&s, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
+  EXPECT_ERR("sem_clockwait MONOTONIC +30ms at 0: ETIMEDOUT", sem_clockwait(&s, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
   CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(&dl), "sem_clockwait did not time out early", "early");
   struct timespec bad = {0, 1000000000};
   EXPECT_ERR("sem_timedwait tv_nsec=1e9 at 0: EINVAL", sem_timedwait(&s, &bad), EINVAL);
@@ -596,8 +563,7 @@ static void check_semaphores(void) {
   sem_getvalue(&s, &v);
   printf("sem_getvalue after 2 posts: %d\n", v);
   EXPECT_RC("sem_trywait at 2", sem_trywait(&s), 0);
-  EXPECT_ERR("sem_timedwait tv_nsec=1e9 at 1: EINVAL (checked first)", sem_timedwait(&s, &bad),
-             EINVAL);
+  EXPECT_ERR("sem_timedwait tv_nsec=1e9 at 1: EINVAL (checked first)", sem_timedwait(&s, &bad), EINVAL);
   EXPECT_RC("sem_wait at 1", sem_wait(&s), 0);
   sem_getvalue(&s, &v);
   printf("sem_getvalue: %d\n", v);
@@ -611,8 +577,7 @@ static void check_semaphores(void) {
   EXPECT_RC("sem_timedwait woken in time by a post", sem_timedwait(&s, &dl), 0);
   pthread_join(t, NULL);
   EXPECT_RC("sem_destroy", sem_destroy(&s), 0);
-  EXPECT_ERR("sem_init above SEM_VALUE_MAX: EINVAL", sem_init(&s, 0, (unsigned)SEM_VALUE_MAX + 1u),
-             EINVAL);
+  EXPECT_ERR("sem_init above SEM_VALUE_MAX: EINVAL", sem_init(&s, 0, (unsigned)SEM_VALUE_MAX + 1u), EINVAL);
 
   /* bounded buffer */
   sem_init(&g_items, 0, 0);

@@ -28,8 +28,8 @@ static void* check(void* arg) {
   r->ctype_ok = isspace(' ') && !isspace('x') && toupper('a') == 'A' && tolower('Q') == 'q' &&
                 isalpha('z') && !isalpha('7');
   int a = 0, b = 0;
-  r->parse_ok =
-      strtol("  \t42", NULL, 10) == 42 && sscanf(" 7  9", "%d %d", &a, &b) == 2 && a == 7 && b == 9;
+  r->parse_ok = strtol("  \t42", NULL, 10) == 42 && sscanf(" 7  9", "%d %d", &a, &b) == 2 &&
+                a == 7 && b == 9;
   r->global_locale = uselocale((locale_t)0) == LC_GLOBAL_LOCALE;
   struct passwd pw, *res = NULL;
   char buf[4096];

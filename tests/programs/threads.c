@@ -120,8 +120,7 @@ static void check_detach(void) {
   if (pipe(g_detach_pipe) != 0) exit(2);
   pthread_attr_t a;
   pthread_attr_init(&a);
-  EXPECT_RC("pthread_attr_setdetachstate DETACHED",
-            pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED), 0);
+  EXPECT_RC("pthread_attr_setdetachstate DETACHED", pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED), 0);
   int st = -1;
   pthread_attr_getdetachstate(&a, &st);
   CHECK(st == PTHREAD_CREATE_DETACHED, "pthread_attr_getdetachstate", "%d", st);
@@ -197,8 +196,7 @@ static void check_join_variants(void) {
     ts.tv_nsec -= 1000000000;
   }
   int64_t target = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  EXPECT_RC("pthread_timedjoin_np 50ms on a running thread: ETIMEDOUT",
-            pthread_timedjoin_np(t, &v, &ts), ETIMEDOUT);
+  EXPECT_RC("pthread_timedjoin_np 50ms on a running thread: ETIMEDOUT", pthread_timedjoin_np(t, &v, &ts), ETIMEDOUT);
   CHECK(now_ns(CLOCK_REALTIME) >= target, "pthread_timedjoin_np did not time out early", "early");
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -208,13 +206,11 @@ static void check_join_variants(void) {
     ts.tv_nsec -= 1000000000;
   }
   target = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  EXPECT_RC("pthread_clockjoin_np MONOTONIC 30ms: ETIMEDOUT",
-            pthread_clockjoin_np(t, &v, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
+  EXPECT_RC("pthread_clockjoin_np MONOTONIC 30ms: ETIMEDOUT", pthread_clockjoin_np(t, &v, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
   CHECK(now_ns(CLOCK_MONOTONIC) >= target, "pthread_clockjoin_np did not time out early", "early");
 
   struct timespec past = {1, 0};
-  EXPECT_RC("pthread_timedjoin_np with a past deadline: ETIMEDOUT",
-            pthread_timedjoin_np(t, &v, &past), ETIMEDOUT);
+  EXPECT_RC("pthread_timedjoin_np with a past deadline: ETIMEDOUT", pthread_timedjoin_np(t, &v, &past), ETIMEDOUT);
   /* (glibc 2.36 spins forever on tv_nsec >= 1e9 here, so that is not tested) */
 
   gate_open(&g_hold, 1);
@@ -231,8 +227,7 @@ static void check_join_variants(void) {
   while ((rc = pthread_tryjoin_np(t, &v)) == EBUSY && tries++ < 10000) usleep(1000);
   CHECK(rc == 0 && v == (void*)8, "pthread_tryjoin_np on a finished thread", "rc=%s", errname(rc));
 
-  EXPECT_RC("pthread_join(pthread_self()) in main: EDEADLK", pthread_join(pthread_self(), NULL),
-            EDEADLK);
+  EXPECT_RC("pthread_join(pthread_self()) in main: EDEADLK", pthread_join(pthread_self(), NULL), EDEADLK);
   pthread_create(&t, NULL, join_self, NULL);
   pthread_join(t, &v);
   printf("pthread_join(pthread_self()) in a thread: %s\n", errname((int)(intptr_t)v));
@@ -272,7 +267,7 @@ static void* key_user(void* p) {
   if (pthread_getspecific(g_k1) != NULL || pthread_getspecific(g_k2) != NULL) g_failures++;
   pthread_setspecific(g_k1, (void*)(100 + i));
   if (i % 3 != 2) pthread_setspecific(g_k2, (void*)(200 + i)); /* some leave k2 NULL */
-  usleep(1000);                                                /* others run meanwhile */
+  usleep(1000);                                                  /* others run meanwhile */
   if (pthread_getspecific(g_k1) != (void*)(100 + i)) g_failures++;
   if (i % 2) pthread_exit(NULL); /* destructors run on pthread_exit too */
   return NULL;
@@ -326,24 +321,20 @@ static void check_keys(void) {
   pthread_key_create(&g_kstubborn, stubborn_dtor);
   pthread_create(&th, NULL, set_stubborn, NULL);
   pthread_join(th, NULL);
-  printf(
-      "a destructor that always re-sets its value ran %d times (PTHREAD_DESTRUCTOR_ITERATIONS "
-      "%d)\n",
-      g_stubborn_calls, PTHREAD_DESTRUCTOR_ITERATIONS);
+  printf("a destructor that always re-sets its value ran %d times (PTHREAD_DESTRUCTOR_ITERATIONS %d)\n",
+         g_stubborn_calls, PTHREAD_DESTRUCTOR_ITERATIONS);
   pthread_key_delete(g_kstubborn);
 
   /* delete, reuse */
   EXPECT_RC("pthread_key_delete k2", pthread_key_delete(g_k2), 0);
   EXPECT_RC("pthread_key_delete k2 again: EINVAL", pthread_key_delete(g_k2), EINVAL);
-  EXPECT_RC("pthread_setspecific on a deleted key: EINVAL", pthread_setspecific(g_k2, (void*)1),
-            EINVAL);
+  EXPECT_RC("pthread_setspecific on a deleted key: EINVAL", pthread_setspecific(g_k2, (void*)1), EINVAL);
   pthread_key_t k3;
   EXPECT_RC("pthread_key_create k3", pthread_key_create(&k3, NULL), 0);
   CHECK(pthread_getspecific(k3) == NULL, "a new key starts NULL (even in a reused slot)", "%p",
         pthread_getspecific(k3));
   EXPECT_RC("pthread_setspecific k3", pthread_setspecific(k3, (void*)3), 0);
-  CHECK(pthread_getspecific(k3) == (void*)3, "pthread_getspecific k3", "%p",
-        pthread_getspecific(k3));
+  CHECK(pthread_getspecific(k3) == (void*)3, "pthread_getspecific k3", "%p", pthread_getspecific(k3));
   pthread_key_delete(k3);
   pthread_key_delete(g_k1);
 
@@ -386,12 +377,10 @@ static void check_names(void) {
   EXPECT_RC("pthread_setname_np with 15 characters", pthread_setname_np(t, "fifteen-chars-x"), 0);
   rc = pthread_getname_np(t, buf, 16);
   printf("15 characters: %s \"%s\"\n", errname(rc), buf);
-  EXPECT_RC("pthread_setname_np with 16 characters: ERANGE",
-            pthread_setname_np(t, "sixteen-chars-xx"), ERANGE);
+  EXPECT_RC("pthread_setname_np with 16 characters: ERANGE", pthread_setname_np(t, "sixteen-chars-xx"), ERANGE);
   EXPECT_RC("pthread_getname_np into 8 bytes: ERANGE", pthread_getname_np(t, buf, 8), ERANGE);
   pthread_setname_np(t, "ab");
-  EXPECT_RC("pthread_getname_np of a short name into 8 bytes: ERANGE",
-            pthread_getname_np(t, buf, 8), ERANGE);
+  EXPECT_RC("pthread_getname_np of a short name into 8 bytes: ERANGE", pthread_getname_np(t, buf, 8), ERANGE);
   pthread_create(&u, NULL, name_self, NULL);
   usleep(20000);
   gate_open(&g_hold, 2);
@@ -436,8 +425,7 @@ static void check_stack(void) {
   size_t s = 0;
   pthread_attr_getstacksize(&a, &s);
   printf("pthread_attr_getstacksize: %zu\n", s);
-  EXPECT_RC("pthread_attr_setstacksize below PTHREAD_STACK_MIN: EINVAL",
-            pthread_attr_setstacksize(&a, 1024), EINVAL);
+  EXPECT_RC("pthread_attr_setstacksize below PTHREAD_STACK_MIN: EINVAL", pthread_attr_setstacksize(&a, 1024), EINVAL);
   pthread_t t;
   EXPECT_RC("pthread_create with a 2 MiB stack", pthread_create(&t, &a, big_stack_user, NULL), 0);
   pthread_join(t, NULL);

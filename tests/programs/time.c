@@ -38,8 +38,9 @@ static void check_sleeps(const char* who) {
   static const struct {
     clockid_t clk;
     const char* name;
-  } clocks[] = {
-      {CLOCK_MONOTONIC, "MONOTONIC"}, {CLOCK_REALTIME, "REALTIME"}, {CLOCK_BOOTTIME, "BOOTTIME"}};
+  } clocks[] = {{CLOCK_MONOTONIC, "MONOTONIC"},
+                {CLOCK_REALTIME, "REALTIME"},
+                {CLOCK_BOOTTIME, "BOOTTIME"}};
   for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
     clockid_t clk = clocks[i].clk;
     req.tv_sec = 0;
@@ -98,8 +99,7 @@ static void check_errors(const char* who) {
   EXPECT_RC(label, clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &bad, NULL), EINVAL);
   snprintf(label, sizeof label, "%s: clock_nanosleep TIMER_ABSTIME tv_sec=-1: EINVAL", who);
   EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &neg, NULL), EINVAL);
-  snprintf(label, sizeof label, "%s: clock_nanosleep REALTIME TIMER_ABSTIME tv_sec=-1: EINVAL",
-           who);
+  snprintf(label, sizeof label, "%s: clock_nanosleep REALTIME TIMER_ABSTIME tv_sec=-1: EINVAL", who);
   EXPECT_RC(label, clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &neg, NULL), EINVAL);
   struct timespec ok = {0, 1000};
   snprintf(label, sizeof label, "%s: clock_nanosleep MONOTONIC_RAW: EOPNOTSUPP", who);
@@ -111,8 +111,7 @@ static void check_errors(const char* who) {
   snprintf(label, sizeof label, "%s: nanosleep((void*)1): EFAULT", who);
   EXPECT_ERR(label, nanosleep((const struct timespec*)BADPTR, NULL), EFAULT);
   snprintf(label, sizeof label, "%s: clock_nanosleep((void*)1): EFAULT", who);
-  EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC, 0, (const struct timespec*)BADPTR, NULL),
-            EFAULT);
+  EXPECT_RC(label, clock_nanosleep(CLOCK_MONOTONIC, 0, (const struct timespec*)BADPTR, NULL), EFAULT);
 }
 
 /* ---- many sleepers at once ---- */
@@ -131,9 +130,7 @@ static void* sleeper_main(void* p) {
   int64_t want = (int64_t)(100 + (s->idx % 5) * 10) * MS; /* 100..140 ms */
   int64_t t0 = now_ns(CLOCK_MONOTONIC);
   switch (s->idx % 4) {
-    case 0:
-      usleep((useconds_t)(want / 1000));
-      break;
+    case 0: usleep((useconds_t)(want / 1000)); break;
     case 1: {
       struct timespec ts = {0, (long)want};
       nanosleep(&ts, NULL);

@@ -55,8 +55,7 @@ static int body(int i, int via_pthread) {
   for (int round = 0; round < 10; round++) {
     unsigned char out = (unsigned char)(k + round), in;
     if (write(g_pipes[(k + 1) % N][1], &out, 1) != 1) ok[i] = -3;
-    if (read(g_pipes[k][0], &in, 1) != 1 || in != (unsigned char)((k + N - 1) % N + round))
-      ok[i] = -4;
+    if (read(g_pipes[k][0], &in, 1) != 1 || in != (unsigned char)((k + N - 1) % N + round)) ok[i] = -4;
     if (t_local != 41 + i + round || tss_get(g_tss) != s) ok[i] = -5;
     t_local++;
     usleep(100);
@@ -109,8 +108,7 @@ int main(void) {
   }
   CHECK(joined == N, "thrd_join values (return and thrd_exit)", "%d of %d", joined, N);
   CHECK(good == N, "_Thread_local and tss_get per thread across parks", "%d of %d", good, N);
-  CHECK(dtors == N, "tss destructor once per thread, before thrd_join returns", "%d of %d", dtors,
-        N);
+  CHECK(dtors == N, "tss destructor once per thread, before thrd_join returns", "%d of %d", dtors, N);
   CHECK(g_once_runs == 1, "call_once ran once", "%d", g_once_runs);
   CHECK(t_local == 41 && tss_get(g_tss) == NULL, "main's _Thread_local and tss untouched", "%d",
         t_local);
@@ -132,8 +130,7 @@ int main(void) {
     dtors += g_slots[i].dtor_runs == 1 && g_slots[i].dtor_saw_tls == 41 + i + 10;
   }
   CHECK(joined == N, "pthreads: join values", "%d of %d", joined, N);
-  CHECK(good == N, "pthreads: _Thread_local and tss_get per thread across parks", "%d of %d", good,
-        N);
+  CHECK(good == N, "pthreads: _Thread_local and tss_get per thread across parks", "%d of %d", good, N);
   CHECK(dtors == N, "pthreads: tss destructor once per thread, before pthread_join returns",
         "%d of %d", dtors, N);
   tss_delete(g_tss);

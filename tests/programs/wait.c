@@ -56,10 +56,8 @@ static const char* ev(short r) {
   if (r & POLLNVAL) strcat(b, "NVAL|");
   if (r & POLLRDHUP) strcat(b, "RDHUP|");
   size_t l = strlen(b);
-  if (l)
-    b[l - 1] = 0;
-  else
-    strcpy(b, "0");
+  if (l) b[l - 1] = 0;
+  else strcpy(b, "0");
   return b;
 }
 
@@ -138,8 +136,7 @@ static void* poll_checks(void* unused) {
   EXPECT_ERR("poll with fds at (void*)1: EFAULT", poll((struct pollfd*)BADPTR, 1, 0), EFAULT);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
-  EXPECT_ERR("poll with nfds > RLIMIT_NOFILE: EINVAL", poll(&f, (nfds_t)rl.rlim_cur + 1, 0),
-             EINVAL);
+  EXPECT_ERR("poll with nfds > RLIMIT_NOFILE: EINVAL", poll(&f, (nfds_t)rl.rlim_cur + 1, 0), EINVAL);
 
   /* ppoll */
   struct timespec ts = {0, 40 * MS};
@@ -245,8 +242,7 @@ static void* select_checks(void* unused) {
   FD_SET(dead[0], &rd);
   tv.tv_sec = 1;
   tv.tv_usec = 0;
-  EXPECT_ERR("select with a closed fd in the set: EBADF", select(dead[0] + 1, &rd, NULL, NULL, &tv),
-             EBADF);
+  EXPECT_ERR("select with a closed fd in the set: EBADF", select(dead[0] + 1, &rd, NULL, NULL, &tv), EBADF);
   EXPECT_ERR("select nfds -1: EINVAL", select(-1, NULL, NULL, NULL, &tv), EINVAL);
   tv.tv_sec = 0;
   tv.tv_usec = -1;
@@ -306,8 +302,7 @@ static void* epoll_checks(void* unused) {
   pthread_join(t, NULL);
   /* level-triggered: still ready */
   r = epoll_wait(ep, out, 8, 0);
-  printf("epoll_wait again, level-triggered: ret=%d data=%llu\n", r,
-         (unsigned long long)out[0].data.u64);
+  printf("epoll_wait again, level-triggered: ret=%d data=%llu\n", r, (unsigned long long)out[0].data.u64);
   drain1(q[0]);
   SHOW("epoll_wait after draining", epoll_wait(ep, out, 8, 0));
 
@@ -326,8 +321,7 @@ static void* epoll_checks(void* unused) {
   epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &e);
   t = later(&l, p[1], 0, 20);
   r = epoll_wait(ep, out, 8, 10000);
-  printf("EPOLLONESHOT wait until a thread writes: ret=%d data=%llu\n", r,
-         (unsigned long long)out[0].data.u64);
+  printf("EPOLLONESHOT wait until a thread writes: ret=%d data=%llu\n", r, (unsigned long long)out[0].data.u64);
   pthread_join(t, NULL);
   SHOW("EPOLLONESHOT disarmed (data still there)", epoll_wait(ep, out, 8, 0));
   drain1(p[0]);
@@ -368,8 +362,7 @@ static void* epoll_checks(void* unused) {
   e.data.u64 = 6001;
   epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
   if (write(p[1], "z", 1) != 1) g_failures++;
-  EXPECT_ERR("epoll_wait into (void*)1 with an event ready: EFAULT",
-             epoll_wait(ep, (struct epoll_event*)BADPTR, 8, 0), EFAULT);
+  EXPECT_ERR("epoll_wait into (void*)1 with an event ready: EFAULT", epoll_wait(ep, (struct epoll_event*)BADPTR, 8, 0), EFAULT);
 
   /* epoll_pwait */
   drain1(p[0]);
