@@ -87,25 +87,40 @@ BENCHMARK(BM_Switch_Green);
 // a pair of POSIX semaphores (each sem_wait blocks in the kernel), which is
 // what one OS-thread switch costs a program written the blocking way. One
 // iteration is one round trip, two switches.
+// Keeps the calling thread (and the threads it creates with attr()) on the
+// CPU it runs on, for as long as it lives.
+class OneCpu {
+ public:
+  OneCpu() {
+    int cpu = sched_getcpu();
+    sched_getaffinity(0, sizeof old_, &old_);
+    CPU_ZERO(&one_);
+    CPU_SET(cpu < 0 ? 0 : cpu, &one_);
+    sched_setaffinity(0, sizeof one_, &one_);
+  }
+  ~OneCpu() { sched_setaffinity(0, sizeof old_, &old_); }
+  OneCpu(const OneCpu&) = delete;
+  OneCpu& operator=(const OneCpu&) = delete;
+  void pin(pthread_attr_t* attr) const { pthread_attr_setaffinity_np(attr, sizeof one_, &one_); }
+
+ private:
+  cpu_set_t old_, one_;
+};
+
 struct SemPingPong {
   sem_t ping, pong;
   std::atomic<bool> stop{false};
 };
 
 void BM_Switch_Native(benchmark::State& state) {
-  int cpu = sched_getcpu();
-  cpu_set_t old_mask, one;
-  sched_getaffinity(0, sizeof old_mask, &old_mask);
-  CPU_ZERO(&one);
-  CPU_SET(cpu < 0 ? 0 : cpu, &one);
-  sched_setaffinity(0, sizeof one, &one);
+  OneCpu one;
 
   SemPingPong pp;
   sem_init(&pp.ping, 0, 0);
   sem_init(&pp.pong, 0, 0);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+  one.pin(&attr);
   pthread_t partner;
   int rc = pthread_create(
       &partner, &attr,
@@ -121,7 +136,6 @@ void BM_Switch_Native(benchmark::State& state) {
       &pp);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    sched_setaffinity(0, sizeof old_mask, &old_mask);
     state.SkipWithError("pthread_create failed");
     return;
   }
@@ -137,12 +151,134 @@ void BM_Switch_Native(benchmark::State& state) {
   pthread_join(partner, nullptr);
   sem_destroy(&pp.ping);
   sem_destroy(&pp.pong);
-  sched_setaffinity(0, sizeof old_mask, &old_mask);
   state.counters["ns_per_switch"] =
       static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(state.iterations()));
   state.SetLabel("iteration = round trip, 2 switches (sem_post/sem_wait, both on one CPU)");
 }
 BENCHMARK(BM_Switch_Native)->UseRealTime();
+
+}  // namespace
+
+// ---- context switch among many threads ----
+
+// Shared with tls_bench.cc. N green threads and the benchmark thread take
+// turns on one carrier: each switch goes to the thread that ran longest
+// ago, whose saved context, stack and record (and with exact TLS its TLS
+// block) have left the cache, and with thousands of threads the TLB, as in
+// a server with a thread per connection. Stacks of 8 MiB, as glibc gives
+// threads by default. One iteration is one turn: N + 1 switches.
+void run_switch_many(benchmark::State& state) {
+  if (!need_carrier(state)) return;
+  static std::atomic<bool> stop;
+  stop.store(false);
+  const int n = static_cast<int>(state.range(0));
+  std::vector<gh::GreenThread*> threads;
+  gh::SpawnOptions opts;
+  opts.stack_size = 8 << 20;
+  for (int i = 0; i < n; i++) {
+    gh::GreenThread* g;
+    if (gh::spawn(
+            [](void*) -> void* {
+              while (!stop.load(std::memory_order_relaxed)) gh::yield();
+              return nullptr;
+            },
+            nullptr, opts, &g) != 0) {
+      state.SkipWithError("spawn failed");
+      break;
+    }
+    threads.push_back(g);
+  }
+  if (threads.size() == static_cast<size_t>(n)) {
+    gh::yield();
+    int64_t t0 = now_ns();
+    for (auto _ : state) gh::yield();
+    int64_t t1 = now_ns();
+    state.counters["ns_per_switch"] =
+        static_cast<double>(t1 - t0) / (static_cast<double>(state.iterations()) * (n + 1));
+  }
+  stop.store(true);
+  for (gh::GreenThread* g : threads) gh::join(g, nullptr);
+}
+
+namespace {
+
+void BM_SwitchMany_Green(benchmark::State& state) {
+  run_switch_many(state);
+  state.SetLabel("iteration = one turn of N+1 green threads (gh::yield), one carrier");
+}
+BENCHMARK(BM_SwitchMany_Green)->Arg(1000)->Arg(10000)->UseRealTime();
+
+// N threads in a ring on one CPU, each waiting on its semaphore and posting
+// the next one's; the benchmark thread closes the ring.
+struct SemRing {
+  std::vector<sem_t> sems;
+  std::atomic<bool> stop{false};
+  int n = 0;
+};
+struct RingSeat {
+  SemRing* ring;
+  int i;
+};
+
+void BM_SwitchMany_Native(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  OneCpu one;
+  SemRing ring;
+  ring.n = n;
+  ring.sems.resize(n + 1);
+  for (sem_t& s : ring.sems) sem_init(&s, 0, 0);
+  std::vector<RingSeat> seats(n);
+  std::vector<pthread_t> threads;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  one.pin(&attr);
+  for (int i = 0; i < n; i++) {
+    seats[i] = RingSeat{&ring, i};
+    pthread_t t;
+    if (pthread_create(
+            &t, &attr,
+            [](void* arg) -> void* {
+              auto* seat = static_cast<RingSeat*>(arg);
+              SemRing* r = seat->ring;
+              for (;;) {
+                while (sem_wait(&r->sems[seat->i]) != 0) {
+                }
+                // Read before passing the turn on: set only before the last
+                // turn starts, so every thread goes round that one too.
+                bool last = r->stop.load(std::memory_order_relaxed);
+                sem_post(&r->sems[seat->i + 1]);
+                if (last) return nullptr;
+              }
+            },
+            &seats[i]) != 0) {
+      state.SkipWithError("pthread_create failed");
+      break;
+    }
+    threads.push_back(t);
+  }
+  pthread_attr_destroy(&attr);
+  if (threads.size() == static_cast<size_t>(n)) {
+    int64_t t0 = now_ns();
+    for (auto _ : state) {
+      sem_post(&ring.sems[0]);
+      while (sem_wait(&ring.sems[n]) != 0) {
+      }
+    }
+    int64_t t1 = now_ns();
+    state.counters["ns_per_switch"] =
+        static_cast<double>(t1 - t0) / (static_cast<double>(state.iterations()) * (n + 1));
+  }
+  // One last turn with stop set ends every thread of the ring in order.
+  ring.stop.store(true);
+  if (!threads.empty()) {
+    sem_post(&ring.sems[0]);
+    if (threads.size() == static_cast<size_t>(n)) sem_wait(&ring.sems[n]);
+  }
+  for (pthread_t t : threads) pthread_join(t, nullptr);
+  for (sem_t& s : ring.sems) sem_destroy(&s);
+  state.SetLabel("iteration = one turn of N+1 threads through a ring of semaphores, one CPU");
+}
+BENCHMARK(BM_SwitchMany_Native)->Arg(1000)->Arg(10000)->UseRealTime();
 
 // ---- spawn + join ----
 

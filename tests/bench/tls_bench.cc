@@ -12,6 +12,7 @@
 // green_bench.cc
 void run_spawn_join(benchmark::State& state);
 void run_parked_memory(benchmark::State& state);
+void run_switch_many(benchmark::State& state);
 
 namespace {
 
@@ -61,6 +62,14 @@ void BM_SwitchExactTls_Green(benchmark::State& state) {
   state.SetLabel("round trip = 2 switches, each loading a thread pointer");
 }
 BENCHMARK(BM_SwitchExactTls_Green);
+
+void BM_SwitchManyExactTls_Green(benchmark::State& state) {
+  ExactTls tls(state);
+  if (!tls.on()) return;
+  run_switch_many(state);
+  state.SetLabel("BM_SwitchMany_Green with a thread pointer of its own for every thread");
+}
+BENCHMARK(BM_SwitchManyExactTls_Green)->Arg(1000)->Arg(10000)->UseRealTime();
 
 void BM_SpawnJoinExactTls_Green(benchmark::State& state) {
   ExactTls tls(state);
