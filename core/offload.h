@@ -103,6 +103,19 @@ auto offload_call_interruptible(bool restartable, Call&& call) -> decltype(call(
   return r;
 }
 
+// offload_run_interruptible for a system call made with gh::sys_ret
+// (returning >= 0 or -errno, errno untouched): returns what it returned, or
+// -EINTR if a signal handler interrupted the wait before it started.
+template <class Call>
+long offload_syscall_interruptible(bool restartable, Call&& call) {
+  long r = -EINTR;
+  auto run = [&] { r = call(); };
+  if (offload_run_interruptible([](void* p) { (*static_cast<decltype(run)*>(p))(); }, &run,
+                                restartable) != 0)
+    return -EINTR;
+  return r;
+}
+
 // Jobs queued or running now (for the deadlock check: a running job may
 // wake a parked thread). Any thread.
 int offload_busy();

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "core/carrier.h"
 #include "core/green.h"
@@ -82,15 +83,24 @@ bool restartable(int64_t deadline) {
 // is ready after all is reported by the level-triggered registration at
 // once). A wait that reaches the deadline makes one last attempt: what
 // arrived by then counts, as for the blocking call.
-template <class Attempt>
+//
+// `blocking`, when given, makes the call without MSG_DONTWAIT: it runs on an
+// offload thread when the fd is ready and the attempt still would block,
+// where only the blocking call knows what happens (docs/design.md, "Ready,
+// yet it would block"): a datagram socket shut down for reading (readable
+// with POLLRDHUP; a blocking receive returns 0), an unconnected Unix
+// datagram sender whose receiver's queue is full (always writable).
+template <class Attempt, class Blocking = std::nullptr_t>
 ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attempt&& attempt,
-              bool wait_first = false) {
+              bool wait_first = false, Blocking&& blocking = nullptr) {
+  constexpr bool kHasBlocking = !std::is_same_v<std::decay_t<Blocking>, std::nullptr_t>;
   const bool restart = restartable(deadline);
+  const uint32_t ask = kHasBlocking && (events & POLLIN) ? events | POLLRDHUP : events;
   int64_t backoff = 0;
   for (bool wait = wait_first;; wait = true) {
     uint32_t ev = 0;
     if (wait) {
-      int w = wait_fd(fd, events, deadline, restart, what);
+      int w = wait_fd(fd, ask, deadline, restart, what);
       if (w == -ETIME) {
         ssize_t r = attempt();
         return r == -EAGAIN ? -ETIME : r;
@@ -100,6 +110,10 @@ ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attem
     }
     ssize_t r = attempt();
     if (r != -EAGAIN) return r;
+    if constexpr (kHasBlocking) {
+      if (wait && (ev & events) && ((events & POLLOUT) || (ev & POLLRDHUP)))
+        return offload_syscall_interruptible(restart, blocking);
+    }
     // Woken only by POLLERR or POLLHUP, which stay (an error queue of
     // MSG_ZEROCOPY or IP_RECVERR notices the call does not read), and still
     // nothing to do: the next wait would end at once. Pause between tries
@@ -249,19 +263,28 @@ ssize_t write(int fd, const void* buf, size_t len, int64_t offset, int64_t deadl
 
 ssize_t recv(int fd, void* buf, size_t len, int flags, int64_t deadline, bool wait_first) {
   return retry(
-      fd, POLLIN, deadline, "recv", [&] { return recv_nowait(fd, buf, len, flags); }, wait_first);
+      fd, POLLIN, deadline, "recv", [&] { return recv_nowait(fd, buf, len, flags); }, wait_first,
+      [&]() -> ssize_t {
+        return gh::sys_ret(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+      });
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags, int64_t deadline) {
-  return retry(fd, POLLOUT, deadline, "send", [&] { return send_nowait(fd, buf, len, flags); });
+  return retry(
+      fd, POLLOUT, deadline, "send", [&] { return send_nowait(fd, buf, len, flags); }, false,
+      [&]() -> ssize_t { return gh::sys_ret(SYS_sendto, fd, buf, len, flags, nullptr, 0); });
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags, int64_t deadline) {
-  return retry(fd, POLLIN, deadline, "recv", [&] { return recvmsg_nowait(fd, msg, flags); });
+  return retry(
+      fd, POLLIN, deadline, "recv", [&] { return recvmsg_nowait(fd, msg, flags); }, false,
+      [&]() -> ssize_t { return gh::sys_ret(SYS_recvmsg, fd, msg, flags); });
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags, int64_t deadline) {
-  return retry(fd, POLLOUT, deadline, "send", [&] { return sendmsg_nowait(fd, msg, flags); });
+  return retry(
+      fd, POLLOUT, deadline, "send", [&] { return sendmsg_nowait(fd, msg, flags); }, false,
+      [&]() -> ssize_t { return gh::sys_ret(SYS_sendmsg, fd, msg, flags); });
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int64_t deadline) {

@@ -6,10 +6,12 @@
 
 #include <fcntl.h>
 #include <cstring>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <termios.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -105,8 +107,17 @@ bool is_eventfd(int fd) {
 }
 
 // What classify() learns of an fd besides its kind.
+}  // namespace
+
+bool is_tty(int fd) {
+  termios t;
+  return gh::sys_ret(SYS_ioctl, fd, TCGETS, &t) == 0;
+}
+
+namespace {
+
 struct FdMode {
-  bool nonblock = false, append = false, eventfd = false, local_disk = false;
+  bool nonblock = false, append = false, eventfd = false, local_disk = false, tty = false;
   long flags = -1;  // F_GETFL, or -errno
 };
 
@@ -144,6 +155,7 @@ FdKind classify(int fd, FdMode* m) {
     default:
       // Character devices and anonymous inodes (eventfd, timerfd, ...).
       m->eventfd = (st.st_mode & S_IFMT) == 0 && is_eventfd(fd);
+      m->tty = S_ISCHR(st.st_mode) && is_tty(fd);
       return FdKind::kPollable;
   }
 }
@@ -160,6 +172,7 @@ FdEntry* fd_get(int fd) {
     e->nonblock.store(m.nonblock, std::memory_order_relaxed);
     e->append.store(m.append, std::memory_order_relaxed);
     e->eventfd.store(m.eventfd, std::memory_order_relaxed);
+    e->tty.store(m.tty, std::memory_order_relaxed);
     e->buffered_local.store(m.local_disk && buffered(m.flags), std::memory_order_relaxed);
     e->writes_wait_until.store(0, std::memory_order_relaxed);
     // Unless a hook just opened it: inherited, received or opened by a call
@@ -189,6 +202,7 @@ void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd) {
   if (!e) return;
   e->nonblock.store(nonblock, std::memory_order_relaxed);
   e->eventfd.store(eventfd, std::memory_order_relaxed);
+  e->tty.store(false, std::memory_order_relaxed);
   e->buffered_local.store(false, std::memory_order_relaxed);
   e->writes_wait_until.store(0, std::memory_order_relaxed);
   e->append.store(false, std::memory_order_relaxed);

@@ -49,6 +49,9 @@ struct FdEntry : gh::ArenaObject {
   // An eventfd (kPollable): a blocking write waits only while the counter is
   // at its maximum, so green_send writes it directly (shim/green_io.cc).
   std::atomic<bool> eventfd{false};
+  // A terminal (kPollable): a read that waits when it is hung up reports EIO
+  // (shim/green_io.cc, tty_read).
+  std::atomic<bool> tty{false};
   // Regular files on a local disk without O_DIRECT, O_SYNC, O_DSYNC: a
   // write usually only copies into the page cache, so it is made directly
   // (shim/hook_data.cc, file_io), unless one waited lately: then, until
@@ -107,6 +110,8 @@ FdEntry* parking_fd(int fd);
 // Records a new fd whose kind and mode are known (a fresh, private
 // description).
 void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd = false);
+// Whether fd is a terminal that is not hung up (TCGETS works): one ioctl.
+bool is_tty(int fd);
 // After a successful F_SETFL on fd: updates what depends on O_DIRECT.
 void fd_status_flags_set(int fd, FdEntry* e);
 // Marks fd's description as possibly shared with other fds or processes.

@@ -3,7 +3,9 @@
 #include "core/sys.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,12 +68,22 @@ void mark_passed_fds(const msghdr* msg) {
   }
 }
 
-int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
+int wait_events(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
   ParkedOn parked(e);
   int ev = io::poll(fd, events, deadline);
   if (ev == -ETIME) return static_cast<int>(map_deadline(ev, -EAGAIN));
   if (ev == -ECANCELED) return -EBADF;  // close() of the fd cancelled us
+  return ev;
+}
+
+int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
+  int ev = wait_events(fd, e, events, deadline);
   return ev < 0 ? ev : 0;
+}
+
+bool restarts(int64_t deadline) {
+  Carrier* c = Carrier::current();
+  return deadline == kNoDeadline && (!c || c->running()->io_restartable);
 }
 
 namespace {
@@ -81,6 +93,25 @@ namespace {
 ssize_t map_timeout(ssize_t r) {
   if (r == -ETIME) return map_deadline(r, -EAGAIN);
   if (r == -ECANCELED) return -EBADF;
+  return r;
+}
+
+// Whether the terminal fd is hung up (its master closed, its session gone):
+// every ioctl but TIOCSPGRP then fails with EIO.
+bool tty_hung_up(int fd) {
+  termios t;
+  return gh::sys_ret(SYS_ioctl, fd, TCGETS, &t) == -EIO;
+}
+
+// A terminal's blocking read through the ring, which waits by polling and
+// reads after the wake-up. Natively a read waiting when the terminal is hung
+// up fails with EIO, and a read made after the hang-up returns 0; the
+// ring's read, made after the wake-up, returns 0 for both. So a read that
+// returns 0 from a terminal hung up since it began reports EIO.
+ssize_t tty_read(int fd, void* buf, size_t len, int64_t deadline) {
+  if (tty_hung_up(fd)) return gh::sys_ret(SYS_read, fd, buf, len);  // does not wait
+  ssize_t r = map_timeout(io::read(fd, buf, len, -1, deadline));
+  if (r == 0 && tty_hung_up(fd)) return -EIO;
   return r;
 }
 
@@ -168,6 +199,8 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
         r = map_timeout(io::recv_expecting_wait(fd, p + got, len - got, f, deadline));
       else if (is_socket(k))
         r = map_timeout(io::recv(fd, p + got, len - got, f, deadline));
+      else if (e->tty.load(std::memory_order_relaxed))
+        r = tty_read(fd, p + got, len - got, deadline);
       else
         r = map_timeout(io::read(fd, p + got, len - got, -1, deadline));
       // A full buffer means data is streaming in: try without waiting next.
@@ -313,8 +346,9 @@ ssize_t green_send(int fd, FdEntry* e, const void* buf, size_t len, int flags) {
     return static_cast<ssize_t>(done) + r;
   }
   if (k == FdKind::kPacket)
-    return retry_when_ready(fd, e, POLLOUT, deadline,
-                            [&] { return io::send_nowait(fd, buf, len, flags); });
+    return retry_when_ready(
+        fd, e, POLLOUT, deadline, [&] { return io::send_nowait(fd, buf, len, flags); },
+        [&]() -> ssize_t { return gh::sys_ret(SYS_sendto, fd, buf, len, flags, nullptr, 0); });
   if (nonblocking_now(fd, e)) {
     long r = gh::sys_ret(SYS_write, fd, buf, len);
     return r;
@@ -329,8 +363,9 @@ ssize_t green_sendmsg(int fd, FdEntry* e, const msghdr* msg, int flags) {
   FdKind k = e->kind.load(std::memory_order_relaxed);
   int64_t deadline = fd_deadline(e, true);
   if (k == FdKind::kPacket)
-    return retry_when_ready(fd, e, POLLOUT, deadline,
-                            [&] { return io::sendmsg_nowait(fd, msg, flags); });
+    return retry_when_ready(
+        fd, e, POLLOUT, deadline, [&] { return io::sendmsg_nowait(fd, msg, flags); },
+        [&]() -> ssize_t { return gh::sys_ret(SYS_sendmsg, fd, msg, flags); });
   if (k != FdKind::kStream && k != FdKind::kPipe) {
     if (nonblocking_now(fd, e)) {
       long r = gh::sys_ret(SYS_writev, fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen));

@@ -36,21 +36,41 @@ bool nonblocking_now(int fd, FdEntry* e);
 // Marks the fds a message passes in SCM_RIGHTS as shared (fd_table.h).
 void mark_passed_fds(const msghdr* msg);
 
-// Waits for `events` on fd in the ring. Returns 0 when ready, -EAGAIN when
-// the deadline passed (what a timed-out socket call reports), or -errno.
+// Waits for `events` on fd in the ring. Returns the events that ended the
+// wait (> 0), -EAGAIN when the deadline passed (what a timed-out socket call
+// reports), or -errno.
+int wait_events(int fd, FdEntry* e, uint32_t events, int64_t deadline);
+// wait_events, returning 0 when ready.
 int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline);
+
+// Whether a blocking call interrupted by a signal handler restarts (SA_RESTART)
+// on a socket call with this deadline: not when it has a timeout (signal(7)).
+bool restarts(int64_t deadline);
 
 // Repeats a non-blocking attempt (returning -EAGAIN when it would block),
 // waiting in the ring for `events` between attempts (unless the fd is
-// non-blocking after all, see nonblocking_now()).
-template <class Attempt>
-ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, Attempt&& attempt) {
+// non-blocking after all, see nonblocking_now()). `blocking` makes the call
+// without MSG_DONTWAIT; it runs on an offload thread when poll says ready
+// and the attempt still would block, where only the blocking call knows
+// what happens (docs/design.md, "Ready, yet it would block"): a datagram
+// socket shut down for reading (readable with POLLRDHUP; a blocking receive
+// returns 0), an unconnected Unix datagram sender whose receiver's queue is
+// full (always writable; a blocking send waits for room).
+template <class Attempt, class Blocking>
+ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, Attempt&& attempt,
+                         Blocking&& blocking) {
+  const uint32_t ask = events & POLLIN ? events | POLLRDHUP : events;
+  ssize_t r = attempt();
   for (;;) {
-    ssize_t r = attempt();
     if (r != -EAGAIN) return r;
     if (nonblocking_now(fd, e)) return r;
-    int w = wait_ready(fd, e, events, deadline);
+    int w = wait_events(fd, e, ask, deadline);
     if (w < 0) return w;
+    r = attempt();
+    // Ready, yet it would block: another thread may have taken what was
+    // there (wait again), unless only the blocking call can tell.
+    if (r == -EAGAIN && (w & events) && ((events & POLLOUT) || (w & POLLRDHUP)))
+      return gh::offload_syscall_interruptible(restarts(deadline), blocking);
   }
 }
 

@@ -65,6 +65,7 @@ void copy_entry(int from, int to) {
     return;
   }
   fd_created(to, src->kind.load(), src->nonblock.load(), src->eventfd.load());
+  if (FdEntry* dst = fd_get(to)) dst->tty.store(src->tty.load());
   fd_mark_shared(to);
   fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {

@@ -237,9 +237,12 @@ GH_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* add
   const bool waitall =
       (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && e->kind.load() == FdKind::kStream;
   const int f = waitall ? flags & ~MSG_WAITALL : flags;
-  ssize_t r = retry_when_ready(fd, e, POLLIN, fd_deadline(e, false), [&]() -> ssize_t {
-    return gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
-  });
+  ssize_t r = retry_when_ready(
+      fd, e, POLLIN, fd_deadline(e, false),
+      [&]() -> ssize_t {
+        return gh::sys_ret(SYS_recvfrom, fd, buf, n, f | MSG_DONTWAIT, addr, addrlen);
+      },
+      [&]() -> ssize_t { return gh::sys_ret(SYS_recvfrom, fd, buf, n, f, addr, addrlen); });
   if (stale(r, fd)) return cp.done(recvfrom(fd, buf, n, flags, addr, addrlen));
   if (waitall && r > 0 && static_cast<size_t>(r) < n) {
     ssize_t more =
@@ -286,10 +289,15 @@ GH_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec*
   unsigned got = 0;
   int64_t deadline = fd_deadline(e, false);
   while (got < vlen) {
-    ssize_t r = retry_when_ready(fd, e, POLLIN, deadline, [&]() -> ssize_t {
-      return gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
-                         (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
-    });
+    ssize_t r = retry_when_ready(
+        fd, e, POLLIN, deadline,
+        [&]() -> ssize_t {
+          return gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got,
+                             (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT, nullptr);
+        },
+        [&]() -> ssize_t {
+          return gh::sys_ret(SYS_recvmmsg, fd, vec + got, vlen - got, flags, nullptr);
+        });
     if (got == 0 && stale(r, fd)) return cp.done(recvmmsg(fd, vec, vlen, flags, timeout));
     if (r < 0) {
       if (got > 0) break;
@@ -332,7 +340,9 @@ GH_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const soc
     return gh::sys_ret(SYS_sendto, fd, buf, n, flags | MSG_DONTWAIT, addr, addrlen);
   };
   if (e->kind.load() != FdKind::kStream) {
-    ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt);
+    ssize_t r = retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), attempt, [&]() -> ssize_t {
+      return gh::sys_ret(SYS_sendto, fd, buf, n, flags, addr, addrlen);
+    });
     if (stale(r, fd)) return cp.done(sendto(fd, buf, n, flags, addr, addrlen));
     return cp.done(ret_errno(r));
   }
@@ -372,10 +382,10 @@ GH_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   if (!e || !is_socket(e->kind.load())) {
     r = real::sendmmsg(fd, vec, vlen, flags);
   } else {
-    r = static_cast<int>(
-        ret_errno(retry_when_ready(fd, e, POLLOUT, fd_deadline(e, true), [&]() -> ssize_t {
-          return gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT);
-        })));
+    r = static_cast<int>(ret_errno(retry_when_ready(
+        fd, e, POLLOUT, fd_deadline(e, true),
+        [&]() -> ssize_t { return gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags | MSG_DONTWAIT); },
+        [&]() -> ssize_t { return gh::sys_ret(SYS_sendmmsg, fd, vec, vlen, flags); })));
   }
   for (int i = 0; i < r; i++)
     if (vec[i].msg_hdr.msg_controllen) mark_passed_fds(&vec[i].msg_hdr);

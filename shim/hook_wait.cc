@@ -188,8 +188,10 @@ GH_EXPORT int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) 
     deadline = gh::deadline_after(ns);
   }
   int r = green_select(nfds, rd, wr, ex, deadline);
-  if (tv && r >= 0) {
-    // Linux select reports the time left.
+  if (tv) {
+    // Linux select reports the time left, also when it fails (EINTR after a
+    // signal handler, EBADF): a caller that retries with the same timeval
+    // waits only for the rest.
     int64_t left = deadline - gh::mono_ns();
     if (left < 0) left = 0;
     tv->tv_sec = static_cast<time_t>(left / gh::kNsPerSec);
