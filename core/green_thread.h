@@ -95,9 +95,10 @@ struct GreenThread : ArenaObject {
   // Runs on `home` only (a carrier's scheduler contexts; a root that must be
   // on its own OS thread, e.g. to exit it). Read by wakers on any thread.
   std::atomic<bool> pinned{false};
-  bool internal = false;   // [const] a scheduler context, not a program thread
-  uint32_t ready_seq = 0;  // [home] pinned and queued: run-queue position it follows
-  Stack stack;             // [const] empty for a carrier's root thread
+  bool internal = false;     // [const] a scheduler context, not a program thread
+  bool errno_saved = false;  // [running] saved_errno holds a value to restore
+  uint32_t ready_seq = 0;    // [home] pinned and queued: run-queue position it follows
+  Stack stack;               // [const] empty for a carrier's root thread
 
   uint64_t id = 0;  // [const] process-unique, never reused
   GreenThread* frame_top = nullptr;
@@ -105,7 +106,6 @@ struct GreenThread : ArenaObject {
   // runs and as which it runs (same thread pointer, same `user`).
   GreenThread* frame_of = nullptr;
   int saved_errno = 0;         // [running] errno while switched out, when its TLS is shared
-  bool errno_saved = false;    // [running] saved_errno holds a value to restore
   Stack os_stack;              // [const] a root's: its OS thread's stack (sanitizer use)
   bool pooled_stack = true;    // [const] stack came from a carrier's pool
   GreenEntry entry = nullptr;  // [const]

@@ -93,6 +93,12 @@ struct StaticModule {
   uint64_t loaded_in;  // the generation current then: its dlopen's (g_load_caller)
   uint64_t scan;       // the last scan that found it loaded
 };
+// create(): the page size of x86-64, and the smallest stack that gives up
+// to a page of its top to put the TCB's first line at a page's end (a
+// smaller one keeps all its room, as glibc leaves it).
+constexpr uintptr_t kPage = 4096;
+constexpr uintptr_t kPageAlignMinStack = 256 * 1024;
+
 constexpr size_t kMaxModules = 256;
 SpinLock g_mod_lock;
 StaticModule g_mods[kMaxModules] GH_GUARDED_BY(g_mod_lock);
@@ -339,6 +345,14 @@ void init_tcb(char* tp, const char* creator, uint64_t id) {
 void* create(void* creator_tp, void* lo, void** hi, uint64_t id, uint64_t* gen) {
   uintptr_t top = reinterpret_cast<uintptr_t>(*hi);
   uintptr_t tp = (top - g.tcb_size) & ~(g.static_align - 1);
+  if (g.static_align <= 64 && top - reinterpret_cast<uintptr_t>(lo) >= kPageAlignMinStack) {
+    // The TCB's first line (self pointer, stack guard) last in a page, so
+    // that this line, the TLS below it and the top frames of the stack
+    // share one page: switching to a thread that is not in the TLB then
+    // costs one page walk, not two (docs/design.md, "The thread pointer").
+    uintptr_t at_page_end = ((tp + 64) & ~(kPage - 1)) - 64;
+    tp = at_page_end;
+  }
   uintptr_t tls_lo = tp - (g.static_size - g.tcb_size);
   uintptr_t new_hi = tls_lo & ~uintptr_t{63};
   if (new_hi < reinterpret_cast<uintptr_t>(lo) + glibc::kMinStackLeft) return nullptr;
@@ -382,7 +396,7 @@ uint64_t refresh(void* tp, uint64_t since) {
   return scan_modules(tp, since, until);
 }
 
-size_t block_bytes() { return g.static_size + g.static_align + 64; }
+size_t block_bytes() { return g.static_size + g.static_align + kPage + 64; }
 
 constexpr ThreadPointerOps kOps = {&create, &destroy, &refresh, &block_bytes};
 
