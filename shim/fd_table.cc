@@ -162,6 +162,8 @@ FdKind classify(int fd, FdMode* m) {
 
 }  // namespace
 
+FdEntry* fd_peek(int fd) { return slot(fd, false); }
+
 FdEntry* fd_get(int fd) {
   FdEntry* e = slot(fd, true);
   if (!e) return nullptr;
@@ -173,6 +175,7 @@ FdEntry* fd_get(int fd) {
     e->append.store(m.append, std::memory_order_relaxed);
     e->eventfd.store(m.eventfd, std::memory_order_relaxed);
     e->tty.store(m.tty, std::memory_order_relaxed);
+    e->sigfd_mask.store(0, std::memory_order_relaxed);
     e->buffered_local.store(m.local_disk && buffered(m.flags), std::memory_order_relaxed);
     e->writes_wait_until.store(0, std::memory_order_relaxed);
     // Unless a hook just opened it: inherited, received or opened by a call
@@ -203,6 +206,7 @@ void fd_created(int fd, FdKind kind, bool nonblock, bool eventfd) {
   e->nonblock.store(nonblock, std::memory_order_relaxed);
   e->eventfd.store(eventfd, std::memory_order_relaxed);
   e->tty.store(false, std::memory_order_relaxed);
+  e->sigfd_mask.store(0, std::memory_order_relaxed);
   e->buffered_local.store(false, std::memory_order_relaxed);
   e->writes_wait_until.store(0, std::memory_order_relaxed);
   e->append.store(false, std::memory_order_relaxed);

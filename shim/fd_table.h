@@ -52,6 +52,10 @@ struct FdEntry : gh::ArenaObject {
   // A terminal (kPollable): a read that waits when it is hung up reports EIO
   // (shim/green_io.cc, tty_read).
   std::atomic<bool> tty{false};
+  // A signalfd made through the hook: the signals it reads (bit sig-1); 0
+  // for any other fd. Its reads and polls also see the signals kept pending
+  // for the calling green thread alone (shim/signalfd.cc).
+  std::atomic<uint64_t> sigfd_mask{0};
   // Regular files on a local disk without O_DIRECT, O_SYNC, O_DSYNC: a
   // write usually only copies into the page cache, so it is made directly
   // (shim/hook_data.cc, file_io), unless one waited lately: then, until
@@ -96,6 +100,8 @@ int fd_take_late_error(FdEntry* e);
 // The entry for fd, classified if needed; nullptr for fd < 0 or beyond the
 // table (such calls pass through and get the kernel's EBADF).
 FdEntry* fd_get(int fd);
+// fd's entry if one exists, without classifying the fd or making room.
+FdEntry* fd_peek(int fd);
 
 // Whether a blocking call on this entry parks the green thread (true) or
 // passes through (false: non-blocking fds, files, unknown), by what the fd

@@ -13,6 +13,7 @@
 #include <new>
 
 #include "ioring/fastpath.h"
+#include "shim/signalfd.h"
 #include "shim/user_mem.h"
 
 namespace gh::shim {
@@ -162,6 +163,8 @@ ssize_t green_recv(int fd, FdEntry* e, void* buf, size_t len, int flags) {
   bool have_deadline = false;
   char* p = static_cast<char*>(buf);
   size_t got = 0;
+  if (k == FdKind::kPollable && e->sigfd_mask.load(std::memory_order_relaxed))
+    return signalfd_read(fd, e, buf, len);
   const bool waitall = (flags & MSG_WAITALL) && k == FdKind::kStream;
   const int f = flags & ~MSG_WAITALL;
   if (waitall && (flags & MSG_PEEK)) {

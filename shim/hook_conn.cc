@@ -25,6 +25,7 @@
 #include "core/offload.h"
 #include "core/sys.h"
 #include "shim/cancel.h"
+#include "shim/signalfd.h"
 #include "shim/fd_table.h"
 #include "shim/green_io.h"
 #include "ioring/runtime_fd.h"
@@ -65,7 +66,10 @@ void copy_entry(int from, int to) {
     return;
   }
   fd_created(to, src->kind.load(), src->nonblock.load(), src->eventfd.load());
-  if (FdEntry* dst = fd_get(to)) dst->tty.store(src->tty.load());
+  if (FdEntry* dst = fd_get(to)) {
+    dst->tty.store(src->tty.load());
+    dst->sigfd_mask.store(src->sigfd_mask.load());
+  }
   fd_mark_shared(to);
   fd_mark_shared(from);
   if (FdEntry* dst = fd_get(to)) {
@@ -648,7 +652,9 @@ GH_EXPORT int timerfd_create(int clk, int flags) {
 GH_EXPORT int signalfd(int fd, const sigset_t* mask, int flags) {
   int r = real::signalfd(fd, mask, flags);
   // fd != -1 changes the mask of an existing signalfd: its mode stays.
-  return fd == -1 ? made_pollable(r, flags) : r;
+  if (fd == -1) made_pollable(r, flags);
+  if (r >= 0) signalfd_made(r, mask);
+  return r;
 }
 GH_EXPORT int inotify_init(void) { return made_pollable(real::inotify_init(), 0); }
 GH_EXPORT int inotify_init1(int flags) { return made_pollable(real::inotify_init1(flags), flags); }

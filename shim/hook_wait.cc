@@ -14,6 +14,7 @@
 #include "core/green.h"
 #include "ioring/poll_many.h"
 #include "shim/cancel.h"
+#include "shim/signalfd.h"
 #include "shim/state.h"
 #include "shim/thread_registry.h"
 #include "shim/user_mem.h"
@@ -42,6 +43,13 @@ int wait_any(const pollfd* fds, nfds_t n, int64_t deadline) {
     // Nothing to watch: native poll just sleeps for the timeout.
     return gh::sleep_until_interruptible(deadline >= 0 ? deadline : INT64_MAX);
   }
+  // A signal kept for this thread does not make a signalfd readable: look
+  // again in a while (shim/signalfd.h).
+  for (nfds_t i = 0; i < n; i++)
+    if ((fds[i].events & POLLIN) && signalfd_mask(fds[i].fd)) {
+      deadline = signalfd_slice(deadline);
+      break;
+    }
   int r = gh::io::poll_many(f.data(), ev.data(), static_cast<int>(f.size()), deadline);
   return r == -EINTR ? -EINTR : 0;
 }
@@ -52,9 +60,23 @@ int eintr() {
 }
 
 // poll() with a CLOCK_MONOTONIC deadline (< 0: none). Returns like poll.
+// Adds POLLIN to the signalfds among fds that have a signal kept for the
+// calling thread (shim/signalfd.h). Returns how many fds became ready.
+int kept_signals_ready(pollfd* fds, nfds_t n) {
+  int more = 0;
+  for (nfds_t i = 0; i < n; i++) {
+    if (!(fds[i].events & POLLIN) || (fds[i].revents & POLLIN)) continue;
+    if (!signalfd_pending(signalfd_mask(fds[i].fd))) continue;
+    if (fds[i].revents == 0) more++;
+    fds[i].revents = static_cast<short>(fds[i].revents | POLLIN);
+  }
+  return more;
+}
+
 int green_poll(pollfd* fds, nfds_t n, int64_t deadline) {
   for (;;) {
     int r = real::poll(fds, n, 0);
+    if (r >= 0) r += kept_signals_ready(fds, n);
     if (r != 0 || deadline_passed(deadline)) return r;
     if (wait_any(fds, n, deadline) == -EINTR) return eintr();
   }
@@ -154,6 +176,13 @@ int green_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, int64_t deadline)
     if (ex) *ex = e0;
     timeval zero{0, 0};
     int r = real::select(nfds, rd, wr, ex, &zero);
+    for (size_t i = 0; r >= 0 && rd && i < pf.size(); i++) {
+      int fd = pf[i].fd;
+      if (FD_ISSET(fd, &r0) && !FD_ISSET(fd, rd) && signalfd_pending(signalfd_mask(fd))) {
+        FD_SET(fd, rd);
+        r++;
+      }
+    }
     if (r != 0 || deadline_passed(deadline)) return r;
     if (wait_any(pf.data(), pf.size(), deadline) == -EINTR) {
       // Native select leaves the sets unspecified on EINTR; Linux leaves

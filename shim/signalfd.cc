@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+#include "shim/signalfd.h"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/clock.h"
+#include "core/sys.h"
+#include "ioring/ops.h"
+#include "shim/fd_table.h"
+#include "shim/green_io.h"
+#include "shim/thread_registry.h"
+#include "shim/user_mem.h"
+
+namespace gh::shim {
+
+namespace {
+
+constexpr int64_t kSliceNs = 10'000'000;
+
+// Takes up to `max` signals of `mask` from the calling thread's own pending
+// set, lowest first (as the kernel dequeues), into `out`. Returns how many.
+size_t take_kept(uint64_t mask, signalfd_siginfo* out, size_t max) {
+  ShimThread* me = shim_self();
+  if (!me) return 0;
+  size_t n = 0;
+  for (;;) {
+    uint64_t kept = me->pending_signals.load(std::memory_order_acquire) & mask;
+    if (!kept || n == max) return n;
+    uint64_t bit = kept & -kept;
+    if (!(me->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
+    // What the kernel reports for a tgkill from this process (the shim keeps
+    // no siginfo with the bit, as for sigwaitinfo).
+    out[n] = signalfd_siginfo{};
+    out[n].ssi_signo = static_cast<uint32_t>(__builtin_ctzll(bit) + 1);
+    out[n].ssi_code = SI_TKILL;
+    out[n].ssi_pid = static_cast<uint32_t>(getpid());
+    out[n].ssi_uid = static_cast<uint32_t>(getuid());
+    n++;
+  }
+}
+
+}  // namespace
+
+void signalfd_made(int fd, const sigset_t* mask) {
+  sigset_t m;
+  if (copy_from_user(&m, mask, sizeof m) != 0) return;  // the call failed with EFAULT already
+  uint64_t bits = 0;
+  for (int sig = 1; sig <= 64; sig++)
+    if (sigismember(&m, sig) == 1) bits |= uint64_t{1} << (sig - 1);
+  // SIGKILL and SIGSTOP are never read from a signalfd.
+  bits &= ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));
+  if (FdEntry* e = fd_get(fd)) e->sigfd_mask.store(bits, std::memory_order_relaxed);
+}
+
+uint64_t signalfd_mask(int fd) {
+  FdEntry* e = fd_peek(fd);
+  return e ? e->sigfd_mask.load(std::memory_order_relaxed) : 0;
+}
+
+bool signalfd_pending(uint64_t mask) {
+  ShimThread* me = mask ? shim_self() : nullptr;
+  return me && (me->pending_signals.load(std::memory_order_acquire) & mask) != 0;
+}
+
+int64_t signalfd_slice(int64_t deadline) {
+  int64_t slice = gh::deadline_after(kSliceNs);
+  return deadline >= 0 && deadline < slice ? deadline : slice;
+}
+
+ssize_t signalfd_read(int fd, FdEntry* e, void* buf, size_t len) {
+  constexpr size_t kRec = sizeof(signalfd_siginfo);
+  const uint64_t mask = e->sigfd_mask.load(std::memory_order_relaxed);
+  if (len < kRec) return gh::sys_ret(SYS_read, fd, buf, len);  // EINVAL, as the kernel says
+  const size_t max = len / kRec;
+  // For the kernel's part without waiting on a blocking fd: any signalfd
+  // with the same mask reads the same pending signals.
+  long own = -1;
+  ssize_t result;
+  for (;;) {
+    signalfd_siginfo kept[8];
+    size_t n = take_kept(mask, kept, max < 8 ? max : 8);
+    if (n > 0 && copy_to_user(buf, kept, n * kRec) != 0) {
+      result = -EFAULT;
+      break;
+    }
+    if (n < max) {
+      bool nb = nonblocking_now(fd, e);
+      if (!nb && own < 0)
+        own = gh::sys_ret(SYS_signalfd4, -1, &mask, sizeof mask, SFD_NONBLOCK | SFD_CLOEXEC);
+      long src = nb ? fd : own;
+      long k = src >= 0 ? gh::sys_ret(SYS_read, src, static_cast<char*>(buf) + n * kRec,
+                                      (max - n) * kRec)
+                        : -EAGAIN;
+      if (k > 0) {
+        n += static_cast<size_t>(k) / kRec;
+      } else if (k < 0 && k != -EAGAIN && n == 0) {
+        result = k;
+        break;
+      }
+    }
+    if (n > 0) {
+      result = static_cast<ssize_t>(n * kRec);
+      break;
+    }
+    if (nonblocking_now(fd, e)) {
+      result = -EAGAIN;
+      break;
+    }
+    int ev = wait_events(fd, e, POLLIN, signalfd_slice(kNoDeadline));
+    if (ev < 0 && ev != -EAGAIN) {  // -EAGAIN: the slice ended
+      result = ev;
+      break;
+    }
+  }
+  if (own >= 0) gh::sys(SYS_close, own);
+  return result;
+}
+
+}  // namespace gh::shim

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+/* A signalfd read or polled by a thread that was sent a signal it blocks
+ * (raise, pthread_kill): natively the signal is pending for that thread and
+ * the signalfd reports it. Also a process-directed signal, several records
+ * in one read, select, and a non-blocking signalfd with nothing pending. */
+#include "common.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+
+static int g_sfd;    /* blocking, SIGUSR1 and SIGUSR2 */
+static int g_sfd_nb; /* non-blocking, the same mask */
+static struct gate g_in_poll, g_in_read;
+
+static void show_records(const char* label, const struct signalfd_siginfo* si, ssize_t n) {
+  printf("%s: ret=%zd", label, n);
+  for (ssize_t i = 0; i + (ssize_t)sizeof *si <= n; i += (ssize_t)sizeof *si, si++)
+    printf(" [signo=%s code=%s pid=%s]",
+           si->ssi_signo == SIGUSR1   ? "USR1"
+           : si->ssi_signo == SIGUSR2 ? "USR2"
+                                      : "other",
+           si->ssi_code == SI_TKILL  ? "SI_TKILL"
+           : si->ssi_code == SI_USER ? "SI_USER"
+                                     : "other",
+           si->ssi_pid == (uint32_t)getpid() ? "self" : "other");
+  printf("\n");
+}
+
+static void* waiter(void* unused) {
+  (void)unused;
+  struct signalfd_siginfo si[4];
+  /* 1. raise() in this thread, which blocks the signal */
+  raise(SIGUSR1);
+  show_records("read after raise", si, read(g_sfd, si, sizeof si));
+  /* 2. two kept signals, one read with room for four */
+  raise(SIGUSR2);
+  raise(SIGUSR1);
+  show_records("read of two kept signals", si, read(g_sfd, si, sizeof si));
+  /* 3. nothing pending, non-blocking */
+  EXPECT_ERR("non-blocking read with nothing pending", read(g_sfd_nb, si, sizeof si), EAGAIN);
+  /* 4. pthread_kill while this thread waits in poll */
+  gate_open(&g_in_poll, 1);
+  struct pollfd p = {g_sfd, POLLIN, 0};
+  int r = poll(&p, 1, 20000);
+  printf("poll woken by pthread_kill: ret=%d revents=%s\n", r,
+         p.revents == POLLIN ? "POLLIN" : "other");
+  show_records("read after poll", si, read(g_sfd, si, sizeof si));
+  /* 5. pthread_kill while this thread waits in read */
+  gate_open(&g_in_read, 1);
+  show_records("read woken by pthread_kill", si, read(g_sfd, si, sizeof si));
+  /* 6. select sees a kept signal */
+  raise(SIGUSR2);
+  fd_set rd;
+  FD_ZERO(&rd);
+  FD_SET(g_sfd, &rd);
+  struct timeval tv = {20, 0};
+  r = select(g_sfd + 1, &rd, NULL, NULL, &tv);
+  printf("select with a kept signal: ret=%d readable=%s\n", r, FD_ISSET(g_sfd, &rd) ? "yes" : "no");
+  show_records("read after select", si, read(g_sfd, si, sizeof si));
+  /* 7. process-directed */
+  kill(getpid(), SIGUSR2);
+  show_records("read after kill()", si, read(g_sfd, si, sizeof si));
+  return NULL;
+}
+
+int main(void) {
+  test_start();
+  sigset_t m;
+  sigemptyset(&m);
+  sigaddset(&m, SIGUSR1);
+  sigaddset(&m, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &m, NULL); /* inherited by the thread */
+  g_sfd = signalfd(-1, &m, SFD_CLOEXEC);
+  g_sfd_nb = signalfd(-1, &m, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (g_sfd < 0 || g_sfd_nb < 0) return 2;
+  gate_init(&g_in_poll);
+  gate_init(&g_in_read);
+  pthread_t t;
+  if (pthread_create(&t, NULL, waiter, NULL) != 0) return 2;
+  gate_wait(&g_in_poll);
+  usleep(50000); /* most likely in poll by now; the answer is the same either way */
+  pthread_kill(t, SIGUSR2);
+  gate_wait(&g_in_read);
+  usleep(50000);
+  pthread_kill(t, SIGUSR1);
+  pthread_join(t, NULL);
+  return test_end();
+}
