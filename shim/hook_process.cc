@@ -23,6 +23,7 @@
 #include "core/offload.h"
 #include "ioring/runtime_fd.h"
 #include "shim/control.h"
+#include "shim/hook_ptrace.h"
 #include "shim/thread_registry.h"
 #include "shim/state.h"
 
@@ -32,10 +33,13 @@ GH_EXPORT pid_t fork(void) {
   ensure_real();
   if (!g_enabled) return real::fork();
   ShimThread* st = gh::Carrier::current() ? shim_self() : nullptr;
+  gh::Carrier* on = gh::Carrier::current();
   pid_t pid = real::fork();
   // Parent and child now share every open file description: either may
   // change O_NONBLOCK on it.
   if (pid >= 0) fd_mark_all_shared();
+  // The child may ask to be traced by the OS thread that forked it.
+  if (pid > 0 && on) ptrace_forked(pid, on);
   if (pid == 0) {
     forget_handlers_after_fork();
     // The parent's rings and eventfds: of no use here, and their numbers

@@ -36,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -268,6 +269,7 @@ namespace gh::shim {
   D(mq_timedreceive, nullptr)                                                   \
   /* processes */                                                               \
   D(fork, nullptr)                                                              \
+  D(ptrace, nullptr)                                                            \
   D(exit, nullptr)                                                              \
   D(fclose, nullptr)                                                            \
   /* stdio */                                                                   \
