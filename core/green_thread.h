@@ -129,7 +129,10 @@ struct GreenThread : ArenaObject {
   std::atomic<uint32_t> handlers_ran{0};
   GreenThread* intr_prev = nullptr;
   GreenThread* intr_next = nullptr;
-  bool io_restartable = true;    // [running] ring waits survive SA_RESTART handlers
+  bool io_restartable = true;  // [running] ring waits survive SA_RESTART handlers
+  // [running] The deadline of the ring waits is the caller's slice (it looks
+  // at something else in between), not a timeout: they stay restartable.
+  bool io_slice = false;
   bool io_interruptible = true;  // [running] signal handlers may end ring waits at all
   // Deferred cancellation (pthread_cancel; docs/design.md, "Cancellation").
   // cancel_requested: set once, by any thread; read by the thread at its

@@ -93,6 +93,19 @@ struct RestartScope {
   bool saved;
 };
 
+// For the length of a scope, the deadlines the running green thread's ring
+// waits are given are slices of a longer wait (it looks at something the
+// ring cannot see in between): SA_RESTART handlers leave them alone, as
+// they leave a wait without a deadline.
+struct SliceScope {
+  SliceScope() : g(Carrier::get()->running()), saved(g->io_slice) { g->io_slice = true; }
+  ~SliceScope() { g->io_slice = saved; }
+  SliceScope(const SliceScope&) = delete;
+  SliceScope& operator=(const SliceScope&) = delete;
+  GreenThread* g;
+  bool saved;
+};
+
 // Makes the running green thread's ring waits immune to signal handlers for
 // the scope: a regular file's I/O is not interrupted natively (the request
 // completes; the handler has run meanwhile).

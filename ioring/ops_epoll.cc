@@ -74,7 +74,7 @@ int wait_fd(int fd, uint32_t events, int64_t deadline, bool restartable, const c
 // on the socket" (signal(7)); see RestartScope in ops.h.
 bool restartable(int64_t deadline) {
   Carrier* c = Carrier::get();
-  return c && c->running()->io_restartable && deadline < 0;
+  return c && c->running()->io_restartable && (deadline < 0 || c->running()->io_slice);
 }
 
 // Makes attempt() (a non-blocking call; -EAGAIN: would block) and, while it
@@ -110,15 +110,19 @@ ssize_t retry(int fd, uint32_t events, int64_t deadline, const char* what, Attem
     }
     ssize_t r = attempt();
     if (r != -EAGAIN) return r;
+    // Ready, yet it would block (a receive shut down returns at once; the
+    // offloaded call would not keep a send's deadline: that one pauses and
+    // tries again, below).
+    bool stuck = wait && (ev & events) && ((events & POLLOUT) || (ev & POLLRDHUP));
     if constexpr (kHasBlocking) {
-      if (wait && (ev & events) && ((events & POLLOUT) || (ev & POLLRDHUP)))
+      if (stuck && ((ev & POLLRDHUP) || deadline < 0))
         return offload_syscall_interruptible(restart, blocking);
     }
     // Woken only by POLLERR or POLLHUP, which stay (an error queue of
     // MSG_ZEROCOPY or IP_RECVERR notices the call does not read), and still
     // nothing to do: the next wait would end at once. Pause between tries
     // (1 ms, doubling up to 64 ms) instead of spinning.
-    if (wait && !(ev & events)) {
+    if ((wait && !(ev & events)) || stuck) {
       backoff = backoff ? (backoff < 64 * kMsNs ? backoff * 2 : backoff) : kMsNs;
       int64_t until = deadline_after(backoff);
       if (deadline >= 0 && deadline < until) until = deadline;

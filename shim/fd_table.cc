@@ -241,6 +241,7 @@ void fd_mark_all_shared() {
 void fd_forget(int fd) {
   if (FdEntry* e = slot(fd, false)) {
     fd_take_late_error(e);
+    e->sigfd_mask.store(0, std::memory_order_relaxed);
     e->fresh.store(false, std::memory_order_relaxed);
     e->kind.store(FdKind::kUnknown, std::memory_order_release);
   }
@@ -250,6 +251,7 @@ void fd_opened(int fd) {
   FdEntry* e = slot(fd, true);
   if (!e) return;
   fd_take_late_error(e);
+  e->sigfd_mask.store(0, std::memory_order_relaxed);
   e->kind.store(FdKind::kUnknown, std::memory_order_release);
   e->fresh.store(true, std::memory_order_relaxed);
 }
@@ -270,6 +272,7 @@ void fd_forget_range(unsigned lo, unsigned hi) {
       unsigned fd = (c << kChunkBits) | static_cast<unsigned>(i);
       if (fd < lo || fd > hi) continue;
       fd_take_late_error(&chunk[i]);
+      chunk[i].sigfd_mask.store(0, std::memory_order_relaxed);
       chunk[i].fresh.store(false, std::memory_order_relaxed);
       chunk[i].kind.store(FdKind::kUnknown, std::memory_order_release);
     }

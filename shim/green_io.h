@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/clock.h"
+#include "core/green.h"
 #include "core/offload.h"
 #include "ioring/ops.h"
 #include "shim/fd_table.h"
@@ -60,6 +61,7 @@ template <class Attempt, class Blocking>
 ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, Attempt&& attempt,
                          Blocking&& blocking) {
   const uint32_t ask = events & POLLIN ? events | POLLRDHUP : events;
+  int64_t pause = 0;
   ssize_t r = attempt();
   for (;;) {
     if (r != -EAGAIN) return r;
@@ -69,8 +71,17 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
     r = attempt();
     // Ready, yet it would block: another thread may have taken what was
     // there (wait again), unless only the blocking call can tell.
-    if (r == -EAGAIN && (w & events) && ((events & POLLOUT) || (w & POLLRDHUP)))
+    if (r != -EAGAIN || !(w & events) || !((events & POLLOUT) || (w & POLLRDHUP))) continue;
+    // A receive shut down returns at once; the offloaded call would not
+    // keep a send's deadline (SO_SNDTIMEO, a gh_timeout scope): that one
+    // tries again after a pause, 1 ms doubling up to 64 ms.
+    if ((w & POLLRDHUP) || deadline == kNoDeadline)
       return gh::offload_syscall_interruptible(restarts(deadline), blocking);
+    // Poll keeps saying ready, so only the clock tells the deadline.
+    if (gh::mono_ns() >= deadline) return map_deadline(-ETIME, -EAGAIN);
+    pause = pause ? (pause < 64'000'000 ? pause * 2 : pause) : 1'000'000;
+    int64_t until = gh::deadline_after(pause);
+    if (gh::sleep_until_interruptible(until < deadline ? until : deadline) == -EINTR) return -EINTR;
   }
 }
 

@@ -36,10 +36,14 @@ gh::SpinLock g_forks_lock;
 Fork g_forks[kForks] GH_GUARDED_BY(g_forks_lock);
 int g_forks_next GH_GUARDED_BY(g_forks_lock) = 0;
 
+// The newest record of pid (a pid is reused only after its child was
+// reaped, and then it is a new child).
 gh::Carrier* forked_on(pid_t pid) {
   gh::SpinGuard guard(g_forks_lock);
-  for (const Fork& f : g_forks)
+  for (int i = 1; i <= kForks; i++) {
+    const Fork& f = g_forks[(g_forks_next - i + kForks) % kForks];
     if (f.pid == pid) return f.carrier;
+  }
   return nullptr;
 }
 
@@ -49,8 +53,14 @@ void stay_with_tracee(pid_t pid) {
   gh::Carrier* c = gh::Carrier::current();
   if (!c) return;
   gh::GreenThread* g = c->running();
-  if (g->internal) return;
+  // In a signal handler the running context is a frame, not the thread:
+  // its request goes from here.
+  if (g->internal || g->frame_of) return;
   gh::Carrier* want = forked_on(pid);
+  // A carrier no longer running green threads (a spare that retired, one
+  // whose OS thread left) would never run the thread: its request goes from
+  // here, as it would have.
+  if (want && !want->runs_here()) return;
   if (!want) want = g->pinned.load(std::memory_order_relaxed) && g->home ? g->home : c;
   if (g->is_root()) {
     // A root belongs to its own carrier (it exits that OS thread): it can
@@ -83,6 +93,12 @@ GH_EXPORT long ptrace(enum __ptrace_request request, ...) {
   va_end(ap);
   ensure_real();
   // PTRACE_TRACEME: the caller is the tracee.
-  if (green_ok() && request != PTRACE_TRACEME) stay_with_tracee(pid);
-  return real::ptrace(request, pid, addr, data);
+  bool green = green_ok() && request != PTRACE_TRACEME;
+  if (green) stay_with_tracee(pid);
+  long r = real::ptrace(request, pid, addr, data);
+  // Attached: this OS thread is its tracer from now on.
+  if (green && r == 0 && (request == PTRACE_ATTACH || request == PTRACE_SEIZE)) {
+    if (gh::Carrier* c = gh::Carrier::current()) ptrace_forked(pid, c);
+  }
+  return r;
 }

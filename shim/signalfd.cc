@@ -59,7 +59,9 @@ void signalfd_made(int fd, const sigset_t* mask) {
 
 uint64_t signalfd_mask(int fd) {
   FdEntry* e = fd_peek(fd);
-  return e ? e->sigfd_mask.load(std::memory_order_relaxed) : 0;
+  // A number closed and reused keeps its old mask until classified again.
+  if (!e || e->kind.load(std::memory_order_acquire) != FdKind::kPollable) return 0;
+  return e->sigfd_mask.load(std::memory_order_relaxed);
 }
 
 bool signalfd_pending(uint64_t mask) {
@@ -93,6 +95,12 @@ ssize_t signalfd_read(int fd, FdEntry* e, void* buf, size_t len) {
       if (!nb && own < 0)
         own = gh::sys_ret(SYS_signalfd4, -1, &mask, sizeof mask, SFD_NONBLOCK | SFD_CLOEXEC);
       long src = nb ? fd : own;
+      if (src < 0) {
+        // No fd left for our own: read the program's once it is readable
+        // (a blocking read then waits only if another reader was quicker).
+        pollfd p{fd, POLLIN, 0};
+        if (gh::sys_ret(SYS_poll, &p, 1, 0) > 0 && (p.revents & POLLIN)) src = fd;
+      }
       long k = src >= 0 ? gh::sys_ret(SYS_read, src, static_cast<char*>(buf) + n * kRec,
                                       (max - n) * kRec)
                         : -EAGAIN;
@@ -111,6 +119,9 @@ ssize_t signalfd_read(int fd, FdEntry* e, void* buf, size_t len) {
       result = -EAGAIN;
       break;
     }
+    // Slices of a wait without a deadline: an SA_RESTART handler restarts
+    // it, as it restarts the native read.
+    io::SliceScope slices;
     int ev = wait_events(fd, e, POLLIN, signalfd_slice(kNoDeadline));
     if (ev < 0 && ev != -EAGAIN) {  // -EAGAIN: the slice ended
       result = ev;

@@ -141,6 +141,14 @@ static void full_receiver(void) {
   CHECK(used < 125000, "the sender sleeps while the receiver's queue is full", "%ld us of CPU",
         used);
   printf("sender blocked before all were sent: %s\n", atomic_load(&g_sent) < 2000 ? "yes" : "no");
+  /* With SO_SNDTIMEO the blocked send gives up after it, with EAGAIN. */
+  int s2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+  struct timeval tmo = {0, 100000};
+  setsockopt(s2, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
+  char one[100] = "y";
+  EXPECT_ERR("sendto to the full receiver with SO_SNDTIMEO",
+             sendto(s2, one, sizeof one, 0, (struct sockaddr*)&g_addr, sizeof g_addr), EAGAIN);
+  close(s2);
   int got = 0;
   char b[200];
   while (got < 2000) {

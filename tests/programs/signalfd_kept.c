@@ -7,12 +7,21 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/select.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 
 static int g_sfd;    /* blocking, SIGUSR1 and SIGUSR2 */
 static int g_sfd_nb; /* non-blocking, the same mask */
-static struct gate g_in_poll, g_in_read;
+static struct gate g_in_poll, g_in_read, g_in_restart;
+static sigset_t g_mask;
+static atomic_int g_urg;
+
+static void on_urg(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_urg, 1);
+}
 
 static void show_records(const char* label, const struct signalfd_siginfo* si, ssize_t n) {
   printf("%s: ret=%zd", label, n);
@@ -62,6 +71,31 @@ static void* waiter(void* unused) {
   /* 7. process-directed */
   kill(getpid(), SIGUSR2);
   show_records("read after kill()", si, read(g_sfd, si, sizeof si));
+  /* 8. an SA_RESTART handler (SIGURG) while this thread waits in read:
+   * the read goes on, as natively */
+  gate_open(&g_in_restart, 1);
+  show_records("read across an SA_RESTART handler", si, read(g_sfd, si, sizeof si));
+  printf("the SA_RESTART handler ran: %s\n", atomic_load(&g_urg) == 1 ? "yes" : "no");
+  /* 9. a closed signalfd's number reused by a FIFO: not readable for a
+   * kept signal */
+  int sfd = signalfd(-1, &g_mask, SFD_CLOEXEC);
+  close(sfd);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gh_signalfd_kept.%d", (int)getpid());
+  unlink(path);
+  if (mkfifo(path, 0600) != 0) exit(2);
+  int f = open(path, O_RDWR); /* most likely the number just closed */
+  unlink(path);
+  if (f != sfd) { /* the runtime took that one meanwhile: put it there */
+    if (dup2(f, sfd) != sfd) exit(2);
+    close(f);
+    f = sfd;
+  }
+  raise(SIGUSR1);
+  struct pollfd q = {f, POLLIN, 0};
+  printf("FIFO on a closed signalfd's number readable: ret=%d\n", poll(&q, 1, 50));
+  show_records("the kept signal still there", si, read(g_sfd, si, sizeof si));
+  close(f);
   return NULL;
 }
 
@@ -72,6 +106,13 @@ int main(void) {
   sigaddset(&m, SIGUSR1);
   sigaddset(&m, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &m, NULL); /* inherited by the thread */
+  g_mask = m;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_urg;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGURG, &sa, NULL);
+  gate_init(&g_in_restart);
   g_sfd = signalfd(-1, &m, SFD_CLOEXEC);
   g_sfd_nb = signalfd(-1, &m, SFD_CLOEXEC | SFD_NONBLOCK);
   if (g_sfd < 0 || g_sfd_nb < 0) return 2;
@@ -85,6 +126,11 @@ int main(void) {
   gate_wait(&g_in_read);
   usleep(50000);
   pthread_kill(t, SIGUSR1);
+  gate_wait(&g_in_restart);
+  usleep(50000);
+  pthread_kill(t, SIGURG);
+  usleep(50000); /* the handler has run by now, most likely during the read */
+  pthread_kill(t, SIGUSR2);
   pthread_join(t, NULL);
   return test_end();
 }
