@@ -5,6 +5,7 @@
 #include "core/sys.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <cstring>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -89,21 +90,61 @@ FsPlace fs_place(int fd) {
   }
 }
 
-// Whether fd, an anonymous inode, is an eventfd: its /proc/self/fd link
-// reads "anon_inode:[eventfd]" (false without /proc).
-bool is_eventfd(int fd) {
-  char path[32] = "/proc/self/fd/";
+// "/proc/self/<dir>/<fd>" into path (room for 40 bytes).
+void proc_fd_path(char* path, const char* dir, int fd) {
+  size_t at = 0;
+  for (const char* p = "/proc/self/"; *p;) path[at++] = *p++;
+  while (*dir) path[at++] = *dir++;
+  path[at++] = '/';
   char digits[12];
   int n = 0;
   for (unsigned v = static_cast<unsigned>(fd); n == 0 || v != 0; v /= 10)
     digits[n++] = static_cast<char>('0' + v % 10);
-  size_t at = sizeof "/proc/self/fd/" - 1;
   while (n > 0) path[at++] = digits[--n];
   path[at] = 0;
-  static constexpr char kWant[] = "anon_inode:[eventfd]";
-  char link[sizeof kWant + 1];
+}
+
+// What anonymous inode fd is, from its /proc/self/fd link
+// ("anon_inode:[eventfd]"): 'e' an eventfd, 's' a signalfd, 0 anything else
+// (or no /proc).
+char anon_kind(int fd) {
+  char path[40];
+  proc_fd_path(path, "fd", fd);
+  char link[32];
   long len = gh::sys_ret(SYS_readlinkat, AT_FDCWD, path, link, sizeof link);
-  return len == static_cast<long>(sizeof kWant - 1) && memcmp(link, kWant, sizeof kWant - 1) == 0;
+  auto is = [&](const char* want, size_t n) {
+    return len == static_cast<long>(n) && memcmp(link, want, n) == 0;
+  };
+  if (is("anon_inode:[eventfd]", sizeof "anon_inode:[eventfd]" - 1)) return 'e';
+  if (is("anon_inode:[signalfd]", sizeof "anon_inode:[signalfd]" - 1)) return 's';
+  return 0;
+}
+
+// The mask of signalfd fd from the "sigmask:" line of /proc/self/fdinfo (a
+// signalfd the hook did not make: inherited across exec, received), in the
+// bits shim/signalfd.h uses; 0 when unknown.
+uint64_t signalfd_fdinfo_mask(int fd) {
+  char path[40];
+  proc_fd_path(path, "fdinfo", fd);
+  long f = gh::sys_ret(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return 0;
+  char text[512];
+  long len = gh::sys_ret(SYS_read, f, text, sizeof text - 1);
+  gh::sys(SYS_close, f);
+  if (len <= 0) return 0;
+  text[len] = 0;
+  const char* at = strstr(text, "sigmask:");
+  if (!at) return 0;
+  at += sizeof "sigmask:" - 1;
+  while (*at == ' ' || *at == '\t') at++;
+  uint64_t mask = 0;
+  for (; *at; at++) {
+    int d = *at >= '0' && *at <= '9' ? *at - '0' : *at >= 'a' && *at <= 'f' ? *at - 'a' + 10 : -1;
+    if (d < 0) break;
+    mask = mask << 4 | static_cast<uint64_t>(d);
+  }
+  // Never SIGKILL or SIGSTOP, as signalfd_made.
+  return mask & ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));
 }
 
 // What classify() learns of an fd besides its kind.
@@ -118,6 +159,7 @@ namespace {
 
 struct FdMode {
   bool nonblock = false, append = false, eventfd = false, local_disk = false, tty = false;
+  uint64_t sigfd_mask = 0;
   long flags = -1;  // F_GETFL, or -errno
 };
 
@@ -154,7 +196,11 @@ FdKind classify(int fd, FdMode* m) {
       return FdKind::kFile;
     default:
       // Character devices and anonymous inodes (eventfd, timerfd, ...).
-      m->eventfd = (st.st_mode & S_IFMT) == 0 && is_eventfd(fd);
+      if ((st.st_mode & S_IFMT) == 0) {
+        char anon = anon_kind(fd);
+        m->eventfd = anon == 'e';
+        if (anon == 's') m->sigfd_mask = signalfd_fdinfo_mask(fd);
+      }
       m->tty = S_ISCHR(st.st_mode) && is_tty(fd);
       return FdKind::kPollable;
   }
@@ -175,7 +221,7 @@ FdEntry* fd_get(int fd) {
     e->append.store(m.append, std::memory_order_relaxed);
     e->eventfd.store(m.eventfd, std::memory_order_relaxed);
     e->tty.store(m.tty, std::memory_order_relaxed);
-    e->sigfd_mask.store(0, std::memory_order_relaxed);
+    e->sigfd_mask.store(m.sigfd_mask, std::memory_order_relaxed);
     e->buffered_local.store(m.local_disk && buffered(m.flags), std::memory_order_relaxed);
     e->writes_wait_until.store(0, std::memory_order_relaxed);
     // Unless a hook just opened it: inherited, received or opened by a call

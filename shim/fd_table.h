@@ -52,9 +52,9 @@ struct FdEntry : gh::ArenaObject {
   // A terminal (kPollable): a read that waits when it is hung up reports EIO
   // (shim/green_io.cc, tty_read).
   std::atomic<bool> tty{false};
-  // A signalfd made through the hook: the signals it reads (bit sig-1); 0
-  // for any other fd. Its reads and polls also see the signals kept pending
-  // for the calling green thread alone (shim/signalfd.cc).
+  // A signalfd: the signals it reads (bit sig-1), from the hook that made
+  // it or from /proc/self/fdinfo when it is classified; 0 for any other fd. Its reads and polls
+  // also see the signals kept pending for the calling green thread alone (shim/signalfd.cc).
   std::atomic<uint64_t> sigfd_mask{0};
   // Regular files on a local disk without O_DIRECT, O_SYNC, O_DSYNC: a
   // write usually only copies into the page cache, so it is made directly

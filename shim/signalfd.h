@@ -5,8 +5,9 @@
 // blocks it stays in that thread's own pending set
 // (ShimThread::pending_signals): the kernel has no OS thread that is this
 // green thread to queue it on. Natively a signalfd read or polled by that
-// thread reports it; so reads and polls of a signalfd made through the hook
-// look at the calling thread's set too, before the kernel's (thread-directed
+// thread reports it; so reads and polls of a signalfd (made through the
+// hook, or found when its fd is classified: shim/fd_table.cc) look at the
+// calling thread's set too, before the kernel's (thread-directed
 // signals come first natively as well). A wait on such a signalfd looks at
 // the set again every 10 ms, as sigwait does: a kept signal does not touch
 // the fd. A signalfd only watched through epoll does not see kept signals

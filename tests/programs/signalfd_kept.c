@@ -11,6 +11,7 @@
 #include <sys/select.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static int g_sfd;    /* blocking, SIGUSR1 and SIGUSR2 */
 static int g_sfd_nb; /* non-blocking, the same mask */
@@ -99,8 +100,45 @@ static void* waiter(void* unused) {
   return NULL;
 }
 
-int main(void) {
+/* The exec'd image: a signalfd it did not make (inherited, CLOEXEC off) is
+ * read by a thread that raised a signal it blocks (the mask is inherited
+ * across exec too). */
+static void* read_inherited(void* arg) {
+  int fd = *(int*)arg;
+  raise(SIGUSR1);
+  struct signalfd_siginfo si[2];
+  show_records("read of an inherited signalfd after raise", si, read(fd, si, sizeof si));
+  return NULL;
+}
+
+static int inherited(int fd) {
+  alarm(20); /* a read that never sees the signal ends the child */
+  pthread_t t;
+  if (pthread_create(&t, NULL, read_inherited, &fd) != 0) return 2;
+  pthread_join(t, NULL);
+  return 0;
+}
+
+static void exec_with_signalfd(void) {
+  int fd = signalfd(-1, &g_mask, 0); /* kept across exec */
+  char arg[16];
+  snprintf(arg, sizeof arg, "%d", fd);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/proc/self/exe", "signalfd_kept", "inherited", arg, (char*)NULL);
+    _exit(127);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  printf("exec'd image: %s %d\n", WIFEXITED(st) ? "exit" : "signal",
+         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+  close(fd);
+}
+
+int main(int argc, char** argv) {
   test_start();
+  if (argc == 3 && strcmp(argv[1], "inherited") == 0) return inherited(atoi(argv[2]));
   sigset_t m;
   sigemptyset(&m);
   sigaddset(&m, SIGUSR1);
@@ -132,5 +170,6 @@ int main(void) {
   usleep(50000); /* the handler has run by now, most likely during the read */
   pthread_kill(t, SIGUSR2);
   pthread_join(t, NULL);
+  exec_with_signalfd();
   return test_end();
 }
