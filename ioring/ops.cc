@@ -97,9 +97,7 @@ int32_t wait_tracked(Ring* r, Request* req, io_uring_sqe* s, int64_t deadline) G
       io_uring_sqe_set_data64(cs, ioring::kUserIgnore);
     });
   };
-  // SA_RESTART restarts a blocking socket call "unless a timeout has been
-  // set on the socket" (signal(7)): ring deadlines are exactly those.
-  hook.restartable = me->io_restartable && (deadline < 0 || me->io_slice);
+  hook.restartable = restartable(deadline);
   hook.r = r;
   hook.req = req;
   bool interruptible = me->io_interruptible;

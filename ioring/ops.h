@@ -93,6 +93,18 @@ struct RestartScope {
   bool saved;
 };
 
+// Whether a handler installed with SA_RESTART leaves a blocking call of the
+// running green thread with this deadline (< 0: none) alone. A blocking
+// socket call restarts "unless a timeout has been set on the socket"
+// (signal(7)): ring deadlines are exactly those, unless they are slices
+// (SliceScope, below). Outside a green thread: as without a deadline.
+inline bool restartable(int64_t deadline) {
+  Carrier* c = Carrier::current();
+  if (!c) return deadline < 0;
+  const GreenThread* g = c->running();
+  return g->io_restartable && (deadline < 0 || g->io_slice);
+}
+
 // For the length of a scope, the deadlines the running green thread's ring
 // waits are given are slices of a longer wait (it looks at something the
 // ring cannot see in between): SA_RESTART handlers leave them alone, as

@@ -18,6 +18,7 @@
 #include "core/spinlock.h"
 #include "core/sys.h"
 #include "ioring/fastpath.h"
+#include "ioring/ops.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -68,13 +69,6 @@ int wait_fd(int fd, uint32_t events, int64_t deadline, bool restartable, const c
   if (f.cancelled) return -ECANCELED;
   if (f.revents) return static_cast<int>(f.revents);
   return how == Waiter::kInterrupted ? -EINTR : -ETIME;
-}
-
-// SA_RESTART restarts a blocking socket call "unless a timeout has been set
-// on the socket" (signal(7)); see RestartScope in ops.h.
-bool restartable(int64_t deadline) {
-  Carrier* c = Carrier::get();
-  return c && c->running()->io_restartable && (deadline < 0 || c->running()->io_slice);
 }
 
 // Makes attempt() (a non-blocking call; -EAGAIN: would block) and, while it

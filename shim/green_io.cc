@@ -82,11 +82,6 @@ int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline) {
   return ev < 0 ? ev : 0;
 }
 
-bool restarts(int64_t deadline) {
-  Carrier* c = Carrier::current();
-  return deadline == kNoDeadline && (!c || c->running()->io_restartable);
-}
-
 namespace {
 
 // A ring wait that hit the SO_*TIMEO deadline reports what the native call

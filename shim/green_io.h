@@ -44,10 +44,6 @@ int wait_events(int fd, FdEntry* e, uint32_t events, int64_t deadline);
 // wait_events, returning 0 when ready.
 int wait_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline);
 
-// Whether a blocking call interrupted by a signal handler restarts (SA_RESTART)
-// on a socket call with this deadline: not when it has a timeout (signal(7)).
-bool restarts(int64_t deadline);
-
 // Repeats a non-blocking attempt (returning -EAGAIN when it would block),
 // waiting in the ring for `events` between attempts (unless the fd is
 // non-blocking after all, see nonblocking_now()). `blocking` makes the call
@@ -76,7 +72,7 @@ ssize_t retry_when_ready(int fd, FdEntry* e, uint32_t events, int64_t deadline, 
     // keep a send's deadline (SO_SNDTIMEO, a gh_timeout scope): that one
     // tries again after a pause, 1 ms doubling up to 64 ms.
     if ((w & POLLRDHUP) || deadline == kNoDeadline)
-      return gh::offload_syscall_interruptible(restarts(deadline), blocking);
+      return gh::offload_syscall_interruptible(io::restartable(deadline), blocking);
     // Poll keeps saying ready, so only the clock tells the deadline.
     if (gh::mono_ns() >= deadline) return map_deadline(-ETIME, -EAGAIN);
     pause = pause ? (pause < 64'000'000 ? pause * 2 : pause) : 1'000'000;
