@@ -89,11 +89,11 @@ static void* waiter(void* unused) {
   unlink(path);
   raise(SIGUSR1);
   struct pollfd q = {f, POLLIN, 0};
-  int r = poll(&q, 1, 50);
+  int rr = poll(&q, 1, 50);
   /* Under the shim the runtime may have taken that number meanwhile: then
    * there is nothing stale to see, and the answer is the native one. */
-  printf("FIFO on a closed signalfd's number readable: ret=%d\n", f == sfd ? r : 0);
-  if (f != sfd) CHECK(r == 0, "FIFO on another number not readable", "ret=%d", r);
+  printf("FIFO on a closed signalfd's number readable: ret=%d\n", f == sfd ? rr : 0);
+  if (f != sfd) CHECK(rr == 0, "FIFO on another number not readable", "ret=%d", rr);
   show_records("the kept signal still there", si, read(g_sfd, si, sizeof si));
   close(f);
   return NULL;
