@@ -142,9 +142,11 @@ void Carrier::set_exit_registrar(void (*registrar)()) { g_exit_registrar = regis
 
 namespace {
 int g_remask_signal = 0;
+uint64_t g_wait_unblocked = 0;
 }  // namespace
 
 void Carrier::set_remask_signal(int sig) { g_remask_signal = sig; }
+void Carrier::set_wait_unblocked(uint64_t mask) { g_wait_unblocked = mask; }
 int Carrier::remask_signal() { return g_remask_signal; }
 
 void Carrier::remask_here(void* uc) {
@@ -482,7 +484,7 @@ uint64_t Carrier::wait_sigmask() {
   }
   // glibc's own signals are aimed at this OS thread itself (setuid()'s
   // broadcast waits for every thread to take one): never held back.
-  return block & ~glibc::kInternalSignals;
+  return block & ~glibc::kInternalSignals & ~g_wait_unblocked;
 }
 
 GreenThread* Carrier::process_signal_target(int sig) {

@@ -203,6 +203,11 @@ class Carrier : public ArenaObject {
   // handler calls remask_here); 0: none. Set once at start-up.
   static void set_remask_signal(int sig);
   static int remask_signal();
+  // Signals (bit sig-1) a sleeping carrier never blocks, whatever the
+  // program's threads block: the embedder's own (whose handler does nothing
+  // unasked), or one a tool running the process keeps for itself (valgrind
+  // ends each thread with it at exit). Set once at start-up.
+  static void set_wait_unblocked(uint64_t mask);
   // The signals that every program thread of the pool blocks: the mask the
   // carrier waits with, so that a signal some green thread would take
   // interrupts the wait as it would interrupt that thread natively.

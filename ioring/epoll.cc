@@ -33,6 +33,9 @@ constexpr uint32_t kAlwaysReady = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
 // The events a registration may ask for (the rest are reported anyway).
 constexpr uint32_t kAskable =
     POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLLRDHUP;
+// epoll_pwait2 (5.11) refused once (an older kernel, a seccomp profile that
+// predates it, valgrind): no carrier asks again.
+std::atomic<bool> g_pwait2_refused{false};
 
 }  // namespace
 
@@ -262,7 +265,7 @@ int Epoll::wait(int64_t deadline_ns, const uint64_t* sigmask) {
   polls_since_syscall_ = 0;
   stats_.blocking_waits++;
   long got;
-  if (pwait2_) {
+  if (!g_pwait2_refused.load(std::memory_order_relaxed)) {
     timespec ts = ns_timespec(deadline_ns >= 0 ? ns_until(deadline_ns) : 0);
     timespec* tsp = deadline_ns >= 0 ? &ts : nullptr;
     got = gh::sys_ret(SYS_epoll_pwait2, epfd_, pending_, kMaxEvents, tsp, sigmask,
@@ -273,7 +276,7 @@ int Epoll::wait(int64_t deadline_ns, const uint64_t* sigmask) {
       return 0;
     }
     // Before 5.11, or refused by a seccomp profile that predates it.
-    pwait2_ = false;
+    g_pwait2_refused.store(true, std::memory_order_relaxed);
   }
   int ms = -1;
   // Rounded up: waking before the deadline would only make us wait again.

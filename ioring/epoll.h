@@ -115,7 +115,6 @@ class Epoll final : public Backend, public ArenaObject {
   int npending_ = 0;
   epoll_event polled_[kMaxEvents];     // poll()'s (not on a green thread's stack)
   uint32_t polls_since_syscall_ = 0;   // see poll()
-  bool pwait2_ = true;                 // epoll_pwait2 (5.11) not refused yet
   std::atomic<uint32_t> inflight_{0};  // linked FdWaits; read by any thread
   EpollStats stats_;
 };

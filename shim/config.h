@@ -26,6 +26,7 @@ struct Config {
   bool control = true;                               // GREENHOUSE_CONTROL
   int dump_signal = 0;                               // GREENHOUSE_DUMP_SIGNAL; 0: off
   int hog_ms = 0;                                    // GREENHOUSE_HOG_MS; 0: no hog report
+  bool valgrind = false;  // not a variable: valgrind runs the process (shim/init.cc)
 };
 
 // CPUs the process may use: those of its affinity mask, capped by a cgroup

@@ -170,7 +170,8 @@ GH_EXPORT int pthread_cancel(pthread_t t) {
   // Asynchronous and running: interrupt its carrier, whose handler acts if
   // it finds the thread in the program's code (cancel_async_here).
   if (!ended && g->cancel_async.load(std::memory_order_relaxed) && !g->cancel_disabled &&
-      !g->exiting && g->state.load(std::memory_order_acquire) == gh::GreenState::kRunning) {
+      !g->exiting && g->state.load(std::memory_order_acquire) == gh::GreenState::kRunning &&
+      offload_interrupt_installed()) {
     if (gh::Carrier* c = g->current_carrier())
       gh::sys(SYS_tgkill, getpid(), c->os_tid(), kOffloadInterruptSignal);
   }

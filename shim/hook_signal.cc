@@ -107,6 +107,34 @@ gh::GreenThread* send_directed(gh::Carrier* c, gh::GreenThread* target, int sig,
   if (sent) *sent = r == 0;
   return displaced == target ? nullptr : displaced;
 }
+
+void keep_signal(ShimThread* st, int sig, const siginfo_t* info) {
+  if (info) {
+    static_assert(sizeof(siginfo_t) >= kKeptInfoBytes);
+    for (KeptInfo& k : st->kept_info) {
+      int cur = k.sig.load(std::memory_order_acquire);
+      if (cur == sig || cur == -sig) break;  // pending already: the first stays
+      if (cur == 0 && k.sig.compare_exchange_strong(cur, -sig, std::memory_order_acquire)) {
+        std::memcpy(k.bytes, info, kKeptInfoBytes);
+        k.sig.store(sig, std::memory_order_release);
+        break;
+      }
+    }
+  }
+  st->pending_signals.fetch_or(uint64_t{1} << (sig - 1), std::memory_order_acq_rel);
+}
+
+siginfo_t kept_info(ShimThread* st, int sig) {
+  for (KeptInfo& k : st->kept_info) {
+    if (k.sig.load(std::memory_order_acquire) != sig) continue;
+    siginfo_t si;
+    std::memset(&si, 0, sizeof si);
+    std::memcpy(&si, k.bytes, kKeptInfoBytes);
+    k.sig.store(0, std::memory_order_release);
+    return si;
+  }
+  return tkill_info(sig);
+}
 }  // namespace gh::shim
 
 namespace {
@@ -251,18 +279,20 @@ void* run_in_frame(void* arg) {
       int s = __builtin_ctzll(ready) + 1;
       uint64_t bit = uint64_t{1} << (s - 1);
       if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
+      siginfo_t came = kept_info(st, s);
       if (g_handlers[s].installed.load(std::memory_order_acquire) &&
-          g_handlers[s].fn.load(std::memory_order_acquire))
+          g_handlers[s].fn.load(std::memory_order_acquire)) {
         sig = s;
-      else  // no handler of its own now: the default action, or ignored
+        d->info = came;
+      } else {  // no handler of its own now: the default action, or ignored
         real::pthread_kill(os_thread_handle(), s);
+      }
     }
     if (!sig) break;
     const UserHandler& h = g_handlers[sig];
     d->fn = h.fn.load(std::memory_order_acquire);
     d->flags = h.flags.load(std::memory_order_relaxed);
     d->sig = sig;
-    d->info = tkill_info(sig);
     d->has_info = true;
     if (d->flags & SA_RESETHAND) reset_one_shot(sig, d->flags);
     uint64_t mask = back | h.mask.load(std::memory_order_relaxed) |
@@ -497,7 +527,7 @@ Placement place(gh::Carrier* carrier, int sig, siginfo_t* info, void* uc, void* 
     gh::GreenThread* t = p.target->thread();
     auto* st = static_cast<ShimThread*>(t->user);
     if (st && st->root == t->is_root()) {
-      st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+      keep_signal(st, sig, info);
       let_go(p);
       p.done = true;
       return p;
@@ -804,7 +834,7 @@ int gh::shim::sigaction_impl(int sig, const struct sigaction* act, struct sigact
 }
 
 namespace gh::shim {
-int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
+int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield, const siginfo_t* came) {
   if (sig < 1 || sig > 64) return 0;
   const UserHandler& h = g_handlers[sig];
   void* fn = h.fn.load(std::memory_order_acquire);
@@ -826,7 +856,7 @@ int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
       int done = 0;
       if (f->sigmask & bit) {
         if (ShimThread* st = record_of(t)) {
-          st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+          keep_signal(st, sig, came);
           done = 1;
         }
       }
@@ -841,11 +871,11 @@ int signal_parked_thread(gh::GreenThread* t, int sig, bool may_yield) {
   if (!thread_started(t) || (t->sigmask & bit)) {
     // Blocked (or not yet started): pending for the thread alone.
     if (ShimThread* st = record_of(t)) {
-      st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+      keep_signal(st, sig, came);
       done = 1;
     }
   } else {
-    siginfo_t info = tkill_info(sig);
+    siginfo_t info = came ? *came : tkill_info(sig);
     if (deliver_in_frame(c, t, sig, &info, nullptr, fn, flags, false)) {
       yield_after = may_yield;
       if (flags & SA_RESETHAND) reset_one_shot(sig, flags);
@@ -872,11 +902,11 @@ void after_frame(gh::GreenThread* x) {
     int sig = __builtin_ctzll(ready) + 1;
     uint64_t bit = uint64_t{1} << (sig - 1);
     if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
-    if (signal_parked_thread(x, sig, false)) continue;
+    siginfo_t came = kept_info(st, sig);
+    if (signal_parked_thread(x, sig, false, &came)) continue;
     // It runs already (or has no room for a frame): the kernel's way.
-    if (gh::GreenThread* d =
-            send_directed(x->current_carrier(), x->thread(), sig, nullptr, nullptr))
-      send_directed(d->current_carrier(), d, sig, nullptr, nullptr);
+    if (gh::GreenThread* d = send_directed(x->current_carrier(), x->thread(), sig, &came, nullptr))
+      send_directed(d->current_carrier(), d, sig, &came, nullptr);
   }
 }
 }  // namespace gh::shim
@@ -889,12 +919,13 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
     uint64_t bit = uint64_t{1} << (sig - 1);
     if (!(ready & bit)) continue;
     ready &= ~bit;
-    st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel);
+    if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
+    siginfo_t came = kept_info(st, sig);
     // Delivered before this returns (to this OS thread, unblocked).
     gh::Carrier* c = gh::Carrier::current();
     if (st->g && c) {
-      if (gh::GreenThread* d = send_directed(c, st->g->thread(), sig, nullptr, nullptr))
-        send_directed(d->current_carrier(), d, sig, nullptr, nullptr);
+      if (gh::GreenThread* d = send_directed(c, st->g->thread(), sig, &came, nullptr))
+        send_directed(d->current_carrier(), d, sig, &came, nullptr);
     } else {
       real::pthread_kill(os_thread_handle(), sig);
     }
@@ -909,7 +940,13 @@ CallMask::CallMask(const sigset_t* set) {
   uint64_t want = 0;
   if (copy_from_user(&want, set, sizeof want) != 0) return;  // the call fails with EFAULT
   old_ = c->running()->sigmask;
-  c->set_running_sigmask(want);
+  // The thread takes what either mask lets through: what the call's mask
+  // unblocks ends the call with its handler, and what only the call blocks
+  // arrives as the call returns, once the kernel has put the thread's own
+  // mask back, with the handler still running inside this scope. (With the
+  // call's mask alone, such a signal was put back as pending and blocked,
+  // again at each call, and a loop of these calls never ran its handler.)
+  c->set_running_sigmask(want & old_);
   on_ = true;
   // Signals kept pending for the thread that this mask lets through come
   // now; the OS thread's mask holds them until the call sets this one.
@@ -1052,12 +1089,8 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
         hit = sig;
     }
     if (hit) {
+      siginfo_t out = kept_info(me, hit);
       if (info) {
-        siginfo_t out{};
-        out.si_signo = hit;
-        out.si_code = SI_TKILL;
-        out.si_pid = getpid();
-        out.si_uid = getuid();
         if (copy_to_user(info, &out, sizeof out) != 0) {
           result = -EFAULT;
           break;
@@ -1208,6 +1241,12 @@ void interrupt_handler(int, siginfo_t*, void* uc) {
 }  // namespace
 
 namespace gh::shim {
+namespace {
+std::atomic<bool> g_interrupt_installed{false};
+}  // namespace
+
+bool offload_interrupt_installed() { return g_interrupt_installed.load(std::memory_order_acquire); }
+
 int install_offload_interrupt() {
   struct sigaction sa {};
   sa.sa_sigaction = &interrupt_handler;
@@ -1219,6 +1258,7 @@ int install_offload_interrupt() {
   if (real::sigaction(kOffloadInterruptSignal, &sa, nullptr) != 0) return 0;
   gh::Carrier::set_remask_signal(kOffloadInterruptSignal);
   note_runtime_text();
+  g_interrupt_installed.store(true, std::memory_order_release);
   return kOffloadInterruptSignal;
 }
 }  // namespace gh::shim

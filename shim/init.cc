@@ -70,6 +70,15 @@ int open_log_file(const char* path, char* why, size_t len) {
   if (tty) gh::sys(SYS_fcntl, fd, F_SETFL, O_WRONLY | O_APPEND);
   return static_cast<int>(fd);
 }
+
+// Valgrind runs one thread at a time, and a thread in a system call it does
+// not know to block (io_uring_enter) keeps that turn: a carrier waiting in
+// its ring would stop every other OS thread. Valgrind's preload libraries
+// in LD_PRELOAD say that it runs the program.
+bool under_valgrind() {
+  const char* p = std::getenv("LD_PRELOAD");
+  return p && std::strstr(p, "/vgpreload_core");
+}
 }  // namespace
 
 void shim_init() {
@@ -110,6 +119,14 @@ void shim_init() {
         "the program is a Go program: Go makes its system calls itself, not through libc; "
         "every call passes through");
     c.off = true;
+    set_config(c);
+  }
+  if (!c.off && under_valgrind()) {
+    c.valgrind = true;
+    if (c.backend == BackendKind::kAuto) {
+      log_info("running under valgrind: the carriers use epoll (docs/usage.md, \"Valgrind\")");
+      c.backend = BackendKind::kEpoll;
+    }
     set_config(c);
   }
   if (c.mprotect_guards) StackPool::force_mprotect_guards(true);

@@ -574,6 +574,11 @@ void report_hog(Pool* p, int slot, Carrier* c, GreenThread* g, int64_t held_ns) 
     log_warn("  (no backtrace: it was entering the kernel or had moved on when asked)");
     return;
   }
+  if (!offload_interrupt_installed()) {
+    log_warn("  (no backtrace: the runtime's signal %d is not its own here)",
+             kOffloadInterruptSignal);
+    return;
+  }
   g_capture.done.store(0, std::memory_order_relaxed);
   g_capture.n = 0;
   g_capture.g = g;

@@ -33,13 +33,28 @@ size_t take_kept(uint64_t mask, signalfd_siginfo* out, size_t max) {
     if (!kept || n == max) return n;
     uint64_t bit = kept & -kept;
     if (!(me->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
-    // What the kernel reports for a tgkill from this process (the shim keeps
-    // no siginfo with the bit, as for sigwaitinfo).
+    // What it came with (a pthread_kill's from this process when not kept).
+    int sig = __builtin_ctzll(bit) + 1;
+    siginfo_t si = kept_info(me, sig);
     out[n] = signalfd_siginfo{};
-    out[n].ssi_signo = static_cast<uint32_t>(__builtin_ctzll(bit) + 1);
-    out[n].ssi_code = SI_TKILL;
-    out[n].ssi_pid = static_cast<uint32_t>(getpid());
-    out[n].ssi_uid = static_cast<uint32_t>(getuid());
+    out[n].ssi_signo = static_cast<uint32_t>(sig);
+    out[n].ssi_errno = si.si_errno;
+    out[n].ssi_code = si.si_code;
+    out[n].ssi_pid = static_cast<uint32_t>(si.si_pid);
+    out[n].ssi_uid = static_cast<uint32_t>(si.si_uid);
+    if (si.si_code == SI_TIMER) {
+      out[n].ssi_tid = static_cast<uint32_t>(si.si_timerid);
+      out[n].ssi_overrun = static_cast<uint32_t>(si.si_overrun);
+    }
+    if (sig == SIGCHLD && si.si_code > 0) {
+      out[n].ssi_status = si.si_status;
+      out[n].ssi_utime = static_cast<uint64_t>(si.si_utime);
+      out[n].ssi_stime = static_cast<uint64_t>(si.si_stime);
+    }
+    if (si.si_code < 0) {  // the kernel's "rt" and timer layouts carry a value
+      out[n].ssi_int = si.si_int;
+      out[n].ssi_ptr = reinterpret_cast<uint64_t>(si.si_ptr);
+    }
     n++;
   }
 }

@@ -384,6 +384,9 @@ void threads_init() {
   Carrier::set_frame_end_hook(&after_frame);
   gh::offload_configure(&start_native_thread, gh::kDefaultOffloadThreads,
                         install_offload_interrupt());
+  // Ours, or valgrind's when it refused us the handler (docs/usage.md,
+  // "Valgrind"): a sleeping carrier lets it through.
+  Carrier::set_wait_unblocked(uint64_t{1} << (kOffloadInterruptSignal - 1));
   if (real::pthread_key_create(&g_exit_key, &carrier_thread_exit) == 0)
     Carrier::set_exit_registrar(&register_carrier_exit);
 }

@@ -36,6 +36,16 @@ struct RootJoin {
   gh::Waiter* waiter = nullptr;
 };
 
+// The siginfo of a signal kept pending for one green thread (below): its
+// first bytes, which hold every field the kernel fills for a signal that is
+// not a fault (the timer's id and value, the sender, the child's status).
+constexpr size_t kKeptInfoBytes = 48;
+struct KeptInfo {
+  std::atomic<int> sig{0};  // 0: free; -sig: being written
+  unsigned char bytes[kKeptInfoBytes];
+};
+constexpr int kKeptInfos = 2;
+
 struct ShimThread : ArenaObject {
   ShimThread* live_prev = nullptr;     // [registry lock] live green threads
   ShimThread* live_next = nullptr;     // [registry lock]
@@ -57,6 +67,10 @@ struct ShimThread : ArenaObject {
   // blocks them: pending for it alone, raised when it unblocks them, seen by
   // its sigpending and sigwait (bit sig-1, as in the kernel's sigset).
   std::atomic<uint64_t> pending_signals{0};
+  // What the first kKeptInfos of them came with (keep_signal / kept_info);
+  // one kept while these are in use reads as a pthread_kill from this
+  // process.
+  KeptInfo kept_info[kKeptInfos];
   // Set once its start routine is about to run: until then a signal for it
   // stays pending (glibc's new threads block every signal until then).
   std::atomic<bool> started{false};
@@ -67,6 +81,13 @@ struct ShimThread : ArenaObject {
   stack_t alt_stack{nullptr, 0, 0};
 };
 
+// Makes sig pending for st alone, with the siginfo it came with (nullptr:
+// a pthread_kill's). Async-signal-safe.
+void keep_signal(ShimThread* st, int sig, const siginfo_t* info);
+// After its bit was taken from st->pending_signals: the siginfo sig came
+// with, which it gives up. Async-signal-safe.
+siginfo_t kept_info(ShimThread* st, int sig);
+
 // pthread_kill(sig) of green thread (or root) t when t does not run: its
 // handler runs in a frame on t's own stack (hook_signal.cc), or the signal
 // stays pending for t if the frame on top blocks it. Returns 1 if done so,
@@ -74,7 +95,8 @@ struct ShimThread : ArenaObject {
 // no room on t's stack).
 // may_yield: from the program's own call (pthread_kill), the caller yields
 // to the handler.
-int signal_parked_thread(GreenThread* t, int sig, bool may_yield);
+// came: the siginfo it came with (nullptr: a pthread_kill's).
+int signal_parked_thread(GreenThread* t, int sig, bool may_yield, const siginfo_t* came = nullptr);
 // A green thread (not main) that takes process-directed signal sig now (its
 // mask lets it through) and does not run: returned held (its on_cpu taken),
 // for the caller to place the signal and let it go. nullptr if none, or if
@@ -96,10 +118,12 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask);
 
 // Around a call that the shim passes to libc and that waits with a
 // temporary signal mask (sigsuspend, ppoll, pselect, epoll_pwait with a
-// mask, by a green thread alone on its carrier): that mask is the thread's
-// while it waits, as the signal trampoline reads it. Without it a signal
-// the call unblocks would find the thread still blocking it, be put back
-// as pending, and end the call without its handler, again and again
+// mask, by a green thread alone on its carrier): while it waits, the
+// thread blocks, as the signal trampoline reads it, only what both that
+// mask and its own block. Without it a signal the call unblocks would find
+// the thread still blocking it, be put back as pending, and end the call
+// without its handler, again and again; with the call's mask alone, one
+// that only the call blocks, delivered as the call returns, would be
 // (hook_signal.cc).
 class CallMask {
  public:
@@ -233,5 +257,8 @@ void forget_handlers_after_fork();
 void ensure_glibc_thread_setup();
 // Installs its handler. Returns the signal, or 0 if it cannot be had.
 int install_offload_interrupt();
+// Whether install_offload_interrupt() got it (valgrind keeps it for itself):
+// only then may the runtime send it (its default action ends the process).
+bool offload_interrupt_installed();
 
 }  // namespace gh::shim
