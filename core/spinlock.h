@@ -13,6 +13,25 @@
 
 namespace gh {
 
+// Step `spins` (counting from 1) of a wait for another OS thread to let go
+// of something it holds for a few instructions: a pause, and every
+// kSpinsPerYield steps the CPU given up, since the holder may have lost its
+// CPU (more runnable threads than cores). After kYieldsBeforeSleep of those,
+// a 50 us sleep instead: a real-time thread's sched_yield never lets a
+// holder of lower priority run on its CPU (a green thread that made its
+// carrier SCHED_FIFO livelocked the process).
+inline void spin_backoff(uint32_t spins) {
+  constexpr uint32_t kSpinsPerYield = 1024, kYieldsBeforeSleep = 64;
+  if (spins % kSpinsPerYield != 0) {
+    arch::cpu_relax();
+  } else if (spins / kSpinsPerYield <= kYieldsBeforeSleep) {
+    arch::raw_syscall(SYS_sched_yield);
+  } else {
+    long ts[2] = {0, 50'000};  // struct timespec
+    arch::raw_syscall(SYS_nanosleep, reinterpret_cast<long>(ts), 0);
+  }
+}
+
 class GH_CAPABILITY("spinlock") SpinLock {
  public:
   void lock() GH_ACQUIRE() {
@@ -21,19 +40,13 @@ class GH_CAPABILITY("spinlock") SpinLock {
       // Held for a few instructions, unless its holder lost its CPU (more
       // runnable threads than cores): then give ours up now and then
       // rather than spin until the holder is scheduled again.
-      for (uint32_t spins = 1; word_.load(std::memory_order_relaxed); spins++) {
-        if (spins % kSpinsBeforeYield == 0)
-          arch::raw_syscall(SYS_sched_yield);
-        else
-          arch::cpu_relax();
-      }
+      for (uint32_t spins = 1; word_.load(std::memory_order_relaxed); spins++) spin_backoff(spins);
     }
   }
   bool try_lock() GH_TRY_ACQUIRE(true) { return !word_.exchange(1, std::memory_order_acquire); }
   void unlock() GH_RELEASE() { word_.store(0, std::memory_order_release); }
 
  private:
-  static constexpr uint32_t kSpinsBeforeYield = 1024;
   std::atomic<uint32_t> word_{0};
 };
 
