@@ -3,7 +3,8 @@
 // pthread_getcpuclockid() and getrusage(RUSAGE_THREAD) give a green
 // thread's own CPU time (core/cpu_time.h), not that of the OS thread it
 // runs on, which also ran other green threads and changes when the thread
-// moves to another carrier. Other clocks pass straight through.
+// moves to another carrier. Other clocks pass straight through. A timer
+// on a green thread's clock measures its OS thread's.
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -115,6 +116,23 @@ GH_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t* clk) {
   if (!st) return real::pthread_getcpuclockid(t, clk);
   *clk = green_thread_clock(green_tid(st->g->id));
   return 0;
+}
+
+// A timer on a green thread's clock: the kernel knows no such clock (it
+// refused it with EINVAL; haproxy's watchdog arms one per thread). The
+// timer measures the CPU time of the OS thread the green thread runs on
+// now, as timers on CLOCK_THREAD_CPUTIME_ID do (docs/compatibility.md).
+GH_EXPORT int timer_create(clockid_t clk, sigevent* sev, timer_t* timer) {
+  ensure_real();
+  if (is_thread_clock(clk) && threads_green()) {
+    if (pid_t green = green_of_clock(clk)) {
+      long os = os_tid_of(green);
+      if (os <= 0) return ret_errno(-EINVAL);  // ended: natively, no such clock
+      constexpr clockid_t kSched = 2;          // the kernel's CPUCLOCK_SCHED
+      clk = static_cast<clockid_t>((~static_cast<unsigned>(os) << 3) | kPerThreadBit | kSched);
+    }
+  }
+  return real::timer_create(clk, sev, timer);
 }
 
 // RUSAGE_THREAD: the green thread's CPU time, split between user and system

@@ -137,6 +137,7 @@ namespace gh::shim {
   D(clock_nanosleep, nullptr)                                                   \
   D(clock_gettime, nullptr)                                                     \
   D(clock_getres, nullptr)                                                      \
+  D(timer_create, nullptr)                                                      \
   D(getrusage, nullptr)                                                         \
   D(setuid, nullptr)                                                            \
   D(setgid, nullptr)                                                            \

@@ -8,7 +8,9 @@
  * is EINVAL. A thread that yields and sleeps 2000 times (and moves between
  * carriers under the shim) never sees its clock go back. Under the shim
  * with one carrier for all (integration.packed.*) the waiting threads share
- * the computing thread's OS thread, whose clock does advance. */
+ * the computing thread's OS thread, whose clock does advance. A timer on a
+ * thread's own clock can be made and expires as it computes; one on a
+ * joined thread's clock is EINVAL. */
 #include "common.h"
 
 #include <sys/resource.h>
@@ -102,6 +104,39 @@ static void* mover(void* arg) {
   return NULL;
 }
 
+/* A timer on its own CPU clock (haproxy's watchdog arms one per thread):
+ * made, and expired once the thread has computed for its time. */
+static int g_timed_rc = -1, g_timed_expired;
+static void* timed(void* arg) {
+  (void)arg;
+  clockid_t clk;
+  if ((g_timed_rc = pthread_getcpuclockid(pthread_self(), &clk)) != 0) return NULL;
+  struct sigevent none;
+  memset(&none, 0, sizeof none);
+  none.sigev_notify = SIGEV_NONE;
+  timer_t t;
+  if (timer_create(clk, &none, &t) != 0) {
+    g_timed_rc = errno;
+    return NULL;
+  }
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_nsec = 20 * 1000000L;
+  timer_settime(t, 0, &its, NULL);
+  int64_t deadline = now_ns(CLOCK_MONOTONIC) + 5000000000LL;
+  while (now_ns(CLOCK_MONOTONIC) < deadline) {
+    for (int i = 0; i < 100000; i++) g_sink += (uint64_t)i * 7;
+    struct itimerspec left;
+    timer_gettime(t, &left);
+    if (left.it_value.tv_sec == 0 && left.it_value.tv_nsec == 0) {
+      g_timed_expired = 1;
+      break;
+    }
+  }
+  timer_delete(t);
+  return NULL;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (pipe(g_release_b) || pipe(g_release_a) || pipe(g_ready)) return 2;
@@ -161,6 +196,19 @@ int main(void) {
   int64_t deadline = now_ns(CLOCK_MONOTONIC) + 5000000000LL;
   while (clock_gettime(a_clk, &res) == 0 && now_ns(CLOCK_MONOTONIC) < deadline) sched_yield();
   EXPECT_ERR("the clock of a joined thread", clock_gettime(a_clk, &res), EINVAL);
+  struct sigevent none;
+  memset(&none, 0, sizeof none);
+  none.sigev_notify = SIGEV_NONE;
+  timer_t dead_timer;
+  EXPECT_ERR("timer_create on the clock of a joined thread",
+             timer_create(a_clk, &none, &dead_timer), EINVAL);
+
+  pthread_create(&m, NULL, timed, NULL);
+  pthread_join(m, NULL);
+  CHECK(g_timed_rc == 0, "timer_create on a thread's own clock (pthread_getcpuclockid)", "%s",
+        strerror(g_timed_rc));
+  CHECK(g_timed_expired, "that timer expires once the thread has computed its 20 ms",
+        "not expired after 5 s");
 
   pthread_create(&m, NULL, mover, NULL);
   pthread_join(m, NULL);
