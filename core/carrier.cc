@@ -840,7 +840,19 @@ void Carrier::wait_for_work() {
   // Wait with the signals that some green thread would take let through,
   // not only those of the thread that ran last.
   uint64_t mask = wait_sigmask();
+  sleep_mask_.store(mask, std::memory_order_seq_cst);
+  // Pairs with Pool::hold_back: a mask change that left a signal blocked by
+  // every thread after the computation above is seen here, or it sees
+  // sleep_mask_ and wakes this carrier.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (uint64_t all =
+          pool_->blocked_by_all() & ~mask & ~glibc::kInternalSignals & ~g_wait_unblocked) {
+    mask |= all;
+    sleep_mask_.store(mask, std::memory_order_seq_cst);
+  }
   int rc = backend_->wait(deadline, mask == applied_sigmask_ ? nullptr : &mask);
+  sleep_mask_.store(~uint64_t{0}, std::memory_order_seq_cst);
+  sleeps_.fetch_add(1, std::memory_order_release);
   service_lock_.lock();
   idle_.store(false, std::memory_order_relaxed);
   pool_->set_idle(this, false);
@@ -1181,8 +1193,11 @@ void Carrier::exit_current(void* result) {
 }
 
 void Carrier::exit_here(GreenThread* g, void* result) {
+  uint64_t all_before = pool_->blocked_by_all();
   pool_->add_live(-1);
   pool_->count_mask(g->sigmask, -1);
+  // The last thread that let a signal through has gone.
+  pool_->hold_back(pool_->blocked_by_all() & ~all_before, this);
   // A stack the program provided (pthread_attr_setstack) stays the program's.
   dead_stack_ = g->pooled_stack ? g->stack : Stack{};
   dead_tp_ = g->tp;

@@ -166,9 +166,12 @@ class Carrier : public ArenaObject {
   // to a thread with another mask sets it (one system call, only then).
   void set_running_sigmask(uint64_t mask) {
     if (!running_->internal) {
+      uint64_t more = mask & ~running_->sigmask;
       pool_->count_mask(running_->sigmask, -1);
       pool_->count_mask(mask, +1);
       running_takes_.store(~mask, std::memory_order_relaxed);
+      // Now blocked by every thread: no sleeping carrier may take it.
+      if (more) pool_->hold_back(pool_->blocked_by_all() & more, this);
     }
     running_->sigmask = mask;
     applied_sigmask_ = mask;
@@ -335,6 +338,12 @@ class Carrier : public ArenaObject {
     return !left_.load(std::memory_order_acquire) && !retired_.load(std::memory_order_acquire);
   }
   bool idle() const { return idle_.load(std::memory_order_acquire); }
+  // The signal mask its OS thread sleeps with in its backend's wait, or all
+  // ones when it does not sleep (it then blocks what its running thread or
+  // scheduler context blocks); and how many such sleeps have ended. Any
+  // thread (Pool::hold_back).
+  uint64_t sleep_mask() const { return sleep_mask_.load(std::memory_order_seq_cst); }
+  uint64_t sleeps() const { return sleeps_.load(std::memory_order_acquire); }
   // Whether the carrier has work besides its running thread: queued
   // threads, armed timers or ring requests in flight. Any thread.
   bool has_pending_work() const;
@@ -469,10 +478,12 @@ class Carrier : public ArenaObject {
 
   SpinLock remote_lock_;  // guards remote_*
   ThreadFifo remote_ GH_GUARDED_BY(remote_lock_);
-  std::atomic<bool> remote_pending_{false};  // any thread: remote queue non-empty
-  std::atomic<bool> idle_{false};            // carrier is (about to be) in wait()
-  std::atomic<bool> spinning_{false};        // woken by Pool::wake_idle to look for work
-  std::atomic<uint32_t> remote_wakers_{0};   // any thread: pushers still inside backend_->wake()
+  std::atomic<bool> remote_pending_{false};         // any thread: remote queue non-empty
+  std::atomic<bool> idle_{false};                   // carrier is (about to be) in wait()
+  std::atomic<uint64_t> sleep_mask_{~uint64_t{0}};  // [own; read by any] sleep_mask()
+  std::atomic<uint64_t> sleeps_{0};                 // [own; read by any] sleeps()
+  std::atomic<bool> spinning_{false};               // woken by Pool::wake_idle to look for work
+  std::atomic<uint32_t> remote_wakers_{0};  // any thread: pushers still inside backend_->wake()
 
   // Left behind by a green thread that exited; cleaned up by the next one.
   Stack dead_stack_;                      // [carrier]

@@ -163,6 +163,31 @@ void Pool::count_mask(uint64_t mask, int delta) {
   }
 }
 
+void Pool::hold_back(uint64_t bits, const Carrier* self) {
+  if (!bits) return;
+  // Pairs with the fence in Carrier::wait_for_work: a carrier that computed
+  // its mask before the counts changed has published it by now, or it
+  // reads the new counts after publishing.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  int n = slots();
+  for (int i = 0; i < n; i++) {
+    Carrier* x = slot(i);
+    if (!x || x == self) continue;
+    uint64_t m = x->sleep_mask();
+    if (!(~m & bits)) continue;
+    uint64_t sleeps = x->sleeps();
+    x->kick();
+    int64_t until = mono_ns() + 20'000'000;
+    int spins = 0;
+    while (x->sleeps() == sleeps && (~x->sleep_mask() & bits) && mono_ns() < until) {
+      if (++spins < 64)
+        arch::cpu_relax();
+      else
+        sys(SYS_sched_yield);
+    }
+  }
+}
+
 uint64_t Pool::blocked_by_all() const {
   uint32_t live = live_.load(std::memory_order_acquire);
   uint64_t m = 0;

@@ -109,6 +109,13 @@ class Pool : public ArenaObject {
   // The signals blocked by every live program thread; how many block `bit`.
   uint64_t blocked_by_all() const;
   uint32_t blocked(int bit) const { return blocked_[bit].load(std::memory_order_relaxed); }
+  // After a mask change or a thread's end left the signals `bits` blocked
+  // by every program thread: makes each carrier but `self` that sleeps with
+  // one of them let through wake and sleep again with them blocked, and
+  // waits (20 ms at most per carrier) until it has. Such a signal then stays
+  // pending for the process, as natively, where a sleeping carrier would
+  // have taken it: with the default action, that ended the process.
+  void hold_back(uint64_t bits, const Carrier* self);
 
   // The queue of green threads readied by threads outside the pool, and of
   // run-queue overflow. Carriers take from it when their own queue is empty

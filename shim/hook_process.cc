@@ -50,6 +50,7 @@ GH_EXPORT pid_t fork(void) {
     }
     fd_after_fork_child();
     if (g_enabled) registry_after_fork_child(st);
+    kept_signals_after_fork_child(st);
     // The parent's control thread is not here; a dump signal needs one.
     if (dump_signal()) control_start();
     // A parent that had made no thread yet has no runtime, but its process

@@ -26,6 +26,7 @@
 #include "shim/control.h"
 #include "shim/report.h"
 #include "shim/signal_calls.h"
+#include "shim/signalfd.h"
 #include "shim/thread_registry.h"
 #include "shim/stack_overflow.h"
 #include "shim/state.h"
@@ -83,15 +84,23 @@ bool queue_signal(long tid, int sig, siginfo_t* info) {
 // for a target an earlier delivery already took, not for the process.
 constexpr int kDirectedCode = -60;
 
-// The siginfo pthread_kill(sig) gives: SI_TKILL from this process.
-siginfo_t tkill_info(int sig) {
-  siginfo_t si;
-  std::memset(&si, 0, sizeof si);
-  si.si_signo = sig;
-  si.si_code = SI_TKILL;
-  si.si_pid = static_cast<pid_t>(gh::sys(SYS_getpid));
-  si.si_uid = static_cast<uid_t>(gh::sys(SYS_getuid));
-  return si;
+// A real-time signal queues one instance per send, and each comes in a
+// delivery of its own: its target goes with it, in bytes of the siginfo
+// that no layout of a real-time signal uses (the kernel copies them as
+// they are), and is cleared before the program's handler sees them.
+constexpr int kFirstRealtime = 32;
+constexpr size_t kTargetOffset = 40;
+static_assert(kTargetOffset + sizeof(void*) <= 48, "within the kernel's siginfo");
+
+void put_target(siginfo_t* si, gh::GreenThread* g) {
+  std::memcpy(reinterpret_cast<char*>(si) + kTargetOffset, &g, sizeof g);
+}
+
+gh::GreenThread* take_target(siginfo_t* si) {
+  gh::GreenThread* g;
+  std::memcpy(&g, reinterpret_cast<char*>(si) + kTargetOffset, sizeof g);
+  std::memset(reinterpret_cast<char*>(si) + kTargetOffset, 0, sizeof g);
+  return g;
 }
 
 }  // namespace
@@ -99,42 +108,17 @@ siginfo_t tkill_info(int sig) {
 namespace gh::shim {
 gh::GreenThread* send_directed(gh::Carrier* c, gh::GreenThread* target, int sig,
                                const siginfo_t* info, bool* sent) {
-  gh::GreenThread* displaced = c->set_signal_target(sig, target);
+  const bool realtime = sig >= kFirstRealtime;
+  gh::GreenThread* displaced = realtime ? nullptr : c->set_signal_target(sig, target);
   siginfo_t si = info ? *info : tkill_info(sig);
   si.si_errno = si.si_code;
   si.si_code = kDirectedCode;
+  if (realtime) put_target(&si, target);
   long r = gh::sys_ret(SYS_rt_tgsigqueueinfo, gh::sys_ret(SYS_getpid), c->os_tid(), sig, &si);
   if (sent) *sent = r == 0;
   return displaced == target ? nullptr : displaced;
 }
 
-void keep_signal(ShimThread* st, int sig, const siginfo_t* info) {
-  if (info) {
-    static_assert(sizeof(siginfo_t) >= kKeptInfoBytes);
-    for (KeptInfo& k : st->kept_info) {
-      int cur = k.sig.load(std::memory_order_acquire);
-      if (cur == sig || cur == -sig) break;  // pending already: the first stays
-      if (cur == 0 && k.sig.compare_exchange_strong(cur, -sig, std::memory_order_acquire)) {
-        std::memcpy(k.bytes, info, kKeptInfoBytes);
-        k.sig.store(sig, std::memory_order_release);
-        break;
-      }
-    }
-  }
-  st->pending_signals.fetch_or(uint64_t{1} << (sig - 1), std::memory_order_acq_rel);
-}
-
-siginfo_t kept_info(ShimThread* st, int sig) {
-  for (KeptInfo& k : st->kept_info) {
-    if (k.sig.load(std::memory_order_acquire) != sig) continue;
-    siginfo_t si;
-    std::memset(&si, 0, sizeof si);
-    std::memcpy(&si, k.bytes, kKeptInfoBytes);
-    k.sig.store(0, std::memory_order_release);
-    return si;
-  }
-  return tkill_info(sig);
-}
 }  // namespace gh::shim
 
 namespace {
@@ -581,9 +565,11 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
   gh::Carrier* carrier = gh::Carrier::current();
   Placement run_as;
   bool tagged = info && info->si_code == kDirectedCode;
+  gh::GreenThread* rt_target = nullptr;
   if (tagged) {  // send_directed's: the program sees the siginfo it sent
     info->si_code = info->si_errno;
     info->si_errno = 0;
+    if (sig >= kFirstRealtime) rt_target = take_target(info);
   }
   // A synchronous signal belongs to the thread that caused it: the running
   // one. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS raised by
@@ -605,7 +591,11 @@ void trampoline(int sig, siginfo_t* info, void* uc) {
     // Every green thread this signal was sent to here (the kernel merges
     // one signal sent to this OS thread for several into one delivery).
     gh::GreenThread* targets[gh::Carrier::kSignalSlots + 1];
-    int n = carrier->take_signal_targets(sig, targets);
+    int n = 0;
+    if (rt_target)  // one instance of a real-time signal: for its own target
+      targets[n++] = rt_target;
+    else if (!tagged || sig < kFirstRealtime)
+      n = carrier->take_signal_targets(sig, targets);
     // Its target went with an earlier delivery (the kernel merged that
     // one's signal into this): nothing left to do.
     if (n == 0 && tagged) return;
@@ -919,15 +909,19 @@ void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
     uint64_t bit = uint64_t{1} << (sig - 1);
     if (!(ready & bit)) continue;
     ready &= ~bit;
-    if (!(st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit)) continue;
-    siginfo_t came = kept_info(st, sig);
-    // Delivered before this returns (to this OS thread, unblocked).
-    gh::Carrier* c = gh::Carrier::current();
-    if (st->g && c) {
-      if (gh::GreenThread* d = send_directed(c, st->g->thread(), sig, &came, nullptr))
-        send_directed(d->current_carrier(), d, sig, &came, nullptr);
-    } else {
-      real::pthread_kill(os_thread_handle(), sig);
+    // Every instance (kept_info sets the bit again while a real-time signal
+    // has more), in order: the kernel queues them on this OS thread.
+    while (st->pending_signals.fetch_and(~bit, std::memory_order_acq_rel) & bit) {
+      siginfo_t came = kept_info(st, sig);
+      // Delivered once this OS thread's mask lets it through: now, or when
+      // the caller's mask change (or call) does.
+      gh::Carrier* c = gh::Carrier::current();
+      if (st->g && c) {
+        if (gh::GreenThread* d = send_directed(c, st->g->thread(), sig, &came, nullptr))
+          send_directed(d->current_carrier(), d, sig, &came, nullptr);
+      } else {
+        gh::sys(SYS_rt_tgsigqueueinfo, gh::sys(SYS_getpid), gh::sys(SYS_gettid), sig, &came);
+      }
     }
   }
 }
@@ -1003,7 +997,14 @@ void note_mask_before(int how, const sigset_t* set) {
     want = old & ~want;
   else if (how != SIG_SETMASK)
     return;  // EINVAL follows
-  if (old & ~want) c->set_running_sigmask(old & want);
+  if (!(old & ~want)) return;
+  c->set_running_sigmask(old & want);
+  // Signals kept pending for the thread that the change unblocks go to
+  // this OS thread now, while its mask still holds them: the change then
+  // delivers them all before it returns, as natively, nested the kernel's
+  // way (the highest-numbered handler first, unless the handlers block the
+  // others) and every instance of a real-time signal in turn.
+  if (ShimThread* st = shim_self()) raise_unblocked_pending(st, ~(old & ~want));
 }
 }  // namespace
 
@@ -1090,6 +1091,8 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
     }
     if (hit) {
       siginfo_t out = kept_info(me, hit);
+      // glibc's sigtimedwait reports a tkill's SI_TKILL as SI_USER.
+      if (out.si_code == SI_TKILL) out.si_code = SI_USER;
       if (info) {
         if (copy_to_user(info, &out, sizeof out) != 0) {
           result = -EFAULT;
@@ -1103,14 +1106,8 @@ int green_sigwait(const sigset_t* set, siginfo_t* info, int64_t deadline) {
     long n = gh::sys_ret(SYS_read, fd, &si, sizeof si);
     if (n == static_cast<long>(sizeof si)) {
       if (info) {
-        siginfo_t out{};
-        out.si_signo = static_cast<int>(si.ssi_signo);
-        out.si_errno = si.ssi_errno;
-        out.si_code = si.ssi_code;
-        out.si_pid = static_cast<pid_t>(si.ssi_pid);
-        out.si_uid = si.ssi_uid;
-        out.si_status = si.ssi_status;
-        out.si_value.sival_ptr = reinterpret_cast<void*>(si.ssi_ptr);
+        siginfo_t out = siginfo_from_signalfd(si);
+        if (out.si_code == SI_TKILL) out.si_code = SI_USER;
         if (copy_to_user(info, &out, sizeof out) != 0) {
           result = -EFAULT;
           break;

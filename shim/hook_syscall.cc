@@ -148,6 +148,13 @@ GH_EXPORT long syscall(long number, ...) {
                                     : green_tgkill(getpid(), a1, static_cast<int>(a2));
       return ret_errno(r);
     }
+    if (number == SYS_rt_tgsigqueueinfo && is_green_tid(a2)) {
+      siginfo_t si;
+      if (copy_from_user(&si, reinterpret_cast<const void*>(a4), sizeof si) != 0)
+        return ret_errno(-EFAULT);
+      si.si_signo = static_cast<int>(a3);
+      return ret_errno(green_tgkill(a1, a2, static_cast<int>(a3), &si));
+    }
   }
   return real::syscall(number, a1, a2, a3, a4, a5, a6);
 }

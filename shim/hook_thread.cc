@@ -780,18 +780,15 @@ GH_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
   return 0;
 }
 
-// pthread_kill to the thread a displaced signal target stands for.
-void resend(gh::GreenThread* g, int sig) {
-  if (g->is_root()) {
-    void* tp = g->tp ? g->tp : (g->home ? g->home->os_tp() : nullptr);
-    if (tp) pthread_kill(reinterpret_cast<pthread_t>(tp), sig);
-  } else if (auto* st = static_cast<ShimThread*>(g->user)) {
-    pthread_kill(reinterpret_cast<pthread_t>(st), sig);
-  }
-}
+namespace {
 
-GH_EXPORT int pthread_kill(pthread_t t, int sig) {
-  if (!threads_green()) return real::pthread_kill(t, sig);
+// A signal for a displaced signal target, sent again to the thread it
+// stands for.
+void resend(gh::GreenThread* g, int sig, const siginfo_t* came);
+
+// pthread_kill (came: nullptr) and pthread_sigqueue (came: its SI_QUEUE
+// siginfo) of green thread or root t. Returns 0 or an error number.
+int signal_thread(pthread_t t, int sig, const siginfo_t* came) {
   ShimThread* st = shim_from_handle(t);
   if (!st) {
     // main (a root): if it does not run, its handler runs on its stack.
@@ -800,7 +797,7 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
       gh::GreenThread* r = c ? program_root(c) : nullptr;
       void* tp = r ? (r->tp ? r->tp : (r->home ? r->home->os_tp() : nullptr)) : nullptr;
       if (tp && reinterpret_cast<pthread_t>(tp) == t) {
-        if (signal_parked_thread(r, sig, true)) return 0;
+        if (signal_parked_thread(r, sig, true, came)) return 0;
         // Blocked by it (the caller itself, say): pending for it alone, as
         // for the others below. Through the kernel it would wait on the
         // carrier's OS thread, and a second one sent meanwhile to its record
@@ -808,17 +805,18 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
         uint64_t bit = uint64_t{1} << (sig - 1);
         if (sig <= 64 && (r->sigmask & bit)) {
           if (ShimThread* rec = root_record(r)) {
-            rec->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+            keep_signal(rec, sig, came);
             return 0;
           }
         }
         // It runs, or its handler does: to the carrier it runs on, for it.
         bool sent = false;
-        if (gh::GreenThread* d = send_directed(r->current_carrier(), r, sig, nullptr, &sent))
-          resend(d, sig);
+        if (gh::GreenThread* d = send_directed(r->current_carrier(), r, sig, came, &sent))
+          resend(d, sig, came);
         return sent ? 0 : EAGAIN;
       }
     }
+    if (came) return real::pthread_sigqueue(t, sig, came->si_value);
     return real::pthread_kill(t, sig);
   }
   if (sig < 0 || sig >= NSIG) return EINVAL;
@@ -832,13 +830,13 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   // Not running: its handler runs on its own stack now, not through the
   // kernel (a signal per carrier OS thread would merge the same signal sent
   // to two threads there into one).
-  if (!t_bypass && signal_parked_thread(st->g, sig, true)) return 0;
+  if (!t_bypass && signal_parked_thread(st->g, sig, true, came)) return 0;
   // Blocked by the target, the caller too: pending for the target alone, as
   // natively (left pending on the carrier's OS thread, it would reach
   // whichever green thread next ran there with it unblocked).
   uint64_t bit = uint64_t{1} << (sig - 1);
   if (sig <= 64 && (st->g->sigmask & bit)) {
-    st->pending_signals.fetch_or(bit, std::memory_order_acq_rel);
+    keep_signal(st, sig, came);
     return 0;
   }
   // A signal for a green thread goes to the OS thread of its carrier, which
@@ -849,16 +847,53 @@ GH_EXPORT int pthread_kill(pthread_t t, int sig) {
   // own OS thread runs on that thread's descriptor, and glibc would take the
   // carrier's for the caller itself.
   bool sent = false;
-  if (gh::GreenThread* d = send_directed(st->g->current_carrier(), st->g, sig, nullptr, &sent))
-    resend(d, sig);
+  if (gh::GreenThread* d = send_directed(st->g->current_carrier(), st->g, sig, came, &sent))
+    resend(d, sig, came);
   return sent ? 0 : EAGAIN;
+}
+
+void resend(gh::GreenThread* g, int sig, const siginfo_t* came) {
+  if (g->is_root()) {
+    void* tp = g->tp ? g->tp : (g->home ? g->home->os_tp() : nullptr);
+    if (tp) signal_thread(reinterpret_cast<pthread_t>(tp), sig, came);
+  } else if (auto* st = static_cast<ShimThread*>(g->user)) {
+    signal_thread(reinterpret_cast<pthread_t>(st), sig, came);
+  }
+}
+
+// glibc's own signals (cancellation, setxid), which its pthread_kill and
+// pthread_sigqueue refuse.
+bool internal_signal(int sig) {
+  return sig > 0 && sig <= 64 && (gh::glibc::kInternalSignals & (uint64_t{1} << (sig - 1)));
+}
+
+}  // namespace
+
+int gh::shim::signal_green_thread(pthread_t t, int sig, const siginfo_t* info) {
+  return signal_thread(t, sig, info);
+}
+
+GH_EXPORT int pthread_kill(pthread_t t, int sig) {
+  if (!threads_green()) return real::pthread_kill(t, sig);
+  if (internal_signal(sig)) return EINVAL;
+  return signal_thread(t, sig, nullptr);
+}
+
+GH_EXPORT int pthread_sigqueue(pthread_t t, int sig, const sigval val) {
+  ensure_real();
+  if (!threads_green()) return real::pthread_sigqueue(t, sig, val);
+  if (internal_signal(sig)) return EINVAL;
+  // The siginfo glibc's pthread_sigqueue sends.
+  siginfo_t si = own_info(sig, SI_QUEUE);
+  si.si_value = val;
+  return signal_thread(t, sig, &si);
 }
 
 // raise(sig) is pthread_kill(pthread_self(), sig) (glibc's goes to the OS
 // thread, the carrier, past the hook above).
 static int raise_impl(int sig) {
   if (!threads_green()) return real::raise(sig);
-  int r = pthread_kill(pthread_self(), sig);
+  int r = signal_thread(pthread_self(), sig, nullptr);
   if (r == 0) return 0;
   errno = r;
   return -1;
@@ -886,8 +921,4 @@ GH_EXPORT int pthread_setaffinity_np(pthread_t t, size_t n, const cpu_set_t* set
 GH_EXPORT int pthread_getaffinity_np(pthread_t t, size_t n, cpu_set_t* set) {
   ensure_real();
   return real::pthread_getaffinity_np(threads_green() ? native_of(t) : t, n, set);
-}
-GH_EXPORT int pthread_sigqueue(pthread_t t, int sig, const sigval val) {
-  ensure_real();
-  return real::pthread_sigqueue(threads_green() ? native_of(t) : t, sig, val);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/sys.h"
@@ -60,6 +61,38 @@ size_t take_kept(uint64_t mask, signalfd_siginfo* out, size_t max) {
 }
 
 }  // namespace
+
+siginfo_t siginfo_from_signalfd(const signalfd_siginfo& s) {
+  siginfo_t out;
+  std::memset(&out, 0, sizeof out);
+  const int sig = static_cast<int>(s.ssi_signo);
+  out.si_signo = sig;
+  out.si_errno = s.ssi_errno;
+  out.si_code = s.ssi_code;
+  const bool by_kernel = s.ssi_code > 0;
+  if (s.ssi_code == SI_TIMER) {
+    out.si_timerid = static_cast<int>(s.ssi_tid);
+    out.si_overrun = static_cast<int>(s.ssi_overrun);
+    out.si_value.sival_ptr = reinterpret_cast<void*>(s.ssi_ptr);
+  } else if (by_kernel && sig == SIGCHLD) {
+    out.si_pid = static_cast<pid_t>(s.ssi_pid);
+    out.si_uid = s.ssi_uid;
+    out.si_status = s.ssi_status;
+    out.si_utime = static_cast<clock_t>(s.ssi_utime);
+    out.si_stime = static_cast<clock_t>(s.ssi_stime);
+  } else if (by_kernel && sig == SIGPOLL) {
+    out.si_band = static_cast<long>(s.ssi_band);
+    out.si_fd = s.ssi_fd;
+  } else if (by_kernel && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
+                           sig == SIGTRAP)) {
+    out.si_addr = reinterpret_cast<void*>(s.ssi_addr);
+  } else {
+    out.si_pid = static_cast<pid_t>(s.ssi_pid);
+    out.si_uid = s.ssi_uid;
+    out.si_value.sival_ptr = reinterpret_cast<void*>(s.ssi_ptr);
+  }
+  return out;
+}
 
 void signalfd_made(int fd, const sigset_t* mask) {
   sigset_t m;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -23,6 +24,11 @@
 namespace gh::shim {
 
 struct FdEntry;
+
+// The siginfo_t of a signal read from a signalfd, with the fields of its
+// layout (the timer's id, a child's times, a fault's address, ...) where
+// sigwaitinfo would have put them.
+siginfo_t siginfo_from_signalfd(const struct signalfd_siginfo& s);
 
 // Records the mask of signalfd fd, made or changed by signalfd(2).
 void signalfd_made(int fd, const sigset_t* mask);

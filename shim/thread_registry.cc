@@ -234,6 +234,7 @@ pid_t current_tid() {
 
 void free_shim_thread(ShimThread* st) {
   free_keys(st);
+  drop_kept_signals(st);
   st->magic = 0;
   delete st;
 }
@@ -412,7 +413,7 @@ long os_tid_of(long tid) {
 
 // tgkill for a green thread's id: the signal goes to that green thread
 // (pthread_kill's path). Returns 0 or -errno.
-long green_tgkill(long tgid, long tid, int sig) {
+long green_tgkill(long tgid, long tid, int sig, const siginfo_t* info) {
   if (tgid != static_cast<long>(getpid())) return -ESRCH;
   pthread_t target = 0;
   bool found = with_green_tid(
@@ -422,7 +423,7 @@ long green_tgkill(long tgid, long tid, int sig) {
       },
       &target);
   if (!found) return -ESRCH;
-  int rc = pthread_kill(target, sig);
+  int rc = signal_green_thread(target, sig, info);
   return rc ? -rc : 0;
 }
 

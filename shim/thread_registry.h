@@ -69,8 +69,11 @@ struct ShimThread : ArenaObject {
   std::atomic<uint64_t> pending_signals{0};
   // What the first kKeptInfos of them came with (keep_signal / kept_info);
   // one kept while these are in use reads as a pthread_kill from this
-  // process.
+  // process. Further instances of a real-time signal queue in a
+  // process-wide table (shim/kept_signals.cc); `queued` counts this
+  // thread's there.
   KeptInfo kept_info[kKeptInfos];
+  std::atomic<uint32_t> queued{0};
   // Set once its start routine is about to run: until then a signal for it
   // stays pending (glibc's new threads block every signal until then).
   std::atomic<bool> started{false};
@@ -82,11 +85,23 @@ struct ShimThread : ArenaObject {
 };
 
 // Makes sig pending for st alone, with the siginfo it came with (nullptr:
-// a pthread_kill's). Async-signal-safe.
+// a pthread_kill's). A real-time signal queues one instance per call, as
+// the kernel queues them; a standard one pending already is not kept again.
 void keep_signal(ShimThread* st, int sig, const siginfo_t* info);
 // After its bit was taken from st->pending_signals: the siginfo sig came
-// with, which it gives up. Async-signal-safe.
+// with, which it gives up; the bit is set again while more instances of a
+// real-time sig are queued. Async-signal-safe.
 siginfo_t kept_info(ShimThread* st, int sig);
+// Forgets every signal kept for st (its end; the forking thread in a fork
+// child, which starts with none pending).
+void drop_kept_signals(ShimThread* st);
+// In a fork child: nothing is pending, for the forking thread (self, if it
+// has a record) or any other.
+void kept_signals_after_fork_child(ShimThread* self);
+// The siginfo of a signal this process sends itself: sig, code, its pid
+// and uid. tkill_info is pthread_kill's (SI_TKILL).
+siginfo_t own_info(int sig, int code);
+siginfo_t tkill_info(int sig);
 
 // pthread_kill(sig) of green thread (or root) t when t does not run: its
 // handler runs in a frame on t's own stack (hook_signal.cc), or the signal
@@ -198,9 +213,14 @@ bool with_green_tid(pid_t tid, void (*fn)(ShimThread*, void*), void* arg);
 
 // For the thread-id hooks (hook_tid.cc): the OS thread id behind `tid`
 // (-1, errno ESRCH, for a green thread that does not exist), and tgkill of a
-// green thread's id (0 or -errno).
+// green thread's id, or rt_tgsigqueueinfo with `info` (0 or -errno).
 long os_tid_of(long tid);
-long green_tgkill(long tgid, long tid, int sig);
+long green_tgkill(long tgid, long tid, int sig, const siginfo_t* info = nullptr);
+
+// pthread_kill (info: nullptr) or a queued signal with `info` to green
+// thread or root t, as the kernel would send it to an OS thread: 0 or an
+// error number (hook_thread.cc).
+int signal_green_thread(pthread_t t, int sig, const siginfo_t* info);
 
 // The record of a root green thread (made on first use).
 ShimThread* root_record(GreenThread* root);

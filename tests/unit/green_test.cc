@@ -321,17 +321,8 @@ namespace {
 
 uint64_t bit_of(int sig) { return uint64_t{1} << (sig - 1); }
 
-// Sets the running green thread's mask as the shim's pthread_sigmask does.
-void set_mask(uint64_t mask) {
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
-  gh::Carrier::current()->set_running_sigmask(mask);
-}
-
-uint64_t current_mask() {
-  uint64_t m = 0;
-  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &m, sizeof m);
-  return m;
-}
+void set_mask(uint64_t mask) { gh_test::set_thread_sigmask(mask); }
+uint64_t current_mask() { return gh_test::os_sigmask(); }
 
 // The carrier waits with only the signals that every green thread blocks:
 // a thread that blocks everything and ran last must not hold back a signal

@@ -644,3 +644,54 @@ TEST_P(PoolCarriers, ModeFlipsUnderLoadLoseNothing) {
 }
 
 }  // namespace
+
+// A carrier that went to sleep letting a signal through, because a parked
+// thread took it, sleeps with it blocked by the time that thread's mask
+// change to block it returns: blocked by every thread, a signal with the
+// default action delivered to that carrier would end the process, where
+// natively it stays pending (Pool::hold_back).
+TEST_P(PoolCarriers, NoCarrierSleepsLettingThroughWhatEveryThreadBlocks) {
+  run([](gh::Pool* pool) {
+    const uint64_t usr1 = gh_test::sig_bit(SIGUSR1);
+    const uint64_t root_mask = gh_test::os_sigmask();
+    gh_test::set_thread_sigmask(root_mask | usr1);
+    gh::Semaphore go_on;
+    go_on.init(0);
+    std::atomic<bool> unblocked{false};
+    std::string late;  // carriers still sleeping with SIGUSR1 let through
+    gh::GreenThread* g = go([&] {
+      gh_test::set_thread_sigmask(gh_test::os_sigmask() & ~usr1);
+      unblocked = true;
+      go_on.wait();  // parked: the only thread that takes SIGUSR1
+      gh_test::set_thread_sigmask(gh_test::os_sigmask() | usr1);
+      for (int i = 0; i < pool->slots(); i++) {
+        gh::Carrier* x = pool->slot(i);
+        if (x && (~x->sleep_mask() & usr1)) late += " " + std::to_string(i);
+      }
+    });
+    while (!unblocked) gh::yield();
+    // Wait (a few seconds at most) until every other carrier sleeps letting
+    // SIGUSR1 through, for the parked thread. (One that went to sleep before
+    // the thread unblocked it blocks it: kicked, it looks again.)
+    gh::Carrier* self = gh::Carrier::current();
+    int64_t until = gh::mono_ns() + 5'000'000'000;
+    bool all_sleep = false;
+    while (!all_sleep && gh::mono_ns() < until) {
+      all_sleep = true;
+      for (int i = 0; i < pool->slots(); i++) {
+        gh::Carrier* x = pool->slot(i);
+        if (!x || x == self || (x->idle() && (~x->sleep_mask() & usr1))) continue;
+        all_sleep = false;
+        x->kick();
+      }
+      if (!all_sleep) gh::sleep_for(kMs);
+    }
+    EXPECT_TRUE(all_sleep) << "the other carriers never slept letting SIGUSR1 through";
+    go_on.post();
+    std::vector<gh::GreenThread*> gs{g};
+    join_all(gs);
+    EXPECT_EQ(late, "")
+        << "carriers sleeping with SIGUSR1 let through after every thread blocked it";
+    gh_test::set_thread_sigmask(root_mask);
+  });
+}

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -84,6 +86,23 @@ inline void expect_no_leaks_here(const char* where) {
   if (!c) return;
   std::string leaks = carrier_leaks(c);
   if (!leaks.empty()) ADD_FAILURE() << "leak check (" << where << "): " << leaks;
+}
+
+// The kernel's signal-set bit of sig.
+inline uint64_t sig_bit(int sig) { return uint64_t{1} << (sig - 1); }
+
+// The calling OS thread's signal mask.
+inline uint64_t os_sigmask() {
+  uint64_t m = 0;
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &m, sizeof m);
+  return m;
+}
+
+// Sets the running green thread's mask, as the shim's pthread_sigmask does:
+// the OS thread's, then the carrier's record of it.
+inline void set_thread_sigmask(uint64_t mask) {
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  gh::Carrier::current()->set_running_sigmask(mask);
 }
 
 // PoolOptions::start_thread for tests: a detached std::thread.
