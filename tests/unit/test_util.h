@@ -99,10 +99,13 @@ inline uint64_t os_sigmask() {
 }
 
 // Sets the running green thread's mask, as the shim's pthread_sigmask does:
-// the OS thread's, then the carrier's record of it.
+// the OS thread's, then the carrier's record of it. (Carrier::get(), not the
+// inline current(): GCC 12's UBSan null check of the thread_local's
+// address, inlined here, tested the flags of its TLS-init check and
+// reported a null load that was not there.)
 inline void set_thread_sigmask(uint64_t mask) {
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
-  gh::Carrier::current()->set_running_sigmask(mask);
+  gh::Carrier::get()->set_running_sigmask(mask);
 }
 
 // PoolOptions::start_thread for tests: a detached std::thread.
