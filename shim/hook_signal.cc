@@ -903,6 +903,8 @@ void after_frame(gh::GreenThread* x) {
 
 // Each green thread has its own signal mask (core applies it on switches).
 namespace gh::shim {
+bool bypass_is_handlers_only() { return t_bypass != 0 && t_bypass == t_handler_depth; }
+
 void raise_unblocked_pending(ShimThread* st, uint64_t mask) {
   uint64_t ready = st->pending_signals.load(std::memory_order_acquire) & ~mask;
   for (int sig = 1; ready && sig <= 64; sig++) {

@@ -792,12 +792,16 @@ int signal_thread(pthread_t t, int sig, const siginfo_t* came) {
   ShimThread* st = shim_from_handle(t);
   if (!st) {
     // main (a root): if it does not run, its handler runs on its stack.
-    if (sig > 0 && sig < NSIG && !t_bypass) {
+    // From a program's handler too (which runs with hooks passing through):
+    // through glibc, the signal went to the carrier's OS thread, where the
+    // handler's mask held it, and was taken later as another thread's.
+    const bool in_handler = t_bypass != 0;
+    if (sig > 0 && sig < NSIG && (!in_handler || bypass_is_handlers_only())) {
       gh::Carrier* c = gh::Carrier::current();
       gh::GreenThread* r = c ? program_root(c) : nullptr;
       void* tp = r ? (r->tp ? r->tp : (r->home ? r->home->os_tp() : nullptr)) : nullptr;
       if (tp && reinterpret_cast<pthread_t>(tp) == t) {
-        if (signal_parked_thread(r, sig, true, came)) return 0;
+        if (!in_handler && signal_parked_thread(r, sig, true, came)) return 0;
         // Blocked by it (the caller itself, say): pending for it alone, as
         // for the others below. Through the kernel it would wait on the
         // carrier's OS thread, and a second one sent meanwhile to its record

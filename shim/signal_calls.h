@@ -19,4 +19,9 @@ int sigprocmask_impl(int how, const sigset_t* set, sigset_t* old);
 // A cancellation point.
 int sigsuspend_impl(const sigset_t* mask);
 
+// Whether the hooks pass through on this OS thread only because a program's
+// signal handler runs on it (not for the runtime's own calls): its
+// pthread_kill is still the program's, for a green thread.
+bool bypass_is_handlers_only();
+
 }  // namespace gh::shim
